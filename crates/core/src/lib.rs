@@ -1,0 +1,13 @@
+//! The seam between oxserve's runtime and its model engines.
+//!
+//! Engines (the scikit-learn math, ONNX Runtime, candle, ...) depend on this crate only: it holds the one
+//! [`Tensor`] type every wire format converts to, the [`Model`] trait a server implements, and the
+//! [`ModelError`] a model returns. Nothing here knows HTTP, gRPC or a wire format.
+
+mod model;
+mod tensor;
+
+pub use model::{
+    Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, TensorSpec,
+};
+pub use tensor::{DataType, Tensor, TensorData, TensorError};

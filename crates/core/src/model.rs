@@ -1,0 +1,123 @@
+//! The `Model` trait every engine implements, and the plain data it exchanges with the runtime.
+
+use crate::tensor::{DataType, Tensor, TensorError};
+
+/// The description of one input or output tensor, as metadata routes show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// The tensor's name (`input-0`, `predict_proba`, an ONNX graph input, ...).
+    pub name: String,
+    /// Its element type.
+    pub datatype: DataType,
+    /// Its shape; `-1` marks a dimension of any size (usually the batch).
+    pub shape: Vec<i64>,
+}
+
+impl TensorSpec {
+    /// Builds a spec.
+    pub fn new(name: impl Into<String>, datatype: DataType, shape: Vec<i64>) -> Self {
+        TensorSpec {
+            name: name.into(),
+            datatype,
+            shape,
+        }
+    }
+}
+
+/// What a model says about itself: the platform and its inputs and outputs.
+///
+/// The model's *name* and version are deployment facts (`PREDICTIVE_UNIT_ID`, `--model-name`) and belong to
+/// the runtime's configuration, not to the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelMetadata {
+    /// The platform string of V2 metadata (`sklearn`, `onnx_onnxv1`, ...).
+    pub platform: String,
+    /// The inputs the model accepts, in order.
+    pub inputs: Vec<TensorSpec>,
+    /// The outputs the model can produce; the first is the default.
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A tensor with the name it carries on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// The name.
+    pub name: String,
+    /// The tensor.
+    pub tensor: Tensor,
+}
+
+impl NamedTensor {
+    /// Pairs a name with a tensor.
+    pub fn new(name: impl Into<String>, tensor: Tensor) -> Self {
+        NamedTensor {
+            name: name.into(),
+            tensor,
+        }
+    }
+}
+
+/// One prediction call: the input tensors of a batch and the outputs the caller asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictRequest {
+    /// The inputs, in the order the client sent them. Seldon requests carry exactly one, 2-D (rows × features).
+    pub inputs: Vec<NamedTensor>,
+    /// The outputs asked for by name; empty means "the model's default output".
+    pub outputs: Vec<String>,
+}
+
+/// What a model returns: one or more named output tensors, each with the batch as its first dimension.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictResponse {
+    /// The outputs, in the order requested (or the default output alone).
+    pub outputs: Vec<NamedTensor>,
+}
+
+/// Why a prediction failed. The runtime maps each kind once to every protocol's status.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The request's data does not fit the model (wrong feature count, wrong type, ...): the client's fault.
+    #[error("{0}")]
+    BadInput(String),
+    /// An output was asked for that the model does not produce.
+    #[error("unknown output `{name}`; this model produces: {available}")]
+    UnknownOutput {
+        /// The name asked for.
+        name: String,
+        /// The outputs the model has, comma-separated.
+        available: String,
+    },
+    /// The model failed on valid input: the server's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<TensorError> for ModelError {
+    fn from(err: TensorError) -> Self {
+        ModelError::BadInput(err.to_string())
+    }
+}
+
+/// A loaded model. Constructed by loading (each engine has its own `load`), then asked to predict.
+///
+/// `predict` is synchronous: cheap models (a logistic regression on a few rows) run inline on the request's
+/// task, because a thread hop costs more than the model. Models that take milliseconds say so through
+/// [`Model::runs_inline`] and the runtime moves their calls to a blocking thread.
+pub trait Model: Send + Sync + 'static {
+    /// The model's platform, inputs and outputs.
+    fn metadata(&self) -> &ModelMetadata;
+
+    /// Runs one batch. Must not panic on any input; bad input is [`ModelError::BadInput`].
+    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError>;
+
+    /// Column names for a 2-D output, used as Seldon's `data.names`; `None` lets the runtime use
+    /// `t:0 … t:{n-1}`, as Seldon's Python wrapper does.
+    fn column_names(&self, _output: &str) -> Option<Vec<String>> {
+        None
+    }
+
+    /// Whether a call is cheap enough to run on the async worker that received the request.
+    fn runs_inline(&self) -> bool {
+        true
+    }
+}

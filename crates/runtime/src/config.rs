@@ -1,0 +1,316 @@
+//! Configuration: CLI flags, each with the env var the Seldon operator (or MLServer/KServe) sets.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Env var names, defined once.
+pub mod env {
+    /// HTTP (REST) port the operator assigns.
+    pub const HTTP_PORT: &str = "PREDICTIVE_UNIT_HTTP_SERVICE_PORT";
+    /// gRPC port the operator assigns.
+    pub const GRPC_PORT: &str = "PREDICTIVE_UNIT_GRPC_SERVICE_PORT";
+    /// Metrics port.
+    pub const METRICS_PORT: &str = "PREDICTIVE_UNIT_METRICS_SERVICE_PORT";
+    /// Metrics path.
+    pub const METRICS_ENDPOINT: &str = "PREDICTIVE_UNIT_METRICS_ENDPOINT";
+    /// The graph node's parameters, a JSON list of `{name, value, type}`.
+    pub const PARAMETERS: &str = "PREDICTIVE_UNIT_PARAMETERS";
+    /// The graph node's name (the container name): the model name on V2.
+    pub const UNIT_ID: &str = "PREDICTIVE_UNIT_ID";
+    /// The container image, echoed in `meta.requestPath` and the default metadata.
+    pub const UNIT_IMAGE: &str = "PREDICTIVE_UNIT_IMAGE";
+    /// The predictor's name.
+    pub const PREDICTOR_ID: &str = "PREDICTOR_ID";
+    /// The SeldonDeployment's name.
+    pub const DEPLOYMENT_ID: &str = "SELDON_DEPLOYMENT_ID";
+    /// MLServer's model name (set by the operator on the V2 path and by KServe).
+    pub const MLSERVER_MODEL_NAME: &str = "MLSERVER_MODEL_NAME";
+    /// MLServer's model URI.
+    pub const MLSERVER_MODEL_URI: &str = "MLSERVER_MODEL_URI";
+    /// Model metadata (YAML or JSON) merged over `metadata.yaml`, as Seldon's wrapper does.
+    pub const MODEL_METADATA: &str = "MODEL_METADATA";
+    /// Where to fetch the model from when not given as a parameter.
+    pub const MODEL_URI: &str = "OXSERVE_MODEL_URI";
+}
+
+/// Server configuration. Every flag has an env var; the operator's env is enough to start a server.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Config {
+    /// Where the model is: a local folder (the operator's `/mnt/models`) or a remote URI. Defaults to the
+    /// `model_uri` parameter, then `MLSERVER_MODEL_URI`.
+    #[arg(long, env = env::MODEL_URI)]
+    pub model_uri: Option<String>,
+
+    /// The model's name on V2 routes and in metrics. Defaults to `PREDICTIVE_UNIT_ID`, then `MLSERVER_MODEL_NAME`,
+    /// then `model`.
+    #[arg(long, env = "OXSERVE_MODEL_NAME")]
+    pub model_name: Option<String>,
+
+    /// The model's version on V2 routes (none by default).
+    #[arg(long, env = "OXSERVE_MODEL_VERSION")]
+    pub model_version: Option<String>,
+
+    /// Address to listen on.
+    #[arg(long, env = "OXSERVE_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// REST port (Seldon v1 and V2).
+    #[arg(long, env = env::HTTP_PORT, default_value_t = 9000)]
+    pub http_port: u16,
+
+    /// gRPC port (seldon.protos and inference.GRPCInferenceService).
+    #[arg(long, env = env::GRPC_PORT, default_value_t = 9500)]
+    pub grpc_port: u16,
+
+    /// Prometheus metrics port.
+    #[arg(long, env = env::METRICS_PORT, default_value_t = 6000)]
+    pub metrics_port: u16,
+
+    /// Prometheus metrics path on the metrics port.
+    #[arg(long, env = env::METRICS_ENDPOINT, default_value = "/prometheus")]
+    pub metrics_endpoint: String,
+
+    /// The node's parameters as the operator passes them: a JSON list of `{name, value, type}`.
+    #[arg(long, env = env::PARAMETERS, default_value = "[]")]
+    pub parameters: String,
+
+    /// The graph node's name (`PREDICTIVE_UNIT_ID`).
+    #[arg(long, env = env::UNIT_ID)]
+    pub predictive_unit_id: Option<String>,
+
+    /// The container image (`PREDICTIVE_UNIT_IMAGE`).
+    #[arg(long, env = env::UNIT_IMAGE)]
+    pub predictive_unit_image: Option<String>,
+
+    /// The predictor's name (`PREDICTOR_ID`).
+    #[arg(long, env = env::PREDICTOR_ID)]
+    pub predictor_id: Option<String>,
+
+    /// The deployment's name (`SELDON_DEPLOYMENT_ID`).
+    #[arg(long, env = env::DEPLOYMENT_ID)]
+    pub deployment_id: Option<String>,
+
+    /// MLServer's model name, used when `PREDICTIVE_UNIT_ID` is absent.
+    #[arg(long, env = env::MLSERVER_MODEL_NAME, hide = true)]
+    pub mlserver_model_name: Option<String>,
+
+    /// MLServer's model URI, used when neither `--model-uri` nor the `model_uri` parameter is given.
+    #[arg(long, env = env::MLSERVER_MODEL_URI, hide = true)]
+    pub mlserver_model_uri: Option<String>,
+
+    /// Model metadata (YAML or JSON) merged over the model folder's `metadata.yaml`.
+    #[arg(long, env = env::MODEL_METADATA)]
+    pub model_metadata: Option<String>,
+
+    /// Largest request body accepted, in bytes (REST and gRPC).
+    #[arg(long, env = "OXSERVE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most requests served at once; more are refused at once with 429 / RESOURCE_EXHAUSTED. 0 = no limit.
+    #[arg(long, env = "OXSERVE_MAX_CONCURRENCY", default_value_t = 0)]
+    pub max_concurrency: usize,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "OXSERVE_LOG_JSON")]
+    pub log_json: bool,
+
+    /// After binding, write the bound ports as JSON (`{"http":…,"grpc":…,"metrics":…}`) to this file. Lets tests
+    /// and scripts use port 0.
+    #[arg(long, env = "OXSERVE_PORTS_FILE")]
+    pub ports_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The model name on V2 routes and in metrics.
+    pub fn effective_model_name(&self) -> String {
+        self.model_name
+            .clone()
+            .or_else(|| self.predictive_unit_id.clone())
+            .or_else(|| self.mlserver_model_name.clone())
+            .unwrap_or_else(|| "model".to_string())
+    }
+
+    /// Where the model is: `--model-uri`, else the `model_uri` parameter, else `MLSERVER_MODEL_URI`.
+    pub fn effective_model_uri(&self, params: &Parameters) -> Option<String> {
+        self.model_uri
+            .clone()
+            .or_else(|| params.get_str("model_uri").map(str::to_string))
+            .or_else(|| self.mlserver_model_uri.clone())
+    }
+}
+
+/// One typed parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// `STRING`.
+    Str(String),
+    /// `INT`.
+    Int(i64),
+    /// `FLOAT` or `DOUBLE`.
+    Float(f64),
+    /// `BOOL`.
+    Bool(bool),
+    /// `JSON`.
+    Json(serde_json::Value),
+}
+
+/// The node's parameters (`PREDICTIVE_UNIT_PARAMETERS`), typed. Duplicate names: the last wins, as in Seldon.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parameters(BTreeMap<String, ParamValue>);
+
+/// Why `PREDICTIVE_UNIT_PARAMETERS` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParameterError {
+    /// Not a JSON list of objects.
+    #[error("PREDICTIVE_UNIT_PARAMETERS is not a JSON list of {{name, value, type}}: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// A type outside STRING, INT, FLOAT, DOUBLE, BOOL, JSON.
+    #[error("parameter `{name}` has unknown type `{kind}`; expected STRING, INT, FLOAT, DOUBLE, BOOL or JSON")]
+    UnknownType {
+        /// The parameter.
+        name: String,
+        /// Its type.
+        kind: String,
+    },
+    /// A value that does not parse as its type.
+    #[error("parameter `{name}` value `{value}` is not a valid {kind}")]
+    BadValue {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: String,
+        /// Its type.
+        kind: String,
+    },
+    /// A parameter this server does not know (Seldon's servers refuse to start on one, and so do we).
+    #[error("unknown parameter `{name}`; this server accepts: {accepted}")]
+    Unknown {
+        /// The parameter.
+        name: String,
+        /// The names accepted.
+        accepted: String,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct RawParameter {
+    name: String,
+    #[serde(default)]
+    value: serde_json::Value,
+    #[serde(rename = "type", default = "default_type")]
+    kind: String,
+}
+
+fn default_type() -> String {
+    "STRING".to_string()
+}
+
+impl Parameters {
+    /// Parses the operator's JSON list.
+    pub fn parse(json: &str) -> Result<Self, ParameterError> {
+        let raw: Vec<RawParameter> = serde_json::from_str(if json.trim().is_empty() { "[]" } else { json })?;
+        let mut map = BTreeMap::new();
+        for p in raw {
+            let text = match &p.value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let bad = || ParameterError::BadValue {
+                name: p.name.clone(),
+                value: text.clone(),
+                kind: p.kind.clone(),
+            };
+            let value = match p.kind.as_str() {
+                "STRING" => ParamValue::Str(text.clone()),
+                "INT" => ParamValue::Int(text.trim().parse().map_err(|_| bad())?),
+                "FLOAT" | "DOUBLE" => ParamValue::Float(text.trim().parse().map_err(|_| bad())?),
+                "BOOL" => ParamValue::Bool(match text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "y" | "t" | "on" => true,
+                    "false" | "0" | "no" | "n" | "f" | "off" => false,
+                    _ => return Err(bad()),
+                }),
+                "JSON" => ParamValue::Json(match &p.value {
+                    serde_json::Value::String(s) => serde_json::from_str(s).map_err(|_| bad())?,
+                    other => other.clone(),
+                }),
+                other => {
+                    return Err(ParameterError::UnknownType {
+                        name: p.name,
+                        kind: other.to_string(),
+                    });
+                }
+            };
+            map.insert(p.name, value);
+        }
+        Ok(Parameters(map))
+    }
+
+    /// A parameter by name.
+    pub fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.0.get(name)
+    }
+
+    /// A string parameter by name.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        match self.0.get(name) {
+            Some(ParamValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Checks every name against those a server accepts (`model_uri` is always accepted).
+    pub fn check_known(&self, accepted: &[&str]) -> Result<(), ParameterError> {
+        for name in self.0.keys() {
+            if name != "model_uri" && !accepted.contains(&name.as_str()) {
+                let mut all: Vec<&str> = accepted.to_vec();
+                all.push("model_uri");
+                return Err(ParameterError::Unknown {
+                    name: name.clone(),
+                    accepted: all.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_operator_parameters() {
+        let p = Parameters::parse(
+            r#"[{"name":"method","value":"predict","type":"STRING"},{"name":"n","value":"3","type":"INT"},
+               {"name":"x","value":"0.5","type":"DOUBLE"},{"name":"b","value":"true","type":"BOOL"},
+               {"name":"j","value":"{\"a\":1}","type":"JSON"},
+               {"name":"model_uri","value":"/mnt/models","type":"STRING"}]"#,
+        )
+        .unwrap();
+        assert_eq!(p.get_str("method"), Some("predict"));
+        assert_eq!(p.get("n"), Some(&ParamValue::Int(3)));
+        assert_eq!(p.get("x"), Some(&ParamValue::Float(0.5)));
+        assert_eq!(p.get("b"), Some(&ParamValue::Bool(true)));
+        assert_eq!(p.get("j"), Some(&ParamValue::Json(serde_json::json!({"a": 1}))));
+        assert!(p.check_known(&["method", "n", "x", "b", "j"]).is_ok());
+        assert!(p.check_known(&["method"]).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_types_and_values() {
+        assert!(matches!(
+            Parameters::parse(r#"[{"name":"a","value":"1","type":"BLOB"}]"#),
+            Err(ParameterError::UnknownType { .. })
+        ));
+        assert!(matches!(
+            Parameters::parse(r#"[{"name":"a","value":"x","type":"INT"}]"#),
+            Err(ParameterError::BadValue { .. })
+        ));
+        assert!(Parameters::parse("not json").is_err());
+        assert_eq!(Parameters::parse("").unwrap(), Parameters::default());
+    }
+}

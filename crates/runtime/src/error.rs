@@ -1,0 +1,149 @@
+//! One error type for every request path, mapped in one place to each protocol's status and body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oxserve_core::ModelError;
+use oxserve_protocol::seldon::{self, ErrorBody, Status};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The request could not be read (not JSON, wrong shape, bad tensor): the client's fault.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The model refused or failed the request.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// No such model or version.
+    #[error("{0}")]
+    ModelNotFound(String),
+    /// No such route.
+    #[error("404 Not Found: The requested URL was not found on the server.")]
+    RouteNotFound,
+    /// The route exists with other methods.
+    #[error("405 Method Not Allowed: The method is not allowed for the requested URL.")]
+    MethodNotAllowed,
+    /// The request body is larger than the configured limit.
+    #[error("request body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    /// The server is serving as many requests as it is allowed to.
+    #[error("the server is overloaded; try again later")]
+    Overloaded,
+    /// A route Seldon defines but a model does not implement (`/route`, `/aggregate`).
+    #[error("{0} is not implemented")]
+    NotImplemented(&'static str),
+    /// The model's metadata failed validation.
+    #[error("Model metadata unavailable")]
+    BadMetadata,
+    /// A bug or failure inside the server.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The error's class, from which every protocol's status follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    BadInput,
+    NotFound,
+    MethodNotAllowed,
+    TooLarge,
+    Overloaded,
+    Internal,
+}
+
+impl ServeError {
+    fn kind(&self) -> Kind {
+        match self {
+            ServeError::BadRequest(_)
+            | ServeError::NotImplemented(_)
+            | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => Kind::BadInput,
+            ServeError::ModelNotFound(_) | ServeError::RouteNotFound => Kind::NotFound,
+            ServeError::MethodNotAllowed => Kind::MethodNotAllowed,
+            ServeError::TooLarge(_) => Kind::TooLarge,
+            ServeError::Overloaded => Kind::Overloaded,
+            ServeError::Model(ModelError::Internal(_)) | ServeError::BadMetadata | ServeError::Internal(_) => {
+                Kind::Internal
+            }
+        }
+    }
+
+    /// The HTTP status, the same for Seldon and V2 bodies.
+    pub fn http_status(&self) -> StatusCode {
+        match self.kind() {
+            Kind::BadInput => StatusCode::BAD_REQUEST,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seldon's `reason` string.
+    pub fn seldon_reason(&self) -> &'static str {
+        match (self, self.kind()) {
+            (ServeError::BadMetadata, _) => seldon::REASON_BAD_METADATA,
+            (_, Kind::BadInput | Kind::TooLarge) => seldon::REASON_BAD_DATA,
+            (_, Kind::Overloaded) => seldon::REASON_OVERLOADED,
+            _ => seldon::REASON_INTERNAL_ERROR,
+        }
+    }
+
+    /// The gRPC status.
+    pub fn grpc_status(&self) -> tonic::Status {
+        let message = self.to_string();
+        match self.kind() {
+            Kind::BadInput => tonic::Status::invalid_argument(message),
+            Kind::NotFound => tonic::Status::not_found(message),
+            Kind::MethodNotAllowed => tonic::Status::unimplemented(message),
+            Kind::TooLarge | Kind::Overloaded => tonic::Status::resource_exhausted(message),
+            Kind::Internal => tonic::Status::internal(message),
+        }
+    }
+
+    /// A Seldon error reply: `{"status":{"code":-1,"info":…,"reason":…,"status":1}}`.
+    pub fn into_seldon_response(self) -> Response {
+        let status = self.http_status();
+        let body = ErrorBody {
+            status: Status::failure(self.seldon_reason(), self.to_string()),
+        };
+        json_response(status, seldon::pyjson::to_vec(&body).unwrap_or_default())
+    }
+
+    /// A V2 error reply: `{"error": …}`.
+    pub fn into_v2_response(self) -> Response {
+        let status = self.http_status();
+        let body = serde_json::to_vec(&serde_json::json!({ "error": self.to_string() })).unwrap_or_default();
+        json_response(status, body)
+    }
+}
+
+/// A JSON reply with the given status.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_table_for_every_protocol() {
+        let bad = ServeError::Model(ModelError::BadInput("X has 3 features".into()));
+        assert_eq!(bad.http_status(), StatusCode::BAD_REQUEST);
+        assert_eq!(bad.seldon_reason(), "MICROSERVICE_BAD_DATA");
+        assert_eq!(bad.grpc_status().code(), tonic::Code::InvalidArgument);
+        let internal = ServeError::Model(ModelError::Internal("boom".into()));
+        assert_eq!(internal.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.seldon_reason(), "MICROSERVICE_INTERNAL_ERROR");
+        assert_eq!(internal.grpc_status().code(), tonic::Code::Internal);
+        let missing = ServeError::ModelNotFound("Model x not found".into());
+        assert_eq!(missing.http_status(), StatusCode::NOT_FOUND);
+        assert_eq!(missing.grpc_status().code(), tonic::Code::NotFound);
+        assert_eq!(ServeError::Overloaded.grpc_status().code(), tonic::Code::ResourceExhausted);
+    }
+}

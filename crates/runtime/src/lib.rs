@@ -1,0 +1,289 @@
+//! The serving runtime every oxserve server shares.
+//!
+//! A server crate loads its model and calls [`run`]; everything else — configuration from the Seldon operator's
+//! env vars, Seldon v1 and Open Inference Protocol (V2) REST routes, gRPC services, Prometheus metrics, health
+//! and readiness, error shapes, body limits, overload refusal, graceful shutdown and logs — lives here.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn load(_: &oxserve_runtime::LoadContext) -> anyhow::Result<Arc<dyn oxserve_core::Model>> { unimplemented!() }
+//! fn main() -> std::process::ExitCode {
+//!     oxserve_runtime::run(&["method"], load)
+//! }
+//! ```
+
+pub mod config;
+pub mod error;
+mod grpc;
+pub mod metrics;
+pub mod rest;
+mod state;
+mod v2_rest;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use clap::Parser;
+use oxserve_core::Model;
+use oxserve_protocol::seldon::ModelMetadataMessage;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{Config, ParamValue, Parameters};
+pub use error::ServeError;
+pub use metrics::Metrics;
+pub use rest::app;
+pub use state::ServerState;
+
+/// What a server's loader is given.
+#[derive(Debug, Clone)]
+pub struct LoadContext {
+    /// The local folder holding the model files.
+    pub model_dir: PathBuf,
+    /// The node's parameters (`PREDICTIVE_UNIT_PARAMETERS`).
+    pub parameters: Parameters,
+    /// The model's name.
+    pub model_name: String,
+}
+
+/// Parses the configuration from the command line and env, runs the server until SIGTERM/SIGINT, and returns
+/// the process exit code. Start-up failures (bad parameters, a missing or unsupported model) are logged as one
+/// line and exit with 1.
+pub fn run<F>(accepted_parameters: &[&str], load: F) -> ExitCode
+where
+    F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
+{
+    let config = Config::parse();
+    init_tracing(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, accepted_parameters, load)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialisation (tests) is harmless: keep the first subscriber.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Loads the model and serves it until a shutdown signal.
+pub async fn serve<F>(config: Config, accepted_parameters: &[&str], load: F) -> anyhow::Result<()>
+where
+    F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
+{
+    let parameters = Parameters::parse(&config.parameters)?;
+    parameters.check_known(accepted_parameters)?;
+    let model_name = config.effective_model_name();
+    let uri = config
+        .effective_model_uri(&parameters)
+        .context("no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI")?;
+    let model_dir = local_model_dir(&uri)?;
+    let context = LoadContext {
+        model_dir: model_dir.clone(),
+        parameters,
+        model_name: model_name.clone(),
+    };
+    let model = load(&context).with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
+    let state = build_state(&config, model, &model_dir)?;
+    serve_state(config, state, wait_for_signal()).await
+}
+
+/// Resolves a model URI to a local folder (remote URIs need the storage initializer).
+fn local_model_dir(uri: &str) -> anyhow::Result<PathBuf> {
+    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    if path.contains("://") {
+        anyhow::bail!(
+            "model URI {uri} is remote: fetch it first with `storage-initializer {uri} /mnt/models` (the operator's \
+             init container does this) and point the server at the folder"
+        );
+    }
+    let path = PathBuf::from(path);
+    anyhow::ensure!(path.exists(), "model path {} does not exist", path.display());
+    Ok(path)
+}
+
+/// Builds the shared state: identity from the config, Seldon metadata, metrics.
+pub fn build_state(config: &Config, model: Arc<dyn Model>, model_dir: &Path) -> anyhow::Result<Arc<ServerState>> {
+    let image = config.predictive_unit_image.clone();
+    let seldon_metadata = seldon_metadata(config, model_dir);
+    let (image_name, image_version) = match &image {
+        Some(i) => match i.rsplit_once(':') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => (i.clone(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    let metrics = Metrics::new(metrics::FeedbackIdentity {
+        model_name: config.predictive_unit_id.clone().unwrap_or_default(),
+        model_image: image_name,
+        model_version: image_version,
+        deployment_name: config.deployment_id.clone().unwrap_or_default(),
+        predictor_name: config.predictor_id.clone().unwrap_or_default(),
+    })?;
+    let request_path = config
+        .predictive_unit_id
+        .clone()
+        .map(|unit| (unit, image.clone().unwrap_or_default()));
+    let mut state = ServerState::new(
+        model,
+        config.effective_model_name(),
+        config.model_version.clone(),
+        request_path,
+        seldon_metadata,
+        metrics,
+        config.max_concurrency,
+    );
+    state.max_body_bytes = config.max_body_bytes;
+    Ok(Arc::new(state))
+}
+
+/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
+/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
+fn seldon_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
+    let defaults = rest::seldon::default_metadata(config.predictive_unit_image.as_deref());
+    let mut merged = match serde_json::to_value(&defaults) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Some(defaults),
+    };
+    let file = model_dir.join("metadata.yaml");
+    let sources = [
+        std::fs::read_to_string(&file).ok(),
+        config.model_metadata.clone(),
+    ];
+    for text in sources.into_iter().flatten() {
+        match serde_yaml::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(m)) => merged.extend(m),
+            Ok(_) | Err(_) => {
+                tracing::warn!("model metadata is not a YAML/JSON mapping; ignoring it");
+            }
+        }
+    }
+    match serde_json::from_value(serde_json::Value::Object(merged)) {
+        Ok(meta) => Some(meta),
+        Err(e) => {
+            tracing::error!(error = %e, "model metadata fails Seldon's schema; metadata calls will answer 500");
+            None
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Binds the three listeners and serves until `shutdown` completes; then stops accepting, lets in-flight
+/// requests finish, and returns.
+pub async fn serve_state(
+    config: Config,
+    state: Arc<ServerState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bind = |port: u16| {
+        let addr = SocketAddr::new(config.host, port);
+        async move { TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}")) }
+    };
+    let http = bind(config.http_port).await?;
+    let grpc = bind(config.grpc_port).await?;
+    let metrics = bind(config.metrics_port).await?;
+    let ports = serde_json::json!({
+        "http": http.local_addr()?.port(),
+        "grpc": grpc.local_addr()?.port(),
+        "metrics": metrics.local_addr()?.port(),
+    });
+    if let Some(path) = &config.ports_file {
+        std::fs::write(path, ports.to_string()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!(
+        model = %state.model_name,
+        http = %http.local_addr()?,
+        grpc = %grpc.local_addr()?,
+        metrics = %metrics.local_addr()?,
+        "oxserve ready"
+    );
+
+    let (tx, rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let rest_app = app(state.clone());
+    let rest = axum::serve(http, rest_app).with_graceful_shutdown(stopped(rx.clone()));
+
+    let grpc_routes = grpc::routes(state.clone(), config.max_body_bytes);
+    let grpc_server = tonic::transport::Server::builder()
+        .add_routes(grpc_routes)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), stopped(rx.clone()));
+
+    let metrics_state = state.clone();
+    let metrics_app = axum::Router::new().route(
+        &config.metrics_endpoint,
+        axum::routing::get(move || {
+            let body = metrics_state.metrics.render();
+            async move {
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let metrics_server = axum::serve(metrics, metrics_app).with_graceful_shutdown(stopped(rx));
+
+    let signal_state = state.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: refusing new connections, finishing in-flight requests");
+        signal_state.set_not_ready();
+        let _ = tx.send(true);
+    });
+
+    let (a, b, c) = tokio::join!(
+        async { rest.await.context("REST server failed") },
+        async { grpc_server.await.context("gRPC server failed") },
+        async { metrics_server.await.context("metrics server failed") },
+    );
+    a?;
+    b?;
+    c?;
+    tracing::info!("stopped");
+    Ok(())
+}

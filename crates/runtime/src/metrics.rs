@@ -1,0 +1,122 @@
+//! Prometheus metrics: request counts and latencies by protocol, route and status, Seldon's feedback counters,
+//! and process metrics. Names are defined once, here.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// Requests served, by protocol, route and status code.
+pub const REQUESTS_TOTAL: &str = "oxserve_requests_total";
+/// Request latency in seconds, by protocol and route.
+pub const REQUEST_DURATION: &str = "oxserve_request_duration_seconds";
+/// Seldon feedback calls with a non-zero reward (Seldon's own name).
+pub const FEEDBACK_TOTAL: &str = "seldon_api_model_feedback_total";
+/// Sum of feedback rewards (Seldon's own name).
+pub const FEEDBACK_REWARD_TOTAL: &str = "seldon_api_model_feedback_reward_total";
+
+/// Labels of the feedback counters, in Seldon's order.
+const FEEDBACK_LABELS: [&str; 6] =
+    ["method", "model_name", "model_image", "model_version", "deployment_name", "predictor_name"];
+
+/// The server's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    feedback: IntCounterVec,
+    reward: prometheus::CounterVec,
+    feedback_labels: [String; 6],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// Identity labels for Seldon's feedback metrics.
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackIdentity {
+    /// `model_name`: the graph node.
+    pub model_name: String,
+    /// `model_image`: the image without tag.
+    pub model_image: String,
+    /// `model_version`: the image tag.
+    pub model_version: String,
+    /// `deployment_name`.
+    pub deployment_name: String,
+    /// `predictor_name`.
+    pub predictor_name: String,
+}
+
+impl Metrics {
+    /// Creates the registry and every metric.
+    pub fn new(identity: FeedbackIdentity) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(REQUESTS_TOTAL, "Requests served, by protocol, route and status code."),
+            &["protocol", "route", "code"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(REQUEST_DURATION, "Request latency in seconds, by protocol and route.").buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["protocol", "route"],
+        )?;
+        let feedback = IntCounterVec::new(
+            Opts::new(FEEDBACK_TOTAL, "Feedback calls with a non-zero reward."),
+            &FEEDBACK_LABELS,
+        )?;
+        let reward = prometheus::CounterVec::new(
+            Opts::new(FEEDBACK_REWARD_TOTAL, "Sum of feedback rewards."),
+            &FEEDBACK_LABELS,
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(feedback.clone()))?;
+        registry.register(Box::new(reward.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            feedback,
+            reward,
+            feedback_labels: [
+                "feedback".to_string(),
+                identity.model_name,
+                identity.model_image,
+                identity.model_version,
+                identity.deployment_name,
+                identity.predictor_name,
+            ],
+        })
+    }
+
+    /// Records one request.
+    pub fn observe(&self, protocol: &str, route: &str, code: u16, seconds: f64) {
+        let code = code.to_string();
+        self.requests.with_label_values(&[protocol, route, code.as_str()]).inc();
+        self.duration.with_label_values(&[protocol, route]).observe(seconds);
+    }
+
+    /// Records a feedback reward (Seldon counts only non-zero rewards).
+    pub fn feedback(&self, reward: f64) {
+        if reward == 0.0 {
+            return;
+        }
+        let labels: Vec<&str> = self.feedback_labels.iter().map(String::as_str).collect();
+        self.feedback.with_label_values(&labels).inc();
+        self.reward.with_label_values(&labels).inc_by(reward);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}

@@ -1,0 +1,109 @@
+//! The REST app: Seldon v1 and V2 routes, probes, the error shapes of unknown routes, metrics per request, and a
+//! panic guard.
+
+pub(crate) mod seldon;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::ServeError;
+use crate::state::ServerState;
+
+/// Builds the REST router for a server state. Tested without a socket (`tower::ServiceExt::oneshot`).
+pub fn app(state: Arc<ServerState>) -> Router {
+    let seldon_routes = Router::new()
+        .route("/predict", get(seldon::predict).post(seldon::predict))
+        .route("/api/v1.0/predictions", post(seldon::predict))
+        .route("/api/v0.1/predictions", post(seldon::predict))
+        .route("/send-feedback", get(seldon::feedback).post(seldon::feedback))
+        .route("/api/v1.0/feedback", post(seldon::feedback))
+        .route("/api/v0.1/feedback", post(seldon::feedback))
+        .route("/transform-input", get(seldon::transform).post(seldon::transform))
+        .route("/transform-output", get(seldon::transform).post(seldon::transform))
+        .route("/route", get(seldon::route).post(seldon::route))
+        .route("/aggregate", get(seldon::aggregate).post(seldon::aggregate))
+        .route("/metadata", get(seldon::metadata))
+        .route("/api/v1.0/metadata", get(seldon::metadata))
+        .route("/health/ping", get(seldon::ping))
+        .route("/health/status", get(seldon::health_status))
+        .route("/api/v1.0/health/status", get(seldon::health_status))
+        .route("/live", get(live))
+        .route("/ready", get(ready));
+    seldon_routes
+        .merge(crate::v2_rest::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ))
+        .with_state(state)
+}
+
+/// Kubernetes liveness: the process answers.
+async fn live() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// Kubernetes readiness: the model is loaded and the server is not shutting down.
+async fn ready(State(state): State<Arc<ServerState>>) -> Response {
+    if state.is_ready() {
+        StatusCode::OK.into_response()
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE.into_response()
+    }
+}
+
+fn is_v2(uri: &Uri) -> bool {
+    uri.path() == "/v2" || uri.path().starts_with("/v2/")
+}
+
+/// Unknown routes answer in the protocol's own error shape (V2 under `/v2`, Seldon elsewhere).
+async fn not_found(uri: Uri) -> Response {
+    if is_v2(&uri) {
+        ServeError::ModelNotFound(format!("route {} not found", uri.path())).into_v2_response()
+    } else {
+        ServeError::RouteNotFound.into_seldon_response()
+    }
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    if is_v2(&uri) {
+        ServeError::MethodNotAllowed.into_v2_response()
+    } else {
+        ServeError::MethodNotAllowed.into_seldon_response()
+    }
+}
+
+/// Records each request's count and latency by protocol, route template and status; turns a panic in a handler
+/// into a 500 for that request alone.
+async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let protocol = if is_v2(request.uri()) { "v2" } else { "seldon" };
+    let v2 = protocol == "v2";
+    let response = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request))).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(route, "handler panicked");
+            let err = ServeError::Internal("internal error while handling the request".into());
+            if v2 { err.into_v2_response() } else { err.into_seldon_response() }
+        }
+    };
+    state
+        .metrics
+        .observe(protocol, &route, response.status().as_u16(), start.elapsed().as_secs_f64());
+    response
+}

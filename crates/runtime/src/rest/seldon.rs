@@ -1,0 +1,280 @@
+//! Seldon v1 REST routes: predictions, feedback, metadata, health, and the graph-node routes a model echoes.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oxserve_core::{NamedTensor, PredictRequest, Tensor};
+use oxserve_protocol::seldon::{
+    self, ArrayKind, DataArray, DefaultData, Feedback, Meta, Payload, SeldonMessage, pyjson,
+};
+
+use crate::error::{ServeError, json_response};
+use crate::state::ServerState;
+
+type Shared = State<Arc<ServerState>>;
+
+/// The wrapper's message when a request has no readable JSON.
+const NO_JSON: &str = "Can't find JSON in data";
+
+/// Reads the request's JSON text the way Seldon's wrapper does: the `json` query parameter, a `json` form field,
+/// or the body itself.
+pub(crate) async fn request_json(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ServeError> {
+    if let Some(q) = query
+        && let Some(json) = form_field(q.as_bytes(), "json")
+    {
+        return Ok(Bytes::from(json));
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ServeError::TooLarge(limit))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded")
+        && let Some(json) = form_field(&bytes, "json")
+    {
+        return Ok(Bytes::from(json));
+    }
+    if content_type.starts_with("multipart/form-data") {
+        return Err(ServeError::BadRequest(
+            "multipart/form-data requests are not supported; send the SeldonMessage as a JSON body".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn form_field(form: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(form)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Parses a SeldonMessage, with the wrapper's wording for unreadable JSON.
+fn parse_message(json: &[u8]) -> Result<SeldonMessage, ServeError> {
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+    if !value.is_object() {
+        return Err(ServeError::BadRequest(format!("Invalid request data type: {value}")));
+    }
+    serde_json::from_value(value).map_err(|e| ServeError::BadRequest(format!("Invalid request: {e}")))
+}
+
+impl ServerState {
+    /// The reply `meta`: the request's `puid`, `tags` and `metrics`, plus `requestPath` with this node.
+    pub(crate) fn reply_meta(&self, request: &Meta) -> Meta {
+        let mut meta = Meta {
+            metrics: request.metrics.clone(),
+            puid: request.puid.clone(),
+            request_path: Default::default(),
+            routing: Default::default(),
+            tags: request.tags.clone(),
+        };
+        if let Some((unit, image)) = &self.request_path {
+            meta.request_path.insert(unit.clone(), image.clone());
+        }
+        meta.request_path
+            .extend(request.request_path.iter().map(|(k, v)| (k.clone(), v.clone())));
+        meta
+    }
+
+    /// Runs a Seldon prediction: one 2-D tensor in, the model's default output back in the request's form.
+    pub async fn seldon_predict(&self, request: SeldonMessage) -> Result<SeldonMessage, ServeError> {
+        let meta = self.reply_meta(&request.meta);
+        let (kind, tensor) = match request.payload {
+            Payload::Data(DefaultData { array, .. }) => {
+                let kind = array.kind().unwrap_or(ArrayKind::NdArray);
+                let tensor = array
+                    .into_tensor()
+                    .ok_or_else(|| ServeError::BadRequest("request `data` holds no ndarray, tensor or tftensor".into()))?;
+                (kind, tensor)
+            }
+            Payload::None => return Err(ServeError::BadRequest("Invalid request data type: no data".into())),
+            _ => {
+                return Err(ServeError::BadRequest(
+                    "this model takes `data` (ndarray, tensor or tftensor), not strData, binData or jsonData".into(),
+                ));
+            }
+        };
+        let tensor = as_rows(tensor)?;
+        let input_name = self
+            .model
+            .metadata()
+            .inputs
+            .first()
+            .map_or_else(|| "input-0".to_string(), |spec| spec.name.clone());
+        let response = self
+            .predict(PredictRequest {
+                inputs: vec![NamedTensor::new(input_name, tensor)],
+                outputs: Vec::new(),
+            })
+            .await?;
+        let output = response
+            .outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServeError::Internal("the model returned no output".into()))?;
+        let names = self.output_names(&output);
+        Ok(SeldonMessage {
+            meta,
+            payload: Payload::Data(DefaultData {
+                names,
+                array: DataArray::of_kind(kind, output.tensor),
+            }),
+            status: None,
+        })
+    }
+
+    /// Seldon's `names` for an output: the model's column names, else `t:0 … t:{n-1}` for 2-D outputs and none
+    /// for 1-D ones.
+    fn output_names(&self, output: &NamedTensor) -> Vec<String> {
+        match output.tensor.shape() {
+            [_, cols, ..] => self
+                .model
+                .column_names(&output.name)
+                .filter(|names| names.len() == *cols)
+                .unwrap_or_else(|| (0..*cols).map(|i| format!("t:{i}")).collect()),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A 1-D request is one row (the seed's quickstart sends `[1,2,3,4]`); 0-d is one row of one feature.
+fn as_rows(tensor: Tensor) -> Result<Tensor, ServeError> {
+    let shape = tensor.shape().to_vec();
+    let reshaped = match shape.as_slice() {
+        [] => tensor.reshape(vec![1, 1]),
+        [n] => tensor.reshape(vec![1, *n]),
+        _ => Ok(tensor),
+    };
+    reshaped.map_err(|e| ServeError::BadRequest(e.to_string()))
+}
+
+fn ok_json(message: &impl serde::Serialize) -> Response {
+    match pyjson::to_vec(message) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => ServeError::Internal(format!("cannot encode reply: {e}")).into_seldon_response(),
+    }
+}
+
+/// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
+pub(crate) async fn predict(State(state): Shared, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+        let message = parse_message(&json)?;
+        state.seldon_predict(message).await
+    }
+    .await;
+    match result {
+        Ok(reply) => ok_json(&reply),
+        Err(e) => e.into_seldon_response(),
+    }
+}
+
+/// `POST /send-feedback`, `/api/v1.0/feedback`, `/api/v0.1/feedback`.
+pub(crate) async fn feedback(State(state): Shared, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+        let feedback: Feedback =
+            serde_json::from_slice(&json).map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
+        state.metrics.feedback(feedback.reward);
+        let request_meta = feedback.request.as_ref().map(|r| r.meta.clone()).unwrap_or_default();
+        // The wrapper builds this reply through protobuf, so empty fields vanish: an empty ndarray when the
+        // request had data, an empty tensor otherwise.
+        let has_data = matches!(feedback.request.as_ref().map(|r| &r.payload), Some(Payload::Data(_)));
+        let data = if has_data {
+            serde_json::json!({"ndarray": []})
+        } else {
+            serde_json::json!({"tensor": {"shape": [0]}})
+        };
+        Ok::<_, ServeError>(serde_json::json!({"data": data, "meta": state.reply_meta(&request_meta)}))
+    }
+    .await;
+    match result {
+        Ok(reply) => ok_json(&reply),
+        Err(e) => e.into_seldon_response(),
+    }
+}
+
+/// `POST /transform-input`, `/transform-output`: a MODEL node passes the payload through, with `t:i` names.
+pub(crate) async fn transform(State(state): Shared, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+        let message = parse_message(&json)?;
+        let meta = state.reply_meta(&message.meta);
+        let payload = match message.payload {
+            Payload::Data(DefaultData { array, .. }) => {
+                let names = match array.tensor().map(Tensor::shape) {
+                    Some([_, cols, ..]) => (0..*cols).map(|i| format!("t:{i}")).collect(),
+                    _ => Vec::new(),
+                };
+                Payload::Data(DefaultData { names, array })
+            }
+            other => other,
+        };
+        Ok::<_, ServeError>(SeldonMessage { meta, payload, status: None })
+    }
+    .await;
+    match result {
+        Ok(reply) => ok_json(&reply),
+        Err(e) => e.into_seldon_response(),
+    }
+}
+
+/// `POST /route`: not implemented by a MODEL.
+pub(crate) async fn route() -> Response {
+    ServeError::NotImplemented("route").into_seldon_response()
+}
+
+/// `POST /aggregate`: not implemented by a MODEL.
+pub(crate) async fn aggregate() -> Response {
+    ServeError::NotImplemented("aggregate").into_seldon_response()
+}
+
+/// `GET /metadata`, `/api/v1.0/metadata`.
+pub(crate) async fn metadata(State(state): Shared) -> Response {
+    match &state.seldon_metadata {
+        Some(meta) => ok_json(meta),
+        None => ServeError::BadMetadata.into_seldon_response(),
+    }
+}
+
+/// `GET /health/ping` → `pong`.
+pub(crate) async fn ping() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], "pong").into_response()
+}
+
+/// `GET /health/status`, `/api/v1.0/health/status`.
+pub(crate) async fn health_status(State(state): Shared) -> Response {
+    let reply = SeldonMessage {
+        meta: state.reply_meta(&Meta::default()),
+        payload: Payload::StrData("healthy".into()),
+        status: None,
+    };
+    ok_json(&reply)
+}
+
+/// The default Seldon metadata: name and version from the image (`repo/name:tag`).
+pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
+    let (name, version) = match image {
+        Some(image) => match image.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+            _ => (image.to_string(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    seldon::ModelMetadataMessage {
+        name,
+        versions: vec![version],
+        ..Default::default()
+    }
+}

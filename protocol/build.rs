@@ -1,0 +1,19 @@
+//! Compiles the crate's `.proto` files with protox (pure Rust: no system `protoc`) and generates prost messages
+//! plus tonic clients and servers.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "proto/seldon/prediction.proto",
+        "proto/inference/grpc_predict_v2.proto",
+        "proto/tensorflow/core/framework/tensor.proto",
+    ];
+    for p in &protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = protox::compile(protos, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! Generated protobuf messages and tonic services, in modules that mirror the proto packages.
+#![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+
+/// TensorFlow's `TensorProto` and friends (package `tensorflow`).
+pub mod tensorflow {
+    tonic::include_proto!("tensorflow");
+}
+
+/// Seldon Core v1 (package `seldon.protos`).
+pub mod seldon {
+    /// Package `seldon.protos`.
+    pub mod protos {
+        tonic::include_proto!("seldon.protos");
+    }
+}
+
+/// The Open Inference Protocol V2 (package `inference`).
+pub mod inference {
+    tonic::include_proto!("inference");
+}

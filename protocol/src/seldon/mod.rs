@@ -1,0 +1,22 @@
+//! Seldon Core v1: `SeldonMessage` and friends in JSON (as the Python wrapper writes them) and protobuf.
+
+pub mod grpc;
+mod message;
+mod ndarray;
+pub mod pyjson;
+pub mod tftensor;
+
+pub use message::{
+    ArrayKind, DataArray, DefaultData, ErrorBody, Feedback, Meta, MessageMetadata, Metric, ModelMetadataMessage,
+    Payload, SeldonMessage, Status, tensor_from_shape_values,
+};
+pub use ndarray::{FlatRef, NdArray, NdArrayRef};
+
+/// `reason` for bad input.
+pub const REASON_BAD_DATA: &str = "MICROSERVICE_BAD_DATA";
+/// `reason` for a failure inside the model or server.
+pub const REASON_INTERNAL_ERROR: &str = "MICROSERVICE_INTERNAL_ERROR";
+/// `reason` for metadata that fails validation.
+pub const REASON_BAD_METADATA: &str = "MICROSERVICE_BAD_METADATA";
+/// `reason` when the server is overloaded.
+pub const REASON_OVERLOADED: &str = "MICROSERVICE_OVERLOADED";

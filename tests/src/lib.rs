@@ -1,0 +1,208 @@
+//! Cross-crate and end-to-end test support: a small deterministic test model (served by the
+//! `oxserve-test-server` binary), and helpers that start a real server process on loopback ports and find the
+//! repo's Python peers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oxserve_core::{
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, Tensor, TensorData,
+    TensorSpec,
+};
+
+/// A deterministic model over 4 features, for testing the runtime without an engine.
+///
+/// - `proba` (default): the softmax of each row's first three features, shape `[rows, 3]`;
+/// - `sum`: each row's sum, shape `[rows]`.
+///
+/// A row holding 666 makes it panic (to test the panic guard); a row holding -999 makes it fail with an
+/// internal error.
+#[derive(Debug)]
+pub struct RowStatsModel {
+    metadata: ModelMetadata,
+}
+
+impl Default for RowStatsModel {
+    fn default() -> Self {
+        RowStatsModel {
+            metadata: ModelMetadata {
+                platform: "oxserve-test".into(),
+                inputs: vec![TensorSpec::new("input-0", DataType::F64, vec![-1, 4])],
+                outputs: vec![
+                    TensorSpec::new("proba", DataType::F64, vec![-1, 3]),
+                    TensorSpec::new("sum", DataType::F64, vec![-1]),
+                ],
+            },
+        }
+    }
+}
+
+impl Model for RowStatsModel {
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+        let [input] = request.inputs.as_slice() else {
+            return Err(ModelError::BadInput(format!("expected 1 input, got {}", request.inputs.len())));
+        };
+        let shape = input.tensor.shape();
+        let [rows, 4] = *shape else {
+            return Err(ModelError::BadInput(format!("X has shape {shape:?}, but this model expects [rows, 4]")));
+        };
+        let x = input.tensor.to_f64_vec()?;
+        if x.contains(&666.0) {
+            panic!("test model asked to panic");
+        }
+        if x.contains(&-999.0) {
+            return Err(ModelError::Internal("test model failure".into()));
+        }
+        let wanted: Vec<String> = if request.outputs.is_empty() {
+            vec!["proba".into()]
+        } else {
+            request.outputs.clone()
+        };
+        let mut outputs = Vec::new();
+        for name in wanted {
+            let tensor = match name.as_str() {
+                "proba" => {
+                    let mut out = Vec::with_capacity(rows * 3);
+                    for row in x.chunks_exact(4) {
+                        let m = row[..3].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let e: Vec<f64> = row[..3].iter().map(|v| (v - m).exp()).collect();
+                        let s: f64 = e.iter().sum();
+                        out.extend(e.iter().map(|v| v / s));
+                    }
+                    Tensor::new(vec![rows, 3], TensorData::F64(out))?
+                }
+                "sum" => Tensor::new(vec![rows], TensorData::F64(x.chunks_exact(4).map(|r| r.iter().sum()).collect()))?,
+                other => {
+                    return Err(ModelError::UnknownOutput {
+                        name: other.to_string(),
+                        available: "proba, sum".into(),
+                    });
+                }
+            };
+            outputs.push(NamedTensor::new(name, tensor));
+        }
+        Ok(PredictResponse { outputs })
+    }
+}
+
+/// The repo's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A server process started on ephemeral loopback ports; killed on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// REST port.
+    pub http: u16,
+    /// gRPC port.
+    pub grpc: u16,
+    /// Metrics port.
+    pub metrics: u16,
+    _dir: TempDir,
+}
+
+/// A temporary folder removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates a fresh folder under the system temp dir.
+    pub fn new(prefix: &str) -> std::io::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl ServerProcess {
+    /// Starts `binary` with the operator's env plus `env`, on ephemeral ports, and waits until it is ready.
+    pub fn start(binary: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = TempDir::new("oxserve-test")?;
+        let ports_file = dir.0.join("ports.json");
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0")
+            .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "0")
+            .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "0")
+            .env("OXSERVE_HOST", "127.0.0.1")
+            .env("OXSERVE_PORTS_FILE", &ports_file)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ports_file)
+                && let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                let port = |k: &str| ports[k].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
+                return Ok(ServerProcess {
+                    http: port("http"),
+                    grpc: port("grpc"),
+                    metrics: port("metrics"),
+                    child,
+                    _dir: dir,
+                });
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("server exited before becoming ready: {status}");
+            }
+            anyhow::ensure!(Instant::now() < deadline, "server did not become ready in 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The REST base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        Ok(self.child.wait()?)
+    }
+
+    /// Whether the process has exited, without waiting.
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the repo's Python peers venv lives, if installed (`scripts/install-peers.sh`).
+pub fn peers_python(venv: &str) -> Option<PathBuf> {
+    let python = repo_root().join(venv).join("bin/python");
+    python.is_file().then_some(python)
+}
+
+/// Whether tests must fail instead of skipping when a peer is missing (CI sets `OXSERVE_REQUIRE_PEERS=1`).
+pub fn peers_required() -> bool {
+    std::env::var("OXSERVE_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
