@@ -17,7 +17,7 @@ use oxserve_core::{
 /// - `sum`: each row's sum, shape `[rows]`.
 ///
 /// A row holding 666 makes it panic (to test the panic guard); a row holding -999 makes it fail with an
-/// internal error.
+/// internal error; a row holding 777 makes it take 300 ms (to test draining on shutdown).
 #[derive(Debug)]
 pub struct RowStatsModel {
     metadata: ModelMetadata,
@@ -54,6 +54,9 @@ impl Model for RowStatsModel {
         let x = input.tensor.to_f64_vec()?;
         if x.contains(&666.0) {
             panic!("test model asked to panic");
+        }
+        if x.contains(&777.0) {
+            std::thread::sleep(std::time::Duration::from_millis(300));
         }
         if x.contains(&-999.0) {
             return Err(ModelError::Internal("test model failure".into()));

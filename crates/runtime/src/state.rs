@@ -89,11 +89,18 @@ impl ServerState {
         }
     }
 
-    /// Runs the model: inline when it is cheap, on a blocking thread otherwise.
+    /// Runs the model: inline when it is cheap, on a blocking thread otherwise. A panic inside the model becomes
+    /// an internal error for this request alone (REST and gRPC alike); the process goes on.
     pub async fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ServeError> {
         let _permit = self.permit()?;
         if self.model.runs_inline() {
-            return Ok(self.model.predict(request)?);
+            let model = &self.model;
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(request)))
+                .map_err(|_| {
+                    tracing::error!("the model panicked");
+                    ServeError::Internal("internal error while handling the request".into())
+                })?
+                .map_err(ServeError::from);
         }
         let model = self.model.clone();
         let span = tracing::Span::current();

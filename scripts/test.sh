@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test oxserve has, from a clean clone: installs the Python peers the end-to-end tests talk to
+# (into git-ignored venvs inside the repo), checks formatting and lints, runs the whole workspace's tests with
+# peers required, then a short fuzz smoke run of the pickle reader. `.ci/run` calls this.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export CARGO_TERM_COLOR=never
+export OXSERVE_REQUIRE_PEERS=1
+
+step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+
+step "installing Python peers"
+scripts/install-peers.sh
+if [ -x scripts/install-storage-peers.sh ]; then
+  scripts/install-storage-peers.sh
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked --no-fail-fast
+
+if [ -x scripts/fuzz-pickle.sh ]; then
+  step "pickle reader fuzz smoke run"
+  scripts/fuzz-pickle.sh 30
+fi
+step "all tests passed"

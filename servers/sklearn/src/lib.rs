@@ -1,0 +1,205 @@
+//! SKLEARN_SERVER: a scikit-learn estimator (read from the user's own `model.joblib` by the safe pickle reader)
+//! behind the oxserve runtime.
+//!
+//! - Model file: `model.joblib` in the model folder (as Seldon's server), else `model.pkl` / `model.pickle`
+//!   (as MLServer's).
+//! - Parameter `method`: `predict_proba` (default, as in Seldon), `predict`, `decision_function`; any other value
+//!   means `predict`, as in Seldon. Under the default, a model without `predict_proba` answers with `predict` and the
+//!   server logs why at start-up.
+//! - V2 outputs are named after methods (`predict`, `predict_proba`, ...), as MLServer's sklearn runtime names them.
+
+use std::path::{Path, PathBuf};
+
+use oxserve_core::{
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, Tensor, TensorData,
+    TensorSpec,
+};
+use oxserve_sklearn::{Estimator, Labels, Matrix, Method, Output, SklearnError};
+
+/// The model file names tried in a model folder, in order.
+pub const MODEL_FILES: [&str; 3] = ["model.joblib", "model.pkl", "model.pickle"];
+
+/// Parameters this server accepts (besides `model_uri`).
+pub const PARAMETERS: [&str; 1] = ["method"];
+
+/// A loaded scikit-learn estimator served as a [`Model`].
+#[derive(Debug)]
+pub struct SklearnModel {
+    estimator: Box<dyn Estimator>,
+    default_method: Method,
+    metadata: ModelMetadata,
+}
+
+/// Finds the model file in a folder (or accepts a file path).
+pub fn find_model_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    MODEL_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow::anyhow!("no {} in {}", MODEL_FILES.join(" / "), dir.display()))
+}
+
+impl SklearnModel {
+    /// Loads the estimator in `dir` and picks the method Seldon's `method` parameter names.
+    pub fn load(dir: &Path, method: Option<&str>) -> anyhow::Result<Self> {
+        let file = find_model_file(dir)?;
+        let estimator = oxserve_sklearn::load_file(&file)?;
+        Ok(Self::new(estimator, method))
+    }
+
+    /// Wraps an estimator.
+    pub fn new(estimator: Box<dyn Estimator>, method: Option<&str>) -> Self {
+        let wanted = match method.unwrap_or("predict_proba") {
+            "predict_proba" => Method::PredictProba,
+            "decision_function" => Method::DecisionFunction,
+            // Seldon's SKLearnServer calls `predict` for any other value.
+            _ => Method::Predict,
+        };
+        let default_method = if estimator.supports(wanted) {
+            wanted
+        } else {
+            tracing::warn!(
+                estimator = estimator.class_name(),
+                method = wanted.name(),
+                "the estimator has no {}; answering with predict",
+                wanted.name()
+            );
+            Method::Predict
+        };
+        let n = estimator
+            .n_features_in()
+            .and_then(|n| i64::try_from(n).ok())
+            .unwrap_or(-1);
+        let mut methods: Vec<Method> = vec![default_method];
+        methods.extend(
+            Method::ALL
+                .into_iter()
+                .filter(|&m| m != default_method && estimator.supports(m)),
+        );
+        let outputs = methods
+            .iter()
+            .map(|&m| {
+                let (dtype, shape) = match m {
+                    Method::Predict => (label_dtype(estimator.classes()), vec![-1]),
+                    Method::PredictProba => (DataType::F64, vec![-1, estimator.classes().map_or(-1, |c| c.len() as i64)]),
+                    _ => (DataType::F64, vec![-1, -1]),
+                };
+                TensorSpec::new(m.name(), dtype, shape)
+            })
+            .collect();
+        let metadata = ModelMetadata {
+            platform: "sklearn".into(),
+            inputs: vec![TensorSpec::new("input-0", DataType::F64, vec![-1, n])],
+            outputs,
+        };
+        SklearnModel {
+            estimator,
+            default_method,
+            metadata,
+        }
+    }
+
+    /// The method answered when a request names none.
+    pub fn default_method(&self) -> Method {
+        self.default_method
+    }
+
+    /// The estimator.
+    pub fn estimator(&self) -> &dyn Estimator {
+        self.estimator.as_ref()
+    }
+}
+
+fn label_dtype(classes: Option<&Labels>) -> DataType {
+    match classes {
+        Some(Labels::Int(_)) => DataType::I64,
+        Some(Labels::Str(_)) => DataType::Bytes,
+        _ => DataType::F64,
+    }
+}
+
+fn model_error(e: SklearnError) -> ModelError {
+    match e {
+        SklearnError::BadInput(m) => ModelError::BadInput(m),
+        e @ SklearnError::NoMethod { .. } => ModelError::BadInput(e.to_string()),
+        e => ModelError::Internal(e.to_string()),
+    }
+}
+
+/// Reads the request's single input as a rows × features float64 matrix.
+fn input_matrix(request: &PredictRequest) -> Result<Matrix, ModelError> {
+    let [input] = request.inputs.as_slice() else {
+        return Err(ModelError::BadInput(format!(
+            "SKLEARN_SERVER takes exactly one input tensor, got {}",
+            request.inputs.len()
+        )));
+    };
+    let (rows, cols) = match *input.tensor.shape() {
+        [rows, cols] => (rows, cols),
+        [cols] => (1, cols),
+        ref other => {
+            return Err(ModelError::BadInput(format!(
+                "expected a 2-D array (rows x features), got shape {other:?}"
+            )));
+        }
+    };
+    let values = input.tensor.to_f64_vec()?;
+    Matrix::new(rows, cols, values).map_err(model_error)
+}
+
+fn output_tensor(output: Output) -> Result<Tensor, ModelError> {
+    let tensor = match output {
+        Output::Labels(Labels::Int(v)) => Tensor::new(vec![v.len()], TensorData::I64(v)),
+        Output::Labels(Labels::Float(v)) | Output::Column(v) => Tensor::new(vec![v.len()], TensorData::F64(v)),
+        Output::Labels(Labels::Str(v)) => Tensor::new(
+            vec![v.len()],
+            TensorData::Bytes(v.into_iter().map(String::into_bytes).collect()),
+        ),
+        Output::Matrix(m) => {
+            let (rows, cols) = (m.rows(), m.cols());
+            Tensor::new(vec![rows, cols], TensorData::F64(m.into_data()))
+        }
+    };
+    tensor.map_err(|e| ModelError::Internal(e.to_string()))
+}
+
+impl Model for SklearnModel {
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+        let x = input_matrix(&request)?;
+        let methods: Vec<Method> = if request.outputs.is_empty() {
+            vec![self.default_method]
+        } else {
+            request
+                .outputs
+                .iter()
+                .map(|name| {
+                    Method::from_name(name)
+                        .filter(|&m| self.estimator.supports(m))
+                        .ok_or_else(|| ModelError::UnknownOutput {
+                            name: name.clone(),
+                            available: self
+                                .metadata
+                                .outputs
+                                .iter()
+                                .map(|o| o.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let mut outputs = Vec::with_capacity(methods.len());
+        for method in methods {
+            let out = self.estimator.call(method, &x).map_err(model_error)?;
+            outputs.push(NamedTensor::new(method.name(), output_tensor(out)?));
+        }
+        Ok(PredictResponse { outputs })
+    }
+}
