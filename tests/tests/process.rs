@@ -1,6 +1,8 @@
 //! The server binary as a real process on loopback ephemeral ports: REST, gRPC (tonic clients), metrics,
 //! start-up failures, and graceful shutdown with requests in flight.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use oxserve_protocol::pb::seldon::protos as pb;

@@ -1,5 +1,7 @@
 //! The REST router without a socket: every Seldon v1 route and error shape, through `oneshot`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use axum::body::Body;
