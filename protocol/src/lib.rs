@@ -9,5 +9,6 @@
 
 pub mod pb;
 pub mod seldon;
+pub mod v2;
 
 pub use oxserve_core::{DataType, NamedTensor, Tensor, TensorData, TensorError};

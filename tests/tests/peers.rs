@@ -63,3 +63,37 @@ fn seldon_python_client_over_rest_and_grpc() {
         assert!((values[2].as_f64().unwrap() - want[2]).abs() < 1e-12);
     }
 }
+
+#[test]
+fn tritonclient_over_http_binary_json_and_grpc() {
+    let dir = TempDir::new("model").unwrap();
+    let server = start(&dir.0);
+    let Some(got) = run_peer(
+        ".venv-triton",
+        "triton_client.py",
+        &[server.http.to_string(), server.grpc.to_string(), "classifier".into()],
+    ) else {
+        return;
+    };
+    for key in ["http_live", "http_ready", "grpc_live", "grpc_ready"] {
+        assert_eq!(got[key], true, "{key}: {got}");
+    }
+    assert_eq!(got["http_metadata"]["name"], "classifier");
+    assert_eq!(got["http_metadata"]["inputs"][0]["datatype"], "FP64");
+    assert_eq!(got["grpc_metadata_name"], "classifier");
+    assert_eq!(got["http_id"], "req-1");
+    let first = [0.09003057317038046, 0.24472847105479764, 0.6652409557748218];
+    for key in ["http_proba", "http_json_proba", "grpc_proba"] {
+        let rows = got[key].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{key}: {got}");
+        for (i, w) in first.iter().enumerate() {
+            assert!((rows[0][i].as_f64().unwrap() - w).abs() < 1e-12, "{key}: {got}");
+            assert!((rows[1][i].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12, "{key}: {got}");
+        }
+    }
+    for key in ["http_sum", "grpc_sum"] {
+        assert_eq!(got[key], serde_json::json!([10.0, 2.0]), "{key}: {got}");
+    }
+    let bad = got["http_bad"].as_str().unwrap();
+    assert!(bad.contains("[rows, 4]"), "{bad}");
+}

@@ -225,3 +225,84 @@ async fn metadata_yaml_and_env_override_the_defaults() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("MICROSERVICE_BAD_METADATA") && body.contains("Model metadata unavailable"), "{body}");
 }
+
+#[tokio::test]
+async fn v2_routes_answer_in_v2_shapes() {
+    let get = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+    let (status, _, body) = call(router(), get("/v2")).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["name"], "oxserve");
+    assert_eq!(v["extensions"], serde_json::json!(["binary_tensor_data"]));
+    assert_eq!(call(router(), get("/v2/health/live")).await.2, r#"{"live":true}"#);
+    assert_eq!(call(router(), get("/v2/health/ready")).await.2, r#"{"ready":true}"#);
+    assert_eq!(call(router(), get("/v2/models/classifier/ready")).await.2, r#"{"name":"classifier","ready":true}"#);
+    let (status, _, body) = call(router(), get("/v2/models/nope/ready")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::NOT_FOUND, r#"{"error":"Model nope not found"}"#));
+    let (status, _, body) = call(router(), get("/v2/models/classifier/versions/v9")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, r#"{"error":"Model classifier with version v9 not found"}"#);
+
+    let (status, _, body) = call(router(), get("/v2/models/classifier")).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["name"], "classifier");
+    assert_eq!(v["platform"], "oxserve-test");
+    assert_eq!(v["inputs"][0], serde_json::json!({"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}));
+    assert_eq!(v["outputs"][1]["name"], "sum");
+
+    let infer = r#"{"id":"r1","inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP64","data":[1,2,3,4,0,0,0,0]}],
+                    "outputs":[{"name":"sum"},{"name":"proba"}]}"#;
+    let (status, ct, body) = call(router(), post_json("/v2/models/classifier/infer", infer)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ct, "application/json");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["model_name"], "classifier");
+    assert_eq!(v["id"], "r1");
+    assert_eq!(v["outputs"][0], serde_json::json!({"name":"sum","shape":[2],"datatype":"FP64","data":[10.0,0.0]}));
+    assert_eq!(v["outputs"][1]["shape"], serde_json::json!([2, 3]));
+    // No id: the server makes one (a UUID, as MLServer does).
+    let (_, _, body) = call(
+        router(),
+        post_json("/v2/models/classifier/infer", r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}"#),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["id"].as_str().unwrap().len(), 36, "{body}");
+
+    let errors = [
+        ("/v2/models/classifier/infer", "not json", 400),
+        ("/v2/models/classifier/infer", r#"{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP64","data":[1,2,3]}]}"#, 400),
+        ("/v2/models/classifier/infer", r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3]}]}"#, 400),
+        ("/v2/models/classifier/infer", r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}],"outputs":[{"name":"nope"}]}"#, 400),
+        ("/v2/models/classifier/infer", r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[-999,2,3,4]}]}"#, 500),
+        ("/v2/models/other/infer", r#"{"inputs":[]}"#, 404),
+    ];
+    for (path, body, code) in errors {
+        let (status, _, reply) = call(router(), post_json(path, body)).await;
+        assert_eq!(status.as_u16(), code, "{body}: {reply}");
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert!(v["error"].is_string() && v.as_object().unwrap().len() == 1, "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn v2_binary_extension_round_trip() {
+    let header = r#"{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","parameters":{"binary_data_size":32}}],"outputs":[{"name":"sum","parameters":{"binary_data":true}}]}"#;
+    let mut body = header.as_bytes().to_vec();
+    for v in [1.0f64, 2.0, 3.0, 4.0] {
+        body.extend_from_slice(&v.to_le_bytes());
+    }
+    let request = Request::post("/v2/models/classifier/infer")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header("inference-header-content-length", header.len().to_string())
+        .body(Body::from(body))
+        .unwrap();
+    let response = router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let json_len: usize = response.headers()["inference-header-content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let head: serde_json::Value = serde_json::from_slice(&bytes[..json_len]).unwrap();
+    assert_eq!(head["outputs"][0]["parameters"]["binary_data_size"], 8);
+    assert_eq!(&bytes[json_len..], &10.0f64.to_le_bytes());
+}

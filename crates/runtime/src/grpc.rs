@@ -195,6 +195,13 @@ pub(crate) fn routes(state: Arc<ServerState>, max_message: usize) -> tonic::serv
                 .max_decoding_message_size(max_message),
         )
         .add_service(pb::router_server::RouterServer::new(s.clone()).max_decoding_message_size(max_message))
-        .add_service(pb::combiner_server::CombinerServer::new(s).max_decoding_message_size(max_message));
+        .add_service(pb::combiner_server::CombinerServer::new(s.clone()).max_decoding_message_size(max_message))
+        .add_service(
+            oxserve_protocol::pb::inference::grpc_inference_service_server::GrpcInferenceServiceServer::new(
+                crate::grpc_v2::InferenceGrpc::new(s.state.clone()),
+            )
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message),
+        );
     builder.routes()
 }

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod error;
 mod grpc;
+mod grpc_v2;
 pub mod metrics;
 pub mod rest;
 mod state;

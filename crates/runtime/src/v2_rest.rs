@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use oxserve_protocol::v2;
 
 use crate::error::{ServeError, json_response};
 use crate::state::ServerState;
@@ -21,6 +23,10 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
         .route("/v2/health/ready", get(ready))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route("/v2/models/{name}/versions/{version}/ready", get(model_version_ready))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/versions/{version}", get(model_version_metadata))
+        .route("/v2/models/{name}/infer", post(infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
 }
 
 /// The server's name, version and extensions.
@@ -80,4 +86,85 @@ fn ready_reply(state: &ServerState, name: &str, version: Option<&str>) -> Respon
         Err(e) => e.into_v2_response(),
     }
     .into_response()
+}
+
+impl ServerState {
+    /// The versions V2 metadata lists.
+    pub(crate) fn v2_versions(&self) -> Vec<String> {
+        self.model_version.iter().cloned().collect()
+    }
+
+    /// Decodes, runs and encodes one V2 REST inference.
+    async fn v2_infer(&self, headers: &HeaderMap, body: Body) -> Result<Response, ServeError> {
+        let header_len = match headers.get(v2::HEADER_CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.trim().parse::<usize>().ok())
+                    .ok_or_else(|| ServeError::BadRequest(format!("bad {} header", v2::HEADER_CONTENT_LENGTH)))?,
+            ),
+        };
+        let bytes = axum::body::to_bytes(body, self.max_body_bytes)
+            .await
+            .map_err(|_| ServeError::TooLarge(self.max_body_bytes))?;
+        let decoded = v2::decode_rest(&bytes, header_len).map_err(|e| ServeError::BadRequest(e.to_string()))?;
+        let id = decoded.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let response = self.predict(decoded.request).await?;
+        let encoded = v2::encode_rest(
+            &self.model_name,
+            self.model_version.as_deref(),
+            id,
+            response.outputs,
+            &decoded.binary_outputs,
+        )
+        .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+        let mut reply = json_response(StatusCode::OK, encoded.body);
+        if let Some(len) = encoded.header_len {
+            let headers = reply.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(v2::HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        Ok(reply)
+    }
+}
+
+async fn model_metadata(State(state): Shared, Path(name): Path<String>) -> Response {
+    metadata_reply(&state, &name, None)
+}
+
+async fn model_version_metadata(State(state): Shared, Path((name, version)): Path<(String, String)>) -> Response {
+    metadata_reply(&state, &name, Some(&version))
+}
+
+fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Response {
+    if let Err(e) = state.check_model(name, version) {
+        return e.into_v2_response();
+    }
+    let meta = v2::model_metadata_rest(&state.model_name, state.v2_versions(), state.model.metadata());
+    match serde_json::to_vec(&meta) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => ServeError::Internal(e.to_string()).into_v2_response(),
+    }
+}
+
+async fn infer(State(state): Shared, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    infer_reply(&state, &name, None, &headers, body).await
+}
+
+async fn infer_version(
+    State(state): Shared,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    infer_reply(&state, &name, Some(&version), &headers, body).await
+}
+
+async fn infer_reply(state: &ServerState, name: &str, version: Option<&str>, headers: &HeaderMap, body: Body) -> Response {
+    let result = match state.check_model(name, version) {
+        Ok(()) => state.v2_infer(headers, body).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(ServeError::into_v2_response)
 }

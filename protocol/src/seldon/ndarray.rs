@@ -150,8 +150,10 @@ impl<'de> Visitor<'de> for Level<'_> {
         Ok(())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(E::custom("ndarray elements must be numbers or strings, not null"))
+    /// `null` is a missing value (NaN), the only way standard JSON can carry one; estimators that accept
+    /// missing values (e.g. HistGradientBoosting) need it.
+    fn visit_unit<E: de::Error>(mut self) -> Result<(), E> {
+        self.push_float(f64::NAN)
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
@@ -309,7 +311,9 @@ mod tests {
         assert!(parse("[[1,2],3]").unwrap_err().contains("ragged"));
         assert!(parse("[1,[2,3]]").unwrap_err().contains("ragged"));
         assert!(parse(r#"[1,"a"]"#).unwrap_err().contains("mixes"));
-        assert!(parse("[null]").is_err());
+        let t = parse("[[1, null]]").unwrap();
+        assert!(matches!(t.data(), TensorData::F64(v) if v[0] == 1.0 && v[1].is_nan()));
+        assert!(parse(r#"["a", null]"#).is_err());
         assert!(parse(r#"[{"a":1}]"#).is_err());
         let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
         assert!(parse(&deep).unwrap_err().contains("deeper"));
