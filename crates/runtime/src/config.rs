@@ -45,6 +45,10 @@ pub struct Config {
     #[arg(long, env = env::MODEL_URI)]
     pub model_uri: Option<String>,
 
+    /// Where a remote `model_uri` is downloaded before loading (default: a fresh folder under the temp dir).
+    #[arg(long, env = "OXSERVE_MODEL_DOWNLOAD_DIR")]
+    pub model_download_dir: Option<PathBuf>,
+
     /// The model's name on V2 routes and in metrics. Defaults to `PREDICTIVE_UNIT_ID`, then `MLSERVER_MODEL_NAME`,
     /// then `model`.
     #[arg(long, env = "OXSERVE_MODEL_NAME")]

@@ -96,7 +96,7 @@ where
     let uri = config
         .effective_model_uri(&parameters)
         .context("no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI")?;
-    let model_dir = local_model_dir(&uri)?;
+    let model_dir = model_dir(&uri, &config).await?;
     let context = LoadContext {
         model_dir: model_dir.clone(),
         parameters,
@@ -107,18 +107,24 @@ where
     serve_state(config, state, wait_for_signal()).await
 }
 
-/// Resolves a model URI to a local folder (remote URIs need the storage initializer).
-fn local_model_dir(uri: &str) -> anyhow::Result<PathBuf> {
-    let path = uri.strip_prefix("file://").unwrap_or(uri);
-    if path.contains("://") {
-        anyhow::bail!(
-            "model URI {uri} is remote: fetch it first with `storage-initializer {uri} /mnt/models` (the operator's \
-             init container does this) and point the server at the folder"
-        );
+/// Resolves a model URI to a local folder: a local path (or `file://`, `pvc://`) as it is; a remote URI is first
+/// downloaded with the storage initializer's own code into `--model-download-dir`, with the same credential
+/// conventions (the process env).
+async fn model_dir(uri: &str, config: &Config) -> anyhow::Result<PathBuf> {
+    let parsed = oxserve_storage::StorageUri::parse(uri)?;
+    if let Some(path) = parsed.local_path() {
+        anyhow::ensure!(path.exists(), "model path {} does not exist", path.display());
+        return Ok(path);
     }
-    let path = PathBuf::from(path);
-    anyhow::ensure!(path.exists(), "model path {} does not exist", path.display());
-    Ok(path)
+    let dest = config
+        .model_download_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("oxserve-model-{}", std::process::id())));
+    tracing::info!(uri, dest = %dest.display(), "downloading the model");
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    oxserve_storage::fetch(uri, &dest, &env)
+        .await
+        .with_context(|| format!("cannot fetch the model from {uri}"))
 }
 
 /// Builds the shared state: identity from the config, Seldon metadata, metrics.

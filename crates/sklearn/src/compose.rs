@@ -1,0 +1,467 @@
+//! Composites: `Pipeline` (transform chains ending in any estimator), `ColumnTransformer` (transformers over column
+//! selections, concatenated) and `FeatureUnion` (transformers over all columns, concatenated).
+//!
+//! Results are always dense: a `ColumnTransformer` or `OneHotEncoder` that scikit-learn would return as a sparse
+//! matrix gives the same numbers densely (`toarray()`), which is what a following estimator computes on anyway.
+
+use std::borrow::Cow;
+
+use oxserve_pickle::{ArrayData, Object, Value};
+
+use crate::attrs;
+use crate::math::{hstack, output_matrix};
+use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
+
+/// The classes this family builds.
+pub(crate) const CLASSES: &[&str] = &["Pipeline", "ColumnTransformer", "FeatureUnion"];
+
+/// Builds `obj` when it is one of [`CLASSES`].
+pub(crate) fn build(obj: &Object) -> Option<Result<Box<dyn Estimator>, SklearnError>> {
+    Some(match obj.class_name() {
+        "Pipeline" => Pipeline::from_object(obj).map(|e| Box::new(e) as Box<dyn Estimator>),
+        "ColumnTransformer" => {
+            ColumnTransformer::from_object(obj).map(|e| Box::new(e) as Box<dyn Estimator>)
+        }
+        "FeatureUnion" => FeatureUnion::from_object(obj).map(|e| Box::new(e) as Box<dyn Estimator>),
+        _ => return None,
+    })
+}
+
+/// A step or transformer slot: `'passthrough'` / `None` (identity), `'drop'`, or a fitted estimator.
+enum Slot {
+    Identity,
+    Drop,
+    Fitted(Box<dyn Estimator>),
+}
+
+fn slot(value: &Value) -> Result<Slot, SklearnError> {
+    match value {
+        Value::None => Ok(Slot::Identity),
+        Value::Str(s) if s == "passthrough" => Ok(Slot::Identity),
+        Value::Str(s) if s == "drop" => Ok(Slot::Drop),
+        other => crate::registry::build(other).map(Slot::Fitted),
+    }
+}
+
+/// Runs `transform` and returns the result as a matrix.
+pub(crate) fn transform(est: &dyn Estimator, x: &Matrix) -> Result<Matrix, SklearnError> {
+    output_matrix(est.call(Method::Transform, x)?, x.rows(), est.class_name())
+}
+
+/// `Pipeline`: every step but the last transforms; the last computes the asked method.
+#[derive(Debug)]
+struct Pipeline {
+    /// `None` is a `'passthrough'` step.
+    steps: Vec<Option<Box<dyn Estimator>>>,
+}
+
+impl Pipeline {
+    fn from_object(obj: &Object) -> Result<Self, SklearnError> {
+        let items = attrs::seq(obj, "steps")?;
+        let mut steps = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let est = match item.as_seq() {
+                Some([_, est]) => est,
+                _ => {
+                    return Err(SklearnError::bad_model(
+                        "Pipeline",
+                        format!("step {i} is not a (name, estimator) pair"),
+                    ));
+                }
+            };
+            steps.push(match slot(est)? {
+                Slot::Identity | Slot::Drop => None,
+                Slot::Fitted(e) => Some(e),
+            });
+        }
+        if steps.is_empty() {
+            return Err(SklearnError::bad_model("Pipeline", "no steps"));
+        }
+        let last = steps.len() - 1;
+        for step in steps[..last].iter().flatten() {
+            if !step.supports(Method::Transform) {
+                return Err(SklearnError::bad_model(
+                    "Pipeline",
+                    format!(
+                        "intermediate step `{}` has no `transform`",
+                        step.class_name()
+                    ),
+                ));
+            }
+        }
+        Ok(Pipeline { steps })
+    }
+
+    fn last(&self) -> Option<&dyn Estimator> {
+        self.steps.last().and_then(|s| s.as_deref())
+    }
+}
+
+impl Estimator for Pipeline {
+    fn class_name(&self) -> &str {
+        "Pipeline"
+    }
+
+    fn n_features_in(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|s| s.n_features_in())
+    }
+
+    fn supports(&self, method: Method) -> bool {
+        match self.last() {
+            Some(e) => e.supports(method),
+            None => method == Method::Transform,
+        }
+    }
+
+    fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
+        if !self.supports(method) {
+            return Err(self.no_method(method));
+        }
+        let mut cur: Cow<'_, Matrix> = Cow::Borrowed(x);
+        let last = self.steps.len() - 1;
+        for step in self.steps[..last].iter().flatten() {
+            cur = Cow::Owned(transform(step.as_ref(), &cur)?);
+        }
+        match self.last() {
+            Some(e) => e.call(method, &cur),
+            None => Ok(Output::Matrix(cur.into_owned())),
+        }
+    }
+
+    fn classes(&self) -> Option<&Labels> {
+        self.last().and_then(|e| e.classes())
+    }
+}
+
+/// One `ColumnTransformer` entry: the transformer (None = passthrough) and the columns it reads.
+#[derive(Debug)]
+struct Part {
+    est: Option<Box<dyn Estimator>>,
+    columns: Vec<usize>,
+}
+
+/// `ColumnTransformer`: each fitted transformer reads its columns; the outputs are concatenated in order.
+#[derive(Debug)]
+struct ColumnTransformer {
+    parts: Vec<Part>,
+    n_features: usize,
+}
+
+/// Resolves a column selection (ints, a bool mask, a slice, or one int) against `n` input columns.
+fn columns(spec: &Value, n: usize) -> Result<Vec<usize>, String> {
+    let index = |i: i64| -> Result<usize, String> {
+        let j = if i < 0 { i + n as i64 } else { i };
+        usize::try_from(j)
+            .ok()
+            .filter(|&j| j < n)
+            .ok_or_else(|| format!("column {i} out of range for {n} columns"))
+    };
+    let from_ints = |v: &[i64]| v.iter().map(|&i| index(i)).collect::<Result<Vec<_>, _>>();
+    let from_mask = |m: &[bool]| -> Result<Vec<usize>, String> {
+        if m.len() != n {
+            return Err(format!("boolean mask of {} for {n} columns", m.len()));
+        }
+        Ok(m.iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| i)
+            .collect())
+    };
+    match spec {
+        Value::Int(i) => Ok(vec![index(*i)?]),
+        Value::Array(a) => match &a.data {
+            ArrayData::Bool(m) => from_mask(m),
+            ArrayData::Int(_) | ArrayData::UInt(_) => {
+                from_ints(&a.to_i64().map_err(|e| e.to_string())?)
+            }
+            ArrayData::Str(_) | ArrayData::Object(_) => {
+                Err("columns selected by name are not supported".into())
+            }
+            _ => Err(format!(
+                "unsupported column selection of dtype {}",
+                a.dtype.descr()
+            )),
+        },
+        Value::List(items) | Value::Tuple(items) => {
+            if items.iter().all(|v| matches!(v, Value::Bool(_))) && !items.is_empty() {
+                let mask: Vec<bool> = items
+                    .iter()
+                    .map(|v| matches!(v, Value::Bool(true)))
+                    .collect();
+                return from_mask(&mask);
+            }
+            let ints = items
+                .iter()
+                .map(|v| match v {
+                    Value::Int(i) => Ok(*i),
+                    Value::Str(s) => Err(format!(
+                        "column `{s}` is selected by name, which is not supported"
+                    )),
+                    other => other
+                        .as_i64()
+                        .ok_or_else(|| format!("unsupported column selector {}", other.kind())),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            from_ints(&ints)
+        }
+        Value::Object(o) if o.class_name() == "slice" => {
+            let arg = |i: usize| o.args.get(i).and_then(Value::as_i64);
+            let step = arg(2).unwrap_or(1);
+            if step <= 0 {
+                return Err("slices with a non-positive step are not supported".into());
+            }
+            let clamp = |v: i64| -> usize {
+                let v = if v < 0 { v + n as i64 } else { v };
+                usize::try_from(v.max(0)).unwrap_or(0).min(n)
+            };
+            let start = arg(0).map_or(0, clamp);
+            let stop = arg(1).map_or(n, clamp);
+            Ok((start..stop)
+                .step_by(usize::try_from(step).unwrap_or(1))
+                .collect())
+        }
+        Value::Str(s) => Err(format!(
+            "column `{s}` is selected by name, which is not supported"
+        )),
+        other => Err(format!("unsupported column selection {}", other.kind())),
+    }
+}
+
+impl ColumnTransformer {
+    fn from_object(obj: &Object) -> Result<Self, SklearnError> {
+        let class = obj.class_name();
+        let n_features = attrs::usize_attr(obj, "n_features_in_")?;
+        let mut parts = Vec::new();
+        for (i, item) in attrs::seq(obj, "transformers_")?.iter().enumerate() {
+            let (est, spec) = match item.as_seq() {
+                Some([_, est, spec]) => (est, spec),
+                _ => {
+                    return Err(SklearnError::bad_model(
+                        class,
+                        format!("transformer {i} is not a (name, transformer, columns) triple"),
+                    ));
+                }
+            };
+            let cols = columns(spec, n_features).map_err(|e| SklearnError::bad_model(class, e))?;
+            let est = match slot(est)? {
+                Slot::Drop => continue,
+                Slot::Identity => None,
+                Slot::Fitted(e) => Some(e),
+            };
+            if cols.is_empty() {
+                continue;
+            }
+            parts.push(Part { est, columns: cols });
+        }
+        Ok(ColumnTransformer { parts, n_features })
+    }
+}
+
+impl Estimator for ColumnTransformer {
+    fn class_name(&self) -> &str {
+        "ColumnTransformer"
+    }
+
+    fn n_features_in(&self) -> Option<usize> {
+        Some(self.n_features)
+    }
+
+    fn supports(&self, method: Method) -> bool {
+        method == Method::Transform
+    }
+
+    fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
+        if method != Method::Transform {
+            return Err(self.no_method(method));
+        }
+        x.expect_features(self.n_features, "ColumnTransformer")?;
+        let mut outs = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            let w = part.columns.len();
+            let mut sub = Matrix::zeros(x.rows(), w);
+            for (src, dst) in x.iter_rows().zip(sub.data_mut().chunks_exact_mut(w)) {
+                for (d, &c) in dst.iter_mut().zip(&part.columns) {
+                    *d = src[c];
+                }
+            }
+            outs.push(match &part.est {
+                None => sub,
+                Some(e) => transform(e.as_ref(), &sub)?,
+            });
+        }
+        Ok(Output::Matrix(hstack(x.rows(), &outs)))
+    }
+}
+
+/// A `FeatureUnion` member (`None` = passthrough) and its `transformer_weights` entry.
+type Weighted = (Option<Box<dyn Estimator>>, Option<f64>);
+
+/// `FeatureUnion`: every transformer reads all columns; outputs (times `transformer_weights`) are concatenated.
+#[derive(Debug)]
+struct FeatureUnion {
+    /// `None` is `'passthrough'`; the weight multiplies the block.
+    parts: Vec<Weighted>,
+    n_features: Option<usize>,
+}
+
+impl FeatureUnion {
+    fn from_object(obj: &Object) -> Result<Self, SklearnError> {
+        let weights = attrs::opt(obj, "transformer_weights");
+        let mut parts = Vec::new();
+        for (i, item) in attrs::seq(obj, "transformer_list")?.iter().enumerate() {
+            let (name, est) = match item.as_seq() {
+                Some([name, est]) => (name.as_str().unwrap_or(""), est),
+                _ => {
+                    return Err(SklearnError::bad_model(
+                        "FeatureUnion",
+                        format!("transformer {i} is not a (name, transformer) pair"),
+                    ));
+                }
+            };
+            let weight = weights.and_then(|w| w.get(name)).and_then(Value::as_f64);
+            match slot(est)? {
+                Slot::Drop => {}
+                Slot::Identity => parts.push((None, weight)),
+                Slot::Fitted(e) => parts.push((Some(e), weight)),
+            }
+        }
+        let n_features = attrs::n_features_in(obj).or_else(|| {
+            parts
+                .iter()
+                .find_map(|(e, _)| e.as_ref().and_then(|e| e.n_features_in()))
+        });
+        Ok(FeatureUnion { parts, n_features })
+    }
+}
+
+impl Estimator for FeatureUnion {
+    fn class_name(&self) -> &str {
+        "FeatureUnion"
+    }
+
+    fn n_features_in(&self) -> Option<usize> {
+        self.n_features
+    }
+
+    fn supports(&self, method: Method) -> bool {
+        method == Method::Transform
+    }
+
+    fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
+        if method != Method::Transform {
+            return Err(self.no_method(method));
+        }
+        if let Some(n) = self.n_features {
+            x.expect_features(n, "FeatureUnion")?;
+        }
+        let mut outs = Vec::with_capacity(self.parts.len());
+        for (est, weight) in &self.parts {
+            let mut m = match est {
+                None => x.clone(),
+                Some(e) => transform(e.as_ref(), x)?,
+            };
+            if let Some(w) = weight {
+                m.data_mut().iter_mut().for_each(|v| *v *= w);
+            }
+            outs.push(m);
+        }
+        Ok(Output::Matrix(hstack(x.rows(), &outs)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::path::Path;
+
+    use crate::{Matrix, Method, SklearnError};
+
+    const TREE_PREFIXES: &[&str] = &["tree-", "forest-", "gb-", "hgb-", "ada-", "iforest-"];
+
+    /// Every non-tree fixture model, hit with hostile batches: a wrong feature count must be `BadInput`; NaN,
+    /// ±1e308 and empty batches may fail but must never panic.
+    #[test]
+    fn hostile_batches_never_panic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for dir in entries.filter_map(Result::ok).map(|e| e.path()) {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if TREE_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                continue;
+            }
+            let artifact = ["model.joblib", "model.pkl"]
+                .into_iter()
+                .map(|a| dir.join(a))
+                .find(|p| p.is_file());
+            let Some(Ok(est)) = artifact.map(|a| crate::load_file(&a)) else {
+                continue;
+            };
+            let Some(n) = est.n_features_in() else {
+                continue;
+            };
+            checked += 1;
+            let batches = [
+                ("wrong width", Matrix::zeros(2, n + 1)),
+                ("nan", Matrix::new(1, n, vec![f64::NAN; n]).expect("1 x n")),
+                (
+                    "huge",
+                    Matrix::new(2, n, [vec![1e308; n], vec![-1e308; n]].concat()).expect("2 x n"),
+                ),
+                ("empty", Matrix::zeros(0, n)),
+            ];
+            for method in Method::ALL.into_iter().filter(|m| est.supports(*m)) {
+                for (what, x) in &batches {
+                    match catch_unwind(AssertUnwindSafe(|| est.call(method, x))) {
+                        Err(_) => {
+                            problems.push(format!("{name} {}: panicked on {what}", method.name()))
+                        }
+                        Ok(Ok(_)) if *what == "wrong width" => problems.push(format!(
+                            "{name} {}: accepted {} features",
+                            method.name(),
+                            n + 1
+                        )),
+                        Ok(Err(e)) if !matches!(e, SklearnError::BadInput(_)) => problems.push(
+                            format!("{name} {}: {what}: not BadInput: {e}", method.name()),
+                        ),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+        assert!(checked > 0 || !root.is_dir(), "no fixture models loaded");
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn nan_and_width_errors_use_scikit_learn_wording() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases/seldon-iris/model.joblib");
+        let Ok(est) = crate::load_file(&path) else {
+            return;
+        };
+        let err = est
+            .call(Method::PredictProba, &Matrix::zeros(1, 3))
+            .expect_err("3 features");
+        assert_eq!(
+            err.to_string(),
+            "X has 3 features, but LogisticRegression is expecting 4 features as input"
+        );
+        let nan = Matrix::new(1, 4, vec![1.0, f64::NAN, 1.0, 1.0]).expect("1 x 4");
+        let err = est.call(Method::Predict, &nan).expect_err("NaN");
+        assert!(
+            err.to_string().starts_with("Input X contains NaN."),
+            "{err}"
+        );
+    }
+}
