@@ -11,7 +11,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 secs=${FUZZ_SECS:-45}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-engines}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 cd "$repo/crates/pickle"
 
 if cargo fuzz --version >/dev/null 2>&1 && cargo +nightly --version >/dev/null 2>&1; then

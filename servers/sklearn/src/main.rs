@@ -1,18 +1,31 @@
-//! `sklearn-server`: SKLEARN_SERVER on the oxserve runtime.
+//! `sklearn-server`: SKLEARN_SERVER on the oxserve runtime. Serves `model.joblib` / `model.pkl` / `model.pickle`
+//! (scikit-learn), or `model.smartcore.json` / `model.linfa.json` (models trained in Rust).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use oxserve_core::Model;
 use oxserve_sklearn_server::{PARAMETERS, SklearnModel};
 
 fn main() -> ExitCode {
     oxserve_runtime::run(&PARAMETERS, |ctx| {
-        let model = SklearnModel::load(&ctx.model_dir, ctx.parameters.get_str("method"))?;
-        tracing::info!(
-            estimator = model.estimator().class_name(),
-            method = model.default_method().name(),
-            "model loaded"
-        );
-        Ok(Arc::new(model))
+        let method = ctx.parameters.get_str("method");
+        let model: Arc<dyn Model> = match oxserve_rustml::find(&ctx.model_dir) {
+            Some(path) => {
+                let model = oxserve_rustml::RustModel::load(&path, method)?;
+                tracing::info!(file = %path.display(), platform = %model.metadata().platform, "Rust model loaded");
+                Arc::new(model)
+            }
+            None => {
+                let model = SklearnModel::load(&ctx.model_dir, method)?;
+                tracing::info!(
+                    estimator = model.estimator().class_name(),
+                    method = model.default_method().name(),
+                    "model loaded"
+                );
+                Arc::new(model)
+            }
+        };
+        Ok(model)
     })
 }

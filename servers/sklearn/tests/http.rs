@@ -186,3 +186,14 @@ async fn remote_model_uri_is_downloaded_before_loading() {
     let want = json!([[0.000698519453116284, 0.00366803903943576, 0.995633441507448]]);
     assert!(close(&reply["data"]["ndarray"], &want, 1e-9, 0.0), "{reply}");
 }
+
+#[tokio::test]
+async fn models_trained_in_rust_are_served_too() {
+    let server = start(&repo_root().join("examples/iris-smartcore"), None).unwrap();
+    let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}})).await;
+    assert_eq!(status, 200, "{reply}");
+    // smartcore's logistic regression has no predict_proba: the default method falls back to predict.
+    assert_eq!(reply["data"], json!({"names": [], "ndarray": [0, 2]}));
+    let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5]]}})).await;
+    assert_eq!(status, 400, "{reply}");
+}

@@ -1,0 +1,117 @@
+//! A safe reader for Python pickles and joblib files.
+//!
+//! It runs a pickle VM for protocols 0–5 that builds a [`Value`] tree and resolves `GLOBAL`/`STACK_GLOBAL` only
+//! against an allowlist (numpy's array and dtype helpers, joblib's array wrapper, a few builtins, and scikit-learn
+//! classes). It never executes anything: objects are inert records of their class, arguments and state; numpy
+//! arrays are decoded into typed buffers in C order and native byte order.
+//!
+//! Every size read from the input is checked against the bytes that remain before anything is allocated, and the
+//! work done and the tree produced are bounded by [`Limits`], so a hostile file ends in a [`PickleError`], never in
+//! a panic, an abort or an unbounded allocation.
+
+mod compress;
+mod error;
+mod globals;
+mod joblib;
+mod numpy;
+mod value;
+mod vm;
+
+pub use error::PickleError;
+pub use value::{ArrayData, ArrayError, Dtype, NdArray, Object, QualName, RecordField, Value};
+
+use std::path::Path;
+
+/// Resource limits for one read. [`Limits::default`] suits any scikit-learn model; tests and servers that take
+/// untrusted uploads may tighten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The deepest nesting allowed: open `MARK`s during the VM and container depth of the produced tree.
+    /// Python's own pickler cannot write objects nested deeper than its recursion limit (1000).
+    pub max_depth: usize,
+    /// The most items on the VM stack at once.
+    pub max_stack: usize,
+    /// The most memo entries.
+    pub max_memo: usize,
+    /// The most bytes a compressed container may decompress to.
+    pub max_decompressed_bytes: u64,
+    /// The memory budget, in approximate bytes, of the VM's working set and (separately) of the produced tree, as
+    /// a multiple of the (decompressed) input size …
+    pub budget_per_input_byte: u64,
+    /// … but never less than this …
+    pub min_budget_bytes: u64,
+    /// … and never more than this. Shared references (memo `GET`s) are copied into the tree, so this is what
+    /// stops a small file from expanding into a huge tree.
+    pub max_budget_bytes: u64,
+    /// How deep joblib's embedded pickles (object arrays) may nest.
+    pub max_nested_pickles: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 1000,
+            max_stack: 1 << 20,
+            max_memo: 1 << 24,
+            max_decompressed_bytes: 4 << 30,
+            budget_per_input_byte: 64,
+            min_budget_bytes: 64 << 20,
+            max_budget_bytes: 64 << 30,
+            max_nested_pickles: 4,
+        }
+    }
+}
+
+impl Limits {
+    /// The memory budget for an input of `len` bytes.
+    pub(crate) fn budget_for(&self, len: usize) -> u64 {
+        (len as u64)
+            .saturating_mul(self.budget_per_input_byte)
+            .max(self.min_budget_bytes)
+            .min(self.max_budget_bytes)
+    }
+}
+
+/// Reads a joblib or pickle file (compressed or not) into a value tree, with the default [`Limits`].
+pub fn load_file(path: &Path) -> Result<Value, PickleError> {
+    load_file_with(path, &Limits::default())
+}
+
+/// Reads a joblib or pickle file (compressed or not) into a value tree.
+pub fn load_file_with(path: &Path, limits: &Limits) -> Result<Value, PickleError> {
+    let bytes = std::fs::read(path).map_err(|source| PickleError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    loads_with(&bytes, limits)
+}
+
+/// Reads joblib or pickle bytes (compressed or not) into a value tree, with the default [`Limits`].
+///
+/// The container is recognised by its first bytes: a bare pickle (`80 0N`, or a protocol 0/1 opcode), zlib, gzip,
+/// bz2, lzma ("alone"), xz or lz4 frame. joblib's `NumpyArrayWrapper` arrays are read from the raw bytes that
+/// follow their `BUILD` and replace the wrapper in the tree; plain pickles of numpy arrays (`_reconstruct`,
+/// `_frombuffer`, `scalar`) are decoded too. Bytes after `STOP` are ignored, as Python does.
+///
+/// ```
+/// use oxserve_pickle::{PickleError, Value, loads};
+///
+/// // pickle.dumps([1, 2], protocol=2)
+/// let v = loads(b"\x80\x02]q\x00(K\x01K\x02e.")?;
+/// assert_eq!(v, Value::List(vec![Value::Int(1), Value::Int(2)]));
+///
+/// // pickle.dumps of a call to os.system is refused, never run.
+/// let e = loads(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap_err();
+/// assert!(matches!(e, PickleError::ForbiddenGlobal { .. }));
+/// assert_eq!(e.to_string(), "forbidden global os.system (GLOBAL at byte 0)");
+/// # Ok::<(), PickleError>(())
+/// ```
+pub fn loads(bytes: &[u8]) -> Result<Value, PickleError> {
+    loads_with(bytes, &Limits::default())
+}
+
+/// [`loads`] with explicit [`Limits`].
+pub fn loads_with(bytes: &[u8], limits: &Limits) -> Result<Value, PickleError> {
+    let stream = compress::decompress(bytes, limits)?;
+    joblib::load_stream(&stream, limits)
+}
