@@ -209,3 +209,13 @@ pub fn peers_python(venv: &str) -> Option<PathBuf> {
 pub fn peers_required() -> bool {
     std::env::var("OXSERVE_REQUIRE_PEERS").is_ok_and(|v| v == "1")
 }
+
+/// An HTTP client for tests. The workspace's reqwest is built without a default TLS crypto provider (the storage
+/// initializer picks ring), so install ring once before the first client.
+pub fn http_client() -> reqwest::Client {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::new()
+}

@@ -50,7 +50,7 @@ fn row(values: &[f64]) -> pb::SeldonMessage {
 async fn rest_grpc_and_metrics_on_their_ports() {
     let dir = TempDir::new("model").unwrap();
     let server = start(&dir.0, &[]);
-    let client = reqwest::Client::new();
+    let client = oxserve_tests::http_client();
     let reply = client
         .post(server.url("/api/v1.0/predictions"))
         .header("Content-Type", "application/json")
@@ -141,7 +141,7 @@ async fn rest_grpc_and_metrics_on_their_ports() {
 async fn sigterm_finishes_in_flight_requests() {
     let dir = TempDir::new("model").unwrap();
     let server = start(&dir.0, &[]);
-    let client = reqwest::Client::new();
+    let client = oxserve_tests::http_client();
     let url = server.url("/api/v1.0/predictions");
     let mut calls = Vec::new();
     for _ in 0..4 {

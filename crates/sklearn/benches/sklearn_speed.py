@@ -1,7 +1,7 @@
 """scikit-learn's own speed on the tree benchmark models, single-threaded, for comparison with `benches/trees.rs`.
 
 Loads `fixtures/bench/{rf-clf-100,hgb-clf}.joblib` and the 1000-row `batch.npy` (run `fixtures/gen_bench.py`
-first) and prints rows/s of `predict_proba` on the whole batch (best and median of 100 calls).
+first) and prints rows/s of `predict_proba` on the whole batch (best and median of 300 calls, as benches/trees.rs).
 
 Run: `OMP_NUM_THREADS=1 $(scripts/fixtures-venv.sh) crates/sklearn/benches/sklearn_speed.py`
 """
@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "bench")
 
 
-def time_it(fn, calls=100):
+def time_it(fn, calls=300):
     """Best and median wall time of `calls` calls: on a shared machine the best is the closest to the uncontended
     time (benches/trees.rs prints the same statistic)."""
     times = []

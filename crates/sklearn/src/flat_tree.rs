@@ -13,15 +13,18 @@ use oxserve_pickle::{Object, Value};
 
 use crate::{Labels, Matrix, SklearnError};
 
-/// Rows evaluated together over all trees: large enough to reuse a tree while it is in cache, small enough for the
-/// block's rows and accumulators to stay in L1.
+/// Rows evaluated per pass over the trees: each tree is walked for the whole block before the next
+/// (tree-major, as a tree of a few hundred nodes stays in L1 meanwhile), and a block of rows of a
+/// few dozen features stays in L2.
 const BLOCK_ROWS: usize = 1024;
 
-/// Rows walked in lockstep through one tree: independent walks overlap their memory latency, and the comparisons
-/// compile to selects instead of hard-to-predict branches.
+/// Rows walked in lockstep through one tree: independent walks overlap their memory latency, and the
+/// comparisons select the next node by index instead of by a hard-to-predict branch. 8 measured best
+/// (4 leaves latency exposed, 16 spills registers).
 const LANES: usize = 8;
 
 /// [`Node::meta`] bit: the node is a leaf (the low 29 bits are then its ordinal in [`FlatTree::values`]).
+/// Also set on every child reference (`Node::children`) that points to a leaf.
 const LEAF_BIT: u32 = 1 << 31;
 /// [`Node::meta`] bit: NaN goes left.
 const MISSING_LEFT: u32 = 1 << 30;

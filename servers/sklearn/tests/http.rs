@@ -29,7 +29,7 @@ fn start(model_dir: &Path, method: Option<&str>) -> anyhow::Result<ServerProcess
 }
 
 async fn predict(server: &ServerProcess, body: &Value) -> (u16, Value) {
-    let reply = reqwest::Client::new()
+    let reply = oxserve_tests::http_client()
         .post(server.url("/api/v1.0/predictions"))
         .header("Content-Type", "application/json")
         .body(body.to_string())
