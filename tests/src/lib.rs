@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, Tensor, TensorData,
-    TensorSpec,
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
+    Tensor, TensorData, TensorSpec,
 };
 
 /// A deterministic model over 4 features, for testing the runtime without an engine.
@@ -45,11 +45,16 @@ impl Model for RowStatsModel {
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
         let [input] = request.inputs.as_slice() else {
-            return Err(ModelError::BadInput(format!("expected 1 input, got {}", request.inputs.len())));
+            return Err(ModelError::BadInput(format!(
+                "expected 1 input, got {}",
+                request.inputs.len()
+            )));
         };
         let shape = input.tensor.shape();
         let [rows, 4] = *shape else {
-            return Err(ModelError::BadInput(format!("X has shape {shape:?}, but this model expects [rows, 4]")));
+            return Err(ModelError::BadInput(format!(
+                "X has shape {shape:?}, but this model expects [rows, 4]"
+            )));
         };
         let x = input.tensor.to_f64_vec()?;
         if x.contains(&666.0) {
@@ -79,7 +84,10 @@ impl Model for RowStatsModel {
                     }
                     Tensor::new(vec![rows, 3], TensorData::F64(out))?
                 }
-                "sum" => Tensor::new(vec![rows], TensorData::F64(x.chunks_exact(4).map(|r| r.iter().sum()).collect()))?,
+                "sum" => Tensor::new(
+                    vec![rows],
+                    TensorData::F64(x.chunks_exact(4).map(|r| r.iter().sum()).collect()),
+                )?,
                 other => {
                     return Err(ModelError::UnknownOutput {
                         name: other.to_string(),
@@ -157,7 +165,12 @@ impl ServerProcess {
             if let Ok(text) = std::fs::read_to_string(&ports_file)
                 && let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                let port = |k: &str| ports[k].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
+                let port = |k: &str| {
+                    ports[k]
+                        .as_u64()
+                        .and_then(|p| u16::try_from(p).ok())
+                        .unwrap_or(0)
+                };
                 return Ok(ServerProcess {
                     http: port("http"),
                     grpc: port("grpc"),
@@ -169,7 +182,10 @@ impl ServerProcess {
             if let Some(status) = child.try_wait()? {
                 anyhow::bail!("server exited before becoming ready: {status}");
             }
-            anyhow::ensure!(Instant::now() < deadline, "server did not become ready in 30 s");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "server did not become ready in 30 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -9,10 +9,16 @@ use std::process::Command;
 use oxserve_tests::{ServerProcess, TempDir, peers_python, peers_required, repo_root};
 
 fn start(dir: &Path) -> ServerProcess {
-    let params = format!(r#"[{{"name":"model_uri","value":"{}","type":"STRING"}}]"#, dir.display());
+    let params = format!(
+        r#"[{{"name":"model_uri","value":"{}","type":"STRING"}}]"#,
+        dir.display()
+    );
     ServerProcess::start(
         Path::new(env!("CARGO_BIN_EXE_oxserve-test-server")),
-        &[("PREDICTIVE_UNIT_PARAMETERS", params.as_str()), ("PREDICTIVE_UNIT_ID", "classifier")],
+        &[
+            ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
+            ("PREDICTIVE_UNIT_ID", "classifier"),
+        ],
     )
     .unwrap()
 }
@@ -20,7 +26,10 @@ fn start(dir: &Path) -> ServerProcess {
 /// Runs a peer script; `None` (after printing SKIPPED) when the venv is absent and peers are not required.
 fn run_peer(venv: &str, script: &str, args: &[String]) -> Option<serde_json::Value> {
     let Some(python) = peers_python(venv) else {
-        assert!(!peers_required(), "{venv} missing: run scripts/install-peers.sh");
+        assert!(
+            !peers_required(),
+            "{venv} missing: run scripts/install-peers.sh"
+        );
         eprintln!("SKIPPED: {venv} not installed; run scripts/install-peers.sh");
         return None;
     };
@@ -55,10 +64,17 @@ fn seldon_python_client_over_rest_and_grpc() {
         for (i, w) in want.iter().enumerate() {
             assert!((row[i].as_f64().unwrap() - w).abs() < 1e-12, "{key}: {got}");
         }
-        assert_eq!(got[key]["data"]["names"], serde_json::json!(["t:0", "t:1", "t:2"]));
+        assert_eq!(
+            got[key]["data"]["names"],
+            serde_json::json!(["t:0", "t:1", "t:2"])
+        );
     }
     for key in ["rest/tensor", "grpc/tensor"] {
-        assert_eq!(got[key]["data"]["tensor"]["shape"], serde_json::json!([1, 3]), "{key}: {got}");
+        assert_eq!(
+            got[key]["data"]["tensor"]["shape"],
+            serde_json::json!([1, 3]),
+            "{key}: {got}"
+        );
         let values = got[key]["data"]["tensor"]["values"].as_array().unwrap();
         assert!((values[2].as_f64().unwrap() - want[2]).abs() < 1e-12);
     }
@@ -71,7 +87,11 @@ fn tritonclient_over_http_binary_json_and_grpc() {
     let Some(got) = run_peer(
         ".venv-triton",
         "triton_client.py",
-        &[server.http.to_string(), server.grpc.to_string(), "classifier".into()],
+        &[
+            server.http.to_string(),
+            server.grpc.to_string(),
+            "classifier".into(),
+        ],
     ) else {
         return;
     };
@@ -87,8 +107,14 @@ fn tritonclient_over_http_binary_json_and_grpc() {
         let rows = got[key].as_array().unwrap();
         assert_eq!(rows.len(), 2, "{key}: {got}");
         for (i, w) in first.iter().enumerate() {
-            assert!((rows[0][i].as_f64().unwrap() - w).abs() < 1e-12, "{key}: {got}");
-            assert!((rows[1][i].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12, "{key}: {got}");
+            assert!(
+                (rows[0][i].as_f64().unwrap() - w).abs() < 1e-12,
+                "{key}: {got}"
+            );
+            assert!(
+                (rows[1][i].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12,
+                "{key}: {got}"
+            );
         }
     }
     for key in ["http_sum", "grpc_sum"] {

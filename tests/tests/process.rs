@@ -13,7 +13,10 @@ fn binary() -> &'static Path {
 }
 
 fn start(model_dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
-    let params = format!(r#"[{{"name":"model_uri","value":"{}","type":"STRING"}}]"#, model_dir.display());
+    let params = format!(
+        r#"[{{"name":"model_uri","value":"{}","type":"STRING"}}]"#,
+        model_dir.display()
+    );
     let mut env = vec![
         ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
         ("PREDICTIVE_UNIT_ID", "classifier"),
@@ -27,14 +30,16 @@ fn start(model_dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
 fn row(values: &[f64]) -> pb::SeldonMessage {
     let list = prost_types::ListValue {
         values: vec![prost_types::Value {
-            kind: Some(prost_types::value::Kind::ListValue(prost_types::ListValue {
-                values: values
-                    .iter()
-                    .map(|&v| prost_types::Value {
-                        kind: Some(prost_types::value::Kind::NumberValue(v)),
-                    })
-                    .collect(),
-            })),
+            kind: Some(prost_types::value::Kind::ListValue(
+                prost_types::ListValue {
+                    values: values
+                        .iter()
+                        .map(|&v| prost_types::Value {
+                            kind: Some(prost_types::value::Kind::NumberValue(v)),
+                        })
+                        .collect(),
+                },
+            )),
         }],
     };
     pb::SeldonMessage {
@@ -60,10 +65,15 @@ async fn rest_grpc_and_metrics_on_their_ports() {
         .unwrap();
     assert_eq!(reply.status(), 200);
     let body: serde_json::Value = reply.json().await.unwrap();
-    assert_eq!(body["data"]["names"], serde_json::json!(["t:0", "t:1", "t:2"]));
+    assert_eq!(
+        body["data"]["names"],
+        serde_json::json!(["t:0", "t:1", "t:2"])
+    );
 
     let endpoint = format!("http://127.0.0.1:{}", server.grpc);
-    let mut model = pb::model_client::ModelClient::connect(endpoint.clone()).await.unwrap();
+    let mut model = pb::model_client::ModelClient::connect(endpoint.clone())
+        .await
+        .unwrap();
     let mut request = row(&[1.0, 2.0, 3.0, 4.0]);
     request.meta = Some(pb::Meta {
         puid: "xyz".into(),
@@ -72,15 +82,22 @@ async fn rest_grpc_and_metrics_on_their_ports() {
     let reply = model.predict(request.clone()).await.unwrap().into_inner();
     let meta = reply.meta.clone().unwrap();
     assert_eq!(meta.puid, "xyz");
-    assert_eq!(meta.request_path.get("classifier").map(String::as_str), Some("oxserve/test:1.2"));
+    assert_eq!(
+        meta.request_path.get("classifier").map(String::as_str),
+        Some("oxserve/test:1.2")
+    );
     let Some(pb::seldon_message::DataOneof::Data(data)) = reply.data_oneof.clone() else {
         panic!("no data in {reply:?}")
     };
     assert_eq!(data.names, ["t:0", "t:1", "t:2"]);
-    let Some(pb::default_data::DataOneof::Ndarray(list)) = data.data_oneof else { panic!("no ndarray") };
+    let Some(pb::default_data::DataOneof::Ndarray(list)) = data.data_oneof else {
+        panic!("no ndarray")
+    };
     assert_eq!(list.values.len(), 1);
 
-    let mut seldon = pb::seldon_client::SeldonClient::connect(endpoint.clone()).await.unwrap();
+    let mut seldon = pb::seldon_client::SeldonClient::connect(endpoint.clone())
+        .await
+        .unwrap();
     let reply2 = seldon.predict(request).await.unwrap().into_inner();
     assert_eq!(reply2, reply);
     let md = seldon
@@ -88,13 +105,22 @@ async fn rest_grpc_and_metrics_on_their_ports() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((md.name.as_str(), md.versions.clone()), ("oxserve/test", vec!["1.2".to_string()]));
+    assert_eq!(
+        (md.name.as_str(), md.versions.clone()),
+        ("oxserve/test", vec!["1.2".to_string()])
+    );
     assert_eq!(model.metadata(()).await.unwrap().into_inner(), md);
-    assert_eq!(seldon.graph_metadata(()).await.unwrap_err().code(), tonic::Code::Unknown);
+    assert_eq!(
+        seldon.graph_metadata(()).await.unwrap_err().code(),
+        tonic::Code::Unknown
+    );
 
     let err = model.predict(row(&[1.0, 2.0, 3.0])).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
-    let err = model.predict(row(&[666.0, 1.0, 1.0, 1.0])).await.unwrap_err();
+    let err = model
+        .predict(row(&[666.0, 1.0, 1.0, 1.0]))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
     // The panic above did not take the process down.
     assert!(model.predict(row(&[1.0, 2.0, 3.0, 4.0])).await.is_ok());
@@ -109,9 +135,17 @@ async fn rest_grpc_and_metrics_on_their_ports() {
         .unwrap()
         .into_inner();
     assert!(fb.meta.is_some());
-    let mut generic = pb::generic_client::GenericClient::connect(endpoint).await.unwrap();
-    let echoed = generic.transform_input(row(&[1.0, 2.0])).await.unwrap().into_inner();
-    let Some(pb::seldon_message::DataOneof::Data(d)) = echoed.data_oneof else { panic!() };
+    let mut generic = pb::generic_client::GenericClient::connect(endpoint)
+        .await
+        .unwrap();
+    let echoed = generic
+        .transform_input(row(&[1.0, 2.0]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(pb::seldon_message::DataOneof::Data(d)) = echoed.data_oneof else {
+        panic!()
+    };
     assert_eq!(d.names, ["t:0", "t:1"]);
     assert!(generic.route(row(&[1.0])).await.is_err());
 
@@ -127,8 +161,14 @@ async fn rest_grpc_and_metrics_on_their_ports() {
         metrics.contains(r#"oxserve_requests_total{code="200",protocol="seldon",route="/api/v1.0/predictions"} 1"#),
         "{metrics}"
     );
-    assert!(metrics.contains("seldon_api_model_feedback_total"), "{metrics}");
-    assert!(metrics.contains("process_resident_memory_bytes"), "{metrics}");
+    assert!(
+        metrics.contains("seldon_api_model_feedback_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("process_resident_memory_bytes"),
+        "{metrics}"
+    );
     let other = client
         .get(format!("http://127.0.0.1:{}/metrics", server.metrics))
         .send()
@@ -157,9 +197,16 @@ async fn sigterm_finishes_in_flight_requests() {
         }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap()
+        .unwrap();
     for call in calls {
-        assert_eq!(call.await.unwrap().unwrap(), 200, "an in-flight request was cut");
+        assert_eq!(
+            call.await.unwrap().unwrap(),
+            200,
+            "an in-flight request was cut"
+        );
     }
     assert!(status.success(), "exit status {status}");
 }
@@ -169,13 +216,18 @@ fn startup_fails_cleanly_on_bad_configuration() {
     let dir = TempDir::new("model").unwrap();
     let model = dir.0.display().to_string();
     let cases = [
-        format!(r#"[{{"name":"model_uri","value":"{model}","type":"STRING"}},{{"name":"foo","value":"1","type":"STRING"}}]"#),
-        format!(r#"[{{"name":"model_uri","value":"{model}","type":"STRING"}},{{"name":"method","value":"1","type":"BLOB"}}]"#),
+        format!(
+            r#"[{{"name":"model_uri","value":"{model}","type":"STRING"}},{{"name":"foo","value":"1","type":"STRING"}}]"#
+        ),
+        format!(
+            r#"[{{"name":"model_uri","value":"{model}","type":"STRING"}},{{"name":"method","value":"1","type":"BLOB"}}]"#
+        ),
         r#"[{"name":"model_uri","value":"/does/not/exist","type":"STRING"}]"#.to_string(),
         "[]".to_string(),
     ];
     for params in cases {
-        let result = ServerProcess::start(binary(), &[("PREDICTIVE_UNIT_PARAMETERS", params.as_str())]);
+        let result =
+            ServerProcess::start(binary(), &[("PREDICTIVE_UNIT_PARAMETERS", params.as_str())]);
         let err = result.expect_err("server should refuse to start");
         assert!(err.to_string().contains("exited"), "{params}: {err}");
     }

@@ -143,7 +143,8 @@ pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
 impl Tensor {
     /// Builds a tensor, checking that the buffer holds exactly the shape's element count.
     pub fn new(shape: Vec<usize>, data: TensorData) -> Result<Self, TensorError> {
-        let expected = element_count(&shape).ok_or_else(|| TensorError::ShapeOverflow(shape.clone()))?;
+        let expected =
+            element_count(&shape).ok_or_else(|| TensorError::ShapeOverflow(shape.clone()))?;
         if expected != data.len() {
             return Err(TensorError::ShapeMismatch {
                 shape,
@@ -155,7 +156,11 @@ impl Tensor {
     }
 
     /// A 2-D float64 tensor of `rows` × `cols` from a row-major buffer.
-    pub fn from_f64_matrix(rows: usize, cols: usize, values: Vec<f64>) -> Result<Self, TensorError> {
+    pub fn from_f64_matrix(
+        rows: usize,
+        cols: usize,
+        values: Vec<f64>,
+    ) -> Result<Self, TensorError> {
         Tensor::new(vec![rows, cols], TensorData::F64(values))
     }
 
@@ -253,6 +258,9 @@ mod tests {
         let t = Tensor::new(vec![3], TensorData::I64(vec![1, -2, 3])).unwrap();
         assert_eq!(t.to_f64_vec().unwrap(), vec![1.0, -2.0, 3.0]);
         let b = Tensor::new(vec![1], TensorData::Bytes(vec![b"x".to_vec()])).unwrap();
-        assert_eq!(b.into_f64().unwrap_err(), TensorError::NotNumeric(DataType::Bytes));
+        assert_eq!(
+            b.into_f64().unwrap_err(),
+            TensorError::NotNumeric(DataType::Bytes)
+        );
     }
 }

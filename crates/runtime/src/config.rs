@@ -173,7 +173,9 @@ pub enum ParameterError {
     #[error("PREDICTIVE_UNIT_PARAMETERS is not a JSON list of {{name, value, type}}: {0}")]
     NotJson(#[from] serde_json::Error),
     /// A type outside STRING, INT, FLOAT, DOUBLE, BOOL, JSON.
-    #[error("parameter `{name}` has unknown type `{kind}`; expected STRING, INT, FLOAT, DOUBLE, BOOL or JSON")]
+    #[error(
+        "parameter `{name}` has unknown type `{kind}`; expected STRING, INT, FLOAT, DOUBLE, BOOL or JSON"
+    )]
     UnknownType {
         /// The parameter.
         name: String,
@@ -216,7 +218,8 @@ fn default_type() -> String {
 impl Parameters {
     /// Parses the operator's JSON list.
     pub fn parse(json: &str) -> Result<Self, ParameterError> {
-        let raw: Vec<RawParameter> = serde_json::from_str(if json.trim().is_empty() { "[]" } else { json })?;
+        let raw: Vec<RawParameter> =
+            serde_json::from_str(if json.trim().is_empty() { "[]" } else { json })?;
         let mut map = BTreeMap::new();
         for p in raw {
             let text = match &p.value {
@@ -299,7 +302,10 @@ mod tests {
         assert_eq!(p.get("n"), Some(&ParamValue::Int(3)));
         assert_eq!(p.get("x"), Some(&ParamValue::Float(0.5)));
         assert_eq!(p.get("b"), Some(&ParamValue::Bool(true)));
-        assert_eq!(p.get("j"), Some(&ParamValue::Json(serde_json::json!({"a": 1}))));
+        assert_eq!(
+            p.get("j"),
+            Some(&ParamValue::Json(serde_json::json!({"a": 1})))
+        );
         assert!(p.check_known(&["method", "n", "x", "b", "j"]).is_ok());
         assert!(p.check_known(&["method"]).is_err());
     }

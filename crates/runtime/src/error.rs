@@ -56,14 +56,16 @@ impl ServeError {
         match self {
             ServeError::BadRequest(_)
             | ServeError::NotImplemented(_)
-            | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => Kind::BadInput,
+            | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => {
+                Kind::BadInput
+            }
             ServeError::ModelNotFound(_) | ServeError::RouteNotFound => Kind::NotFound,
             ServeError::MethodNotAllowed => Kind::MethodNotAllowed,
             ServeError::TooLarge(_) => Kind::TooLarge,
             ServeError::Overloaded => Kind::Overloaded,
-            ServeError::Model(ModelError::Internal(_)) | ServeError::BadMetadata | ServeError::Internal(_) => {
-                Kind::Internal
-            }
+            ServeError::Model(ModelError::Internal(_))
+            | ServeError::BadMetadata
+            | ServeError::Internal(_) => Kind::Internal,
         }
     }
 
@@ -113,7 +115,8 @@ impl ServeError {
     /// A V2 error reply: `{"error": …}`.
     pub fn into_v2_response(self) -> Response {
         let status = self.http_status();
-        let body = serde_json::to_vec(&serde_json::json!({ "error": self.to_string() })).unwrap_or_default();
+        let body = serde_json::to_vec(&serde_json::json!({ "error": self.to_string() }))
+            .unwrap_or_default();
         json_response(status, body)
     }
 }
@@ -121,9 +124,10 @@ impl ServeError {
 /// A JSON reply with the given status.
 pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -144,6 +148,9 @@ mod tests {
         let missing = ServeError::ModelNotFound("Model x not found".into());
         assert_eq!(missing.http_status(), StatusCode::NOT_FOUND);
         assert_eq!(missing.grpc_status().code(), tonic::Code::NotFound);
-        assert_eq!(ServeError::Overloaded.grpc_status().code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            ServeError::Overloaded.grpc_status().code(),
+            tonic::Code::ResourceExhausted
+        );
     }
 }

@@ -23,15 +23,25 @@ impl SeldonGrpc {
     }
 
     async fn predict(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let message = conv::from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
-        let reply = self.state.seldon_predict(message).await.map_err(|e| e.grpc_status())?;
+        let message =
+            conv::from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let reply = self
+            .state
+            .seldon_predict(message)
+            .await
+            .map_err(|e| e.grpc_status())?;
         Ok(conv::to_pb(&reply))
     }
 
     fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, Status> {
-        let feedback = conv::feedback_from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let feedback =
+            conv::feedback_from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
         self.state.metrics.feedback(feedback.reward);
-        let meta = feedback.request.as_ref().map(|r| r.meta.clone()).unwrap_or_default();
+        let meta = feedback
+            .request
+            .as_ref()
+            .map(|r| r.meta.clone())
+            .unwrap_or_default();
         Ok(conv::to_pb(&SeldonMessage {
             meta: self.state.reply_meta(&meta),
             payload: Payload::Data(DefaultData {
@@ -43,7 +53,8 @@ impl SeldonGrpc {
     }
 
     fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let mut message = conv::from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let mut message =
+            conv::from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
         message.meta = self.state.reply_meta(&message.meta);
         if let Payload::Data(data) = &mut message.payload
             && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())
@@ -72,7 +83,11 @@ impl SeldonGrpc {
             platform: meta.platform.clone(),
             inputs: meta.inputs.iter().map(item).collect(),
             outputs: meta.outputs.iter().map(item).collect(),
-            custom: meta.custom.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            custom: meta
+                .custom
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     }
 }
@@ -83,26 +98,45 @@ fn not_implemented(what: &'static str) -> Status {
 
 #[tonic::async_trait]
 impl pb::model_server::Model for SeldonGrpc {
-    async fn predict(&self, request: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
-        SeldonGrpc::predict(self, request.into_inner()).await.map(Response::new)
+    async fn predict(
+        &self,
+        request: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        SeldonGrpc::predict(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn send_feedback(&self, request: Request<pb::Feedback>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn send_feedback(
+        &self,
+        request: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(request.into_inner()).map(Response::new)
     }
 
-    async fn metadata(&self, _request: Request<()>) -> Result<Response<pb::SeldonModelMetadata>, Status> {
+    async fn metadata(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<pb::SeldonModelMetadata>, Status> {
         SeldonGrpc::metadata(self).map(Response::new)
     }
 }
 
 #[tonic::async_trait]
 impl pb::seldon_server::Seldon for SeldonGrpc {
-    async fn predict(&self, request: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
-        SeldonGrpc::predict(self, request.into_inner()).await.map(Response::new)
+    async fn predict(
+        &self,
+        request: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        SeldonGrpc::predict(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn send_feedback(&self, request: Request<pb::Feedback>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn send_feedback(
+        &self,
+        request: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(request.into_inner()).map(Response::new)
     }
 
@@ -113,62 +147,97 @@ impl pb::seldon_server::Seldon for SeldonGrpc {
         SeldonGrpc::metadata(self).map(Response::new)
     }
 
-    async fn graph_metadata(&self, _request: Request<()>) -> Result<Response<pb::SeldonGraphMetadata>, Status> {
-        Err(Status::unknown("GraphMetadata not available on the Model level."))
+    async fn graph_metadata(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<pb::SeldonGraphMetadata>, Status> {
+        Err(Status::unknown(
+            "GraphMetadata not available on the Model level.",
+        ))
     }
 }
 
 #[tonic::async_trait]
 impl pb::generic_server::Generic for SeldonGrpc {
-    async fn transform_input(&self, r: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn transform_input(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.transform(r.into_inner()).map(Response::new)
     }
 
-    async fn transform_output(&self, r: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn transform_output(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.transform(r.into_inner()).map(Response::new)
     }
 
-    async fn route(&self, _r: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn route(
+        &self,
+        _r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         Err(not_implemented("route"))
     }
 
-    async fn aggregate(&self, _r: Request<pb::SeldonMessageList>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn aggregate(
+        &self,
+        _r: Request<pb::SeldonMessageList>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         Err(not_implemented("aggregate"))
     }
 
-    async fn send_feedback(&self, r: Request<pb::Feedback>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn send_feedback(
+        &self,
+        r: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(r.into_inner()).map(Response::new)
     }
 }
 
 #[tonic::async_trait]
 impl pb::transformer_server::Transformer for SeldonGrpc {
-    async fn transform_input(&self, r: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn transform_input(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.transform(r.into_inner()).map(Response::new)
     }
 }
 
 #[tonic::async_trait]
 impl pb::output_transformer_server::OutputTransformer for SeldonGrpc {
-    async fn transform_output(&self, r: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn transform_output(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.transform(r.into_inner()).map(Response::new)
     }
 }
 
 #[tonic::async_trait]
 impl pb::router_server::Router for SeldonGrpc {
-    async fn route(&self, _r: Request<pb::SeldonMessage>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn route(
+        &self,
+        _r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         Err(not_implemented("route"))
     }
 
-    async fn send_feedback(&self, r: Request<pb::Feedback>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn send_feedback(
+        &self,
+        r: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(r.into_inner()).map(Response::new)
     }
 }
 
 #[tonic::async_trait]
 impl pb::combiner_server::Combiner for SeldonGrpc {
-    async fn aggregate(&self, _r: Request<pb::SeldonMessageList>) -> Result<Response<pb::SeldonMessage>, Status> {
+    async fn aggregate(
+        &self,
+        _r: Request<pb::SeldonMessageList>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
         Err(not_implemented("aggregate"))
     }
 }

@@ -28,7 +28,10 @@ fn version(v: &str) -> Option<&str> {
 
 #[tonic::async_trait]
 impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
-    async fn server_live(&self, _r: Request<pb::ServerLiveRequest>) -> Result<Response<pb::ServerLiveResponse>, Status> {
+    async fn server_live(
+        &self,
+        _r: Request<pb::ServerLiveRequest>,
+    ) -> Result<Response<pb::ServerLiveResponse>, Status> {
         Ok(Response::new(pb::ServerLiveResponse { live: true }))
     }
 
@@ -41,7 +44,10 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         }))
     }
 
-    async fn model_ready(&self, r: Request<pb::ModelReadyRequest>) -> Result<Response<pb::ModelReadyResponse>, Status> {
+    async fn model_ready(
+        &self,
+        r: Request<pb::ModelReadyRequest>,
+    ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let r = r.into_inner();
         self.state
             .check_model(&r.name, version(&r.version))
@@ -78,15 +84,23 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         )))
     }
 
-    async fn model_infer(&self, r: Request<pb::ModelInferRequest>) -> Result<Response<pb::ModelInferResponse>, Status> {
+    async fn model_infer(
+        &self,
+        r: Request<pb::ModelInferRequest>,
+    ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let r = r.into_inner();
         self.state
             .check_model(&r.model_name, version(&r.model_version))
             .map_err(|e| e.grpc_status())?;
-        let decoded = v2::decode_grpc(r).map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
+        let decoded =
+            v2::decode_grpc(r).map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
-        let response = self.state.predict(decoded.request).await.map_err(|e| e.grpc_status())?;
+        let response = self
+            .state
+            .predict(decoded.request)
+            .await
+            .map_err(|e| e.grpc_status())?;
         let reply = v2::encode_grpc(
             &self.state.model_name,
             self.state.model_version.as_deref(),

@@ -1,7 +1,9 @@
 //! Prometheus metrics: request counts and latencies by protocol, route and status, Seldon's feedback counters,
 //! and process metrics. Names are defined once, here.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Requests served, by protocol, route and status code.
 pub const REQUESTS_TOTAL: &str = "oxserve_requests_total";
@@ -13,8 +15,14 @@ pub const FEEDBACK_TOTAL: &str = "seldon_api_model_feedback_total";
 pub const FEEDBACK_REWARD_TOTAL: &str = "seldon_api_model_feedback_reward_total";
 
 /// Labels of the feedback counters, in Seldon's order.
-const FEEDBACK_LABELS: [&str; 6] =
-    ["method", "model_name", "model_image", "model_version", "deployment_name", "predictor_name"];
+const FEEDBACK_LABELS: [&str; 6] = [
+    "method",
+    "model_name",
+    "model_image",
+    "model_version",
+    "deployment_name",
+    "predictor_name",
+];
 
 /// The server's metrics.
 #[derive(Clone)]
@@ -53,12 +61,20 @@ impl Metrics {
     pub fn new(identity: FeedbackIdentity) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(REQUESTS_TOTAL, "Requests served, by protocol, route and status code."),
+            Opts::new(
+                REQUESTS_TOTAL,
+                "Requests served, by protocol, route and status code.",
+            ),
             &["protocol", "route", "code"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new(REQUEST_DURATION, "Request latency in seconds, by protocol and route.").buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            HistogramOpts::new(
+                REQUEST_DURATION,
+                "Request latency in seconds, by protocol and route.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
             ]),
             &["protocol", "route"],
         )?;
@@ -75,7 +91,9 @@ impl Metrics {
         registry.register(Box::new(feedback.clone()))?;
         registry.register(Box::new(reward.clone()))?;
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Metrics {
             registry,
             requests,
@@ -96,8 +114,12 @@ impl Metrics {
     /// Records one request.
     pub fn observe(&self, protocol: &str, route: &str, code: u16, seconds: f64) {
         let code = code.to_string();
-        self.requests.with_label_values(&[protocol, route, code.as_str()]).inc();
-        self.duration.with_label_values(&[protocol, route]).observe(seconds);
+        self.requests
+            .with_label_values(&[protocol, route, code.as_str()])
+            .inc();
+        self.duration
+            .with_label_values(&[protocol, route])
+            .observe(seconds);
     }
 
     /// Records a feedback reward (Seldon counts only non-zero rewards).

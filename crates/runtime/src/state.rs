@@ -95,12 +95,14 @@ impl ServerState {
         let _permit = self.permit()?;
         if self.model.runs_inline() {
             let model = &self.model;
-            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(request)))
-                .map_err(|_| {
-                    tracing::error!("the model panicked");
-                    ServeError::Internal("internal error while handling the request".into())
-                })?
-                .map_err(ServeError::from);
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model.predict(request)
+            }))
+            .map_err(|_| {
+                tracing::error!("the model panicked");
+                ServeError::Internal("internal error while handling the request".into())
+            })?
+            .map_err(ServeError::from);
         }
         let model = self.model.clone();
         let span = tracing::Span::current();

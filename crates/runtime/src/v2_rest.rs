@@ -22,11 +22,20 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
         .route("/v2/health/live", get(live))
         .route("/v2/health/ready", get(ready))
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_version_ready))
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(model_version_ready),
+        )
         .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(model_version_metadata))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(model_version_metadata),
+        )
         .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(infer_version),
+        )
 }
 
 /// The server's name, version and extensions.
@@ -39,7 +48,10 @@ pub(crate) fn server_metadata_json() -> serde_json::Value {
 }
 
 async fn server_metadata() -> Response {
-    json_response(StatusCode::OK, server_metadata_json().to_string().into_bytes())
+    json_response(
+        StatusCode::OK,
+        server_metadata_json().to_string().into_bytes(),
+    )
 }
 
 async fn live() -> Response {
@@ -63,7 +75,9 @@ impl ServerState {
         if let Some(v) = version
             && self.model_version.as_deref() != Some(v)
         {
-            return Err(ServeError::ModelNotFound(format!("Model {name} with version {v} not found")));
+            return Err(ServeError::ModelNotFound(format!(
+                "Model {name} with version {v} not found"
+            )));
         }
         Ok(())
     }
@@ -73,7 +87,10 @@ async fn model_ready(State(state): Shared, Path(name): Path<String>) -> Response
     ready_reply(&state, &name, None)
 }
 
-async fn model_version_ready(State(state): Shared, Path((name, version)): Path<(String, String)>) -> Response {
+async fn model_version_ready(
+    State(state): Shared,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
     ready_reply(&state, &name, Some(&version))
 }
 
@@ -81,7 +98,9 @@ fn ready_reply(state: &ServerState, name: &str, version: Option<&str>) -> Respon
     match state.check_model(name, version) {
         Ok(()) => json_response(
             StatusCode::OK,
-            serde_json::json!({"name": name, "ready": state.is_ready()}).to_string().into_bytes(),
+            serde_json::json!({"name": name, "ready": state.is_ready()})
+                .to_string()
+                .into_bytes(),
         ),
         Err(e) => e.into_v2_response(),
     }
@@ -102,14 +121,20 @@ impl ServerState {
                 v.to_str()
                     .ok()
                     .and_then(|s| s.trim().parse::<usize>().ok())
-                    .ok_or_else(|| ServeError::BadRequest(format!("bad {} header", v2::HEADER_CONTENT_LENGTH)))?,
+                    .ok_or_else(|| {
+                        ServeError::BadRequest(format!("bad {} header", v2::HEADER_CONTENT_LENGTH))
+                    })?,
             ),
         };
         let bytes = axum::body::to_bytes(body, self.max_body_bytes)
             .await
             .map_err(|_| ServeError::TooLarge(self.max_body_bytes))?;
-        let decoded = v2::decode_rest(&bytes, header_len).map_err(|e| ServeError::BadRequest(e.to_string()))?;
-        let id = decoded.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let decoded = v2::decode_rest(&bytes, header_len)
+            .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+        let id = decoded
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let response = self.predict(decoded.request).await?;
         let encoded = v2::encode_rest(
             &self.model_name,
@@ -122,7 +147,10 @@ impl ServerState {
         let mut reply = json_response(StatusCode::OK, encoded.body);
         if let Some(len) = encoded.header_len {
             let headers = reply.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
             headers.insert(v2::HEADER_CONTENT_LENGTH, HeaderValue::from(len));
         }
         Ok(reply)
@@ -133,7 +161,10 @@ async fn model_metadata(State(state): Shared, Path(name): Path<String>) -> Respo
     metadata_reply(&state, &name, None)
 }
 
-async fn model_version_metadata(State(state): Shared, Path((name, version)): Path<(String, String)>) -> Response {
+async fn model_version_metadata(
+    State(state): Shared,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
     metadata_reply(&state, &name, Some(&version))
 }
 
@@ -141,14 +172,23 @@ fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Res
     if let Err(e) = state.check_model(name, version) {
         return e.into_v2_response();
     }
-    let meta = v2::model_metadata_rest(&state.model_name, state.v2_versions(), state.model.metadata());
+    let meta = v2::model_metadata_rest(
+        &state.model_name,
+        state.v2_versions(),
+        state.model.metadata(),
+    );
     match serde_json::to_vec(&meta) {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(e) => ServeError::Internal(e.to_string()).into_v2_response(),
     }
 }
 
-async fn infer(State(state): Shared, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn infer(
+    State(state): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     infer_reply(&state, &name, None, &headers, body).await
 }
 
@@ -161,7 +201,13 @@ async fn infer_version(
     infer_reply(&state, &name, Some(&version), &headers, body).await
 }
 
-async fn infer_reply(state: &ServerState, name: &str, version: Option<&str>, headers: &HeaderMap, body: Body) -> Response {
+async fn infer_reply(
+    state: &ServerState,
+    name: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let result = match state.check_model(name, version) {
         Ok(()) => state.v2_infer(headers, body).await,
         Err(e) => Err(e),

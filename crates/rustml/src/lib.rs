@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use linfa::prelude::Predict;
 use ndarray::Array2;
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, Tensor, TensorData,
-    TensorSpec,
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
+    Tensor, TensorData, TensorSpec,
 };
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -72,7 +72,11 @@ pub struct Envelope<M> {
 }
 
 /// Serialises a fitted model into the envelope (write the result to [`SMARTCORE_FILE`] or [`LINFA_FILE`]).
-pub fn save<M: Serialize>(library: &str, estimator: &str, model: &M) -> Result<String, serde_json::Error> {
+pub fn save<M: Serialize>(
+    library: &str,
+    estimator: &str,
+    model: &M,
+) -> Result<String, serde_json::Error> {
     serde_json::to_string(&Envelope {
         format: FORMAT.to_string(),
         library: library.to_string(),
@@ -85,20 +89,43 @@ type SmartX = DenseMatrix<f64>;
 
 /// The fitted models this crate serves.
 enum Fitted {
-    SmartLogistic(smartcore::linear::logistic_regression::LogisticRegression<f64, i64, SmartX, Vec<i64>>),
-    SmartTree(smartcore::tree::decision_tree_classifier::DecisionTreeClassifier<f64, i64, SmartX, Vec<i64>>),
-    SmartForest(smartcore::ensemble::random_forest_classifier::RandomForestClassifier<f64, i64, SmartX, Vec<i64>>),
+    SmartLogistic(
+        smartcore::linear::logistic_regression::LogisticRegression<f64, i64, SmartX, Vec<i64>>,
+    ),
+    SmartTree(
+        smartcore::tree::decision_tree_classifier::DecisionTreeClassifier<
+            f64,
+            i64,
+            SmartX,
+            Vec<i64>,
+        >,
+    ),
+    SmartForest(
+        smartcore::ensemble::random_forest_classifier::RandomForestClassifier<
+            f64,
+            i64,
+            SmartX,
+            Vec<i64>,
+        >,
+    ),
     SmartLinear(smartcore::linear::linear_regression::LinearRegression<f64, f64, SmartX, Vec<f64>>),
-    SmartForestReg(smartcore::ensemble::random_forest_regressor::RandomForestRegressor<f64, f64, SmartX, Vec<f64>>),
+    SmartForestReg(
+        smartcore::ensemble::random_forest_regressor::RandomForestRegressor<
+            f64,
+            f64,
+            SmartX,
+            Vec<f64>,
+        >,
+    ),
     LinfaLinear(linfa_linear::FittedLinearRegression<f64>),
     LinfaLogistic(linfa_logistic::FittedLogisticRegression<f64, usize>),
     LinfaMultiLogistic(linfa_logistic::MultiFittedLogisticRegression<f64, usize>),
     LinfaTree(linfa_trees::DecisionTree<f64, usize>),
 }
 
-const SMARTCORE_KINDS: &str =
-    "LogisticRegression, DecisionTreeClassifier, RandomForestClassifier, LinearRegression, RandomForestRegressor";
-const LINFA_KINDS: &str = "LinearRegression, LogisticRegression, MultiLogisticRegression, DecisionTree";
+const SMARTCORE_KINDS: &str = "LogisticRegression, DecisionTreeClassifier, RandomForestClassifier, LinearRegression, RandomForestRegressor";
+const LINFA_KINDS: &str =
+    "LinearRegression, LogisticRegression, MultiLogisticRegression, DecisionTree";
 
 /// A Rust-trained model served as a [`Model`].
 pub struct RustModel {
@@ -111,16 +138,24 @@ pub struct RustModel {
 
 impl std::fmt::Debug for RustModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RustModel").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("RustModel")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
 /// The Rust model file in a folder, if any.
 pub fn find(dir: &Path) -> Option<PathBuf> {
-    [SMARTCORE_FILE, LINFA_FILE].iter().map(|f| dir.join(f)).find(|p| p.is_file())
+    [SMARTCORE_FILE, LINFA_FILE]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
 }
 
-fn parse<M: for<'de> Deserialize<'de>>(file: &str, value: serde_json::Value) -> Result<M, RustModelError> {
+fn parse<M: for<'de> Deserialize<'de>>(
+    file: &str,
+    value: serde_json::Value,
+) -> Result<M, RustModelError> {
     serde_json::from_value(value).map_err(|e| RustModelError::Format {
         file: file.to_string(),
         reason: format!("the model does not match its estimator type: {e}"),
@@ -132,7 +167,8 @@ impl RustModel {
     /// default) when the model computes it, else `predict`.
     pub fn load(path: &Path, method: Option<&str>) -> Result<Self, RustModelError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| RustModelError::Io(file.clone(), e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| RustModelError::Io(file.clone(), e))?;
         let envelope: Envelope<serde_json::Value> =
             serde_json::from_str(&text).map_err(|e| RustModelError::Format {
                 file: file.clone(),
@@ -206,7 +242,9 @@ impl RustModel {
             Fitted::SmartTree(_) => (DataType::I64, true),
             Fitted::LinfaLogistic(_) | Fitted::LinfaMultiLogistic(_) => (DataType::I64, true),
             Fitted::LinfaTree(_) => (DataType::I64, false),
-            Fitted::SmartLinear(_) | Fitted::SmartForestReg(_) | Fitted::LinfaLinear(_) => (DataType::F64, false),
+            Fitted::SmartLinear(_) | Fitted::SmartForestReg(_) | Fitted::LinfaLinear(_) => {
+                (DataType::F64, false)
+            }
         };
         let predict = TensorSpec::new("predict", label, vec![-1]);
         let proba_spec = TensorSpec::new("predict_proba", DataType::F64, vec![-1, -1]);
@@ -234,16 +272,27 @@ impl RustModel {
         })
     }
 
-    fn run(&self, output: &str, rows: usize, cols: usize, x: Vec<f64>) -> Result<Tensor, ModelError> {
-        let failed = |e: &dyn std::fmt::Display| ModelError::BadInput(format!("{}: {e}", self.kind));
+    fn run(
+        &self,
+        output: &str,
+        rows: usize,
+        cols: usize,
+        x: Vec<f64>,
+    ) -> Result<Tensor, ModelError> {
+        let failed =
+            |e: &dyn std::fmt::Display| ModelError::BadInput(format!("{}: {e}", self.kind));
         let smart = || DenseMatrix::new(rows, cols, x.clone(), false).map_err(|e| failed(&e));
         let nd = || Array2::from_shape_vec((rows, cols), x.clone()).map_err(|e| failed(&e));
         let labels = |v: Vec<i64>| Tensor::new(vec![v.len()], TensorData::I64(v));
         let values = |v: Vec<f64>| Tensor::new(vec![v.len()], TensorData::F64(v));
         let usize_labels = |v: Vec<usize>| labels(v.into_iter().map(|l| l as i64).collect());
         let tensor = match (output, &self.fitted) {
-            ("predict", Fitted::SmartLogistic(m)) => labels(m.predict(&smart()?).map_err(|e| failed(&e))?),
-            ("predict", Fitted::SmartTree(m)) => labels(m.predict(&smart()?).map_err(|e| failed(&e))?),
+            ("predict", Fitted::SmartLogistic(m)) => {
+                labels(m.predict(&smart()?).map_err(|e| failed(&e))?)
+            }
+            ("predict", Fitted::SmartTree(m)) => {
+                labels(m.predict(&smart()?).map_err(|e| failed(&e))?)
+            }
             ("predict_proba", Fitted::SmartTree(m)) => {
                 let p = m.predict_proba(&smart()?).map_err(|e| failed(&e))?;
                 let (r, c) = smartcore::linalg::basic::arrays::Array::shape(&p);
@@ -255,9 +304,15 @@ impl RustModel {
                 }
                 Tensor::new(vec![r, c], TensorData::F64(out))
             }
-            ("predict", Fitted::SmartForest(m)) => labels(m.predict(&smart()?).map_err(|e| failed(&e))?),
-            ("predict", Fitted::SmartLinear(m)) => values(m.predict(&smart()?).map_err(|e| failed(&e))?),
-            ("predict", Fitted::SmartForestReg(m)) => values(m.predict(&smart()?).map_err(|e| failed(&e))?),
+            ("predict", Fitted::SmartForest(m)) => {
+                labels(m.predict(&smart()?).map_err(|e| failed(&e))?)
+            }
+            ("predict", Fitted::SmartLinear(m)) => {
+                values(m.predict(&smart()?).map_err(|e| failed(&e))?)
+            }
+            ("predict", Fitted::SmartForestReg(m)) => {
+                values(m.predict(&smart()?).map_err(|e| failed(&e))?)
+            }
             ("predict", Fitted::LinfaLinear(m)) => values(m.predict(&nd()?).to_vec()),
             ("predict", Fitted::LinfaLogistic(m)) => usize_labels(m.predict(&nd()?).to_vec()),
             ("predict_proba", Fitted::LinfaLogistic(m)) => {
@@ -300,11 +355,18 @@ impl Model for RustModel {
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
         let [input] = request.inputs.as_slice() else {
-            return Err(ModelError::BadInput(format!("expected one input tensor, got {}", request.inputs.len())));
+            return Err(ModelError::BadInput(format!(
+                "expected one input tensor, got {}",
+                request.inputs.len()
+            )));
         };
         let (rows, cols) = match *input.tensor.shape() {
             [r, c] => (r, c),
-            ref other => return Err(ModelError::BadInput(format!("expected rows x features, got shape {other:?}"))),
+            ref other => {
+                return Err(ModelError::BadInput(format!(
+                    "expected rows x features, got shape {other:?}"
+                )));
+            }
         };
         if let Some(n) = self.n_features
             && n != cols
@@ -327,8 +389,10 @@ impl Model for RustModel {
         for name in names {
             // smartcore and linfa may panic on malformed fitted state; keep that inside this request.
             let x = x.clone();
-            let tensor = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&name, rows, cols, x)))
-                .map_err(|_| ModelError::Internal(format!("{} failed on this batch", self.kind)))??;
+            let tensor = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.run(&name, rows, cols, x)
+            }))
+            .map_err(|_| ModelError::Internal(format!("{} failed on this batch", self.kind)))??;
             outputs.push(NamedTensor::new(name, tensor));
         }
         Ok(PredictResponse { outputs })

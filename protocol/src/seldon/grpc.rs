@@ -6,7 +6,9 @@ use oxserve_core::{Tensor, TensorData};
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value as PbValue};
 
-use super::message::{DataArray, DefaultData, Feedback, Meta, Metric, Payload, SeldonMessage, Status};
+use super::message::{
+    DataArray, DefaultData, Feedback, Meta, Metric, Payload, SeldonMessage, Status,
+};
 use super::tftensor;
 use crate::pb::seldon::protos as pb;
 
@@ -15,15 +17,24 @@ pub fn from_pb(msg: pb::SeldonMessage) -> Result<SeldonMessage, String> {
     let payload = match msg.data_oneof {
         Some(pb::seldon_message::DataOneof::Data(d)) => {
             let array = match d.data_oneof {
-                Some(pb::default_data::DataOneof::Tensor(t)) => DataArray::Tensor(super::tensor_from_shape_values(
-                    &t.shape.iter().map(|&d| i64::from(d)).collect::<Vec<_>>(),
-                    t.values,
-                )?),
-                Some(pb::default_data::DataOneof::Ndarray(l)) => DataArray::NdArray(list_to_tensor(&l)?),
-                Some(pb::default_data::DataOneof::Tftensor(t)) => DataArray::TfTensor(tftensor::from_proto(&t)?),
+                Some(pb::default_data::DataOneof::Tensor(t)) => {
+                    DataArray::Tensor(super::tensor_from_shape_values(
+                        &t.shape.iter().map(|&d| i64::from(d)).collect::<Vec<_>>(),
+                        t.values,
+                    )?)
+                }
+                Some(pb::default_data::DataOneof::Ndarray(l)) => {
+                    DataArray::NdArray(list_to_tensor(&l)?)
+                }
+                Some(pb::default_data::DataOneof::Tftensor(t)) => {
+                    DataArray::TfTensor(tftensor::from_proto(&t)?)
+                }
                 None => DataArray::None,
             };
-            Payload::Data(DefaultData { names: d.names, array })
+            Payload::Data(DefaultData {
+                names: d.names,
+                array,
+            })
         }
         Some(pb::seldon_message::DataOneof::BinData(b)) => Payload::BinData(b),
         Some(pb::seldon_message::DataOneof::StrData(s)) => Payload::StrData(s),
@@ -51,12 +62,20 @@ pub fn to_pb(msg: &SeldonMessage) -> pb::SeldonMessage {
         Payload::Data(d) => Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
             names: d.names.clone(),
             data_oneof: match &d.array {
-                DataArray::NdArray(t) => Some(pb::default_data::DataOneof::Ndarray(tensor_to_list(t))),
+                DataArray::NdArray(t) => {
+                    Some(pb::default_data::DataOneof::Ndarray(tensor_to_list(t)))
+                }
                 DataArray::Tensor(t) => Some(pb::default_data::DataOneof::Tensor(pb::Tensor {
-                    shape: t.shape().iter().map(|&d| i32::try_from(d).unwrap_or(i32::MAX)).collect(),
+                    shape: t
+                        .shape()
+                        .iter()
+                        .map(|&d| i32::try_from(d).unwrap_or(i32::MAX))
+                        .collect(),
                     values: t.to_f64_vec().unwrap_or_default(),
                 })),
-                DataArray::TfTensor(t) => Some(pb::default_data::DataOneof::Tftensor(tftensor::to_proto(t))),
+                DataArray::TfTensor(t) => {
+                    Some(pb::default_data::DataOneof::Tftensor(tftensor::to_proto(t)))
+                }
                 DataArray::None => None,
             },
         })),
@@ -104,23 +123,35 @@ fn meta_from_pb(m: pb::Meta) -> Meta {
         puid: m.puid,
         request_path: m.request_path.into_iter().collect(),
         routing: m.routing.into_iter().collect(),
-        tags: m.tags.iter().map(|(k, v)| (k.clone(), pb_to_json(v))).collect(),
+        tags: m
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), pb_to_json(v)))
+            .collect(),
     }
 }
 
 fn meta_to_pb(m: &Meta) -> pb::Meta {
     pb::Meta {
         puid: m.puid.clone(),
-        tags: m.tags.iter().map(|(k, v)| (k.clone(), json_to_pb(v))).collect(),
+        tags: m
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_pb(v)))
+            .collect(),
         routing: Default::default(),
-        request_path: m.request_path.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        request_path: m
+            .request_path
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         metrics: m
             .metrics
             .iter()
             .map(|x| pb::Metric {
                 key: x.key.clone(),
-                r#type: pb::metric::MetricType::from_str_name(&x.kind).unwrap_or(pb::metric::MetricType::Counter)
-                    as i32,
+                r#type: pb::metric::MetricType::from_str_name(&x.kind)
+                    .unwrap_or(pb::metric::MetricType::Counter) as i32,
                 value: x.value as f32,
                 tags: x.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             })
@@ -132,7 +163,9 @@ fn meta_to_pb(m: &Meta) -> pb::Meta {
 pub fn pb_to_json(v: &PbValue) -> serde_json::Value {
     match &v.kind {
         None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, Into::into),
+        Some(Kind::NumberValue(n)) => {
+            serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, Into::into)
+        }
         Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
         Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
         Some(Kind::StructValue(s)) => serde_json::Value::Object(
@@ -141,7 +174,9 @@ pub fn pb_to_json(v: &PbValue) -> serde_json::Value {
                 .map(|(k, v)| (k.clone(), pb_to_json(v)))
                 .collect::<serde_json::Map<_, _>>(),
         ),
-        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(pb_to_json).collect()),
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.iter().map(pb_to_json).collect())
+        }
     }
 }
 
@@ -198,11 +233,17 @@ fn walk(
         Some(&n) if n == list.values.len() => {}
         _ => return Err("ndarray is ragged".to_string()),
     }
-    let is_leaf_level = depth + 1 == shape.len() || list.values.first().is_some_and(|v| !matches!(v.kind, Some(Kind::ListValue(_))));
+    let is_leaf_level = depth + 1 == shape.len()
+        || list
+            .values
+            .first()
+            .is_some_and(|v| !matches!(v.kind, Some(Kind::ListValue(_))));
     for v in &list.values {
         match &v.kind {
             Some(Kind::ListValue(inner)) => walk(inner, depth + 1, shape, numbers, strings)?,
-            Some(Kind::NumberValue(n)) if is_leaf_level && shape.len() == depth + 1 => numbers.push(*n),
+            Some(Kind::NumberValue(n)) if is_leaf_level && shape.len() == depth + 1 => {
+                numbers.push(*n)
+            }
             Some(Kind::BoolValue(b)) if is_leaf_level && shape.len() == depth + 1 => {
                 numbers.push(if *b { 1.0 } else { 0.0 })
             }
@@ -240,7 +281,11 @@ fn tensor_to_list(t: &Tensor) -> ListValue {
 fn nest(shape: &[usize], leaves: &mut impl Iterator<Item = Kind>) -> ListValue {
     match shape {
         [] => ListValue {
-            values: leaves.next().map(|k| PbValue { kind: Some(k) }).into_iter().collect(),
+            values: leaves
+                .next()
+                .map(|k| PbValue { kind: Some(k) })
+                .into_iter()
+                .collect(),
         },
         [n] => ListValue {
             values: leaves.take(*n).map(|k| PbValue { kind: Some(k) }).collect(),
@@ -270,13 +315,24 @@ mod tests {
     fn ragged_protobuf_ndarray_is_rejected() {
         let row = |n: usize| PbValue {
             kind: Some(Kind::ListValue(ListValue {
-                values: (0..n).map(|i| PbValue { kind: Some(Kind::NumberValue(i as f64)) }).collect(),
+                values: (0..n)
+                    .map(|i| PbValue {
+                        kind: Some(Kind::NumberValue(i as f64)),
+                    })
+                    .collect(),
             })),
         };
-        let ragged = ListValue { values: vec![row(2), row(3)] };
+        let ragged = ListValue {
+            values: vec![row(2), row(3)],
+        };
         assert!(list_to_tensor(&ragged).is_err());
         let mixed = ListValue {
-            values: vec![row(2), PbValue { kind: Some(Kind::NumberValue(1.0)) }],
+            values: vec![
+                row(2),
+                PbValue {
+                    kind: Some(Kind::NumberValue(1.0)),
+                },
+            ],
         };
         assert!(list_to_tensor(&mixed).is_err());
     }

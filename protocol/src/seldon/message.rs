@@ -118,7 +118,11 @@ pub struct Meta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub puid: String,
     /// `requestPath`: node name → image, one entry per graph node that handled the request.
-    #[serde(rename = "requestPath", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "requestPath",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub request_path: BTreeMap<String, String>,
     /// `routing`: router decisions; read from requests, never written back by a model.
     #[serde(default, skip_serializing)]
@@ -310,7 +314,10 @@ struct WireTensor {
 pub fn tensor_from_shape_values(shape: &[i64], values: Vec<f64>) -> Result<Tensor, String> {
     let dims = shape
         .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| format!("tensor shape {shape:?} has a negative dimension")))
+        .map(|&d| {
+            usize::try_from(d)
+                .map_err(|_| format!("tensor shape {shape:?} has a negative dimension"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Tensor::new(dims, TensorData::F64(values)).map_err(|e| format!("tensor: {e}"))
 }
@@ -324,7 +331,9 @@ impl<'de> Deserialize<'de> for SeldonMessage {
             let array = if let Some(nd) = data.ndarray {
                 DataArray::NdArray(nd.0)
             } else if let Some(t) = data.tensor {
-                DataArray::Tensor(tensor_from_shape_values(&t.shape, t.values).map_err(D::Error::custom)?)
+                DataArray::Tensor(
+                    tensor_from_shape_values(&t.shape, t.values).map_err(D::Error::custom)?,
+                )
             } else if let Some(tf) = data.tftensor {
                 DataArray::TfTensor(tftensor::from_json(&tf).map_err(D::Error::custom)?)
             } else {
@@ -360,9 +369,10 @@ impl Serialize for SeldonMessage {
         // Keys in sorted order: binData, data, jsonData, meta, status, strData.
         let mut map = serializer.serialize_map(None)?;
         match &self.payload {
-            Payload::BinData(b) => {
-                map.serialize_entry("binData", &base64::engine::general_purpose::STANDARD.encode(b))?
-            }
+            Payload::BinData(b) => map.serialize_entry(
+                "binData",
+                &base64::engine::general_purpose::STANDARD.encode(b),
+            )?,
             Payload::Data(d) => map.serialize_entry("data", d)?,
             Payload::JsonData(j) => map.serialize_entry("jsonData", j)?,
             Payload::StrData(_) | Payload::None => {}

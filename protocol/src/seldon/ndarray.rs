@@ -38,7 +38,11 @@ pub struct NdArray(pub Tensor);
 impl<'de> Deserialize<'de> for NdArray {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut flat = Flat::default();
-        Level { flat: &mut flat, depth: 0 }.deserialize(deserializer)?;
+        Level {
+            flat: &mut flat,
+            depth: 0,
+        }
+        .deserialize(deserializer)?;
         let Flat { leaves, shape, .. } = flat;
         let data = match leaves {
             Leaves::Empty => TensorData::F64(Vec::new()),
@@ -48,7 +52,9 @@ impl<'de> Deserialize<'de> for NdArray {
             Leaves::Bools(v) => TensorData::Bool(v),
         };
         // An empty list `[]` has shape [0]; deeper empties keep the shape seen.
-        Tensor::new(shape, data).map(NdArray).map_err(de::Error::custom)
+        Tensor::new(shape, data)
+            .map(NdArray)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -65,7 +71,9 @@ impl Level<'_> {
                 Ok(())
             }
             Some(d) if d == self.depth => Ok(()),
-            Some(_) => Err(E::custom("ndarray is ragged: rows nest to different depths")),
+            Some(_) => Err(E::custom(
+                "ndarray is ragged: rows nest to different depths",
+            )),
         }
     }
 
@@ -157,16 +165,22 @@ impl<'de> Visitor<'de> for Level<'_> {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
-        Err(de::Error::custom("ndarray elements must be numbers or strings, not objects"))
+        Err(de::Error::custom(
+            "ndarray elements must be numbers or strings, not objects",
+        ))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let depth = self.depth;
         if depth >= MAX_DEPTH {
-            return Err(de::Error::custom(format!("ndarray nests deeper than {MAX_DEPTH} levels")));
+            return Err(de::Error::custom(format!(
+                "ndarray nests deeper than {MAX_DEPTH} levels"
+            )));
         }
         if self.flat.leaf_depth.is_some_and(|d| d <= depth) {
-            return Err(de::Error::custom("ndarray is ragged: rows nest to different depths"));
+            return Err(de::Error::custom(
+                "ndarray is ragged: rows nest to different depths",
+            ));
         }
         // Reserve this depth's slot before the children claim deeper ones; `usize::MAX` = length not yet known.
         if self.flat.shape.len() == depth {
@@ -220,7 +234,11 @@ impl Serialize for FlatRef<'_> {
     }
 }
 
-fn serialize_nested<S: Serializer>(data: &TensorData, shape: &[usize], serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_nested<S: Serializer>(
+    data: &TensorData,
+    shape: &[usize],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     {
         match data {
             TensorData::F64(v) => Nested { shape, values: v }.serialize(serializer),
@@ -275,7 +293,10 @@ impl<T: Serialize> Serialize for Nested<'_, T> {
                 for i in 0..*n {
                     let start = i * stride;
                     let values = self.values.get(start..start + stride).unwrap_or(&[]);
-                    seq.serialize_element(&Nested { shape: rest, values })?;
+                    seq.serialize_element(&Nested {
+                        shape: rest,
+                        values,
+                    })?;
                 }
                 seq.end()
             }
@@ -288,7 +309,9 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Tensor, String> {
-        serde_json::from_str::<NdArray>(s).map(|n| n.0).map_err(|e| e.to_string())
+        serde_json::from_str::<NdArray>(s)
+            .map(|n| n.0)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -302,7 +325,10 @@ mod tests {
         let t = parse("[]").unwrap();
         assert_eq!(t.shape(), &[0]);
         let t = parse(r#"[["a","b"]]"#).unwrap();
-        assert_eq!(t.data(), &TensorData::Bytes(vec![b"a".to_vec(), b"b".to_vec()]));
+        assert_eq!(
+            t.data(),
+            &TensorData::Bytes(vec![b"a".to_vec(), b"b".to_vec()])
+        );
     }
 
     #[test]
@@ -322,8 +348,18 @@ mod tests {
     #[test]
     fn tensors_write_back_nested() {
         let t = Tensor::new(vec![2, 2], TensorData::I64(vec![1, 2, 3, 4])).unwrap();
-        assert_eq!(serde_json::to_string(&NdArrayRef(&t)).unwrap(), "[[1,2],[3,4]]");
-        let t = Tensor::new(vec![2], TensorData::Bytes(vec![b"x".to_vec(), b"y".to_vec()])).unwrap();
-        assert_eq!(serde_json::to_string(&NdArrayRef(&t)).unwrap(), r#"["x","y"]"#);
+        assert_eq!(
+            serde_json::to_string(&NdArrayRef(&t)).unwrap(),
+            "[[1,2],[3,4]]"
+        );
+        let t = Tensor::new(
+            vec![2],
+            TensorData::Bytes(vec![b"x".to_vec(), b"y".to_vec()]),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&NdArrayRef(&t)).unwrap(),
+            r#"["x","y"]"#
+        );
     }
 }

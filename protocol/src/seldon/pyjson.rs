@@ -23,7 +23,11 @@ impl Formatter for PyFormatter {
         self.write_f64(writer, f64::from(value))
     }
 
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         if fragment.is_ascii() {
             return writer.write_all(fragment.as_bytes());
         }
@@ -42,7 +46,11 @@ impl Formatter for PyFormatter {
         writer.write_all(&fragment.as_bytes()[start..])
     }
 
-    fn write_char_escape<W: ?Sized + Write>(&mut self, writer: &mut W, char_escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: CharEscape,
+    ) -> io::Result<()> {
         serde_json::ser::CompactFormatter.write_char_escape(writer, char_escape)
     }
 }
@@ -165,6 +173,9 @@ mod tests {
     fn non_ascii_is_escaped_and_keys_stay_compact() {
         let v = serde_json::json!({"b": "é→😀", "a": [1.0, 2]});
         let s = String::from_utf8(to_vec(&v).unwrap()).unwrap();
-        assert_eq!(s, "{\"a\":[1.0,2],\"b\":\"\\u00e9\\u2192\\ud83d\\ude00\"}\n");
+        assert_eq!(
+            s,
+            "{\"a\":[1.0,2],\"b\":\"\\u00e9\\u2192\\ud83d\\ude00\"}\n"
+        );
     }
 }

@@ -5,19 +5,25 @@ use oxserve_core::{Tensor, TensorData};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::pb::tensorflow::{DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim};
+use crate::pb::tensorflow::{
+    DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim,
+};
 
 /// Converts a `TensorProto` into a tensor. Values come from `tensor_content` when present, else from the typed
 /// `*_val` field; a single value with a larger shape is broadcast, as TensorFlow does.
 pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
-    let dtype = TfType::try_from(proto.dtype).map_err(|_| format!("unknown tftensor dtype {}", proto.dtype))?;
+    let dtype = TfType::try_from(proto.dtype)
+        .map_err(|_| format!("unknown tftensor dtype {}", proto.dtype))?;
     let shape = proto
         .tensor_shape
         .as_ref()
         .map(|s| {
             s.dim
                 .iter()
-                .map(|d| usize::try_from(d.size).map_err(|_| format!("tftensor dimension {} is negative", d.size)))
+                .map(|d| {
+                    usize::try_from(d.size)
+                        .map_err(|_| format!("tftensor dimension {} is negative", d.size))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?
@@ -39,13 +45,21 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
             Ok(content.chunks_exact(size))
         };
         match dtype {
-            TfType::DtFloat => TensorData::F32(le(4)?.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            TfType::DtFloat => TensorData::F32(
+                le(4)?
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
             TfType::DtDouble => TensorData::F64(
                 le(8)?
                     .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
             ),
-            TfType::DtInt32 => TensorData::I32(le(4)?.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            TfType::DtInt32 => TensorData::I32(
+                le(4)?
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
             TfType::DtInt64 => TensorData::I64(
                 le(8)?
                     .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -53,13 +67,20 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
             ),
             TfType::DtUint8 => TensorData::U8(le(1)?.map(|c| c[0]).collect()),
             TfType::DtBool => TensorData::Bool(le(1)?.map(|c| c[0] != 0).collect()),
-            other => return Err(format!("tftensor dtype {} is not supported", other.as_str_name())),
+            other => {
+                return Err(format!(
+                    "tftensor dtype {} is not supported",
+                    other.as_str_name()
+                ));
+            }
         }
     } else {
         match dtype {
             TfType::DtFloat => TensorData::F32(broadcast(&proto.float_val, count)?),
             TfType::DtDouble => TensorData::F64(broadcast(&proto.double_val, count)?),
-            TfType::DtInt32 | TfType::DtInt16 | TfType::DtInt8 => TensorData::I32(broadcast(&proto.int_val, count)?),
+            TfType::DtInt32 | TfType::DtInt16 | TfType::DtInt8 => {
+                TensorData::I32(broadcast(&proto.int_val, count)?)
+            }
             TfType::DtUint8 => {
                 let v = broadcast(&proto.int_val, count)?;
                 TensorData::U8(
@@ -71,7 +92,12 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
             TfType::DtInt64 => TensorData::I64(broadcast(&proto.int64_val, count)?),
             TfType::DtBool => TensorData::Bool(broadcast(&proto.bool_val, count)?),
             TfType::DtString => TensorData::Bytes(broadcast(&proto.string_val, count)?),
-            other => return Err(format!("tftensor dtype {} is not supported", other.as_str_name())),
+            other => {
+                return Err(format!(
+                    "tftensor dtype {} is not supported",
+                    other.as_str_name()
+                ));
+            }
         }
     };
     Tensor::new(shape, data).map_err(|e| format!("tftensor: {e}"))
@@ -81,7 +107,10 @@ fn broadcast<T: Clone>(values: &[T], count: usize) -> Result<Vec<T>, String> {
     match values {
         [single] if count != 1 => Ok(vec![single.clone(); count]),
         _ if values.len() == count => Ok(values.to_vec()),
-        _ => Err(format!("tftensor has {} values, its shape needs {count}", values.len())),
+        _ => Err(format!(
+            "tftensor has {} values, its shape needs {count}",
+            values.len()
+        )),
     }
 }
 
@@ -144,9 +173,9 @@ pub fn from_json(value: &serde_json::Value) -> Result<Tensor, String> {
         match key.as_str() {
             "dtype" => {
                 proto.dtype = match v {
-                    serde_json::Value::String(s) => {
-                        TfType::from_str_name(s).ok_or_else(|| format!("unknown tftensor dtype {s}"))? as i32
-                    }
+                    serde_json::Value::String(s) => TfType::from_str_name(s)
+                        .ok_or_else(|| format!("unknown tftensor dtype {s}"))?
+                        as i32,
                     other => other
                         .as_i64()
                         .and_then(|i| i32::try_from(i).ok())
@@ -158,9 +187,9 @@ pub fn from_json(value: &serde_json::Value) -> Result<Tensor, String> {
                 if let Some(dims) = v.get("dim").and_then(|d| d.as_array()) {
                     for d in dims {
                         let size = match d.get("size") {
-                            Some(serde_json::Value::String(s)) => {
-                                s.parse::<i64>().map_err(|_| format!("bad tftensor dim size {s}"))?
-                            }
+                            Some(serde_json::Value::String(s)) => s
+                                .parse::<i64>()
+                                .map_err(|_| format!("bad tftensor dim size {s}"))?,
                             Some(n) => n.as_i64().ok_or("bad tftensor dim size")?,
                             None => 0,
                         };
@@ -178,9 +207,13 @@ pub fn from_json(value: &serde_json::Value) -> Result<Tensor, String> {
                     .decode(s)
                     .map_err(|e| format!("tensorContent is not base64: {e}"))?;
             }
-            "floatVal" | "float_val" => proto.float_val = nums(v)?.into_iter().map(|x| x as f32).collect(),
+            "floatVal" | "float_val" => {
+                proto.float_val = nums(v)?.into_iter().map(|x| x as f32).collect()
+            }
             "doubleVal" | "double_val" => proto.double_val = nums(v)?,
-            "intVal" | "int_val" => proto.int_val = ints(v)?.into_iter().map(|x| x as i32).collect(),
+            "intVal" | "int_val" => {
+                proto.int_val = ints(v)?.into_iter().map(|x| x as i32).collect()
+            }
             "int64Val" | "int64_val" => proto.int64_val = ints(v)?,
             "boolVal" | "bool_val" => {
                 proto.bool_val = v
@@ -217,7 +250,9 @@ fn nums(v: &serde_json::Value) -> Result<Vec<f64>, String> {
             serde_json::Value::String(s) if s == "NaN" => Ok(f64::NAN),
             serde_json::Value::String(s) if s == "Infinity" => Ok(f64::INFINITY),
             serde_json::Value::String(s) if s == "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => other.as_f64().ok_or_else(|| format!("{other} is not a number")),
+            other => other
+                .as_f64()
+                .ok_or_else(|| format!("{other} is not a number")),
         })
         .collect()
 }
@@ -227,8 +262,12 @@ fn ints(v: &serde_json::Value) -> Result<Vec<i64>, String> {
         .ok_or("a value list must be a list")?
         .iter()
         .map(|x| match x {
-            serde_json::Value::String(s) => s.parse::<i64>().map_err(|_| format!("{s} is not an integer")),
-            other => other.as_i64().ok_or_else(|| format!("{other} is not an integer")),
+            serde_json::Value::String(s) => s
+                .parse::<i64>()
+                .map_err(|_| format!("{s} is not an integer")),
+            other => other
+                .as_i64()
+                .ok_or_else(|| format!("{other} is not an integer")),
         })
         .collect()
 }
@@ -298,6 +337,9 @@ mod tests {
         p.tensor_content = vec![0; 7];
         assert!(from_proto(&p).unwrap_err().contains("7 bytes"));
         p.tensor_content = [1.0f32.to_le_bytes(), 2.0f32.to_le_bytes()].concat();
-        assert_eq!(from_proto(&p).unwrap().data(), &TensorData::F32(vec![1.0, 2.0]));
+        assert_eq!(
+            from_proto(&p).unwrap().data(),
+            &TensorData::F32(vec![1.0, 2.0])
+        );
     }
 }

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, Tensor, TensorData,
-    TensorSpec,
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
+    Tensor, TensorData, TensorSpec,
 };
 use oxserve_sklearn::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
@@ -84,7 +84,10 @@ impl SklearnModel {
             .map(|&m| {
                 let (dtype, shape) = match m {
                     Method::Predict => (label_dtype(estimator.classes()), vec![-1]),
-                    Method::PredictProba => (DataType::F64, vec![-1, estimator.classes().map_or(-1, |c| c.len() as i64)]),
+                    Method::PredictProba => (
+                        DataType::F64,
+                        vec![-1, estimator.classes().map_or(-1, |c| c.len() as i64)],
+                    ),
                     _ => (DataType::F64, vec![-1, -1]),
                 };
                 TensorSpec::new(m.name(), dtype, shape)
@@ -153,7 +156,9 @@ fn input_matrix(request: &PredictRequest) -> Result<Matrix, ModelError> {
 fn output_tensor(output: Output) -> Result<Tensor, ModelError> {
     let tensor = match output {
         Output::Labels(Labels::Int(v)) => Tensor::new(vec![v.len()], TensorData::I64(v)),
-        Output::Labels(Labels::Float(v)) | Output::Column(v) => Tensor::new(vec![v.len()], TensorData::F64(v)),
+        Output::Labels(Labels::Float(v)) | Output::Column(v) => {
+            Tensor::new(vec![v.len()], TensorData::F64(v))
+        }
         Output::Labels(Labels::Str(v)) => Tensor::new(
             vec![v.len()],
             TensorData::Bytes(v.into_iter().map(String::into_bytes).collect()),

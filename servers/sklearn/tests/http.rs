@@ -13,7 +13,9 @@ fn binary() -> &'static Path {
 }
 
 fn start(model_dir: &Path, method: Option<&str>) -> anyhow::Result<ServerProcess> {
-    let mut params = vec![json!({"name": "model_uri", "value": model_dir.display().to_string(), "type": "STRING"})];
+    let mut params = vec![
+        json!({"name": "model_uri", "value": model_dir.display().to_string(), "type": "STRING"}),
+    ];
     if let Some(m) = method {
         params.push(json!({"name": "method", "value": m, "type": "STRING"}));
     }
@@ -42,7 +44,9 @@ async fn predict(server: &ServerProcess, body: &Value) -> (u16, Value) {
 
 fn close(got: &Value, want: &Value, atol: f64, rtol: f64) -> bool {
     match (got, want) {
-        (Value::Array(g), Value::Array(w)) => g.len() == w.len() && g.iter().zip(w).all(|(g, w)| close(g, w, atol, rtol)),
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| close(g, w, atol, rtol))
+        }
         (g, w) => match (g.as_f64(), w.as_f64()) {
             (Some(g), Some(w)) => (g - w).abs() <= atol + rtol * w.abs(),
             _ => g == w || (g.is_null() && w.is_null()),
@@ -57,33 +61,66 @@ async fn seed_quickstart_gives_the_seeds_numbers() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["data"]["names"], json!(["t:0", "t:1", "t:2"]));
     let want = json!([[0.000698519453116284, 0.00366803903943576, 0.995633441507448]]);
-    assert!(close(&reply["data"]["ndarray"], &want, 1e-9, 0.0), "{reply}");
-    assert_eq!(reply["meta"], json!({"requestPath": {"classifier": "oxserve/sklearn-server:0.1.0"}}));
+    assert!(
+        close(&reply["data"]["ndarray"], &want, 1e-9, 0.0),
+        "{reply}"
+    );
+    assert_eq!(
+        reply["meta"],
+        json!({"requestPath": {"classifier": "oxserve/sklearn-server:0.1.0"}})
+    );
 }
 
 #[tokio::test]
 async fn method_parameter_selects_the_output() {
     let dir = repo_root().join("examples/iris");
     let server = start(&dir, Some("predict")).unwrap();
-    let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}})).await;
+    let (status, reply) = predict(
+        &server,
+        &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}}),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(reply["data"], json!({"names": [], "ndarray": [0, 2]}));
-    let (_, reply) = predict(&server, &json!({"data": {"tensor": {"shape": [1, 4], "values": [5.1, 3.5, 1.4, 0.2]}}})).await;
-    assert_eq!(reply["data"], json!({"names": [], "tensor": {"shape": [1], "values": [0]}}));
+    let (_, reply) = predict(
+        &server,
+        &json!({"data": {"tensor": {"shape": [1, 4], "values": [5.1, 3.5, 1.4, 0.2]}}}),
+    )
+    .await;
+    assert_eq!(
+        reply["data"],
+        json!({"names": [], "tensor": {"shape": [1], "values": [0]}})
+    );
     drop(server);
     let server = start(&dir, Some("decision_function")).unwrap();
-    let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}})).await;
+    let (status, reply) = predict(
+        &server,
+        &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(reply["data"]["names"], json!(["t:0", "t:1", "t:2"]));
     let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5, 1.4]]}})).await;
     assert_eq!(status, 400, "{reply}");
     assert_eq!(reply["status"]["reason"], "MICROSERVICE_BAD_DATA");
-    assert!(reply["status"]["info"].as_str().unwrap().contains("features"), "{reply}");
+    assert!(
+        reply["status"]["info"]
+            .as_str()
+            .unwrap()
+            .contains("features"),
+        "{reply}"
+    );
 }
 
 fn cases(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("case.json").is_file()).collect();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("case.json").is_file())
+        .collect();
     dirs.sort();
     dirs
 }
@@ -94,16 +131,23 @@ async fn run_cases(root: &Path) -> (usize, Vec<String>) {
     let mut checked = 0;
     for dir in cases(root) {
         // Python's json writes NaN as a bare `NaN`; standard JSON (and Seldon requests) carry it as null.
-        let text = std::fs::read_to_string(dir.join("case.json")).unwrap().replace("NaN", "null");
+        let text = std::fs::read_to_string(dir.join("case.json"))
+            .unwrap()
+            .replace("NaN", "null");
         let case: Value = serde_json::from_str(&text).unwrap();
         let artifact = case["artifact"].as_str().unwrap_or("");
-        if !(artifact.ends_with(".joblib") || artifact.ends_with(".pkl") || artifact.ends_with(".pickle")) {
+        if !(artifact.ends_with(".joblib")
+            || artifact.ends_with(".pkl")
+            || artifact.ends_with(".pickle"))
+        {
             continue;
         }
         checked += 1;
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let method = case["default_method"].as_str().unwrap_or("predict");
-        let Some(want) = case["outputs"].get(method) else { continue };
+        let Some(want) = case["outputs"].get(method) else {
+            continue;
+        };
         let server = match start(&dir.join(artifact), Some(method)) {
             Ok(s) => s,
             Err(e) => {
@@ -111,9 +155,15 @@ async fn run_cases(root: &Path) -> (usize, Vec<String>) {
                 continue;
             }
         };
-        let request = case.get("seldon_request").cloned().unwrap_or_else(|| json!({"data": {"ndarray": case["X"]}}));
+        let request = case
+            .get("seldon_request")
+            .cloned()
+            .unwrap_or_else(|| json!({"data": {"ndarray": case["X"]}}));
         let (status, reply) = predict(&server, &request).await;
-        let (atol, rtol) = (case["atol"].as_f64().unwrap_or(1e-9), case["rtol"].as_f64().unwrap_or(1e-9));
+        let (atol, rtol) = (
+            case["atol"].as_f64().unwrap_or(1e-9),
+            case["rtol"].as_f64().unwrap_or(1e-9),
+        );
         if status != 200 || !close(&reply["data"]["ndarray"], want, atol, rtol) {
             failures.push(format!("{name}: {status} {reply}"));
         }
@@ -126,7 +176,12 @@ async fn generated_fixture_cases_over_http() {
     let root = repo_root().join("crates/sklearn/fixtures/cases");
     let (checked, failures) = run_cases(&root).await;
     assert!(checked > 0, "no cases under {}", root.display());
-    assert!(failures.is_empty(), "{} of {checked} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -138,7 +193,12 @@ async fn shared_conformance_corpus_over_http() {
     }
     let (checked, failures) = run_cases(&root).await;
     assert!(checked > 0);
-    assert!(failures.is_empty(), "{} of {checked} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Serves one file over plain HTTP on loopback, for as many requests as come, on a background thread.
@@ -152,7 +212,11 @@ fn serve_file(bytes: Vec<u8>) -> u16 {
             let mut buf = [0u8; 4096];
             let n = stream.read(&mut buf).unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]);
-            let body: &[u8] = if head.starts_with("HEAD") { &[] } else { &bytes };
+            let body: &[u8] = if head.starts_with("HEAD") {
+                &[]
+            } else {
+                &bytes
+            };
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
@@ -170,7 +234,10 @@ async fn remote_model_uri_is_downloaded_before_loading() {
     let port = serve_file(bytes);
     let download = oxserve_tests::TempDir::new("download").unwrap();
     let uri = format!("http://127.0.0.1:{port}/model.joblib");
-    let params = Value::Array(vec![json!({"name": "model_uri", "value": uri, "type": "STRING"})]).to_string();
+    let params = Value::Array(vec![
+        json!({"name": "model_uri", "value": uri, "type": "STRING"}),
+    ])
+    .to_string();
     let dest = download.0.join("models");
     let server = ServerProcess::start(
         binary(),
@@ -184,13 +251,20 @@ async fn remote_model_uri_is_downloaded_before_loading() {
     let (status, reply) = predict(&server, &json!({ "data": { "ndarray": [1,2,3,4] } })).await;
     assert_eq!(status, 200, "{reply}");
     let want = json!([[0.000698519453116284, 0.00366803903943576, 0.995633441507448]]);
-    assert!(close(&reply["data"]["ndarray"], &want, 1e-9, 0.0), "{reply}");
+    assert!(
+        close(&reply["data"]["ndarray"], &want, 1e-9, 0.0),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
 async fn models_trained_in_rust_are_served_too() {
     let server = start(&repo_root().join("examples/iris-smartcore"), None).unwrap();
-    let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}})).await;
+    let (status, reply) = predict(
+        &server,
+        &json!({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}}),
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
     // smartcore's logistic regression has no predict_proba: the default method falls back to predict.
     assert_eq!(reply["data"], json!({"names": [], "ndarray": [0, 2]}));

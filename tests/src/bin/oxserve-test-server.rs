@@ -4,5 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    oxserve_runtime::run(&["method"], |_ctx| Ok(Arc::new(oxserve_tests::RowStatsModel::default())))
+    oxserve_runtime::run(&["method"], |_ctx| {
+        Ok(Arc::new(oxserve_tests::RowStatsModel::default()))
+    })
 }

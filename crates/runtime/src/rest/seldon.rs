@@ -46,7 +46,8 @@ pub(crate) async fn request_json(
     }
     if content_type.starts_with("multipart/form-data") {
         return Err(ServeError::BadRequest(
-            "multipart/form-data requests are not supported; send the SeldonMessage as a JSON body".into(),
+            "multipart/form-data requests are not supported; send the SeldonMessage as a JSON body"
+                .into(),
         ));
     }
     Ok(bytes)
@@ -62,11 +63,15 @@ fn form_field(form: &[u8], name: &str) -> Option<String> {
 
 /// Parses a SeldonMessage, with the wrapper's wording for unreadable JSON.
 fn parse_message(json: &[u8]) -> Result<SeldonMessage, ServeError> {
-    let value: serde_json::Value = serde_json::from_slice(json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
     if !value.is_object() {
-        return Err(ServeError::BadRequest(format!("Invalid request data type: {value}")));
+        return Err(ServeError::BadRequest(format!(
+            "Invalid request data type: {value}"
+        )));
     }
-    serde_json::from_value(value).map_err(|e| ServeError::BadRequest(format!("Invalid request: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| ServeError::BadRequest(format!("Invalid request: {e}")))
 }
 
 impl ServerState {
@@ -82,23 +87,36 @@ impl ServerState {
         if let Some((unit, image)) = &self.request_path {
             meta.request_path.insert(unit.clone(), image.clone());
         }
-        meta.request_path
-            .extend(request.request_path.iter().map(|(k, v)| (k.clone(), v.clone())));
+        meta.request_path.extend(
+            request
+                .request_path
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         meta
     }
 
     /// Runs a Seldon prediction: one 2-D tensor in, the model's default output back in the request's form.
-    pub async fn seldon_predict(&self, request: SeldonMessage) -> Result<SeldonMessage, ServeError> {
+    pub async fn seldon_predict(
+        &self,
+        request: SeldonMessage,
+    ) -> Result<SeldonMessage, ServeError> {
         let meta = self.reply_meta(&request.meta);
         let (kind, tensor) = match request.payload {
             Payload::Data(DefaultData { array, .. }) => {
                 let kind = array.kind().unwrap_or(ArrayKind::NdArray);
-                let tensor = array
-                    .into_tensor()
-                    .ok_or_else(|| ServeError::BadRequest("request `data` holds no ndarray, tensor or tftensor".into()))?;
+                let tensor = array.into_tensor().ok_or_else(|| {
+                    ServeError::BadRequest(
+                        "request `data` holds no ndarray, tensor or tftensor".into(),
+                    )
+                })?;
                 (kind, tensor)
             }
-            Payload::None => return Err(ServeError::BadRequest("Invalid request data type: no data".into())),
+            Payload::None => {
+                return Err(ServeError::BadRequest(
+                    "Invalid request data type: no data".into(),
+                ));
+            }
             _ => {
                 return Err(ServeError::BadRequest(
                     "this model takes `data` (ndarray, tensor or tftensor), not strData, binData or jsonData".into(),
@@ -167,7 +185,12 @@ fn ok_json(message: &impl serde::Serialize) -> Response {
 }
 
 /// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
-pub(crate) async fn predict(State(state): Shared, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn predict(
+    State(state): Shared,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
         let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
         let message = parse_message(&json)?;
@@ -181,22 +204,36 @@ pub(crate) async fn predict(State(state): Shared, RawQuery(query): RawQuery, hea
 }
 
 /// `POST /send-feedback`, `/api/v1.0/feedback`, `/api/v0.1/feedback`.
-pub(crate) async fn feedback(State(state): Shared, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn feedback(
+    State(state): Shared,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
         let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let feedback: Feedback =
-            serde_json::from_slice(&json).map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
+        let feedback: Feedback = serde_json::from_slice(&json)
+            .map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
         state.metrics.feedback(feedback.reward);
-        let request_meta = feedback.request.as_ref().map(|r| r.meta.clone()).unwrap_or_default();
+        let request_meta = feedback
+            .request
+            .as_ref()
+            .map(|r| r.meta.clone())
+            .unwrap_or_default();
         // The wrapper builds this reply through protobuf, so empty fields vanish: an empty ndarray when the
         // request had data, an empty tensor otherwise.
-        let has_data = matches!(feedback.request.as_ref().map(|r| &r.payload), Some(Payload::Data(_)));
+        let has_data = matches!(
+            feedback.request.as_ref().map(|r| &r.payload),
+            Some(Payload::Data(_))
+        );
         let data = if has_data {
             serde_json::json!({"ndarray": []})
         } else {
             serde_json::json!({"tensor": {"shape": [0]}})
         };
-        Ok::<_, ServeError>(serde_json::json!({"data": data, "meta": state.reply_meta(&request_meta)}))
+        Ok::<_, ServeError>(
+            serde_json::json!({"data": data, "meta": state.reply_meta(&request_meta)}),
+        )
     }
     .await;
     match result {
@@ -206,7 +243,12 @@ pub(crate) async fn feedback(State(state): Shared, RawQuery(query): RawQuery, he
 }
 
 /// `POST /transform-input`, `/transform-output`: a MODEL node passes the payload through, with `t:i` names.
-pub(crate) async fn transform(State(state): Shared, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn transform(
+    State(state): Shared,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
         let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
         let message = parse_message(&json)?;
@@ -221,7 +263,11 @@ pub(crate) async fn transform(State(state): Shared, RawQuery(query): RawQuery, h
             }
             other => other,
         };
-        Ok::<_, ServeError>(SeldonMessage { meta, payload, status: None })
+        Ok::<_, ServeError>(SeldonMessage {
+            meta,
+            payload,
+            status: None,
+        })
     }
     .await;
     match result {
