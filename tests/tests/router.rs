@@ -508,3 +508,26 @@ async fn over_the_concurrency_limit_requests_are_refused_at_once() {
     .await;
     assert_eq!(status, StatusCode::OK, "the slot is free again");
 }
+
+#[tokio::test]
+async fn lenient_inputs_found_by_schemathesis_are_refused_or_safe() {
+    let (status, _, body) = call(
+        router(),
+        post_json("/api/v1.0/feedback", r#"{"reward":-1.5}"#),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a negative reward is accepted: {body}"
+    );
+    let (status, _, body) = call(router(), post_json("/api/v1.0/feedback", "[null, null]")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = call(
+        router(),
+        post_json("/transform-input", r#"{"data":{"ndarray":"AAA"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("must be a list"), "{body}");
+}

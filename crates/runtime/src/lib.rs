@@ -17,6 +17,7 @@ pub mod error;
 mod grpc;
 mod grpc_v2;
 pub mod metrics;
+mod openapi;
 pub mod rest;
 mod state;
 mod v2_rest;
@@ -61,7 +62,10 @@ where
 {
     let config = Config::parse();
     init_tracing(config.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -80,9 +84,15 @@ where
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (tests) is harmless: keep the first subscriber.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Loads the model and serves it until a shutdown signal.
@@ -93,16 +103,17 @@ where
     let parameters = Parameters::parse(&config.parameters)?;
     parameters.check_known(accepted_parameters)?;
     let model_name = config.effective_model_name();
-    let uri = config
-        .effective_model_uri(&parameters)
-        .context("no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI")?;
+    let uri = config.effective_model_uri(&parameters).context(
+        "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI",
+    )?;
     let model_dir = model_dir(&uri, &config).await?;
     let context = LoadContext {
         model_dir: model_dir.clone(),
         parameters,
         model_name: model_name.clone(),
     };
-    let model = load(&context).with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
+    let model = load(&context)
+        .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
     let state = build_state(&config, model, &model_dir)?;
     serve_state(config, state, wait_for_signal()).await
 }
@@ -113,13 +124,16 @@ where
 async fn model_dir(uri: &str, config: &Config) -> anyhow::Result<PathBuf> {
     let parsed = oxserve_storage::StorageUri::parse(uri)?;
     if let Some(path) = parsed.local_path() {
-        anyhow::ensure!(path.exists(), "model path {} does not exist", path.display());
+        anyhow::ensure!(
+            path.exists(),
+            "model path {} does not exist",
+            path.display()
+        );
         return Ok(path);
     }
-    let dest = config
-        .model_download_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("oxserve-model-{}", std::process::id())));
+    let dest = config.model_download_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("oxserve-model-{}", std::process::id()))
+    });
     tracing::info!(uri, dest = %dest.display(), "downloading the model");
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     oxserve_storage::fetch(uri, &dest, &env)
@@ -128,7 +142,11 @@ async fn model_dir(uri: &str, config: &Config) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds the shared state: identity from the config, Seldon metadata, metrics.
-pub fn build_state(config: &Config, model: Arc<dyn Model>, model_dir: &Path) -> anyhow::Result<Arc<ServerState>> {
+pub fn build_state(
+    config: &Config,
+    model: Arc<dyn Model>,
+    model_dir: &Path,
+) -> anyhow::Result<Arc<ServerState>> {
     let image = config.predictive_unit_image.clone();
     let seldon_metadata = seldon_metadata(config, model_dir);
     let (image_name, image_version) = match &image {
@@ -224,7 +242,11 @@ pub async fn serve_state(
 ) -> anyhow::Result<()> {
     let bind = |port: u16| {
         let addr = SocketAddr::new(config.host, port);
-        async move { TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}")) }
+        async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))
+        }
     };
     let http = bind(config.http_port).await?;
     let grpc = bind(config.grpc_port).await?;
@@ -235,7 +257,8 @@ pub async fn serve_state(
         "metrics": metrics.local_addr()?.port(),
     });
     if let Some(path) = &config.ports_file {
-        std::fs::write(path, ports.to_string()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, ports.to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(
         model = %state.model_name,
@@ -256,7 +279,10 @@ pub async fn serve_state(
     let grpc_routes = grpc::routes(state.clone(), config.max_body_bytes);
     let grpc_server = tonic::transport::Server::builder()
         .add_routes(grpc_routes)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), stopped(rx.clone()));
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc),
+            stopped(rx.clone()),
+        );
 
     let metrics_state = state.clone();
     let metrics_app = axum::Router::new().route(
@@ -266,7 +292,10 @@ pub async fn serve_state(
             async move {
                 (
                     StatusCode::OK,
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
                     body,
                 )
                     .into_response()

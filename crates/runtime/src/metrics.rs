@@ -122,14 +122,19 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Records a feedback reward (Seldon counts only non-zero rewards).
+    /// Records a feedback call. Seldon counts calls with a non-zero reward and sums their rewards; a Prometheus
+    /// counter cannot go down, so negative (and NaN) rewards are counted as calls but not added to the sum.
     pub fn feedback(&self, reward: f64) {
-        if reward == 0.0 {
+        if reward == 0.0 || reward.is_nan() {
             return;
         }
         let labels: Vec<&str> = self.feedback_labels.iter().map(String::as_str).collect();
         self.feedback.with_label_values(&labels).inc();
-        self.reward.with_label_values(&labels).inc_by(reward);
+        if reward > 0.0 && reward.is_finite() {
+            self.reward.with_label_values(&labels).inc_by(reward);
+        } else {
+            tracing::debug!(reward, "feedback reward not added to the reward counter");
+        }
     }
 
     /// The Prometheus text exposition.

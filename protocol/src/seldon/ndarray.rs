@@ -44,6 +44,9 @@ impl<'de> Deserialize<'de> for NdArray {
         }
         .deserialize(deserializer)?;
         let Flat { leaves, shape, .. } = flat;
+        if shape.is_empty() {
+            return Err(de::Error::custom("ndarray must be a list"));
+        }
         let data = match leaves {
             Leaves::Empty => TensorData::F64(Vec::new()),
             Leaves::Ints(v) => TensorData::I64(v),
@@ -341,6 +344,8 @@ mod tests {
         assert!(matches!(t.data(), TensorData::F64(v) if v[0] == 1.0 && v[1].is_nan()));
         assert!(parse(r#"["a", null]"#).is_err());
         assert!(parse(r#"[{"a":1}]"#).is_err());
+        assert!(parse(r#""AAA""#).unwrap_err().contains("must be a list"));
+        assert!(parse("3").unwrap_err().contains("must be a list"));
         let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
         assert!(parse(&deep).unwrap_err().contains("deeper"));
     }

@@ -23,11 +23,20 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/predict", get(seldon::predict).post(seldon::predict))
         .route("/api/v1.0/predictions", post(seldon::predict))
         .route("/api/v0.1/predictions", post(seldon::predict))
-        .route("/send-feedback", get(seldon::feedback).post(seldon::feedback))
+        .route(
+            "/send-feedback",
+            get(seldon::feedback).post(seldon::feedback),
+        )
         .route("/api/v1.0/feedback", post(seldon::feedback))
         .route("/api/v0.1/feedback", post(seldon::feedback))
-        .route("/transform-input", get(seldon::transform).post(seldon::transform))
-        .route("/transform-output", get(seldon::transform).post(seldon::transform))
+        .route(
+            "/transform-input",
+            get(seldon::transform).post(seldon::transform),
+        )
+        .route(
+            "/transform-output",
+            get(seldon::transform).post(seldon::transform),
+        )
         .route("/route", get(seldon::route).post(seldon::route))
         .route("/aggregate", get(seldon::aggregate).post(seldon::aggregate))
         .route("/metadata", get(seldon::metadata))
@@ -39,6 +48,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/ready", get(ready));
     seldon_routes
         .merge(crate::v2_rest::routes())
+        .merge(crate::openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -94,16 +104,26 @@ async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: 
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let protocol = if is_v2(request.uri()) { "v2" } else { "seldon" };
     let v2 = protocol == "v2";
-    let response = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request))).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!(route, "handler panicked");
-            let err = ServeError::Internal("internal error while handling the request".into());
-            if v2 { err.into_v2_response() } else { err.into_seldon_response() }
-        }
-    };
-    state
-        .metrics
-        .observe(protocol, &route, response.status().as_u16(), start.elapsed().as_secs_f64());
+    let response =
+        match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request)))
+            .await
+        {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(route, "handler panicked");
+                let err = ServeError::Internal("internal error while handling the request".into());
+                if v2 {
+                    err.into_v2_response()
+                } else {
+                    err.into_seldon_response()
+                }
+            }
+        };
+    state.metrics.observe(
+        protocol,
+        &route,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     response
 }

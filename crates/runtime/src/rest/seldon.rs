@@ -212,7 +212,14 @@ pub(crate) async fn feedback(
 ) -> Response {
     let result = async {
         let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let feedback: Feedback = serde_json::from_slice(&json)
+        let value: serde_json::Value =
+            serde_json::from_slice(&json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+        if !value.is_object() {
+            return Err(ServeError::BadRequest(format!(
+                "Invalid JSON: a Feedback must be an object, got {value}"
+            )));
+        }
+        let feedback: Feedback = serde_json::from_value(value)
             .map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
         state.metrics.feedback(feedback.reward);
         let request_meta = feedback
