@@ -25,8 +25,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-if [ -x scripts/fuzz-pickle.sh ]; then
-  step "pickle reader fuzz smoke run"
-  scripts/fuzz-pickle.sh 30
-fi
+step "Swagger UI in headless Chromium"
+scripts/test-browser.sh
+
+step "schemathesis against the served OpenAPI document"
+scripts/test-schemathesis.sh
+
+step "pickle reader fuzz run"
+FUZZ_SECS=30 scripts/fuzz-pickle.sh
 step "all tests passed"
