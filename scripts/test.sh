@@ -31,6 +31,16 @@ scripts/test-browser.sh
 step "schemathesis against the served OpenAPI document"
 scripts/test-schemathesis.sh
 
+step "Kubernetes manifests"
+scripts/install-image-tools.sh
+images/test-manifests.py
+
+step "pod contract with real processes"
+images/test-pod-contract.sh
+
+step "images: build, unpack, run under chroot"
+images/test-images.sh
+
 step "pickle reader fuzz run"
 FUZZ_SECS=30 scripts/fuzz-pickle.sh
 step "all tests passed"

@@ -30,6 +30,14 @@ pub mod env {
     pub const MLSERVER_MODEL_NAME: &str = "MLSERVER_MODEL_NAME";
     /// MLServer's model URI.
     pub const MLSERVER_MODEL_URI: &str = "MLSERVER_MODEL_URI";
+    /// MLServer's HTTP port.
+    pub const MLSERVER_HTTP_PORT: &str = "MLSERVER_HTTP_PORT";
+    /// MLServer's gRPC port.
+    pub const MLSERVER_GRPC_PORT: &str = "MLSERVER_GRPC_PORT";
+    /// MLServer's metrics port.
+    pub const MLSERVER_METRICS_PORT: &str = "MLSERVER_METRICS_PORT";
+    /// MLServer's metrics path.
+    pub const MLSERVER_METRICS_ENDPOINT: &str = "MLSERVER_METRICS_ENDPOINT";
     /// Model metadata (YAML or JSON) merged over `metadata.yaml`, as Seldon's wrapper does.
     pub const MODEL_METADATA: &str = "MODEL_METADATA";
     /// Where to fetch the model from when not given as a parameter.
@@ -62,21 +70,37 @@ pub struct Config {
     #[arg(long, env = "OXSERVE_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
 
-    /// REST port (Seldon v1 and V2).
-    #[arg(long, env = env::HTTP_PORT, default_value_t = 9000)]
-    pub http_port: u16,
+    /// REST port (Seldon v1 and V2). Default 9000, or `MLSERVER_HTTP_PORT` (KServe).
+    #[arg(long, env = env::HTTP_PORT)]
+    pub http_port: Option<u16>,
 
-    /// gRPC port (seldon.protos and inference.GRPCInferenceService).
-    #[arg(long, env = env::GRPC_PORT, default_value_t = 9500)]
-    pub grpc_port: u16,
+    /// gRPC port (seldon.protos and inference.GRPCInferenceService). Default 9500, or `MLSERVER_GRPC_PORT`.
+    #[arg(long, env = env::GRPC_PORT)]
+    pub grpc_port: Option<u16>,
 
-    /// Prometheus metrics port.
-    #[arg(long, env = env::METRICS_PORT, default_value_t = 6000)]
-    pub metrics_port: u16,
+    /// Prometheus metrics port. Default 6000, or `MLSERVER_METRICS_PORT`.
+    #[arg(long, env = env::METRICS_PORT)]
+    pub metrics_port: Option<u16>,
 
-    /// Prometheus metrics path on the metrics port.
-    #[arg(long, env = env::METRICS_ENDPOINT, default_value = "/prometheus")]
-    pub metrics_endpoint: String,
+    /// Prometheus metrics path on the metrics port. Default `/prometheus`, or `MLSERVER_METRICS_ENDPOINT`.
+    #[arg(long, env = env::METRICS_ENDPOINT)]
+    pub metrics_endpoint: Option<String>,
+
+    /// MLServer's HTTP port (KServe's runtimes set it), used when `PREDICTIVE_UNIT_HTTP_SERVICE_PORT` is absent.
+    #[arg(long, env = env::MLSERVER_HTTP_PORT, hide = true)]
+    pub mlserver_http_port: Option<u16>,
+
+    /// MLServer's gRPC port, used when `PREDICTIVE_UNIT_GRPC_SERVICE_PORT` is absent.
+    #[arg(long, env = env::MLSERVER_GRPC_PORT, hide = true)]
+    pub mlserver_grpc_port: Option<u16>,
+
+    /// MLServer's metrics port, used when `PREDICTIVE_UNIT_METRICS_SERVICE_PORT` is absent.
+    #[arg(long, env = env::MLSERVER_METRICS_PORT, hide = true)]
+    pub mlserver_metrics_port: Option<u16>,
+
+    /// MLServer's metrics path, used when `PREDICTIVE_UNIT_METRICS_ENDPOINT` is absent.
+    #[arg(long, env = env::MLSERVER_METRICS_ENDPOINT, hide = true)]
+    pub mlserver_metrics_endpoint: Option<String>,
 
     /// The node's parameters as the operator passes them: a JSON list of `{name, value, type}`.
     #[arg(long, env = env::PARAMETERS, default_value = "[]")]
@@ -129,6 +153,29 @@ pub struct Config {
 }
 
 impl Config {
+    /// The REST port: the Seldon env, else MLServer's, else 9000.
+    pub fn effective_http_port(&self) -> u16 {
+        self.http_port.or(self.mlserver_http_port).unwrap_or(9000)
+    }
+
+    /// The gRPC port: the Seldon env, else MLServer's, else 9500.
+    pub fn effective_grpc_port(&self) -> u16 {
+        self.grpc_port.or(self.mlserver_grpc_port).unwrap_or(9500)
+    }
+
+    /// The metrics port: the Seldon env, else MLServer's, else 6000.
+    pub fn effective_metrics_port(&self) -> u16 {
+        self.metrics_port.or(self.mlserver_metrics_port).unwrap_or(6000)
+    }
+
+    /// The metrics path: the Seldon env, else MLServer's, else `/prometheus`.
+    pub fn effective_metrics_endpoint(&self) -> String {
+        self.metrics_endpoint
+            .clone()
+            .or_else(|| self.mlserver_metrics_endpoint.clone())
+            .unwrap_or_else(|| "/prometheus".to_string())
+    }
+
     /// The model name on V2 routes and in metrics.
     pub fn effective_model_name(&self) -> String {
         self.model_name
@@ -308,6 +355,19 @@ mod tests {
         );
         assert!(p.check_known(&["method", "n", "x", "b", "j"]).is_ok());
         assert!(p.check_known(&["method"]).is_err());
+    }
+
+    #[test]
+    fn kserve_env_fills_in_for_absent_seldon_ports() {
+        let c = Config::parse_from(["x", "--mlserver-http-port", "8080", "--mlserver-metrics-endpoint", "/metrics"]);
+        assert_eq!(c.effective_http_port(), 8080);
+        assert_eq!(c.effective_grpc_port(), 9500);
+        assert_eq!(c.effective_metrics_endpoint(), "/metrics");
+        let c = Config::parse_from(["x", "--http-port", "9000", "--mlserver-http-port", "8080"]);
+        assert_eq!(c.effective_http_port(), 9000);
+        let c = Config::parse_from(["x"]);
+        assert_eq!((c.effective_http_port(), c.effective_metrics_port()), (9000, 6000));
+        assert_eq!(c.effective_metrics_endpoint(), "/prometheus");
     }
 
     #[test]

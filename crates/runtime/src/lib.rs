@@ -248,9 +248,9 @@ pub async fn serve_state(
                 .with_context(|| format!("cannot listen on {addr}"))
         }
     };
-    let http = bind(config.http_port).await?;
-    let grpc = bind(config.grpc_port).await?;
-    let metrics = bind(config.metrics_port).await?;
+    let http = bind(config.effective_http_port()).await?;
+    let grpc = bind(config.effective_grpc_port()).await?;
+    let metrics = bind(config.effective_metrics_port()).await?;
     let ports = serde_json::json!({
         "http": http.local_addr()?.port(),
         "grpc": grpc.local_addr()?.port(),
@@ -286,7 +286,7 @@ pub async fn serve_state(
 
     let metrics_state = state.clone();
     let metrics_app = axum::Router::new().route(
-        &config.metrics_endpoint,
+        &config.effective_metrics_endpoint(),
         axum::routing::get(move || {
             let body = metrics_state.metrics.render();
             async move {

@@ -112,11 +112,8 @@ impl Metrics {
     }
 
     /// Records one request.
-    pub fn observe(&self, protocol: &str, route: &str, code: u16, seconds: f64) {
-        let code = code.to_string();
-        self.requests
-            .with_label_values(&[protocol, route, code.as_str()])
-            .inc();
+    pub fn observe(&self, protocol: &str, route: &str, code: &str, seconds: f64) {
+        self.requests.with_label_values(&[protocol, route, code]).inc();
         self.duration
             .with_label_values(&[protocol, route])
             .observe(seconds);

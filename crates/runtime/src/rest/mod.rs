@@ -98,10 +98,8 @@ async fn method_not_allowed(uri: Uri) -> Response {
 /// into a 500 for that request alone.
 async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // An `Arc<str>` clone, not a copy of the path.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let protocol = if is_v2(request.uri()) { "v2" } else { "seldon" };
     let v2 = protocol == "v2";
     let response =
@@ -110,7 +108,7 @@ async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: 
         {
             Ok(response) => response,
             Err(_) => {
-                tracing::error!(route, "handler panicked");
+                tracing::error!(route = route.as_ref().map(MatchedPath::as_str), "handler panicked");
                 let err = ServeError::Internal("internal error while handling the request".into());
                 if v2 {
                     err.into_v2_response()
@@ -121,8 +119,8 @@ async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: 
         };
     state.metrics.observe(
         protocol,
-        &route,
-        response.status().as_u16(),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_str(),
         start.elapsed().as_secs_f64(),
     );
     response

@@ -61,17 +61,21 @@ fn form_field(form: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// Parses a SeldonMessage, with the wrapper's wording for unreadable JSON.
+/// Parses a SeldonMessage in one pass; only a failed parse is looked at again, to answer with the wrapper's
+/// wording (`Can't find JSON in data`, `Invalid request data type: …`).
 fn parse_message(json: &[u8]) -> Result<SeldonMessage, ServeError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
-    if !value.is_object() {
-        return Err(ServeError::BadRequest(format!(
-            "Invalid request data type: {value}"
-        )));
+    match serde_json::from_slice::<SeldonMessage>(json) {
+        Ok(message) => Ok(message),
+        Err(e) => {
+            let value: serde_json::Value =
+                serde_json::from_slice(json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+            if value.is_object() {
+                Err(ServeError::BadRequest(format!("Invalid request: {e}")))
+            } else {
+                Err(ServeError::BadRequest(format!("Invalid request data type: {value}")))
+            }
+        }
     }
-    serde_json::from_value(value)
-        .map_err(|e| ServeError::BadRequest(format!("Invalid request: {e}")))
 }
 
 impl ServerState {

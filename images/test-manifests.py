@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Checks images/k8s/*.yaml against what Seldon Core 1.18.2's operator and KServe read.
+
+seldon-config: `predictor_servers` is JSON, implementation -> {"protocols": {p: {"image", "defaultImageVersion"}}}
+with p only seldon/v2/kfserving/tensorflow (anything else is silently ignored by the operator), the Helm defaults
+kept for every other server, SKLEARN_SERVER on oxserve's image for seldon and v2; `storageInitializer` has an image
+and four Kubernetes quantities that parse (the operator fails injection otherwise). The SeldonDeployment is the
+seed's iris one; the ClusterServingRuntime declares sklearn and the v2 protocol on the same image.
+
+Needs PyYAML: run scripts/install-image-tools.sh (it fills .venv-images); this script re-runs itself there.
+Prints `N passed, N failed`; exits 1 on any failure.
+"""
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+try:
+    import yaml
+except ImportError:
+    venv_python = REPO / ".venv-images" / "bin" / "python"
+    if venv_python.exists() and Path(sys.executable) != venv_python:
+        os.execv(str(venv_python), [str(venv_python), *sys.argv])
+    sys.exit("test-manifests: PyYAML missing; run scripts/install-image-tools.sh")
+
+K8S = HERE / "k8s"
+PROTOCOLS = {"seldon", "v2", "kfserving", "tensorflow"}
+HELM_DEFAULTS = {  # seldon-core-operator 1.18.2 values.yaml, every entry but SKLEARN_SERVER
+    "XGBOOST_SERVER": {"seldon": "seldonio/xgboostserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-xgboost"},
+    "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-mlflow"},
+    "TENSORFLOW_SERVER": {"seldon": "seldonio/tfserving-proxy:1.18.2", "tensorflow": "tensorflow/serving:2.1.0"},
+    "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
+    "HUGGINGFACE_SERVER": {"v2": "seldonio/mlserver:1.3.5-huggingface"},
+    "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.3.5-slim"},
+}
+# A Kubernetes resource.Quantity: decimal number, then a binary/decimal SI suffix or a decimal exponent.
+QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+SCALE = {None: 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+         "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+# An image reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
+IMAGE_REF = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+                       r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+
+passed = failed = 0
+
+
+def check(name, fn):
+    """Runs one named check; an AssertionError or any other exception is a failure with its message."""
+    global passed, failed
+    try:
+        fn()
+        passed += 1
+        print(f"ok   - {name}")
+    except Exception as e:  # noqa: BLE001 - a test report, every failure counts
+        failed += 1
+        print(f"FAIL - {name}: {type(e).__name__}: {e}")
+
+
+def quantity(s):
+    assert isinstance(s, str), f"quantity {s!r} must be a string"
+    m = QUANTITY.match(s)
+    assert m, f"{s!r} is not a Kubernetes quantity"
+    suffix = m.group(3)
+    number = float(s[: len(s) - len(suffix or "")])
+    if suffix and suffix[0] in "eE" and len(suffix) > 1:
+        return number * 10 ** int(suffix[1:])
+    return number * SCALE[suffix]
+
+
+def image_of(entry):
+    """The operator's rule: image + ":" + defaultImageVersion, or image verbatim when the version is empty."""
+    return entry["image"] + (":" + entry["defaultImageVersion"] if entry["defaultImageVersion"] else "")
+
+
+def load(name):
+    return list(yaml.safe_load_all((K8S / name).read_text()))
+
+
+config, = load("seldon-config.yaml")
+data = config.get("data", {})
+servers = {}
+storage = {}
+
+
+def config_map_identity():
+    assert config["apiVersion"] == "v1" and config["kind"] == "ConfigMap", (config["apiVersion"], config["kind"])
+    assert config["metadata"]["name"] == "seldon-config", config["metadata"]["name"]
+    assert config["metadata"].get("namespace", "seldon-system") == "seldon-system"
+
+
+def config_map_keys_are_json():
+    for key in ("predictor_servers", "storageInitializer", "credentials", "explainer"):
+        assert isinstance(data.get(key), str), f"data.{key} must be a JSON string"
+        json.loads(data[key])
+    servers.update(json.loads(data["predictor_servers"]))
+    storage.update(json.loads(data["storageInitializer"]))
+
+
+def predictor_servers_shape():
+    assert servers, "predictor_servers is empty"
+    for impl, entry in servers.items():
+        assert set(entry) == {"protocols"}, f"{impl}: keys {sorted(entry)}, want only protocols"
+        protocols = entry["protocols"]
+        assert protocols and set(protocols) <= PROTOCOLS, f"{impl}: protocols {sorted(protocols)} not in {PROTOCOLS}"
+        for proto, p in protocols.items():
+            assert set(p) == {"image", "defaultImageVersion"}, f"{impl}.{proto}: keys {sorted(p)}"
+            assert isinstance(p["image"], str) and p["image"], f"{impl}.{proto}: empty image"
+            assert isinstance(p["defaultImageVersion"], str), f"{impl}.{proto}: version must be a string"
+            assert IMAGE_REF.match(image_of(p)), f"{impl}.{proto}: bad image reference {image_of(p)!r}"
+
+
+def helm_defaults_kept():
+    for impl, want in HELM_DEFAULTS.items():
+        got = {proto: image_of(p) for proto, p in servers.get(impl, {}).get("protocols", {}).items()}
+        assert got == want, f"{impl}: {got} != Helm default {want}"
+
+
+def sklearn_server_on_oxserve_for_seldon_and_v2():
+    protocols = servers["SKLEARN_SERVER"]["protocols"]
+    assert set(protocols) == {"seldon", "v2"}, sorted(protocols)
+    images = {image_of(p) for p in protocols.values()}
+    assert len(images) == 1, f"seldon and v2 should be the one oxserve image: {images}"
+    assert "sklearn-server" in images.pop()
+
+
+def storage_initializer_entry():
+    assert set(storage) == {"image", "cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"}, sorted(storage)
+    assert IMAGE_REF.match(storage["image"]) and "storage-initializer" in storage["image"], storage["image"]
+    assert quantity(storage["cpuRequest"]) <= quantity(storage["cpuLimit"]), "cpu request above limit"
+    assert quantity(storage["memoryRequest"]) <= quantity(storage["memoryLimit"]), "memory request above limit"
+
+
+sdep, = load("iris-seldondeployment.yaml")
+
+
+def seldon_deployment_is_the_seed():
+    assert sdep["apiVersion"] == "machinelearning.seldon.io/v1" and sdep["kind"] == "SeldonDeployment"
+    assert sdep["metadata"]["name"] == "iris-model", sdep["metadata"]["name"]
+    predictor, = sdep["spec"]["predictors"]
+    assert predictor["name"] == "default", predictor["name"]
+    assert "componentSpecs" not in predictor, "the seed has no componentSpecs: the image comes from the ConfigMap"
+    graph = predictor["graph"]
+    assert graph["implementation"] == "SKLEARN_SERVER", graph["implementation"]
+    assert graph["modelUri"] == "gs://seldon-models/v1.16.0-dev/sklearn/iris", graph["modelUri"]
+    assert graph["name"] == "classifier", graph["name"]
+
+
+def seldon_deployment_resolves_to_oxserve():
+    protocol = sdep["spec"].get("protocol") or "seldon"
+    implementation = sdep["spec"]["predictors"][0]["graph"]["implementation"]
+    entry = servers[implementation]["protocols"][protocol]
+    assert "sklearn-server" in image_of(entry), image_of(entry)
+
+
+runtime, = load("kserve-clusterservingruntime.yaml")
+
+
+def serving_runtime_formats_and_protocol():
+    assert runtime["apiVersion"] == "serving.kserve.io/v1alpha1" and runtime["kind"] == "ClusterServingRuntime"
+    spec = runtime["spec"]
+    formats = {f["name"] for f in spec["supportedModelFormats"]}
+    assert "sklearn" in formats, formats
+    assert "v2" in spec["protocolVersions"], spec["protocolVersions"]
+    assert set(spec["protocolVersions"]) <= {"v1", "v2", "grpc-v1", "grpc-v2"}, spec["protocolVersions"]
+
+
+def serving_runtime_container():
+    container, = runtime["spec"]["containers"]
+    assert container["name"] == "kserve-container", container["name"]
+    assert container["image"] == image_of(servers["SKLEARN_SERVER"]["protocols"]["v2"]), container["image"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env.get("MLSERVER_MODEL_URI") == "/mnt/models", env.get("MLSERVER_MODEL_URI")
+    assert env.get("MLSERVER_MODEL_NAME") == "{{.Name}}", env.get("MLSERVER_MODEL_NAME")
+    port = str(container["ports"][0]["containerPort"])
+    assert env.get("PREDICTIVE_UNIT_HTTP_SERVICE_PORT") == env.get("MLSERVER_HTTP_PORT") == port, (env, port)
+    assert env.get("PREDICTIVE_UNIT_GRPC_SERVICE_PORT") == env.get("MLSERVER_GRPC_PORT"), env
+    metrics = runtime["spec"]["annotations"]["prometheus.kserve.io/port"]
+    assert env.get("PREDICTIVE_UNIT_METRICS_SERVICE_PORT") == metrics, (env, metrics)
+    for kind in ("requests", "limits"):
+        for res in ("cpu", "memory"):
+            quantity(str(container["resources"][kind][res]))
+
+
+for name, fn in [
+    ("seldon-config is the operator's ConfigMap", config_map_identity),
+    ("seldon-config keys hold JSON", config_map_keys_are_json),
+    ("predictor_servers has the shape the operator reads", predictor_servers_shape),
+    ("predictor_servers keeps the Helm defaults", helm_defaults_kept),
+    ("SKLEARN_SERVER uses oxserve for seldon and v2", sklearn_server_on_oxserve_for_seldon_and_v2),
+    ("storageInitializer image and four quantities", storage_initializer_entry),
+    ("SeldonDeployment is the seed's iris", seldon_deployment_is_the_seed),
+    ("SeldonDeployment resolves to the oxserve image", seldon_deployment_resolves_to_oxserve),
+    ("ClusterServingRuntime: sklearn, v2", serving_runtime_formats_and_protocol),
+    ("ClusterServingRuntime container env and ports", serving_runtime_container),
+]:
+    check(name, fn)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
