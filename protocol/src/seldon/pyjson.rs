@@ -13,7 +13,11 @@ pub struct PyFormatter;
 
 impl Formatter for PyFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        let mut buf = String::with_capacity(24);
+        let mut ryu_buf = ryu::Buffer::new();
+        if let Some(s) = fast_repr(value, &mut ryu_buf) {
+            return writer.write_all(s.as_bytes());
+        }
+        let mut buf = String::with_capacity(32);
         write_py_float(&mut buf, value);
         writer.write_all(buf.as_bytes())
     }
@@ -77,7 +81,25 @@ pub fn write_py_float(out: &mut String, x: f64) {
         return;
     }
     let mut ryu_buf = ryu::Buffer::new();
+    if let Some(s) = fast_repr(x, &mut ryu_buf) {
+        out.push_str(s);
+        return;
+    }
+    write_py_float_slow(out, ryu_buf.format_finite(x));
+}
+
+/// Where ryu already writes fixed notation and Python does too (finite, |x| >= 1e-4 or zero), the two agree digit
+/// for digit (shortest round-trip, `.0` on integral values): ryu's text is Python's repr, with no allocation.
+fn fast_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Option<&str> {
+    if !x.is_finite() || (x != 0.0 && x.abs() < 1e-4) {
+        return None;
+    }
     let s = ryu_buf.format_finite(x);
+    (!s.contains(['e', 'E'])).then_some(s)
+}
+
+/// Rebuilds ryu's shortest digits in Python's layout (used for scientific notation and tiny fixed values).
+fn write_py_float_slow(out: &mut String, s: &str) {
     let (negative, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s),
@@ -167,6 +189,23 @@ mod tests {
         assert_eq!(py(-0.0), "-0.0");
         assert_eq!(py(f64::NAN), "NaN");
         assert_eq!(py(5e-324), "5e-324");
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_layout() {
+        let mut x = 1.234_567_890_123e-7_f64;
+        for _ in 0..2000 {
+            for v in [x, -x, x.round(), 1.0 / x] {
+                let mut fast = String::new();
+                write_py_float(&mut fast, v);
+                let mut slow = String::new();
+                if v.is_finite() {
+                    write_py_float_slow(&mut slow, ryu::Buffer::new().format_finite(v));
+                    assert_eq!(fast, slow, "{v:e}");
+                }
+            }
+            x *= 1.037;
+        }
     }
 
     #[test]
