@@ -165,7 +165,9 @@ impl Config {
 
     /// The metrics port: the Seldon env, else MLServer's, else 6000.
     pub fn effective_metrics_port(&self) -> u16 {
-        self.metrics_port.or(self.mlserver_metrics_port).unwrap_or(6000)
+        self.metrics_port
+            .or(self.mlserver_metrics_port)
+            .unwrap_or(6000)
     }
 
     /// The metrics path: the Seldon env, else MLServer's, else `/prometheus`.
@@ -359,14 +361,23 @@ mod tests {
 
     #[test]
     fn kserve_env_fills_in_for_absent_seldon_ports() {
-        let c = Config::parse_from(["x", "--mlserver-http-port", "8080", "--mlserver-metrics-endpoint", "/metrics"]);
+        let c = Config::parse_from([
+            "x",
+            "--mlserver-http-port",
+            "8080",
+            "--mlserver-metrics-endpoint",
+            "/metrics",
+        ]);
         assert_eq!(c.effective_http_port(), 8080);
         assert_eq!(c.effective_grpc_port(), 9500);
         assert_eq!(c.effective_metrics_endpoint(), "/metrics");
         let c = Config::parse_from(["x", "--http-port", "9000", "--mlserver-http-port", "8080"]);
         assert_eq!(c.effective_http_port(), 9000);
         let c = Config::parse_from(["x"]);
-        assert_eq!((c.effective_http_port(), c.effective_metrics_port()), (9000, 6000));
+        assert_eq!(
+            (c.effective_http_port(), c.effective_metrics_port()),
+            (9000, 6000)
+        );
         assert_eq!(c.effective_metrics_endpoint(), "/prometheus");
     }
 

@@ -113,7 +113,9 @@ impl Metrics {
 
     /// Records one request.
     pub fn observe(&self, protocol: &str, route: &str, code: &str, seconds: f64) {
-        self.requests.with_label_values(&[protocol, route, code]).inc();
+        self.requests
+            .with_label_values(&[protocol, route, code])
+            .inc();
         self.duration
             .with_label_values(&[protocol, route])
             .observe(seconds);

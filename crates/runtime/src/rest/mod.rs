@@ -108,7 +108,10 @@ async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: 
         {
             Ok(response) => response,
             Err(_) => {
-                tracing::error!(route = route.as_ref().map(MatchedPath::as_str), "handler panicked");
+                tracing::error!(
+                    route = route.as_ref().map(MatchedPath::as_str),
+                    "handler panicked"
+                );
                 let err = ServeError::Internal("internal error while handling the request".into());
                 if v2 {
                     err.into_v2_response()

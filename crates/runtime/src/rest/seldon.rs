@@ -72,7 +72,9 @@ fn parse_message(json: &[u8]) -> Result<SeldonMessage, ServeError> {
             if value.is_object() {
                 Err(ServeError::BadRequest(format!("Invalid request: {e}")))
             } else {
-                Err(ServeError::BadRequest(format!("Invalid request data type: {value}")))
+                Err(ServeError::BadRequest(format!(
+                    "Invalid request data type: {value}"
+                )))
             }
         }
     }
