@@ -1,6 +1,9 @@
 //! Generated protobuf messages and tonic services, in modules that mirror the proto packages.
 #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 
+/// The encoded `FileDescriptorSet` of every proto above, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
 /// TensorFlow's `TensorProto` and friends (package `tensorflow`).
 pub mod tensorflow {
     tonic::include_proto!("tensorflow");

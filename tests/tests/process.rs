@@ -232,3 +232,50 @@ fn startup_fails_cleanly_on_bad_configuration() {
         assert!(err.to_string().contains("exited"), "{params}: {err}");
     }
 }
+
+#[tokio::test]
+async fn grpc_reflection_lists_every_service() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let dir = TempDir::new("model").unwrap();
+    let server = start(&dir.0, &[]);
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("unexpected reply {reply:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in [
+        "seldon.protos.Model",
+        "seldon.protos.Seldon",
+        "seldon.protos.Generic",
+        "seldon.protos.Transformer",
+        "seldon.protos.OutputTransformer",
+        "seldon.protos.Router",
+        "seldon.protos.Combiner",
+        "inference.GRPCInferenceService",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+}

@@ -246,6 +246,17 @@ impl pb::combiner_server::Combiner for SeldonGrpc {
 pub(crate) fn routes(state: Arc<ServerState>, max_message: usize) -> tonic::service::Routes {
     let s = SeldonGrpc::new(state);
     let mut builder = tonic::service::Routes::builder();
+    // Server reflection (v1 and v1alpha), as Seldon's wrapper registers it: grpcurl lists the services.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(oxserve_protocol::pb::FILE_DESCRIPTOR_SET)
+    };
+    match (reflection().build_v1(), reflection().build_v1alpha()) {
+        (Ok(v1), Ok(v1alpha)) => {
+            builder.add_service(v1).add_service(v1alpha);
+        }
+        (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "gRPC reflection is unavailable"),
+    }
     builder
         .add_service(
             pb::model_server::ModelServer::new(s.clone())
