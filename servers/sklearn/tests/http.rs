@@ -271,3 +271,48 @@ async fn models_trained_in_rust_are_served_too() {
     let (status, reply) = predict(&server, &json!({"data": {"ndarray": [[5.1, 3.5]]}})).await;
     assert_eq!(status, 400, "{reply}");
 }
+
+/// Starts sklearn-server on a model folder holding `bytes` as `model.pkl`; returns (exit success, stderr).
+fn start_and_fail(bytes: &[u8]) -> (bool, String) {
+    let dir = oxserve_tests::TempDir::new("badmodel").unwrap();
+    std::fs::write(dir.0.join("model.pkl"), bytes).unwrap();
+    let params = Value::Array(vec![
+        json!({"name": "model_uri", "value": dir.0.display().to_string(), "type": "STRING"}),
+    ])
+    .to_string();
+    let out = std::process::Command::new(binary())
+        .env("PREDICTIVE_UNIT_PARAMETERS", params)
+        .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0")
+        .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "0")
+        .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "0")
+        .env("OXSERVE_HOST", "127.0.0.1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unsupported_estimators_and_hostile_pickles_fail_at_startup_with_a_clear_message() {
+    // PROTO 2, GLOBAL sklearn.cluster._dbscan DBSCAN, EMPTY_TUPLE, NEWOBJ, EMPTY_DICT, BUILD, STOP.
+    let dbscan = b"\x80\x02csklearn.cluster._dbscan\nDBSCAN\n)\x81}b.";
+    let (ok, stderr) = start_and_fail(dbscan);
+    assert!(!ok);
+    assert!(
+        stderr.contains("unsupported estimator `sklearn.cluster._dbscan.DBSCAN`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("supported: ") && stderr.contains("LogisticRegression"),
+        "{stderr}"
+    );
+    // GLOBAL os system, then a REDUCE that Python's pickle would run: refused before anything is called.
+    let evil = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.";
+    let (ok, stderr) = start_and_fail(evil);
+    assert!(!ok);
+    assert!(stderr.contains("forbidden global os.system"), "{stderr}");
+    let (ok, stderr) = start_and_fail(b"\x80\x04\x95garbage");
+    assert!(!ok && !stderr.contains("panicked"), "{stderr}");
+}
