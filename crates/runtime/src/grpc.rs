@@ -59,7 +59,7 @@ impl SeldonGrpc {
         if let Payload::Data(data) = &mut message.payload
             && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())
         {
-            data.names = (0..*cols).map(|i| format!("t:{i}")).collect();
+            data.names = crate::rest::seldon::default_names(*cols);
         }
         Ok(conv::to_pb(&message))
     }

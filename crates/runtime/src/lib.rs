@@ -149,13 +149,7 @@ pub fn build_state(
 ) -> anyhow::Result<Arc<ServerState>> {
     let image = config.predictive_unit_image.clone();
     let seldon_metadata = seldon_metadata(config, model_dir);
-    let (image_name, image_version) = match &image {
-        Some(i) => match i.rsplit_once(':') {
-            Some((n, v)) => (n.to_string(), v.to_string()),
-            None => (i.clone(), String::new()),
-        },
-        None => (String::new(), String::new()),
-    };
+    let (image_name, image_version) = rest::seldon::split_image(image.as_deref());
     let metrics = Metrics::new(metrics::FeedbackIdentity {
         model_name: config.predictive_unit_id.clone().unwrap_or_default(),
         model_image: image_name,

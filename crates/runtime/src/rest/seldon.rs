@@ -166,7 +166,7 @@ impl ServerState {
                 .model
                 .column_names(&output.name)
                 .filter(|names| names.len() == *cols)
-                .unwrap_or_else(|| (0..*cols).map(|i| format!("t:{i}")).collect()),
+                .unwrap_or_else(|| default_names(*cols)),
             _ => Vec::new(),
         }
     }
@@ -269,7 +269,7 @@ pub(crate) async fn transform(
         let payload = match message.payload {
             Payload::Data(DefaultData { array, .. }) => {
                 let names = match array.tensor().map(Tensor::shape) {
-                    Some([_, cols, ..]) => (0..*cols).map(|i| format!("t:{i}")).collect(),
+                    Some([_, cols, ..]) => default_names(*cols),
                     _ => Vec::new(),
                 };
                 Payload::Data(DefaultData { names, array })
@@ -322,15 +322,25 @@ pub(crate) async fn health_status(State(state): Shared) -> Response {
     ok_json(&reply)
 }
 
-/// The default Seldon metadata: name and version from the image (`repo/name:tag`).
-pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
-    let (name, version) = match image {
+/// Splits an image reference `repo/name:tag` into name and tag (a `:` inside the registry host is not a tag).
+pub(crate) fn split_image(image: Option<&str>) -> (String, String) {
+    match image {
         Some(image) => match image.rsplit_once(':') {
             Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
             _ => (image.to_string(), String::new()),
         },
         None => (String::new(), String::new()),
-    };
+    }
+}
+
+/// Seldon's default column names for a 2-D output: `t:0 … t:{cols-1}`.
+pub(crate) fn default_names(cols: usize) -> Vec<String> {
+    (0..cols).map(|i| format!("t:{i}")).collect()
+}
+
+/// The default Seldon metadata: name and version from the image (`repo/name:tag`).
+pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
+    let (name, version) = split_image(image);
     seldon::ModelMetadataMessage {
         name,
         versions: vec![version],
