@@ -17,7 +17,8 @@ use oxserve_core::{
 /// - `sum`: each row's sum, shape `[rows]`.
 ///
 /// A row holding 666 makes it panic (to test the panic guard); a row holding -999 makes it fail with an
-/// internal error; a row holding 777 makes it take 300 ms (to test draining on shutdown).
+/// internal error; a row holding 777 makes it take 300 ms (to test draining on shutdown), first appending a line
+/// to the file named by `OXSERVE_TEST_SLOW_MARKER` when set, so a test knows the request is in flight.
 #[derive(Debug)]
 pub struct RowStatsModel {
     metadata: ModelMetadata,
@@ -61,6 +62,16 @@ impl Model for RowStatsModel {
             panic!("test model asked to panic");
         }
         if x.contains(&777.0) {
+            if let Some(path) = std::env::var_os("OXSERVE_TEST_SLOW_MARKER") {
+                use std::io::Write;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path);
+                if let Ok(mut file) = file {
+                    let _ = writeln!(file, "slow");
+                }
+            }
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
         if x.contains(&-999.0) {

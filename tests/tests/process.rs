@@ -180,7 +180,16 @@ async fn rest_grpc_and_metrics_on_their_ports() {
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests() {
     let dir = TempDir::new("model").unwrap();
-    let server = start(&dir.0, &[]);
+    let marker = dir.0.join("in-flight");
+    let marker_env = marker.display().to_string();
+    // One worker per request: a model running inline holds its worker, so all four are read and in flight.
+    let server = start(
+        &dir.0,
+        &[
+            ("OXSERVE_TEST_SLOW_MARKER", marker_env.as_str()),
+            ("TOKIO_WORKER_THREADS", "4"),
+        ],
+    );
     let client = oxserve_tests::http_client();
     let url = server.url("/api/v1.0/predictions");
     let mut calls = Vec::new();
@@ -196,7 +205,15 @@ async fn sigterm_finishes_in_flight_requests() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Signal only once the model has started all four (the marker gets a line per request), at most 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&marker).map_or(0, |t| t.lines().count()) < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the requests never reached the model"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let status = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap()
