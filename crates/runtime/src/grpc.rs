@@ -243,8 +243,12 @@ impl pb::combiner_server::Combiner for SeldonGrpc {
 }
 
 /// Adds every gRPC service to a tonic router builder.
-pub(crate) fn routes(state: Arc<ServerState>, max_message: usize) -> tonic::service::Routes {
-    let s = SeldonGrpc::new(state);
+pub(crate) fn routes(
+    state: Arc<ServerState>,
+    max_message: usize,
+    extensions: Vec<GrpcExtension>,
+) -> tonic::service::Routes {
+    let s = SeldonGrpc::new(state.clone());
     let mut builder = tonic::service::Routes::builder();
     // Server reflection (v1 and v1alpha), as Seldon's wrapper registers it: grpcurl lists the services.
     let reflection = || {
@@ -283,5 +287,13 @@ pub(crate) fn routes(state: Arc<ServerState>, max_message: usize) -> tonic::serv
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message),
         );
+    for extension in extensions {
+        extension(&mut builder, state.clone(), max_message);
+    }
     builder.routes()
 }
+
+/// Adds a server's own gRPC services (TF Serving's `PredictionService`, ...) beside Seldon's and V2's: called
+/// once at start-up with the router builder, the shared state and the largest message size to accept.
+pub type GrpcExtension =
+    Box<dyn FnOnce(&mut tonic::service::RoutesBuilder, Arc<ServerState>, usize) + Send>;

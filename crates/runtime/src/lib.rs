@@ -38,9 +38,48 @@ use tokio::sync::watch;
 
 pub use config::{Config, ParamValue, Parameters};
 pub use error::ServeError;
+pub use grpc::GrpcExtension;
 pub use metrics::Metrics;
-pub use rest::app;
+pub use rest::{RestExtension, app, app_with};
 pub use state::ServerState;
+
+/// The protocols a server adds to the runtime's own: REST routes on the model port and gRPC services on the
+/// gRPC port. A server without any uses [`Extensions::default`] (that is what [`run`] does).
+#[derive(Default)]
+pub struct Extensions {
+    /// Extra REST routes.
+    pub rest: Vec<RestExtension>,
+    /// Extra gRPC services.
+    pub grpc: Vec<GrpcExtension>,
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("rest", &self.rest)
+            .field("grpc", &self.grpc.len())
+            .finish()
+    }
+}
+
+impl Extensions {
+    /// Adds REST routes.
+    pub fn with_rest(mut self, extension: RestExtension) -> Self {
+        self.rest.push(extension);
+        self
+    }
+
+    /// Adds gRPC services.
+    pub fn with_grpc(
+        mut self,
+        extension: impl FnOnce(&mut tonic::service::RoutesBuilder, Arc<ServerState>, usize)
+        + Send
+        + 'static,
+    ) -> Self {
+        self.grpc.push(Box::new(extension));
+        self
+    }
+}
 
 /// What a server's loader is given.
 #[derive(Debug, Clone)]
@@ -60,6 +99,14 @@ pub fn run<F>(accepted_parameters: &[&str], load: F) -> ExitCode
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
+    run_with(accepted_parameters, Extensions::default(), load)
+}
+
+/// [`run`] for a server that adds protocols of its own.
+pub fn run_with<F>(accepted_parameters: &[&str], extensions: Extensions, load: F) -> ExitCode
+where
+    F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
+{
     let config = Config::parse();
     init_tracing(config.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +119,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, accepted_parameters, load)) {
+    match runtime.block_on(serve_with(config, accepted_parameters, extensions, load)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -100,6 +147,19 @@ pub async fn serve<F>(config: Config, accepted_parameters: &[&str], load: F) -> 
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
+    serve_with(config, accepted_parameters, Extensions::default(), load).await
+}
+
+/// [`serve`] with a server's own protocols.
+pub async fn serve_with<F>(
+    config: Config,
+    accepted_parameters: &[&str],
+    extensions: Extensions,
+    load: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
+{
     let parameters = Parameters::parse(&config.parameters)?;
     parameters.check_known(accepted_parameters)?;
     let model_name = config.effective_model_name();
@@ -115,7 +175,7 @@ where
     let model = load(&context)
         .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
     let state = build_state(&config, model, &model_dir)?;
-    serve_state(config, state, wait_for_signal()).await
+    serve_state_with(config, state, extensions, wait_for_signal()).await
 }
 
 /// Resolves a model URI to a local folder: a local path (or `file://`, `pvc://`) as it is; a remote URI is first
@@ -234,6 +294,16 @@ pub async fn serve_state(
     state: Arc<ServerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_state_with(config, state, Extensions::default(), shutdown).await
+}
+
+/// [`serve_state`] with a server's own protocols.
+pub async fn serve_state_with(
+    config: Config,
+    state: Arc<ServerState>,
+    extensions: Extensions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let bind = |port: u16| {
         let addr = SocketAddr::new(config.host, port);
         async move {
@@ -267,10 +337,10 @@ pub async fn serve_state(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let rest_app = app(state.clone());
+    let rest_app = app_with(state.clone(), &extensions.rest);
     let rest = axum::serve(http, rest_app).with_graceful_shutdown(stopped(rx.clone()));
 
-    let grpc_routes = grpc::routes(state.clone(), config.max_body_bytes);
+    let grpc_routes = grpc::routes(state.clone(), config.max_body_bytes, extensions.grpc);
     let grpc_server = tonic::transport::Server::builder()
         .add_routes(grpc_routes)
         .serve_with_incoming_shutdown(

@@ -17,8 +17,37 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::error::ServeError;
 use crate::state::ServerState;
 
+/// Extra REST routes a server adds to the model port (TF Serving's API, an embeddings route).
+///
+/// The routes are merged before the runtime's fallbacks and layers, so they get the same metrics, panic guard
+/// and CORS header as Seldon's and V2's. Requests whose path starts with `prefix` are counted under `protocol`
+/// in the metrics; an extension that wants its own 404 shape routes a wildcard under its prefix.
+#[derive(Clone)]
+pub struct RestExtension {
+    /// The protocol's label in metrics (`tfserving`, `embed`, ...).
+    pub protocol: &'static str,
+    /// The path prefix the extension owns (`/v1/models`).
+    pub prefix: &'static str,
+    /// The routes, sharing the runtime's state.
+    pub routes: Router<Arc<ServerState>>,
+}
+
+impl std::fmt::Debug for RestExtension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestExtension")
+            .field("protocol", &self.protocol)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds the REST router for a server state. Tested without a socket (`tower::ServiceExt::oneshot`).
 pub fn app(state: Arc<ServerState>) -> Router {
+    app_with(state, &[])
+}
+
+/// [`app`] plus the routes of a server's extensions.
+pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router {
     let seldon_routes = Router::new()
         .route("/predict", get(seldon::predict).post(seldon::predict))
         .route("/api/v1.0/predictions", post(seldon::predict))
@@ -46,12 +75,22 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/api/v1.0/health/status", get(seldon::health_status))
         .route("/live", get(live))
         .route("/ready", get(ready));
-    seldon_routes
+    let mut router = seldon_routes
         .merge(crate::v2_rest::routes())
-        .merge(crate::openapi::routes())
+        .merge(crate::openapi::routes());
+    let mut labels = Vec::with_capacity(extensions.len());
+    for extension in extensions {
+        router = router.merge(extension.routes.clone());
+        labels.push((extension.prefix, extension.protocol));
+    }
+    let observed = Observed {
+        state: state.clone(),
+        labels: Arc::from(labels),
+    };
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn_with_state(observed, observe))
         .layer(SetResponseHeaderLayer::overriding(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
@@ -94,13 +133,30 @@ async fn method_not_allowed(uri: Uri) -> Response {
     }
 }
 
+/// What the metrics middleware needs: the state and the extensions' prefix → protocol labels.
+#[derive(Clone)]
+struct Observed {
+    state: Arc<ServerState>,
+    labels: Arc<[(&'static str, &'static str)]>,
+}
+
 /// Records each request's count and latency by protocol, route template and status; turns a panic in a handler
 /// into a 500 for that request alone.
-async fn observe(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
+async fn observe(State(observed): State<Observed>, request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let state = &observed.state;
     // An `Arc<str>` clone, not a copy of the path.
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let protocol = if is_v2(request.uri()) { "v2" } else { "seldon" };
+    let path = request.uri().path();
+    let protocol = if is_v2(request.uri()) {
+        "v2"
+    } else {
+        observed
+            .labels
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map_or("seldon", |(_, protocol)| protocol)
+    };
     let v2 = protocol == "v2";
     let response =
         match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request)))
