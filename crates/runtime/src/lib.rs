@@ -43,21 +43,29 @@ pub use metrics::Metrics;
 pub use rest::{RestExtension, app, app_with};
 pub use state::ServerState;
 
-/// The protocols a server adds to the runtime's own: REST routes on the model port and gRPC services on the
-/// gRPC port. A server without any uses [`Extensions::default`] (that is what [`run`] does).
+/// What a server adds to the runtime: REST routes on the model port, gRPC services on the gRPC port, and a
+/// loader for when no model is given (a proxy). A server without any uses [`Extensions::default`] (that is
+/// what [`run`] does).
 #[derive(Default)]
 pub struct Extensions {
     /// Extra REST routes.
     pub rest: Vec<RestExtension>,
     /// Extra gRPC services.
     pub grpc: Vec<GrpcExtension>,
+    /// Called instead of the server's loader when no model URI is given (its `model_dir` is empty); without
+    /// it, a missing model URI is a start-up error.
+    pub without_model: Option<Loader>,
 }
+
+/// A server's model loader, boxed.
+pub type Loader = Box<dyn FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>> + Send>;
 
 impl std::fmt::Debug for Extensions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Extensions")
             .field("rest", &self.rest)
             .field("grpc", &self.grpc.len())
+            .field("without_model", &self.without_model.is_some())
             .finish()
     }
 }
@@ -77,6 +85,15 @@ impl Extensions {
         + 'static,
     ) -> Self {
         self.grpc.push(Box::new(extension));
+        self
+    }
+
+    /// Sets the loader used when no model URI is given.
+    pub fn without_model(
+        mut self,
+        loader: impl FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>> + Send + 'static,
+    ) -> Self {
+        self.without_model = Some(Box::new(loader));
         self
     }
 }
@@ -163,17 +180,32 @@ where
     let parameters = Parameters::parse(&config.parameters)?;
     parameters.check_known(accepted_parameters)?;
     let model_name = config.effective_model_name();
-    let uri = config.effective_model_uri(&parameters).context(
-        "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI",
-    )?;
-    let model_dir = model_dir(&uri, &config).await?;
-    let context = LoadContext {
-        model_dir: model_dir.clone(),
-        parameters,
-        model_name: model_name.clone(),
+    let mut extensions = extensions;
+    let uri = config.effective_model_uri(&parameters);
+    let (model_dir, model) = match (uri, extensions.without_model.take()) {
+        (Some(uri), _) => {
+            let model_dir = model_dir(&uri, &config).await?;
+            let context = LoadContext {
+                model_dir: model_dir.clone(),
+                parameters,
+                model_name: model_name.clone(),
+            };
+            let model = load(&context)
+                .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
+            (model_dir, model)
+        }
+        (None, Some(without_model)) => {
+            let context = LoadContext {
+                model_dir: PathBuf::new(),
+                parameters,
+                model_name: model_name.clone(),
+            };
+            (PathBuf::new(), without_model(&context)?)
+        }
+        (None, None) => anyhow::bail!(
+            "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI"
+        ),
     };
-    let model = load(&context)
-        .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
     let state = build_state(&config, model, &model_dir)?;
     serve_state_with(config, state, extensions, wait_for_signal()).await
 }
