@@ -156,14 +156,28 @@ impl Drop for TempDir {
 impl ServerProcess {
     /// Starts `binary` with the operator's env plus `env`, on ephemeral ports, and waits until it is ready.
     pub fn start(binary: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let ports = [
+            ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0"),
+            ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "0"),
+            ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "0"),
+        ];
+        let all: Vec<(&str, &str)> = ports.iter().chain(env).copied().collect();
+        Self::start_with_args(binary, &[], &all)
+    }
+
+    /// Starts `binary` with `args` and exactly `env` (plus `PATH`, loopback host and the ports file): for
+    /// command lines such as TF Serving's, where the caller picks the ports (0 = ephemeral).
+    pub fn start_with_args(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = TempDir::new("oxserve-test")?;
         let ports_file = dir.0.join("ports.json");
         let mut cmd = Command::new(binary);
         cmd.env_clear()
+            .args(args)
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0")
-            .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "0")
-            .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "0")
             .env("OXSERVE_HOST", "127.0.0.1")
             .env("OXSERVE_PORTS_FILE", &ports_file)
             .stdin(Stdio::null());

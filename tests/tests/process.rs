@@ -296,3 +296,49 @@ async fn grpc_reflection_lists_every_service() {
         );
     }
 }
+
+/// Started as `tensorflow_model_server` is (Seldon's TF Serving sidecar: flags, no Seldon env): the flags pick
+/// the ports and the model, and metrics move to the REST port at TF Serving's path — a third port would clash
+/// with the proxy container's in the same pod.
+#[tokio::test]
+async fn tf_serving_command_line_serves_with_metrics_on_the_rest_port() {
+    let dir = TempDir::new("oxserve-tf-flags").unwrap();
+    let base = format!("--model_base_path={}", dir.0.display());
+    let server = ServerProcess::start_with_args(
+        binary(),
+        &[
+            "--port=0",
+            "--model_name=half_plus_two",
+            &base,
+            "--rest_api_timeout_in_ms=60000",
+        ],
+        &[("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0")],
+    )
+    .unwrap();
+    assert_eq!(server.metrics, server.http, "metrics share the REST port");
+    let client = oxserve_tests::http_client();
+    let reply: serde_json::Value = client
+        .post(server.url("/v2/models/half_plus_two/infer"))
+        .json(&serde_json::json!({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["model_name"], "half_plus_two", "{reply}");
+    let metrics = client
+        .get(server.url("/monitoring/prometheus/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"oxserve_request_duration_seconds_count{protocol="v2",route="/v2/models/{name}/infer"#
+        ),
+        "{text}"
+    );
+    server.terminate().unwrap();
+}

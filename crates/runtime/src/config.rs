@@ -228,6 +228,15 @@ impl Config {
             .unwrap_or(6000)
     }
 
+    /// Whether metrics share the REST port (at TF Serving's `/monitoring/prometheus/metrics`): started with
+    /// TF Serving's port flags and no metrics port anywhere — Seldon's TF Serving sidecar, which must not open
+    /// a third port that clashes with the proxy container's in the same pod.
+    pub fn metrics_on_rest_port(&self) -> bool {
+        (self.tf_serving.port.is_some() || self.tf_serving.rest_api_port.is_some())
+            && self.metrics_port.is_none()
+            && self.mlserver_metrics_port.is_none()
+    }
+
     /// The metrics path: the Seldon env, else MLServer's, else `/prometheus`.
     pub fn effective_metrics_endpoint(&self) -> String {
         self.metrics_endpoint

@@ -43,6 +43,10 @@ pub use metrics::Metrics;
 pub use rest::{RestExtension, app, app_with};
 pub use state::ServerState;
 
+/// Where TF Serving serves Prometheus metrics on its REST port; oxserve does the same when started with TF
+/// Serving's flags and no metrics port.
+pub const TF_SERVING_METRICS_PATH: &str = "/monitoring/prometheus/metrics";
+
 /// What a server adds to the runtime: REST routes on the model port, gRPC services on the gRPC port, and a
 /// loader for when no model is given (a proxy). A server without any uses [`Extensions::default`] (that is
 /// what [`run`] does).
@@ -346,11 +350,22 @@ pub async fn serve_state_with(
     };
     let http = bind(config.effective_http_port()).await?;
     let grpc = bind(config.effective_grpc_port()).await?;
-    let metrics = bind(config.effective_metrics_port()).await?;
+    // Started as tensorflow_model_server (a sidecar beside Seldon's proxy) with no metrics env: no third port,
+    // which would clash with the proxy's in the same pod; metrics go on the REST port, at TF Serving's path.
+    let metrics = if config.metrics_on_rest_port() {
+        None
+    } else {
+        Some(bind(config.effective_metrics_port()).await?)
+    };
+    let http_port = http.local_addr()?.port();
+    let metrics_port = match &metrics {
+        Some(listener) => listener.local_addr()?.port(),
+        None => http_port,
+    };
     let ports = serde_json::json!({
-        "http": http.local_addr()?.port(),
+        "http": http_port,
         "grpc": grpc.local_addr()?.port(),
-        "metrics": metrics.local_addr()?.port(),
+        "metrics": metrics_port,
     });
     if let Some(path) = &config.ports_file {
         std::fs::write(path, ports.to_string())
@@ -360,7 +375,7 @@ pub async fn serve_state_with(
         model = %state.model_name,
         http = %http.local_addr()?,
         grpc = %grpc.local_addr()?,
-        metrics = %metrics.local_addr()?,
+        metrics = metrics_port,
         "oxserve ready"
     );
 
@@ -369,7 +384,26 @@ pub async fn serve_state_with(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let rest_app = app_with(state.clone(), &extensions.rest);
+    let metrics_state = state.clone();
+    let metrics_route = axum::routing::get(move || {
+        let body = metrics_state.metrics.render();
+        async move {
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                body,
+            )
+                .into_response()
+        }
+    });
+    let mut rest_app = app_with(state.clone(), &extensions.rest);
+    if metrics.is_none() {
+        rest_app = rest_app
+            .merge(axum::Router::new().route(TF_SERVING_METRICS_PATH, metrics_route.clone()));
+    }
     let rest = axum::serve(http, rest_app).with_graceful_shutdown(stopped(rx.clone()));
 
     let grpc_routes = grpc::routes(state.clone(), config.max_body_bytes, extensions.grpc);
@@ -380,25 +414,18 @@ pub async fn serve_state_with(
             stopped(rx.clone()),
         );
 
-    let metrics_state = state.clone();
-    let metrics_app = axum::Router::new().route(
-        &config.effective_metrics_endpoint(),
-        axum::routing::get(move || {
-            let body = metrics_state.metrics.render();
-            async move {
-                (
-                    StatusCode::OK,
-                    [(
-                        header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    body,
-                )
-                    .into_response()
+    let metrics_app =
+        axum::Router::new().route(&config.effective_metrics_endpoint(), metrics_route);
+    let metrics_server = async move {
+        match metrics {
+            Some(listener) => {
+                axum::serve(listener, metrics_app)
+                    .with_graceful_shutdown(stopped(rx))
+                    .await
             }
-        }),
-    );
-    let metrics_server = axum::serve(metrics, metrics_app).with_graceful_shutdown(stopped(rx));
+            None => Ok(()),
+        }
+    };
 
     let signal_state = state.clone();
     tokio::spawn(async move {
