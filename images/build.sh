@@ -5,7 +5,7 @@
 # invocation (own target dir target/images, so the workspace's normal builds stay valid), then one image per
 # server with podman (or docker when its engine answers).
 #
-#   SERVER     sklearn-server | storage-initializer | all
+#   SERVER     sklearn-server | onnx-server | candle-server | storage-initializer | all
 #   --tag T    image tag (default: the workspace version); a T containing `:` or `/` is a whole image
 #              reference (only with one SERVER)
 #   --repo R   image name prefix (default $OXSERVE_IMAGE_REPO or `oxserve`): images are R/SERVER:T
@@ -18,7 +18,12 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-declare -A PKG=([sklearn-server]=oxserve-sklearn-server [storage-initializer]=oxserve-storage)
+declare -A PKG=([sklearn-server]=oxserve-sklearn-server [onnx-server]=oxserve-onnx-server
+  [candle-server]=oxserve-candle-server [storage-initializer]=oxserve-storage)
+# onnx-server loads ONNX Runtime (a C++ shared library) at run time: a static glibc executable cannot dlopen it
+# safely, so it is a dynamic executable and its image carries the loader and the libraries `ldd` names.
+declare -A DYNAMIC=([onnx-server]=1)
+ORT_VERSION=1.31.1
 TRIPLE=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${OXSERVE_IMAGES_TARGET_DIR:-$repo/target/images}"
 
@@ -28,7 +33,7 @@ while (($#)); do
     --tag) tag="${2:?--tag needs a value}"; shift 2 ;;
     --repo) image_repo="${2:?--repo needs a value}"; shift 2 ;;
     --no-image) build_image=0; shift ;;
-    all) servers+=(sklearn-server storage-initializer); shift ;;
+    all) servers+=(sklearn-server onnx-server candle-server storage-initializer); shift ;;
     -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       [ -n "${PKG[$1]:-}" ] || { echo "build.sh: unknown server \`$1\`; known: ${!PKG[*]} all" >&2; exit 2; }
@@ -41,12 +46,23 @@ if [[ "$tag" == *[:/]* ]] && ((${#servers[@]} > 1)); then
 fi
 [ -n "$tag" ] || tag=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-# --- the binaries: static glibc, symbols stripped, one cargo run ---------------------------------------------
-cargo_args=()
-for s in "${servers[@]}"; do cargo_args+=(-p "${PKG[$s]}" --bin "$s"); done
+# --- the binaries: static glibc (dynamic where named above), symbols stripped, one cargo run each ------------
+static_args=() dynamic_args=()
+for s in "${servers[@]}"; do
+  if [ -n "${DYNAMIC[$s]:-}" ]; then dynamic_args+=(-p "${PKG[$s]}" --bin "$s"); else static_args+=(-p "${PKG[$s]}" --bin "$s"); fi
+done
 # RELR packs the static-pie's relative relocations (~0.5 MB less per binary; glibc 2.36+, binutils 2.38+).
-RUSTFLAGS='-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo build --release --locked --target "$TRIPLE" "${cargo_args[@]}"
+if ((${#static_args[@]})); then
+  RUSTFLAGS='-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
+    cargo build --release --locked --target "$TRIPLE" "${static_args[@]}"
+fi
+# Other RUSTFLAGS: their own target dir, so neither build invalidates the other's cache.
+if ((${#dynamic_args[@]})); then
+  RUSTFLAGS='-C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
+    CARGO_TARGET_DIR="$CARGO_TARGET_DIR/dynamic" cargo build --release --locked --target "$TRIPLE" "${dynamic_args[@]}"
+  ort_lib=$("$repo/scripts/fetch-onnxruntime.sh" | tail -n1)
+  [ -f "$ort_lib" ] || { echo "build.sh: ONNX Runtime not found (scripts/fetch-onnxruntime.sh printed \`$ort_lib\`)" >&2; exit 1; }
+fi
 
 busybox=$(command -v busybox || true)
 [ -z "$busybox" ] && [ -x /bin/busybox ] && busybox=/bin/busybox
@@ -55,7 +71,10 @@ is_static() { ! readelf -lW "$1" 2>/dev/null | grep -q 'Requesting program inter
 # --- one build context per server: exactly the files the image holds ------------------------------------------
 stage() {
   local s=$1 ctx="$CARGO_TARGET_DIR/context/$1" bin="$CARGO_TARGET_DIR/$TRIPLE/release/$1"
-  is_static "$bin" || { echo "build.sh: $bin is not a static executable" >&2; exit 1; }
+  [ -n "${DYNAMIC[$s]:-}" ] && bin="$CARGO_TARGET_DIR/dynamic/$TRIPLE/release/$1"
+  if [ -z "${DYNAMIC[$s]:-}" ]; then
+    is_static "$bin" || { echo "build.sh: $bin is not a static executable" >&2; exit 1; }
+  fi
   [ -n "$busybox" ] && is_static "$busybox" || {
     echo "build.sh: need a static busybox for the preStop hook (apt-get install busybox-static)" >&2; exit 1; }
   rm -rf "$ctx"; mkdir -p "$ctx/bin"
@@ -63,6 +82,17 @@ stage() {
   # The operator's preStop hook runs `/bin/sh -c "/bin/sleep 10"`: busybox provides just those two applets.
   cp "$busybox" "$ctx/bin/busybox"
   ln -s busybox "$ctx/bin/sh"; ln -s busybox "$ctx/bin/sleep"
+  if [ -n "${DYNAMIC[$s]:-}" ]; then
+    # ONNX Runtime where the Containerfile's ORT_DYLIB_PATH points, then the loader and every library the
+    # binary and ONNX Runtime need, at the paths the loader looks in.
+    mkdir -p "$ctx/usr/lib/oxserve"
+    cp "$ort_lib" "$ctx/usr/lib/oxserve/libonnxruntime.so.$ORT_VERSION"
+    local lib
+    for lib in $(ldd "$bin" "$ort_lib" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | sort -u); do
+      mkdir -p "$ctx$(dirname "$lib")"
+      cp -L "$lib" "$ctx$lib"
+    done
+  fi
   if [ "$s" = storage-initializer ]; then
     mkdir -p "$ctx/etc/ssl/certs"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/etc/ssl/certs/ca-certificates.crt"
