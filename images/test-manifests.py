@@ -5,7 +5,8 @@ seldon-config: `predictor_servers` is JSON, implementation -> {"protocols": {p: 
 with p only seldon/v2/kfserving/tensorflow (anything else is silently ignored by the operator), the Helm defaults
 kept for every other server, SKLEARN_SERVER on oxserve's image for seldon and v2; `storageInitializer` has an image
 and four Kubernetes quantities that parse (the operator fails injection otherwise). The SeldonDeployment is the
-seed's iris one; the ClusterServingRuntime declares sklearn and the v2 protocol on the same image.
+seed's iris one; the ClusterServingRuntime declares sklearn and the v2 protocol on the same image; the ONNX and
+Hugging Face runtimes and the TENSORFLOW_SERVER / HUGGINGFACE_SERVER examples resolve to onnx-server / candle-server.
 
 Needs PyYAML: run scripts/install-image-tools.sh (it fills .venv-images); this script re-runs itself there.
 Prints `N passed, N failed`; exits 1 on any failure.
@@ -28,12 +29,17 @@ except ImportError:
 
 K8S = HERE / "k8s"
 PROTOCOLS = {"seldon", "v2", "kfserving", "tensorflow"}
-HELM_DEFAULTS = {  # seldon-core-operator 1.18.2 values.yaml, every entry but SKLEARN_SERVER
+# Implementations on oxserve, with the protocols each must cover and the image serving them.
+OXSERVE = {
+    "SKLEARN_SERVER": ({"seldon", "v2"}, "sklearn-server"),
+    "TENSORFLOW_SERVER": ({"seldon", "tensorflow", "v2"}, "onnx-server"),
+    "HUGGINGFACE_SERVER": ({"seldon", "v2"}, "candle-server"),
+    "PYTORCH_SERVER": ({"seldon", "v2"}, "candle-server"),
+}
+HELM_DEFAULTS = {  # seldon-core-operator 1.18.2 values.yaml, every entry oxserve does not replace
     "XGBOOST_SERVER": {"seldon": "seldonio/xgboostserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-xgboost"},
     "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-mlflow"},
-    "TENSORFLOW_SERVER": {"seldon": "seldonio/tfserving-proxy:1.18.2", "tensorflow": "tensorflow/serving:2.1.0"},
     "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
-    "HUGGINGFACE_SERVER": {"v2": "seldonio/mlserver:1.3.5-huggingface"},
     "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.3.5-slim"},
 }
 # A Kubernetes resource.Quantity: decimal number, then a binary/decimal SI suffix or a decimal exponent.
@@ -118,12 +124,13 @@ def helm_defaults_kept():
         assert got == want, f"{impl}: {got} != Helm default {want}"
 
 
-def sklearn_server_on_oxserve_for_seldon_and_v2():
-    protocols = servers["SKLEARN_SERVER"]["protocols"]
-    assert set(protocols) == {"seldon", "v2"}, sorted(protocols)
-    images = {image_of(p) for p in protocols.values()}
-    assert len(images) == 1, f"seldon and v2 should be the one oxserve image: {images}"
-    assert "sklearn-server" in images.pop()
+def oxserve_implementations():
+    for impl, (want_protocols, image) in OXSERVE.items():
+        protocols = servers[impl]["protocols"]
+        assert set(protocols) == want_protocols, f"{impl}: {sorted(protocols)}"
+        images = {image_of(p) for p in protocols.values()}
+        assert len(images) == 1, f"{impl}: every protocol should be the one oxserve image: {images}"
+        assert f"/{image}:" in images.pop(), f"{impl} should use {image}"
 
 
 def storage_initializer_entry():
@@ -184,17 +191,57 @@ def serving_runtime_container():
             quantity(str(container["resources"][kind][res]))
 
 
+def other_runtime(file, name, fmt, protocols):
+    rt, = load(file)
+    assert rt["kind"] == "ClusterServingRuntime" and rt["metadata"]["name"] == name, rt["metadata"]
+    spec = rt["spec"]
+    assert fmt in {f["name"] for f in spec["supportedModelFormats"]}, spec["supportedModelFormats"]
+    assert set(spec["protocolVersions"]) == protocols, spec["protocolVersions"]
+    container, = spec["containers"]
+    assert container["name"] == "kserve-container", container["name"]
+    impl = {"onnx": "TENSORFLOW_SERVER", "huggingface": "HUGGINGFACE_SERVER"}[fmt]
+    assert container["image"] == image_of(servers[impl]["protocols"]["v2"]), container["image"]
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    assert env.get("PREDICTIVE_UNIT_METRICS_SERVICE_PORT") == spec["annotations"]["prometheus.kserve.io/port"], env
+    port = str(container["ports"][0]["containerPort"])
+    args = container.get("args", [])
+    if args:  # started as KServe starts tensorflow_model_server
+        flags = dict(a[2:].split("=", 1) for a in args)
+        assert flags["rest_api_port"] == port and flags["model_base_path"] == "/mnt/models", flags
+        assert flags["model_name"] == "{{.Name}}", flags
+    else:
+        assert env.get("MLSERVER_HTTP_PORT") == env.get("PREDICTIVE_UNIT_HTTP_SERVICE_PORT") == port, env
+        assert env.get("MLSERVER_MODEL_URI") == "/mnt/models", env
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def example_deployments_resolve():
+    for file, impl, image in [("tensorflow-seldondeployment.yaml", "TENSORFLOW_SERVER", "onnx-server"),
+                              ("huggingface-seldondeployment.yaml", "HUGGINGFACE_SERVER", "candle-server")]:
+        dep, = load(file)
+        assert dep["kind"] == "SeldonDeployment", dep["kind"]
+        graph = dep["spec"]["predictors"][0]["graph"]
+        assert graph["implementation"] == impl, graph["implementation"]
+        protocol = dep["spec"].get("protocol") or "seldon"
+        assert f"/{image}:" in image_of(servers[impl]["protocols"][protocol]), (file, protocol)
+
+
 for name, fn in [
     ("seldon-config is the operator's ConfigMap", config_map_identity),
     ("seldon-config keys hold JSON", config_map_keys_are_json),
     ("predictor_servers has the shape the operator reads", predictor_servers_shape),
     ("predictor_servers keeps the Helm defaults", helm_defaults_kept),
-    ("SKLEARN_SERVER uses oxserve for seldon and v2", sklearn_server_on_oxserve_for_seldon_and_v2),
+    ("SKLEARN_SERVER, TENSORFLOW_SERVER, HUGGINGFACE_SERVER, PYTORCH_SERVER use oxserve", oxserve_implementations),
     ("storageInitializer image and four quantities", storage_initializer_entry),
     ("SeldonDeployment is the seed's iris", seldon_deployment_is_the_seed),
     ("SeldonDeployment resolves to the oxserve image", seldon_deployment_resolves_to_oxserve),
     ("ClusterServingRuntime: sklearn, v2", serving_runtime_formats_and_protocol),
     ("ClusterServingRuntime container env and ports", serving_runtime_container),
+    ("ClusterServingRuntime oxserve-onnx: onnx, v1/v2 REST+gRPC, TF Serving flags",
+     lambda: other_runtime("kserve-onnx-runtime.yaml", "oxserve-onnx", "onnx", {"v1", "v2", "grpc-v1", "grpc-v2"})),
+    ("ClusterServingRuntime oxserve-huggingface: huggingface, v2",
+     lambda: other_runtime("kserve-huggingface-runtime.yaml", "oxserve-huggingface", "huggingface", {"v2", "grpc-v2"})),
+    ("TENSORFLOW_SERVER and HUGGINGFACE_SERVER examples resolve to oxserve", example_deployments_resolve),
 ]:
     check(name, fn)
 
