@@ -531,3 +531,28 @@ async fn lenient_inputs_found_by_schemathesis_are_refused_or_safe() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("must be a list"), "{body}");
 }
+
+/// Shutting down: readiness probes fail with KServe's 503 (not an overload 429), liveness still answers.
+#[tokio::test]
+async fn readiness_during_shutdown_is_503() {
+    let config = Config::parse_from(["oxserve"]);
+    let state = build_state(
+        &config,
+        Arc::new(RowStatsModel::default()),
+        &std::env::temp_dir(),
+    )
+    .unwrap();
+    let get = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+    state.set_not_ready();
+    let (status, _, body) = call(app(state.clone()), get("/v2/health/ready")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body, r#"{"error":"server is shutting down"}"#);
+    assert_eq!(
+        call(app(state.clone()), get("/ready")).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        call(app(state), get("/v2/health/live")).await.0,
+        StatusCode::OK
+    );
+}

@@ -457,7 +457,7 @@ pub(crate) fn openapi(model_name: &str, model_version: Option<&str>) -> OpenApi 
                     "Server readiness",
                     &[
                         (200, "ready", Body::Json("V2Ready")),
-                        (429, "not ready (shutting down)", Body::V2Error),
+                        (503, "not ready (shutting down)", Body::V2Error),
                     ],
                 )
                 .operation_id(Some("v2Ready")),

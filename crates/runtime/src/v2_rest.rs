@@ -62,7 +62,11 @@ async fn ready(State(state): Shared) -> Response {
     if state.is_ready() {
         json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec())
     } else {
-        ServeError::Overloaded.into_v2_response()
+        // KServe's server: 503 with an error body (probes and tritonclient read the status alone).
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"error":"server is shutting down"}"#.to_vec(),
+        )
     }
 }
 
