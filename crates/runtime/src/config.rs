@@ -388,6 +388,18 @@ impl Parameters {
         }
     }
 
+    /// A scalar parameter of any type as text (`INT` 8 → `"8"`, `DOUBLE` 0.5 → `"0.5"`, `BOOL` → `"true"`), for
+    /// values a crate parses itself (batch sizes and times); `JSON` values are `None`.
+    pub fn get_text(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            ParamValue::Str(s) => Some(s.clone()),
+            ParamValue::Int(i) => Some(i.to_string()),
+            ParamValue::Float(f) => Some(f.to_string()),
+            ParamValue::Bool(b) => Some(b.to_string()),
+            ParamValue::Json(_) => None,
+        }
+    }
+
     /// Checks every name against those a server accepts (`model_uri` is always accepted).
     pub fn check_known(&self, accepted: &[&str]) -> Result<(), ParameterError> {
         for name in self.0.keys() {
@@ -425,6 +437,11 @@ mod tests {
             p.get("j"),
             Some(&ParamValue::Json(serde_json::json!({"a": 1})))
         );
+        assert_eq!(p.get_text("n").as_deref(), Some("3"));
+        assert_eq!(p.get_text("x").as_deref(), Some("0.5"));
+        assert_eq!(p.get_text("b").as_deref(), Some("true"));
+        assert_eq!(p.get_text("method").as_deref(), Some("predict"));
+        assert_eq!(p.get_text("j"), None);
         assert!(p.check_known(&["method", "n", "x", "b", "j"]).is_ok());
         assert!(p.check_known(&["method"]).is_err());
     }

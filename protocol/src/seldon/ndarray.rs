@@ -327,6 +327,10 @@ mod tests {
         assert_eq!(t.data(), &TensorData::I64(vec![1, 2, 3, 4]));
         let t = parse("[]").unwrap();
         assert_eq!(t.shape(), &[0]);
+        // Strings keep the shape they were sent in: a column of texts is [N,1], a list [N].
+        let t = parse(r#"[["a"],["b"]]"#).unwrap();
+        assert_eq!(t.shape(), &[2, 1]);
+        assert_eq!(parse(r#"["a","b","c"]"#).unwrap().shape(), &[3]);
         let t = parse(r#"[["a","b"]]"#).unwrap();
         assert_eq!(
             t.data(),

@@ -6,9 +6,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use oxserve_core::{NamedTensor, PredictRequest, Tensor};
+use oxserve_core::{DataType, NamedTensor, PredictRequest, Tensor, TensorData};
 use oxserve_protocol::seldon::{
-    self, ArrayKind, DataArray, DefaultData, Feedback, Meta, Payload, SeldonMessage, pyjson,
+    self, ArrayKind, DataArray, DefaultData, Feedback, Meta, NdArrayRef, Payload, SeldonMessage,
+    pyjson,
 };
 
 use crate::error::{ServeError, json_response};
@@ -102,34 +103,29 @@ impl ServerState {
         meta
     }
 
-    /// Runs a Seldon prediction: one 2-D tensor in, the model's default output back in the request's form.
+    /// Runs a Seldon prediction: one tensor in, the model's default output back in the request's form.
+    ///
+    /// A numeric model takes `data` only (a 1-D array is one row). A model whose first input is `BYTES` (text
+    /// models) also takes strings: `strData` (one string, shape `[1]`), `jsonData` holding a string, a list of
+    /// strings or `{"inputs": string | [strings]}` (MLServer's Hugging Face form), `binData` (one byte string),
+    /// and a `data.ndarray` of strings, passed with the shape it was sent in (`["a","b"]` → `[2]`,
+    /// `[["a"],["b"]]` → `[2,1]`). The reply follows Seldon's Python wrapper (see `SeldonForm` in this module).
     pub async fn seldon_predict(
         &self,
         request: SeldonMessage,
     ) -> Result<SeldonMessage, ServeError> {
         let meta = self.reply_meta(&request.meta);
-        let (kind, tensor) = match request.payload {
-            Payload::Data(DefaultData { array, .. }) => {
-                let kind = array.kind().unwrap_or(ArrayKind::NdArray);
-                let tensor = array.into_tensor().ok_or_else(|| {
-                    ServeError::BadRequest(
-                        "request `data` holds no ndarray, tensor or tftensor".into(),
-                    )
-                })?;
-                (kind, tensor)
-            }
-            Payload::None => {
-                return Err(ServeError::BadRequest(
-                    "Invalid request data type: no data".into(),
-                ));
-            }
-            _ => {
-                return Err(ServeError::BadRequest(
-                    "this model takes `data` (ndarray, tensor or tftensor), not strData, binData or jsonData".into(),
-                ));
-            }
+        let takes_strings = self
+            .model
+            .metadata()
+            .inputs
+            .first()
+            .is_some_and(|spec| spec.datatype == DataType::Bytes);
+        let (form, tensor) = if takes_strings {
+            string_request(request.payload)?
+        } else {
+            numeric_request(request.payload)?
         };
-        let tensor = as_rows(tensor)?;
         let input_name = self
             .model
             .metadata()
@@ -147,14 +143,43 @@ impl ServerState {
             .into_iter()
             .next()
             .ok_or_else(|| ServeError::Internal("the model returned no output".into()))?;
-        let names = self.output_names(&output);
+        let payload = match form {
+            SeldonForm::Json => Payload::JsonData(tensor_to_json(&output.tensor)?),
+            SeldonForm::Str | SeldonForm::Bin
+                if output.tensor.dtype() == DataType::Bytes && output.tensor.len() == 1 =>
+            {
+                let one = match output.tensor.into_parts().1 {
+                    TensorData::Bytes(mut strings) => strings.pop().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                if form == SeldonForm::Bin {
+                    Payload::BinData(one)
+                } else {
+                    Payload::StrData(String::from_utf8_lossy(&one).into_owned())
+                }
+            }
+            SeldonForm::Str | SeldonForm::Bin => self.data_payload(output, ArrayKind::Tensor),
+            SeldonForm::Array(kind) => self.data_payload(output, kind),
+        };
         Ok(SeldonMessage {
             meta,
-            payload: Payload::Data(DefaultData {
-                names,
-                array: DataArray::of_kind(kind, output.tensor),
-            }),
+            payload,
             status: None,
+        })
+    }
+
+    /// `data` for an output: numbers in `kind`, strings always as `ndarray` (as the Python wrapper answers a
+    /// non-numeric result), with `names`.
+    fn data_payload(&self, output: NamedTensor, kind: ArrayKind) -> Payload {
+        let kind = if output.tensor.dtype() == DataType::Bytes {
+            ArrayKind::NdArray
+        } else {
+            kind
+        };
+        let names = self.output_names(&output);
+        Payload::Data(DefaultData {
+            names,
+            array: DataArray::of_kind(kind, output.tensor),
         })
     }
 
@@ -181,6 +206,114 @@ fn as_rows(tensor: Tensor) -> Result<Tensor, ServeError> {
         _ => Ok(tensor),
     };
     reshaped.map_err(|e| ServeError::BadRequest(e.to_string()))
+}
+
+/// The form a Seldon reply takes, decided by the request's payload as Seldon's Python wrapper decides it.
+///
+/// - `data` request → `data` in the request's array form (`ndarray`, `tensor`, `tftensor`); a `BYTES` output is
+///   always an `ndarray` of strings.
+/// - `strData` request → `strData` when the output is one string; otherwise `data.tensor` for numbers and
+///   `data.ndarray` for strings (the wrapper's rule for a request without `data`).
+/// - `binData` request → `binData` when the output is one byte string; otherwise as for `strData`.
+/// - `jsonData` request → `jsonData` holding the output as nested JSON lists (the REST wrapper echoes `jsonData`
+///   whatever the model returns; oxserve's gRPC path answers the same, so REST and gRPC agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeldonForm {
+    Array(ArrayKind),
+    Str,
+    Bin,
+    Json,
+}
+
+/// A numeric model's request: `data` only, a 1-D array as one row.
+fn numeric_request(payload: Payload) -> Result<(SeldonForm, Tensor), ServeError> {
+    match payload {
+        Payload::Data(DefaultData { array, .. }) => {
+            let kind = array.kind().unwrap_or(ArrayKind::NdArray);
+            let tensor = array.into_tensor().ok_or_else(|| {
+                ServeError::BadRequest("request `data` holds no ndarray, tensor or tftensor".into())
+            })?;
+            Ok((SeldonForm::Array(kind), as_rows(tensor)?))
+        }
+        Payload::None => Err(ServeError::BadRequest(
+            "Invalid request data type: no data".into(),
+        )),
+        _ => Err(ServeError::BadRequest(
+            "this model takes `data` (ndarray, tensor or tftensor), not strData, binData or jsonData"
+                .into(),
+        )),
+    }
+}
+
+/// A text model's request: strings from `strData`, `jsonData`, `binData` or a string `ndarray` (shape kept);
+/// a numeric `data` array goes the numeric way (and the model says what it thinks of it).
+fn string_request(payload: Payload) -> Result<(SeldonForm, Tensor), ServeError> {
+    let one = |bytes: Vec<u8>| {
+        Tensor::new(vec![1], TensorData::Bytes(vec![bytes]))
+            .map_err(|e| ServeError::Internal(e.to_string()))
+    };
+    match payload {
+        Payload::StrData(s) => Ok((SeldonForm::Str, one(s.into_bytes())?)),
+        Payload::BinData(b) => Ok((SeldonForm::Bin, one(b)?)),
+        Payload::JsonData(value) => Ok((SeldonForm::Json, strings_from_json(value)?)),
+        Payload::Data(DefaultData { array, .. })
+            if array.tensor().is_some_and(|t| t.dtype() == DataType::Bytes) =>
+        {
+            let kind = array.kind().unwrap_or(ArrayKind::NdArray);
+            let tensor = array
+                .into_tensor()
+                .ok_or_else(|| ServeError::BadRequest("request `data` holds no ndarray".into()))?;
+            Ok((SeldonForm::Array(kind), tensor))
+        }
+        other => numeric_request(other),
+    }
+}
+
+/// The strings of a `jsonData` payload: a string (shape `[1]`), a list of strings (`[N]`), or an object whose
+/// `inputs` is either (MLServer's and Hugging Face's request shape).
+fn strings_from_json(value: serde_json::Value) -> Result<Tensor, ServeError> {
+    const EXPECTED: &str = "jsonData must be a string, a list of strings, or {\"inputs\": a string or a list of strings}";
+    let value = match value {
+        // Only `inputs`: other keys (Hugging Face's `parameters`) would be silently ignored.
+        serde_json::Value::Object(mut map) => match map.remove("inputs") {
+            Some(inputs) if map.is_empty() => inputs,
+            inputs => {
+                let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                if inputs.is_some() {
+                    keys.push("inputs");
+                }
+                keys.sort_unstable();
+                return Err(ServeError::BadRequest(format!(
+                    "{EXPECTED}; got an object with keys {keys:?}"
+                )));
+            }
+        },
+        other => other,
+    };
+    let strings = match value {
+        serde_json::Value::String(s) => vec![s.into_bytes()],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(s) => Ok(s.into_bytes()),
+                other => Err(ServeError::BadRequest(format!(
+                    "{EXPECTED}; got a list holding {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        other => {
+            return Err(ServeError::BadRequest(format!("{EXPECTED}; got {other}")));
+        }
+    };
+    let n = strings.len();
+    Tensor::new(vec![n], TensorData::Bytes(strings))
+        .map_err(|e| ServeError::Internal(e.to_string()))
+}
+
+/// An output as nested JSON lists (`jsonData` replies): numbers keep their type, strings are strings.
+fn tensor_to_json(tensor: &Tensor) -> Result<serde_json::Value, ServeError> {
+    serde_json::to_value(NdArrayRef(tensor))
+        .map_err(|e| ServeError::Internal(format!("cannot encode the output as JSON: {e}")))
 }
 
 fn ok_json(message: &impl serde::Serialize) -> Response {
