@@ -6,10 +6,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/seldon/prediction.proto",
         "proto/inference/grpc_predict_v2.proto",
         "proto/tensorflow/core/framework/tensor.proto",
+        "proto/tensorflow_serving/apis/prediction_service.proto",
+        "proto/tensorflow_serving/apis/model_service.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
+    // Imported by the protos above.
+    println!("cargo:rerun-if-changed=proto/tensorflow_serving");
+    println!("cargo:rerun-if-changed=proto/tensorflow/core/protobuf");
     let fds = protox::compile(protos, ["proto"])?;
     // The descriptor set, for gRPC server reflection (grpcurl, Postman, …).
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

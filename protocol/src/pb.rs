@@ -7,6 +7,16 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 /// TensorFlow's `TensorProto` and friends (package `tensorflow`).
 pub mod tensorflow {
     tonic::include_proto!("tensorflow");
+
+    /// TensorFlow's canonical error codes (package `tensorflow.error`).
+    pub mod error {
+        tonic::include_proto!("tensorflow.error");
+    }
+
+    /// TF Serving's API: `PredictionService`, `ModelService` and their messages (package `tensorflow.serving`).
+    pub mod serving {
+        tonic::include_proto!("tensorflow.serving");
+    }
 }
 
 /// Seldon Core v1 (package `seldon.protos`).

@@ -1,0 +1,105 @@
+//! TensorFlow Serving's API for any oxserve model, as runtime [`Extensions`]: TF Serving clients (and KServe
+//! v1 clients, whose `:predict` is the same) keep working against an oxserve server.
+//!
+//! - REST under `/v1/` ([`rest_extension`]): model status, signature metadata and `:predict` in the row
+//!   (`instances`) and columnar (`inputs`) formats, with TF Serving's `{"error": ...}` bodies and status codes;
+//!   `:classify` and `:regress` answer 501 (they take `tf.Example`s, which a graph signature does not).
+//! - gRPC ([`add_grpc_services`]): `tensorflow.serving.PredictionService` (`Predict`, `GetModelMetadata`) and
+//!   `tensorflow.serving.ModelService/GetModelStatus`.
+//!
+//! The served model has one version and one signature, `serving_default`, whose inputs and outputs are the
+//! model's metadata. Its name is the runtime's model name; its version is the runtime's model version when that
+//! is a number, else 1. Every version label resolves to that one version.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn load(_: &oxserve_runtime::LoadContext) -> anyhow::Result<Arc<dyn oxserve_core::Model>> { unimplemented!() }
+//! fn main() -> std::process::ExitCode {
+//!     oxserve_runtime::run_with(&[], oxserve_tfserving::extensions(), load)
+//! }
+//! ```
+
+mod grpc;
+mod rest;
+
+use std::sync::Arc;
+
+use oxserve_runtime::{Extensions, RestExtension, ServeError, ServerState};
+
+pub use grpc::{TfServingGrpc, add_grpc_services};
+
+/// The label TF Serving requests carry in metrics.
+pub const PROTOCOL: &str = "tfserving";
+
+/// The path prefix TF Serving's REST API owns.
+pub const PREFIX: &str = "/v1/";
+
+/// TF Serving's REST API and gRPC services.
+pub fn extensions() -> Extensions {
+    Extensions::default()
+        .with_rest(rest_extension())
+        .with_grpc(add_grpc_services)
+}
+
+/// TF Serving's REST API: every path under `/v1/`, counted as `tfserving` in metrics.
+pub fn rest_extension() -> RestExtension {
+    RestExtension {
+        protocol: PROTOCOL,
+        prefix: PREFIX,
+        routes: rest::routes(),
+    }
+}
+
+/// Which version a request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VersionChoice {
+    /// None: the latest.
+    Latest,
+    /// `/versions/{n}` or `ModelSpec.version`.
+    Number(i64),
+    /// `/labels/{l}` or `ModelSpec.version_label`.
+    Label(String),
+}
+
+/// The served version's number: the runtime's model version when it is a number, else 1.
+pub(crate) fn served_version(state: &ServerState) -> i64 {
+    state
+        .model_version
+        .as_deref()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// Resolves a request's model name and version to the served model's version, or TF Serving's NOT_FOUND.
+pub(crate) fn resolve(
+    state: &ServerState,
+    name: &str,
+    choice: &VersionChoice,
+) -> Result<i64, ServeError> {
+    let served = served_version(state);
+    let found = name == state.model_name
+        && match choice {
+            VersionChoice::Latest | VersionChoice::Label(_) => true,
+            VersionChoice::Number(n) => *n == served,
+        };
+    if found {
+        return Ok(served);
+    }
+    Err(ServeError::ModelNotFound(match choice {
+        VersionChoice::Number(n) => {
+            format!("Servable not found for request: Specific({name}, {n})")
+        }
+        _ => format!("Servable not found for request: Latest({name})"),
+    }))
+}
+
+/// The names of every output of the model's signature (a TF Serving reply carries them all).
+pub(crate) fn all_outputs(state: &Arc<ServerState>) -> Vec<String> {
+    state
+        .model
+        .metadata()
+        .outputs
+        .iter()
+        .map(|s| s.name.clone())
+        .collect()
+}

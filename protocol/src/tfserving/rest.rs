@@ -1,0 +1,1081 @@
+//! TF Serving's REST JSON: predict requests in the row and columnar formats, their replies, model status and
+//! signature metadata, and the error body.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use base64::Engine as _;
+use oxserve_core::{DataType, ModelMetadata, NamedTensor, Tensor, TensorData, TensorSpec};
+use serde_json::{Value, json};
+
+use super::json::{self, Json};
+use super::{
+    DEFAULT_SIGNATURE, PREDICT_METHOD, RequestError, check_signature_name, invalid, tf_dtype,
+    tf_dtype_short,
+};
+
+/// Which form a predict request used; the reply uses the matching one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"instances": [...]}` → `{"predictions": [...]}`.
+    Row,
+    /// `{"inputs": ...}` → `{"outputs": ...}`.
+    Columnar,
+}
+
+/// A decoded predict request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictBody {
+    /// The request's form.
+    pub format: Format,
+    /// The input tensors, in the signature's order.
+    pub inputs: Vec<NamedTensor>,
+}
+
+/// Reads a `:predict` body against the signature's inputs: `signature_name` (absent or `serving_default`),
+/// then exactly one of `instances` (row format) or `inputs` (columnar), named (an object per instance / a map
+/// of inputs) or unnamed (single-input signatures). JSON values are read as each input's dtype; `{"b64": ...}`
+/// gives a string input's bytes. When the model declares no inputs, names are taken as sent and dtypes from the
+/// values (numbers as FP64).
+pub fn decode_predict(body: &[u8], signature: &[TensorSpec]) -> Result<PredictBody, RequestError> {
+    let root = json::parse(body)?;
+    let Json::Obj(members) = &root else {
+        return Err(invalid("Request body must be a JSON object."));
+    };
+    let mut instances = None;
+    let mut inputs = None;
+    for (key, value) in members {
+        match key.as_ref() {
+            "signature_name" => match value {
+                Json::Str(s) => check_signature_name(s)?,
+                _ => return Err(invalid("'signature_name' key must be a string value.")),
+            },
+            "instances" => instances = Some(value),
+            "inputs" => inputs = Some(value),
+            _ => {}
+        }
+    }
+    match (instances, inputs) {
+        (Some(_), Some(_)) => Err(invalid(
+            "Not formatted correctly expecting only one of 'inputs' or 'instances' keys exists",
+        )),
+        (None, None) => Err(invalid("Missing 'inputs' or 'instances' key")),
+        (Some(rows), None) => Ok(PredictBody {
+            format: Format::Row,
+            inputs: decode_rows(rows, signature)?,
+        }),
+        (None, Some(columns)) => Ok(PredictBody {
+            format: Format::Columnar,
+            inputs: decode_columns(columns, signature)?,
+        }),
+    }
+}
+
+/// Whether a value is the named form (an object that is not a `{"b64": ...}` value).
+fn is_named(value: &Json<'_>) -> bool {
+    matches!(value, Json::Obj(_)) && value.as_b64().is_none()
+}
+
+fn names(signature: &[TensorSpec]) -> String {
+    signature
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn decode_rows(
+    rows: &Json<'_>,
+    signature: &[TensorSpec],
+) -> Result<Vec<NamedTensor>, RequestError> {
+    let items = match rows {
+        Json::Arr(items) if !items.is_empty() => items,
+        _ => return Err(invalid("'instances' must be a non-empty JSON array")),
+    };
+    if !is_named(&items[0]) {
+        let spec = single_input(signature, "instances")?;
+        let name = spec.map_or("inputs", |s| s.name.as_str());
+        let tensor = to_tensor(rows, name, spec)?;
+        return Ok(vec![NamedTensor::new(name, tensor)]);
+    }
+    // One object per instance, each with exactly the signature's inputs.
+    let keys: Vec<String> = if signature.is_empty() {
+        match &items[0] {
+            Json::Obj(members) => members.iter().map(|(k, _)| k.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        signature.iter().map(|s| s.name.clone()).collect()
+    };
+    for (i, item) in items.iter().enumerate() {
+        let Json::Obj(members) = item else {
+            return Err(invalid(format!(
+                "Expecting object but got {} at item {i} of input list",
+                item.type_name()
+            )));
+        };
+        if let Some((extra, _)) = members.iter().find(|(k, _)| !keys.iter().any(|n| n == k)) {
+            return Err(invalid(format!(
+                "instance {i} has an input `{extra}` that is not in the signature; the inputs are: {}",
+                keys.join(", ")
+            )));
+        }
+        if let Some(missing) = keys.iter().find(|n| item.get(n).is_none()) {
+            return Err(invalid(format!(
+                "Failed to process element: {i} key: {missing} of 'instances' list. Error: missing input `{missing}`"
+            )));
+        }
+    }
+    keys.iter()
+        .map(|name| {
+            let spec = signature.iter().find(|s| &s.name == name);
+            let column: Vec<&Json<'_>> = items.iter().filter_map(|item| item.get(name)).collect();
+            let tensor = stack(&column, name, spec)?;
+            Ok(NamedTensor::new(name.clone(), tensor))
+        })
+        .collect()
+}
+
+fn decode_columns(
+    columns: &Json<'_>,
+    signature: &[TensorSpec],
+) -> Result<Vec<NamedTensor>, RequestError> {
+    if !is_named(columns) {
+        let spec = single_input(signature, "inputs")?;
+        let name = spec.map_or("inputs", |s| s.name.as_str());
+        return Ok(vec![NamedTensor::new(
+            name,
+            to_tensor(columns, name, spec)?,
+        )]);
+    }
+    let Json::Obj(members) = columns else {
+        return Err(invalid("'inputs' must be an object or a tensor"));
+    };
+    if signature.is_empty() {
+        return members
+            .iter()
+            .map(|(name, value)| {
+                Ok(NamedTensor::new(
+                    name.as_ref(),
+                    to_tensor(value, name, None)?,
+                ))
+            })
+            .collect();
+    }
+    if let Some((extra, _)) = members
+        .iter()
+        .find(|(k, _)| !signature.iter().any(|s| &s.name == k))
+    {
+        return Err(invalid(format!(
+            "'inputs' has an input `{extra}` that is not in the signature; the inputs are: {}",
+            names(signature)
+        )));
+    }
+    signature
+        .iter()
+        .map(|spec| {
+            let value = columns.get(&spec.name).ok_or_else(|| {
+                invalid(format!(
+                    "Missing named input: {} in 'inputs' object.",
+                    spec.name
+                ))
+            })?;
+            Ok(NamedTensor::new(
+                spec.name.clone(),
+                to_tensor(value, &spec.name, Some(spec))?,
+            ))
+        })
+        .collect()
+}
+
+/// The signature's only input, for the unnamed forms (`None` when the model declares no inputs).
+fn single_input<'s>(
+    signature: &'s [TensorSpec],
+    key: &str,
+) -> Result<Option<&'s TensorSpec>, RequestError> {
+    match signature {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(invalid(format!(
+            "The signature has {} inputs ({}): '{key}' must name them (an object{})",
+            signature.len(),
+            names(signature),
+            if key == "instances" {
+                " per instance"
+            } else {
+                " of inputs"
+            }
+        ))),
+    }
+}
+
+/// The shape of a value: the lengths along its first elements.
+fn shape_of(value: &Json<'_>) -> Vec<usize> {
+    let mut shape = Vec::new();
+    let mut v = value;
+    while let Json::Arr(items) = v {
+        shape.push(items.len());
+        match items.first() {
+            Some(first) => v = first,
+            None => break,
+        }
+    }
+    shape
+}
+
+/// One whole tensor value.
+fn to_tensor(
+    value: &Json<'_>,
+    name: &str,
+    spec: Option<&TensorSpec>,
+) -> Result<Tensor, RequestError> {
+    stack_with(&[value], name, spec, false)
+}
+
+/// One value per row, stacked along a new first dimension.
+fn stack(
+    values: &[&Json<'_>],
+    name: &str,
+    spec: Option<&TensorSpec>,
+) -> Result<Tensor, RequestError> {
+    stack_with(values, name, spec, true)
+}
+
+fn stack_with(
+    values: &[&Json<'_>],
+    name: &str,
+    spec: Option<&TensorSpec>,
+    batched: bool,
+) -> Result<Tensor, RequestError> {
+    let Some(first) = values.first() else {
+        return Err(invalid(format!("input `{name}` has no values")));
+    };
+    let inner = shape_of(first);
+    let dtype = match spec {
+        Some(s) => s.datatype,
+        None => infer_dtype(first),
+    };
+    let count = inner.iter().product::<usize>();
+    let mut buf = Buf::with_capacity(dtype, count.saturating_mul(values.len()));
+    for v in values {
+        fill(v, &inner, 0, &mut buf, name)?;
+    }
+    let mut shape = Vec::with_capacity(inner.len() + 1);
+    if batched {
+        shape.push(values.len());
+    }
+    shape.extend_from_slice(&inner);
+    if let Some(spec) = spec {
+        check_shape(&shape, spec)?;
+    }
+    Tensor::new(shape, buf.into_data()).map_err(|e| invalid(format!("input `{name}`: {e}")))
+}
+
+/// A tensor's shape against the signature's: same rank, same fixed dimensions (`-1` is any size). A
+/// signature without a shape accepts any.
+pub(crate) fn check_shape(shape: &[usize], spec: &TensorSpec) -> Result<(), RequestError> {
+    if spec.shape.is_empty() {
+        return Ok(());
+    }
+    let fits = shape.len() == spec.shape.len()
+        && shape
+            .iter()
+            .zip(&spec.shape)
+            .all(|(&got, &want)| want < 0 || usize::try_from(want).is_ok_and(|w| w == got));
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "input `{}` has shape {shape:?}, but the signature expects {:?} (-1 is any size)",
+            spec.name, spec.shape
+        )))
+    }
+}
+
+fn infer_dtype(value: &Json<'_>) -> DataType {
+    let mut v = value;
+    while let Json::Arr(items) = v {
+        match items.first() {
+            Some(first) => v = first,
+            None => return DataType::F64,
+        }
+    }
+    match v {
+        Json::Bool(_) => DataType::Bool,
+        Json::Str(_) | Json::Obj(_) => DataType::Bytes,
+        _ => DataType::F64,
+    }
+}
+
+fn fill(
+    value: &Json<'_>,
+    shape: &[usize],
+    depth: usize,
+    buf: &mut Buf,
+    name: &str,
+) -> Result<(), RequestError> {
+    if depth == shape.len() {
+        if let Json::Arr(_) = value {
+            return Err(invalid(format!(
+                "input `{name}` is not rectangular: a list stands where a value was expected at depth {depth}"
+            )));
+        }
+        return buf.push(value, name);
+    }
+    match value {
+        Json::Arr(items) if items.len() == shape[depth] => {
+            for item in items {
+                fill(item, shape, depth + 1, buf, name)?;
+            }
+            Ok(())
+        }
+        Json::Arr(items) => Err(invalid(format!(
+            "input `{name}` is not rectangular: a list at depth {depth} has {} elements, expected {}",
+            items.len(),
+            shape[depth]
+        ))),
+        other => Err(invalid(format!(
+            "input `{name}` is not rectangular: {} stands where a list of {} was expected at depth {depth}",
+            other.describe(),
+            shape[depth]
+        ))),
+    }
+}
+
+/// A typed buffer being filled from JSON values.
+enum Buf {
+    Bool(Vec<bool>),
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Bytes(Vec<Vec<u8>>),
+}
+
+fn not_expected(value: &Json<'_>, dtype: DataType, name: &str) -> RequestError {
+    invalid(format!(
+        "JSON Value: {} Type: {} is not of expected type: {} (input `{name}`)",
+        value.describe(),
+        value.type_name(),
+        tf_dtype_short(dtype)
+    ))
+}
+
+impl Buf {
+    fn with_capacity(dtype: DataType, n: usize) -> Self {
+        // A hostile shape must not reserve more than the body could hold.
+        let n = n.min(1 << 20);
+        match dtype {
+            DataType::Bool => Buf::Bool(Vec::with_capacity(n)),
+            DataType::U8 => Buf::U8(Vec::with_capacity(n)),
+            DataType::I32 => Buf::I32(Vec::with_capacity(n)),
+            DataType::I64 => Buf::I64(Vec::with_capacity(n)),
+            DataType::F32 => Buf::F32(Vec::with_capacity(n)),
+            DataType::F64 => Buf::F64(Vec::with_capacity(n)),
+            DataType::Bytes => Buf::Bytes(Vec::with_capacity(n)),
+        }
+    }
+
+    fn dtype(&self) -> DataType {
+        match self {
+            Buf::Bool(_) => DataType::Bool,
+            Buf::U8(_) => DataType::U8,
+            Buf::I32(_) => DataType::I32,
+            Buf::I64(_) => DataType::I64,
+            Buf::F32(_) => DataType::F32,
+            Buf::F64(_) => DataType::F64,
+            Buf::Bytes(_) => DataType::Bytes,
+        }
+    }
+
+    fn push(&mut self, value: &Json<'_>, name: &str) -> Result<(), RequestError> {
+        let float = || match value {
+            Json::Num(text) => text.parse::<f64>().ok(),
+            Json::NonFinite(f) => Some(*f),
+            _ => None,
+        };
+        let int = || match value {
+            Json::Num(text) => text.parse::<i64>().ok(),
+            _ => None,
+        };
+        let dtype = self.dtype();
+        let bad = || not_expected(value, dtype, name);
+        match self {
+            Buf::F32(v) => v.push(float().ok_or_else(bad)? as f32),
+            Buf::F64(v) => v.push(float().ok_or_else(bad)?),
+            Buf::I64(v) => v.push(int().ok_or_else(bad)?),
+            Buf::I32(v) => v.push(int().and_then(|x| i32::try_from(x).ok()).ok_or_else(bad)?),
+            Buf::U8(v) => v.push(int().and_then(|x| u8::try_from(x).ok()).ok_or_else(bad)?),
+            Buf::Bool(v) => match value {
+                Json::Bool(b) => v.push(*b),
+                _ => return Err(bad()),
+            },
+            Buf::Bytes(v) => match value {
+                Json::Str(s) => v.push(s.as_bytes().to_vec()),
+                _ => {
+                    let b64 = value.as_b64().ok_or_else(bad)?;
+                    v.push(decode_b64(b64).ok_or_else(|| {
+                        invalid(format!("Unable to base64 decode {b64:?} of input `{name}`"))
+                    })?);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn into_data(self) -> TensorData {
+        match self {
+            Buf::Bool(v) => TensorData::Bool(v),
+            Buf::U8(v) => TensorData::U8(v),
+            Buf::I32(v) => TensorData::I32(v),
+            Buf::I64(v) => TensorData::I64(v),
+            Buf::F32(v) => TensorData::F32(v),
+            Buf::F64(v) => TensorData::F64(v),
+            Buf::Bytes(v) => TensorData::Bytes(v),
+        }
+    }
+}
+
+/// Standard or URL-safe base64, padded or not (clients differ).
+fn decode_b64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
+}
+
+/// Writes a predict reply: `{"predictions": ...}` for a row request (a list of rows; with several outputs, a
+/// list of objects keyed by output name), `{"outputs": ...}` for a columnar one (the tensor; with several
+/// outputs, an object keyed by output name). Several outputs are written sorted by name. A row reply needs
+/// every output to have the same first dimension.
+pub fn encode_predict(format: Format, outputs: &[NamedTensor]) -> Result<Vec<u8>, RequestError> {
+    let mut sorted: Vec<&NamedTensor> = outputs.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let bytes: usize = outputs.iter().map(|o| o.tensor.len() * 12).sum();
+    let mut out = Vec::with_capacity(bytes + 32);
+    match format {
+        Format::Columnar => {
+            out.extend_from_slice(b"{\"outputs\":");
+            match sorted.as_slice() {
+                [one] => write_nested(&mut out, one, one.tensor.shape(), 0),
+                many => {
+                    out.push(b'{');
+                    for (i, o) in many.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write_str(&mut out, &o.name);
+                        out.push(b':');
+                        write_nested(&mut out, o, o.tensor.shape(), 0);
+                    }
+                    out.push(b'}');
+                }
+            }
+            out.push(b'}');
+        }
+        Format::Row => {
+            let rows = batch_size(&sorted)?;
+            out.extend_from_slice(b"{\"predictions\":[");
+            for row in 0..rows {
+                if row > 0 {
+                    out.push(b',');
+                }
+                match sorted.as_slice() {
+                    [one] => write_row(&mut out, one, row),
+                    many => {
+                        out.push(b'{');
+                        for (i, o) in many.iter().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            write_str(&mut out, &o.name);
+                            out.push(b':');
+                            write_row(&mut out, o, row);
+                        }
+                        out.push(b'}');
+                    }
+                }
+            }
+            out.extend_from_slice(b"]}");
+        }
+    }
+    Ok(out)
+}
+
+/// The batch size every output shares (a row reply's length).
+fn batch_size(outputs: &[&NamedTensor]) -> Result<usize, RequestError> {
+    let mut size = None;
+    for o in outputs {
+        let Some(&first) = o.tensor.shape().first() else {
+            return Err(invalid(format!(
+                "Tensor name: {} has no shape information; a 0-rank output cannot be written in the row format ('instances'); use 'inputs'",
+                o.name
+            )));
+        };
+        match size {
+            None => size = Some(first),
+            Some(s) if s != first => {
+                return Err(invalid(format!(
+                    "Tensor name: {} has inconsistent batch size: {first} expecting: {s}",
+                    o.name
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(size.unwrap_or(0))
+}
+
+/// Row `row` of an output: its slice along the first dimension.
+fn write_row(out: &mut Vec<u8>, output: &NamedTensor, row: usize) {
+    let shape = output.tensor.shape();
+    let stride: usize = shape[1..].iter().product();
+    write_nested(out, output, &shape[1..], row * stride);
+}
+
+/// Writes the elements from `start` in `shape` as nested lists (a scalar for an empty shape).
+fn write_nested(out: &mut Vec<u8>, output: &NamedTensor, shape: &[usize], start: usize) {
+    match shape {
+        [] => write_element(out, output, start),
+        [n] => {
+            out.push(b'[');
+            for i in 0..*n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_element(out, output, start + i);
+            }
+            out.push(b']');
+        }
+        [n, rest @ ..] => {
+            let stride: usize = rest.iter().product();
+            out.push(b'[');
+            for i in 0..*n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_nested(out, output, rest, start + i * stride);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize) {
+    // `i` is within the tensor: the shape's product is the buffer's length (Tensor's invariant).
+    match output.tensor.data() {
+        TensorData::F32(v) => write_float32(out, v[i]),
+        TensorData::F64(v) => write_float(out, v[i]),
+        TensorData::I64(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        TensorData::I32(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        TensorData::U8(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        TensorData::Bool(v) => out.extend_from_slice(if v[i] { b"true" } else { b"false" }),
+        TensorData::Bytes(v) => {
+            // TF Serving writes a string output whose alias ends in `_bytes` as base64; oxserve also does so
+            // for bytes that are not UTF-8, which a JSON string cannot hold.
+            match std::str::from_utf8(&v[i]) {
+                Ok(s) if !output.name.ends_with("_bytes") => write_str(out, s),
+                _ => {
+                    out.extend_from_slice(b"{\"b64\":\"");
+                    out.extend_from_slice(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(&v[i])
+                            .as_bytes(),
+                    );
+                    out.extend_from_slice(b"\"}");
+                }
+            }
+        }
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Writes a double as TF Serving does: `%.6g` when that reads back as the same value, else `%.17g`; always with
+/// a `.` or an exponent (`3.0`); `NaN`, `Infinity`, `-Infinity` bare.
+pub fn write_float(out: &mut Vec<u8>, v: f64) {
+    if write_non_finite(out, v) {
+        return;
+    }
+    if v == 0.0 || v.abs() >= f64::MIN_POSITIVE {
+        let mut buf = ryu::Buffer::new();
+        let shortest = Digits::parse(buf.format_finite(v));
+        if shortest.n <= 6 {
+            return shortest.write_g(out, 6);
+        }
+    } else {
+        // Subnormal: fewer bits than the shortcut assumes; round to 6 digits and read back.
+        let mut scratch = Scratch::default();
+        let _ = write!(scratch, "{v:.5e}");
+        if scratch.text().parse::<f64>().is_ok_and(|back| back == v) {
+            return Digits::parse(scratch.text()).write_g(out, 6);
+        }
+    }
+    let mut scratch = Scratch::default();
+    let _ = write!(scratch, "{v:.16e}");
+    Digits::parse(scratch.text()).write_g(out, 17);
+}
+
+/// [`write_float`] for a float: `%.6g`, else `%.9g`.
+pub fn write_float32(out: &mut Vec<u8>, v: f32) {
+    if write_non_finite(out, f64::from(v)) {
+        return;
+    }
+    if v == 0.0 || v.abs() >= f32::MIN_POSITIVE {
+        let mut buf = ryu::Buffer::new();
+        let shortest = Digits::parse(buf.format_finite(v));
+        if shortest.n <= 6 {
+            return shortest.write_g(out, 6);
+        }
+        let wide = Digits::parse(buf.format_finite(f64::from(v)));
+        if let Some(rounded) = wide.round_to(9) {
+            return rounded.write_g(out, 9);
+        }
+    } else {
+        let mut scratch = Scratch::default();
+        let _ = write!(scratch, "{v:.5e}");
+        if scratch.text().parse::<f32>().is_ok_and(|back| back == v) {
+            return Digits::parse(scratch.text()).write_g(out, 6);
+        }
+    }
+    let mut scratch = Scratch::default();
+    let _ = write!(scratch, "{v:.8e}");
+    Digits::parse(scratch.text()).write_g(out, 9);
+}
+
+fn write_non_finite(out: &mut Vec<u8>, v: f64) -> bool {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v == f64::INFINITY {
+        out.extend_from_slice(b"Infinity");
+    } else if v == f64::NEG_INFINITY {
+        out.extend_from_slice(b"-Infinity");
+    } else {
+        return false;
+    }
+    true
+}
+
+/// A finite decimal: sign, significant digits (no leading or trailing zeros; empty for zero) and the decimal
+/// exponent of the first digit.
+///
+/// Why the fast paths are exact: for a normal float, when the shortest round-trip form (ryu) has at most 6
+/// digits, `%.6g` has exactly those digits (a half-ulp, relative 2^-24 or less, is far below half a unit in the
+/// 6th digit, relative 5e-7 or more), and when it has more, no 6-digit decimal reads back the same, so TF
+/// Serving prints more. A float's `%.9g` is its double's shortest form (within relative 1.2e-16 of the exact
+/// value, i.e. 1.2e-7 of a unit in the 9th digit) rounded to 9 digits, unless the digits dropped are within
+/// 1e-5 units of one half: then the exact path decides.
+struct Digits {
+    negative: bool,
+    digits: [u8; 40],
+    n: usize,
+    exp: i32,
+}
+
+impl Digits {
+    /// Reads `-ddd.ddd` or `-d.ddde±x` (ryu's and Rust's `{:e}` forms).
+    fn parse(text: &str) -> Digits {
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(t) => (true, t),
+            None => (false, text),
+        };
+        let (mantissa, e) = match text.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let int_len = mantissa
+            .split_once('.')
+            .map_or(mantissa.len(), |(i, _)| i.len());
+        let mut digits = [b'0'; 40];
+        let mut n = 0;
+        let mut leading = 0i32;
+        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+            if n == 0 && b == b'0' {
+                leading += 1;
+                continue;
+            }
+            if n < digits.len() {
+                digits[n] = b;
+                n += 1;
+            }
+        }
+        while n > 0 && digits[n - 1] == b'0' {
+            n -= 1;
+        }
+        let exp = e + i32::try_from(int_len).unwrap_or(0) - 1 - leading;
+        Digits {
+            negative,
+            digits,
+            n,
+            exp: if n == 0 { 0 } else { exp },
+        }
+    }
+
+    /// Rounded to `places` significant digits (half up), or `None` when the dropped digits are within 1e-5 of
+    /// one half of the last kept digit (too near a tie to trust a rounded input).
+    fn round_to(mut self, places: usize) -> Option<Digits> {
+        if self.n <= places {
+            return Some(self);
+        }
+        // Digits past `n` are '0': the tail is padded.
+        let tail = &self.digits[places..places + 5];
+        if tail == b"49999" || tail == b"50000" {
+            return None;
+        }
+        let up = self.digits[places] >= b'5';
+        self.n = places;
+        if up {
+            let mut i = places;
+            loop {
+                if i == 0 {
+                    self.digits[0] = b'1';
+                    self.n = 1;
+                    self.exp += 1;
+                    break;
+                }
+                i -= 1;
+                if self.digits[i] == b'9' {
+                    self.digits[i] = b'0';
+                } else {
+                    self.digits[i] += 1;
+                    break;
+                }
+            }
+        }
+        while self.n > 0 && self.digits[self.n - 1] == b'0' {
+            self.n -= 1;
+        }
+        Some(self)
+    }
+
+    /// Writes C's `%.{precision}g` of these digits (at most `precision` of them), then `.0` when the result
+    /// has neither `.` nor an exponent.
+    fn write_g(&self, out: &mut Vec<u8>, precision: i32) {
+        let digits: &[u8] = if self.n == 0 {
+            b"0"
+        } else {
+            &self.digits[..self.n]
+        };
+        let exp = self.exp;
+        if self.negative {
+            out.push(b'-');
+        }
+        if exp < -4 || exp >= precision {
+            out.push(digits[0]);
+            if digits.len() > 1 {
+                out.push(b'.');
+                out.extend_from_slice(&digits[1..]);
+            }
+            let _ = write!(
+                out,
+                "e{}{:02}",
+                if exp < 0 { '-' } else { '+' },
+                exp.unsigned_abs()
+            );
+        } else if exp < 0 {
+            out.extend_from_slice(b"0.");
+            for _ in 0..(-exp - 1) {
+                out.push(b'0');
+            }
+            out.extend_from_slice(digits);
+        } else {
+            let int_len = usize::try_from(exp).unwrap_or(0) + 1;
+            if digits.len() > int_len {
+                out.extend_from_slice(&digits[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[int_len..]);
+            } else {
+                out.extend_from_slice(digits);
+                for _ in digits.len()..int_len {
+                    out.push(b'0');
+                }
+                out.extend_from_slice(b".0");
+            }
+        }
+    }
+}
+
+/// A stack buffer for one formatted float (at most 25 bytes).
+struct Scratch {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl Scratch {
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
+    }
+}
+
+impl std::fmt::Write for Scratch {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// `GET /v1/models/{name}`: one version, available.
+pub fn status_json(version: i64) -> Value {
+    json!({
+        "model_version_status": [{
+            "version": version.to_string(),
+            "state": "AVAILABLE",
+            "status": { "error_code": "OK", "error_message": "" },
+        }]
+    })
+}
+
+/// `GET /v1/models/{name}/metadata`: the model's signature as `serving_default`, printed as TF Serving prints
+/// a `SignatureDefMap` (original field names, int64 sizes as strings, `-1` for any size).
+pub fn metadata_json(name: &str, version: i64, metadata: &ModelMetadata) -> Value {
+    let infos = |specs: &[TensorSpec]| -> Value {
+        let map: serde_json::Map<String, Value> = specs
+            .iter()
+            .map(|s| {
+                let dims: Vec<Value> = s
+                    .shape
+                    .iter()
+                    .map(|d| json!({ "size": d.to_string(), "name": "" }))
+                    .collect();
+                (
+                    s.name.clone(),
+                    json!({
+                        "dtype": tf_dtype(s.datatype).as_str_name(),
+                        "tensor_shape": { "dim": dims, "unknown_rank": false },
+                        "name": s.name,
+                    }),
+                )
+            })
+            .collect();
+        Value::Object(map)
+    };
+    json!({
+        "model_spec": { "name": name, "signature_name": "", "version": version.to_string() },
+        "metadata": { "signature_def": { "signature_def": { DEFAULT_SIGNATURE: {
+            "inputs": infos(&metadata.inputs),
+            "outputs": infos(&metadata.outputs),
+            "method_name": PREDICT_METHOD,
+            "defaults": {},
+        }}}}
+    })
+}
+
+/// TF Serving's error body: `{"error": "<message>"}`.
+pub fn error_body(message: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 16);
+    out.extend_from_slice(b"{\"error\":");
+    write_str(&mut out, message);
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f64s(values: &[f64]) -> Vec<String> {
+        values
+            .iter()
+            .map(|&v| {
+                let mut out = Vec::new();
+                write_float(&mut out, v);
+                String::from_utf8(out).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn floats_print_as_tf_serving_prints_them() {
+        assert_eq!(
+            f64s(&[3.0, 0.0, -0.5, 2.5, 1e20, 1e-7, 123456.0, 1234567.0, 0.1]),
+            [
+                "3.0",
+                "0.0",
+                "-0.5",
+                "2.5",
+                "1e+20",
+                "1e-07",
+                "123456.0",
+                "1234567.0",
+                "0.1"
+            ]
+        );
+        // Not round-tripping at 6 digits: 17.
+        assert_eq!(f64s(&[1.0 / 3.0]), ["0.33333333333333331"]);
+        assert_eq!(
+            f64s(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
+            ["NaN", "Infinity", "-Infinity"]
+        );
+        let mut out = Vec::new();
+        write_float32(&mut out, 0.1f32);
+        out.push(b' ');
+        write_float32(&mut out, 1.0f32 / 3.0);
+        assert_eq!(String::from_utf8(out).unwrap(), "0.1 0.333333343");
+    }
+
+    /// C's `%.{p}g` the slow way (Rust's exact `{:.Ne}` for the digits and exponent, then C's choice between
+    /// fixed and scientific), the reference the fast path must equal.
+    fn c_g(v: f64, p: usize) -> String {
+        let sci = format!("{:.*e}", p - 1, v);
+        let (m, e) = sci.split_once('e').unwrap();
+        let e: i32 = e.parse().unwrap();
+        let trim = |s: &str| -> String {
+            if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        if e < -4 || e >= p as i32 {
+            format!(
+                "{}e{}{:02}",
+                trim(m),
+                if e < 0 { '-' } else { '+' },
+                e.abs()
+            )
+        } else {
+            trim(&format!("{v:.*}", (p as i32 - 1 - e) as usize))
+        }
+    }
+
+    fn reference(v: f64, single: bool) -> String {
+        let short = c_g(v, 6);
+        let exact = if single {
+            short.parse::<f32>().unwrap() == v as f32
+        } else {
+            short.parse::<f64>().unwrap() == v
+        };
+        let mut text = if exact {
+            short
+        } else {
+            c_g(v, if single { 9 } else { 17 })
+        };
+        if !text.contains(['.', 'e']) {
+            text.push_str(".0");
+        }
+        text
+    }
+
+    #[test]
+    fn fast_float_printing_equals_c_printf() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            3.0,
+            0.1,
+            0.5,
+            1e-5,
+            1e-4,
+            9.999995e-5,
+            99999.95,
+            999999.5,
+            1e6,
+            123456.0,
+            1234567.0,
+            1e20,
+            1e-7,
+            2.5e-310,
+            1.7976931348623157e308,
+            0.30000000000000004,
+        ];
+        for _ in 0..20_000 {
+            let r = next();
+            // Random bit patterns (all exponents) and "ordinary" numbers with few digits.
+            values.push(f64::from_bits(r));
+            values.push((r % 2_000_000) as f64 / 1000.0 - 1000.0);
+            values.push(f64::from(f32::from_bits(r as u32)));
+        }
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            let mut out = Vec::new();
+            write_float(&mut out, v);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                reference(v, false),
+                "{v:e}"
+            );
+            let single = v as f32;
+            if single.is_finite() {
+                let mut out = Vec::new();
+                write_float32(&mut out, single);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    reference(f64::from(single), true),
+                    "{single:e}"
+                );
+            }
+        }
+    }
+
+    fn spec(name: &str, dtype: DataType, shape: &[i64]) -> TensorSpec {
+        TensorSpec::new(name, dtype, shape.to_vec())
+    }
+
+    #[test]
+    fn rows_stack_and_columns_keep_their_shape() {
+        let sig = [spec("x", DataType::F32, &[-1, 2])];
+        let body = decode_predict(br#"{"instances": [[1, 2], [3, 4.5]]}"#, &sig).unwrap();
+        assert_eq!(body.format, Format::Row);
+        assert_eq!(body.inputs[0].tensor.shape(), &[2, 2]);
+        assert_eq!(
+            body.inputs[0].tensor.data(),
+            &TensorData::F32(vec![1.0, 2.0, 3.0, 4.5])
+        );
+        let body = decode_predict(br#"{"inputs": {"x": [[1, 2]]}}"#, &sig).unwrap();
+        assert_eq!(body.format, Format::Columnar);
+        assert_eq!(body.inputs[0].tensor.shape(), &[1, 2]);
+        let err = decode_predict(br#"{"instances": [[1, 2], [3]]}"#, &sig).unwrap_err();
+        assert!(err.to_string().contains("not rectangular"), "{err}");
+    }
+
+    #[test]
+    fn row_reply_slices_every_output() {
+        let a = NamedTensor::new(
+            "a",
+            Tensor::new(vec![2, 2], TensorData::F32(vec![1.0, 2.0, 3.0, 4.0])).unwrap(),
+        );
+        let b = NamedTensor::new(
+            "b",
+            Tensor::new(vec![2], TensorData::I64(vec![7, 8])).unwrap(),
+        );
+        let out = encode_predict(Format::Row, &[b.clone(), a.clone()]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"predictions":[{"a":[1.0,2.0],"b":7},{"a":[3.0,4.0],"b":8}]}"#
+        );
+        let out = encode_predict(Format::Columnar, &[a]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"outputs":[[1.0,2.0],[3.0,4.0]]}"#
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! PYTORCH_SERVER and HUGGINGFACE_SERVER on candle: a model folder holding Hugging Face or PyTorch weights
+//! (see `oxserve-candle` for what is supported) behind the oxserve runtime, with adaptive batching and a
+//! text-embeddings-inference style `/embed` route.
+//!
+//! Parameters (`PREDICTIVE_UNIT_PARAMETERS`):
+//! - `task`: `embeddings` or `classification` (default: classification for a `*ForSequenceClassification`
+//!   architecture, else embeddings);
+//! - `normalize` (BOOL): L2-normalise embeddings (default: when `modules.json` has a `Normalize` module);
+//! - `max_batch_size` (INT, rows) and `max_batch_time` (seconds): adaptive batching, on when both are positive
+//!   (fallbacks `MLSERVER_MODEL_MAX_BATCH_SIZE`, `MLSERVER_MODEL_MAX_BATCH_TIME`). Default for text models:
+//!   32 rows and 5 ms, so that concurrent requests share one padded forward pass; 0 turns it off.
+//!
+//! Protocols: a text model takes one BYTES input (`args`, as MLServer's Hugging Face runtime names it) of N
+//! strings on V2 REST and gRPC; Seldon `strData`, `jsonData` and a string `ndarray` reach it the same way.
+//! Embeddings come back as `embedding` FP32 `[N, dim]`; a classifier returns `scores` FP32 `[N, labels]`
+//! (Seldon `names` are the labels) and `label` BYTES `[N]`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use oxserve_batching::{BatchConfig, BatchingModel, PARAM_MAX_BATCH_SIZE, PARAM_MAX_BATCH_TIME};
+use oxserve_candle::{CandleModel, LoadOptions, OUTPUT_EMBEDDING, TEXT_INPUT, Task};
+use oxserve_core::{Model, ModelError, NamedTensor, PredictRequest, Tensor, TensorData};
+use oxserve_runtime::{LoadContext, ParamValue, RestExtension, ServeError, ServerState};
+
+/// Parameters this server accepts (besides `model_uri`).
+pub const PARAMETERS: [&str; 4] = [
+    "task",
+    "normalize",
+    PARAM_MAX_BATCH_SIZE,
+    PARAM_MAX_BATCH_TIME,
+];
+
+/// The default batching for text models when neither parameter nor env sets it: rows.
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 32;
+/// The default batching wait for text models, in seconds.
+pub const DEFAULT_MAX_BATCH_TIME: &str = "0.005";
+
+/// The most texts one `/embed` call may carry (TEI's `--max-client-batch-size` default).
+pub const MAX_CLIENT_BATCH_SIZE: usize = 32;
+
+/// Loads the model in the context's folder and wraps it for batching.
+pub fn load(ctx: &LoadContext) -> anyhow::Result<Arc<dyn Model>> {
+    let task = match ctx.parameters.get_str("task") {
+        Some(t) => Some(t.parse::<Task>()?),
+        None => None,
+    };
+    let normalize = match ctx.parameters.get("normalize") {
+        None => None,
+        Some(ParamValue::Bool(b)) => Some(*b),
+        Some(other) => match ctx.parameters.get_text("normalize").as_deref() {
+            Some("true" | "True" | "1") => Some(true),
+            Some("false" | "False" | "0") => Some(false),
+            _ => anyhow::bail!("parameter `normalize` must be a BOOL, got {other:?}"),
+        },
+    };
+    let model = CandleModel::load(&ctx.model_dir, LoadOptions { task, normalize })?;
+    let size = ctx.parameters.get_text(PARAM_MAX_BATCH_SIZE);
+    let time = ctx.parameters.get_text(PARAM_MAX_BATCH_TIME);
+    let mut config = BatchConfig::from_parameters_and_env(size.as_deref(), time.as_deref())?;
+    let configured = size.is_some()
+        || time.is_some()
+        || std::env::var_os(oxserve_batching::ENV_MAX_BATCH_SIZE).is_some()
+        || std::env::var_os(oxserve_batching::ENV_MAX_BATCH_TIME).is_some();
+    if !configured && model.is_text() {
+        config = BatchConfig::from_values(
+            Some(&DEFAULT_MAX_BATCH_SIZE.to_string()),
+            Some(DEFAULT_MAX_BATCH_TIME),
+            None,
+            None,
+        )?;
+    }
+    tracing::info!(
+        model = model.description(),
+        max_batch_size = config.max_batch_size,
+        max_batch_time_s = config.max_batch_time.as_secs_f64(),
+        batching = config.is_enabled(),
+        "candle model loaded"
+    );
+    Ok(Arc::new(BatchingModel::new(Arc::new(model), config)))
+}
+
+/// The `/embed` route (Hugging Face text-embeddings-inference's shape): `POST /embed` with
+/// `{"inputs": "text" | ["text", ...], "normalize": true, "truncate": false}` answers `[[f32, ...], ...]`.
+/// Inputs longer than the model's maximum are always truncated (`truncate` is accepted and ignored).
+/// Errors are `{"error": "...", "error_type": "..."}`: 400 `empty`, 413 `validation` (too many inputs),
+/// 422 `validation` (not the expected JSON), 424 `backend` (model failure), 429 `overloaded`.
+pub fn embed_extension() -> RestExtension {
+    RestExtension {
+        protocol: "embed",
+        prefix: "/embed",
+        routes: axum::Router::new().route("/embed", post(embed)),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Inputs {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(serde::Deserialize)]
+struct EmbedRequest {
+    inputs: Inputs,
+    #[serde(default)]
+    normalize: Option<bool>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    truncate: Option<bool>,
+}
+
+fn tei_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": message.into(), "error_type": kind})),
+    )
+        .into_response()
+}
+
+async fn embed(State(state): State<Arc<ServerState>>, body: axum::body::Bytes) -> Response {
+    let request: EmbedRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return tei_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            );
+        }
+    };
+    let texts = match request.inputs {
+        Inputs::One(s) => vec![s],
+        Inputs::Many(v) => v,
+    };
+    if texts.is_empty() {
+        return tei_error(StatusCode::BAD_REQUEST, "empty", "`inputs` cannot be empty");
+    }
+    if texts.len() > MAX_CLIENT_BATCH_SIZE {
+        return tei_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "validation",
+            format!(
+                "batch size {} > maximum allowed batch size {MAX_CLIENT_BATCH_SIZE}",
+                texts.len()
+            ),
+        );
+    }
+    let n = texts.len();
+    let tensor = match Tensor::new(
+        vec![n],
+        TensorData::Bytes(texts.into_iter().map(String::into_bytes).collect()),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            return tei_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                e.to_string(),
+            );
+        }
+    };
+    let predict = PredictRequest {
+        inputs: vec![NamedTensor::new(TEXT_INPUT, tensor)],
+        outputs: vec![OUTPUT_EMBEDDING.to_string()],
+    };
+    let reply = match state.predict(predict).await {
+        Ok(r) => r,
+        Err(ServeError::Overloaded) => {
+            return tei_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "overloaded",
+                "Model is overloaded",
+            );
+        }
+        Err(ServeError::Model(
+            ModelError::BadInput(m) | ModelError::UnknownOutput { name: m, .. },
+        )) => {
+            return tei_error(StatusCode::UNPROCESSABLE_ENTITY, "validation", m);
+        }
+        Err(e) => return tei_error(StatusCode::FAILED_DEPENDENCY, "backend", e.to_string()),
+    };
+    let Some(out) = reply.outputs.into_iter().next() else {
+        return tei_error(
+            StatusCode::FAILED_DEPENDENCY,
+            "backend",
+            "the model returned no output",
+        );
+    };
+    let dim = out.tensor.shape().get(1).copied().unwrap_or(0).max(1);
+    let values = match out.tensor.to_f64_vec() {
+        Ok(v) => v,
+        Err(e) => return tei_error(StatusCode::FAILED_DEPENDENCY, "backend", e.to_string()),
+    };
+    let normalize = request.normalize.unwrap_or(true);
+    let rows: Vec<Vec<f32>> = values
+        .chunks(dim)
+        .map(|row| {
+            let norm = if normalize {
+                row.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12)
+            } else {
+                1.0
+            };
+            row.iter().map(|x| (x / norm) as f32).collect()
+        })
+        .collect();
+    axum::Json(rows).into_response()
+}
