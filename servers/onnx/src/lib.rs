@@ -16,7 +16,33 @@ use oxserve_onnx::{LoadOptions, OnnxModel};
 use oxserve_runtime::{ParamValue, Parameters};
 
 /// Parameters this server accepts (besides `model_uri`).
-pub const PARAMETERS: [&str; 1] = ["intra_op_threads"];
+pub const PARAMETERS: [&str; 7] = [
+    "intra_op_threads",
+    // Seldon's TfServingProxy parameters (proxy mode, see `proxy_config`).
+    "rest_endpoint",
+    "grpc_endpoint",
+    "model_name",
+    "signature_name",
+    "model_input",
+    "model_output",
+];
+
+/// Proxy mode: under Seldon's default `seldon` protocol the node container gets `rest_endpoint` (the TF Serving
+/// sidecar the operator adds, which is `onnx-server` too) and no model; it then forwards to the sidecar.
+/// Seldon's defaults: `http://0.0.0.0:2001`, the model named after the node.
+pub fn proxy_config(parameters: &Parameters, model_name: &str) -> oxserve_tfproxy::ProxyConfig {
+    oxserve_tfproxy::ProxyConfig {
+        rest_endpoint: parameters
+            .get_str("rest_endpoint")
+            .unwrap_or("http://0.0.0.0:2001")
+            .to_string(),
+        model_name: parameters
+            .get_str("model_name")
+            .unwrap_or(model_name)
+            .to_string(),
+        signature_name: parameters.get_str("signature_name").map(str::to_string),
+    }
+}
 
 /// The load options the node's parameters ask for.
 pub fn load_options(parameters: &Parameters) -> anyhow::Result<LoadOptions> {

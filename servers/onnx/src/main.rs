@@ -5,10 +5,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxserve_core::Model;
-use oxserve_onnx_server::{PARAMETERS, load};
+use oxserve_onnx_server::{PARAMETERS, load, proxy_config};
+
+/// How long proxy mode waits for the TF Serving sidecar at start-up.
+const SIDECAR_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn main() -> ExitCode {
-    oxserve_runtime::run_with(&PARAMETERS, oxserve_tfserving::extensions(), |ctx| {
+    let extensions = oxserve_tfserving::extensions().without_model(|ctx| {
+        let config = proxy_config(&ctx.parameters, &ctx.model_name);
+        tracing::info!(upstream = %config.rest_endpoint, model = %config.model_name, "no model given: proxy mode");
+        let proxy = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(oxserve_tfproxy::TfServingProxy::connect(&config, SIDECAR_WAIT))
+        })?;
+        Ok(Arc::new(proxy) as Arc<dyn Model>)
+    });
+    oxserve_runtime::run_with(&PARAMETERS, extensions, |ctx| {
         let model = load(&ctx.model_dir, &ctx.parameters)?;
         tracing::info!(
             file = %model.file().path.display(),

@@ -450,3 +450,91 @@ async fn tf_serving_rest_predict_rows_and_columns() {
     assert_eq!(sig["inputs"]["counts"]["dtype"], "DT_INT64", "{meta}");
     assert_eq!(sig["outputs"]["logits"]["dtype"], "DT_FLOAT", "{meta}");
 }
+
+/// TENSORFLOW_SERVER under Seldon's default `seldon` protocol, as the operator runs the pod: a TF Serving sidecar
+/// (`--port=… --rest_api_port=… --model_name=<node> --model_base_path=<models>`, no Seldon env) and the node
+/// container with `rest_endpoint`/`model_name` parameters and no model, both onnx-server. The seed-style
+/// Seldon request to the node container is answered by the sidecar's model.
+#[tokio::test(flavor = "multi_thread")]
+async fn seldon_protocol_pod_proxy_and_tf_serving_sidecar() {
+    let Some(lib) = library() else { return };
+    let case = "sklearn-pipeline";
+    let base = format!("--model_base_path={}", fixture(case).display());
+    let sidecar = ServerProcess::start_with_args(
+        binary(),
+        &["--port=0", "--model_name=classifier", &base],
+        &[
+            ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0"),
+            ("ORT_DYLIB_PATH", lib.as_str()),
+        ],
+    )
+    .unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", sidecar.http);
+    let params = json!([
+        {"name": "signature_name", "value": "serving_default", "type": "STRING"},
+        {"name": "rest_endpoint", "value": endpoint, "type": "STRING"},
+        {"name": "grpc_endpoint", "value": format!("127.0.0.1:{}", sidecar.grpc), "type": "STRING"},
+        {"name": "model_name", "value": "classifier", "type": "STRING"},
+    ])
+    .to_string();
+    // No ORT_DYLIB_PATH: the proxy never loads ONNX Runtime.
+    let proxy = ServerProcess::start(
+        binary(),
+        &[
+            ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
+            ("PREDICTIVE_UNIT_ID", "classifier"),
+        ],
+    )
+    .unwrap();
+    let want = expected(case);
+    let x = &want["inputs"][0];
+    let rows: Vec<Value> = x["data"]
+        .as_array()
+        .unwrap()
+        .chunks(4)
+        .map(|c| Value::Array(c.to_vec()))
+        .collect();
+    let (status, reply) = post(
+        &proxy,
+        "/api/v1.0/predictions",
+        &json!({"data": {"ndarray": rows}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    // The signature's first output by name (TF Serving sorts aliases): `label`.
+    let label = want["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "label")
+        .unwrap();
+    assert_close(
+        "label through the proxy",
+        &flat(&reply["data"]["ndarray"]),
+        &flat(&label["data"]),
+    );
+    // V2 on the proxy names the sidecar's outputs and returns the probabilities.
+    let (status, reply) = post(
+        &proxy,
+        "/v2/models/classifier/infer",
+        &json!({"inputs": [{"name": "X", "shape": x["shape"], "datatype": "FP64", "data": x["data"]}],
+                "outputs": [{"name": "probabilities"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let probabilities = want["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "probabilities")
+        .unwrap();
+    assert_close(
+        "probabilities through the proxy",
+        &flat(&reply["outputs"][0]["data"]),
+        &flat(&probabilities["data"]),
+    );
+    // The sidecar's metrics are on its REST port (no third port to clash with the proxy's).
+    assert_eq!(sidecar.metrics, sidecar.http);
+    proxy.terminate().unwrap();
+    sidecar.terminate().unwrap();
+}
