@@ -38,6 +38,21 @@ pub struct ModelMetadata {
     pub outputs: Vec<TensorSpec>,
 }
 
+impl ModelMetadata {
+    /// The error for an output this model does not produce, listing the ones it does.
+    pub fn unknown_output(&self, name: &str) -> ModelError {
+        ModelError::UnknownOutput {
+            name: name.to_string(),
+            available: self
+                .outputs
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
 /// A tensor with the name it carries on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedTensor {

@@ -312,16 +312,7 @@ impl OnnxModel {
         }
         for name in &requested {
             if !self.metadata.outputs.iter().any(|o| &o.name == name) {
-                return Err(ModelError::UnknownOutput {
-                    name: name.clone(),
-                    available: self
-                        .metadata
-                        .outputs
-                        .iter()
-                        .map(|o| o.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
+                return Err(self.metadata.unknown_output(name));
             }
         }
         Ok(requested)

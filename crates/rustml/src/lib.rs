@@ -332,16 +332,7 @@ impl RustModel {
             }
             ("predict", Fitted::LinfaTree(m)) => usize_labels(m.predict(&nd()?).to_vec()),
             (other, _) => {
-                return Err(ModelError::UnknownOutput {
-                    name: other.to_string(),
-                    available: self
-                        .metadata
-                        .outputs
-                        .iter()
-                        .map(|o| o.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
+                return Err(self.metadata.unknown_output(other));
             }
         };
         tensor.map_err(|e| ModelError::Internal(e.to_string()))

@@ -187,16 +187,7 @@ impl Model for SklearnModel {
                 .map(|name| {
                     Method::from_name(name)
                         .filter(|&m| self.estimator.supports(m))
-                        .ok_or_else(|| ModelError::UnknownOutput {
-                            name: name.clone(),
-                            available: self
-                                .metadata
-                                .outputs
-                                .iter()
-                                .map(|o| o.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        })
+                        .ok_or_else(|| self.metadata.unknown_output(name))
                 })
                 .collect::<Result<_, _>>()?
         };
