@@ -225,18 +225,15 @@ impl Unpacker {
             use tar::EntryType as T;
             let kind = entry.header().entry_type();
             match kind {
-                T::GNULongName => {
-                    let data = self.tar_metadata(&mut entry, "GNU long name")?;
-                    if meta.long_name.replace(trim_nul(data)).is_some() {
-                        return Err(self.bad("two GNU long name entries for one entry"));
-                    }
-                    meta.pending = true;
-                    continue;
-                }
-                T::GNULongLink => {
-                    let data = self.tar_metadata(&mut entry, "GNU long link")?;
-                    if meta.long_link.replace(trim_nul(data)).is_some() {
-                        return Err(self.bad("two GNU long link entries for one entry"));
+                T::GNULongName | T::GNULongLink => {
+                    let (slot, what) = if kind == T::GNULongName {
+                        (&mut meta.long_name, "GNU long name")
+                    } else {
+                        (&mut meta.long_link, "GNU long link")
+                    };
+                    let data = self.tar_metadata(&mut entry, what)?;
+                    if slot.replace(trim_nul(data)).is_some() {
+                        return Err(self.bad(format!("two {what} entries for one entry")));
                     }
                     meta.pending = true;
                     continue;

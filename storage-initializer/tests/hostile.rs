@@ -6,48 +6,20 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{E, HttpServer, Reply, raw_tar};
 use oxserve_storage::{ArchiveKind, ArchiveLimits, StorageError, extract, extract_with};
 
 // ---------------------------------------------------------------------------------------------
 // Archive builders
-
-/// One raw tar entry; names are written into the header bytes so `..` and `/` survive.
-enum E<'a> {
-    File(&'a str, &'a [u8]),
-    Dir(&'a str),
-    Symlink(&'a str, &'a str),
-    Hardlink(&'a str, &'a str),
-}
-
-fn raw_tar(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_old();
-        let (name, link, kind, body): (&str, &str, tar::EntryType, &[u8]) = match e {
-            E::File(n, b) => (n, "", tar::EntryType::Regular, b),
-            E::Dir(n) => (n, "", tar::EntryType::Directory, b""),
-            E::Symlink(n, t) => (n, t, tar::EntryType::Symlink, b""),
-            E::Hardlink(n, t) => (n, t, tar::EntryType::Link, b""),
-        };
-        let old = h.as_old_mut();
-        old.name[..name.len()].copy_from_slice(name.as_bytes());
-        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_entry_type(kind);
-        h.set_size(body.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, body).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -512,96 +484,8 @@ fn truncated_tar_entries_are_an_error() {
 // ---------------------------------------------------------------------------------------------
 // Loopback HTTP servers
 
-/// What one request looked like: path and lower-cased headers.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-/// A canned reply.
-#[derive(Clone)]
-enum Reply {
-    Body(Vec<u8>),
-    Redirect(String),
-    /// Announces `len` bytes, then sends one every `every`.
-    Trickle(u64, Duration),
-}
-
-struct Server {
-    addr: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn start(ip: &str, routes: HashMap<&'static str, Reply>) -> Self {
-        let listener = TcpListener::bind((ip, 0)).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (log, routes) = (seen.clone(), Arc::new(routes));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (log, routes) = (log.clone(), routes.clone());
-                std::thread::spawn(move || serve(stream, &routes, &log));
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, routes: &HashMap<&'static str, Reply>, log: &Mutex<Vec<Seen>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let path = target.split('?').next().unwrap_or("/").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.trim().split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    log.lock().unwrap().push(Seen {
-        path: target,
-        headers,
-    });
-    let mut out = stream;
-    let head = |code: &str, len: u64, extra: &str| {
-        format!("HTTP/1.1 {code}\r\nContent-Length: {len}\r\n{extra}Connection: close\r\n\r\n")
-    };
-    match routes.get(path.as_str()) {
-        None => {
-            let _ = out.write_all(head("404 Not Found", 0, "").as_bytes());
-        }
-        Some(Reply::Body(b)) => {
-            let _ = out.write_all(head("200 OK", b.len() as u64, "").as_bytes());
-            let _ = out.write_all(b);
-        }
-        Some(Reply::Redirect(to)) => {
-            let extra = format!("Location: {to}\r\n");
-            let _ = out.write_all(head("302 Found", 0, &extra).as_bytes());
-        }
-        Some(Reply::Trickle(len, every)) => {
-            let _ = out.write_all(head("200 OK", *len, "").as_bytes());
-            for _ in 0..*len {
-                if out.write_all(b"x").and_then(|()| out.flush()).is_err() {
-                    return;
-                }
-                std::thread::sleep(*every);
-            }
-        }
-    }
+fn routes<const N: usize>(pairs: [(&str, Reply); N]) -> HashMap<String, Reply> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// Runs the real binary; returns (exit code, stderr, how long it ran). Killed after 120 s.
@@ -644,10 +528,7 @@ fn binary_refuses_a_tar_symlink_chain_and_creates_nothing_outside() {
         E::Symlink("a/b", ".."),
         E::Dir("b/X/"),
     ]);
-    let server = Server::start(
-        "127.0.0.1",
-        HashMap::from([("/model.tar", Reply::Body(chain))]),
-    );
+    let server = HttpServer::start_on("127.0.0.1", routes([("/model.tar", Reply::Body(chain))]));
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("outer/models");
     std::fs::create_dir_all(&dest).unwrap();
@@ -667,7 +548,7 @@ fn binary_refuses_a_tar_symlink_chain_and_creates_nothing_outside() {
 #[test]
 fn binary_stops_at_the_unpacked_bytes_budget() {
     let bomb = gzip(&raw_tar(&[E::File("zeros", &vec![0u8; 4 << 20])]));
-    let server = Server::start("127.0.0.1", HashMap::from([("/m.tgz", Reply::Body(bomb))]));
+    let server = HttpServer::start_on("127.0.0.1", routes([("/m.tgz", Reply::Body(bomb))]));
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("models");
     let url = format!("http://{}/m.tgz", server.addr);
@@ -684,8 +565,13 @@ fn binary_stops_at_the_unpacked_bytes_budget() {
     assert!(names(tmp.path()).is_empty(), "{:?}", names(tmp.path()));
 }
 
-fn has(seen: &Seen, name: &str) -> bool {
-    seen.headers.iter().any(|(k, _)| k == name)
+/// Runs the binary with `headers` configured for 127.0.0.1 and expects success.
+fn fetch_ok(url: &str, dest: &Path, headers: &str) {
+    let (code, stderr, _) = run_binary(
+        &[url, dest.to_str().unwrap()],
+        &[("127.0.0.1-headers", headers)],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 #[test]
@@ -696,18 +582,18 @@ fn binary_sends_per_host_headers_to_their_origin_only() {
     } else {
         "127.0.0.1"
     };
-    let other = Server::start(
+    let other = HttpServer::start_on(
         other_ip,
-        HashMap::from([("/model.joblib", Reply::Body(b"model".to_vec()))]),
+        routes([("/model.joblib", Reply::Body(b"model".to_vec()))]),
     );
-    let by_name = Server::start(
+    let by_name = HttpServer::start_on(
         "127.0.0.1",
-        HashMap::from([("/model.joblib", Reply::Body(b"model".to_vec()))]),
+        routes([("/model.joblib", Reply::Body(b"model".to_vec()))]),
     );
     let by_name_port = by_name.addr.rsplit_once(':').unwrap().1.to_string();
-    let first = Server::start(
+    let first = HttpServer::start_on(
         "127.0.0.1",
-        HashMap::from([
+        routes([
             (
                 "/model.joblib",
                 Reply::Redirect(format!("http://{}/model.joblib?next=1", other.addr)),
@@ -731,22 +617,18 @@ fn binary_sends_per_host_headers_to_their_origin_only() {
         "http://user:pw@{}/model.joblib?sig=signed-secret",
         first.addr
     );
-    let (code, stderr, _) = run_binary(
-        &[&url, dest.to_str().unwrap()],
-        &[("127.0.0.1-headers", headers)],
-    );
-    assert_eq!(code, Some(0), "{stderr}");
+    fetch_ok(&url, &dest, headers);
     assert_eq!(std::fs::read(dest.join("model.joblib")).unwrap(), b"model");
     let asked = first.seen();
     assert!(
-        has(&asked[0], "x-api-key") && has(&asked[0], "authorization"),
+        asked[0].has("x-api-key") && asked[0].has("authorization"),
         "{asked:?}"
     );
     let seen = other.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     for name in ["x-api-key", "authorization", "referer", "cookie"] {
         assert!(
-            !has(&seen[0], name),
+            !seen[0].has(name),
             "{name} reached the other origin: {seen:?}"
         );
     }
@@ -755,40 +637,32 @@ fn binary_sends_per_host_headers_to_their_origin_only() {
     // By host name (localhost, the same address), not only by address or port.
     let dest = tmp.path().join("b");
     let url = format!("http://{}/by-name/model.joblib", first.addr);
-    let (code, stderr, _) = run_binary(
-        &[&url, dest.to_str().unwrap()],
-        &[("127.0.0.1-headers", headers)],
-    );
-    assert_eq!(code, Some(0), "{stderr}");
+    fetch_ok(&url, &dest, headers);
     let seen = by_name.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     for name in ["x-api-key", "authorization", "referer"] {
-        assert!(!has(&seen[0], name), "{name} reached localhost: {seen:?}");
+        assert!(!seen[0].has(name), "{name} reached localhost: {seen:?}");
     }
 
     // A redirect within the origin keeps the headers.
     let dest = tmp.path().join("c");
     let url = format!("http://{}/moved/model.joblib", first.addr);
-    let (code, stderr, _) = run_binary(
-        &[&url, dest.to_str().unwrap()],
-        &[("127.0.0.1-headers", headers)],
-    );
-    assert_eq!(code, Some(0), "{stderr}");
+    fetch_ok(&url, &dest, headers);
     assert_eq!(std::fs::read(dest.join("model.joblib")).unwrap(), b"same");
     let asked = first.seen();
     let hop = asked
         .iter()
-        .find(|s| s.path == "/same/model.joblib")
+        .find(|s| s.target == "/same/model.joblib")
         .unwrap();
-    assert!(has(hop, "x-api-key") && !has(hop, "referer"), "{asked:?}");
+    assert!(hop.has("x-api-key") && !hop.has("referer"), "{asked:?}");
 }
 
 #[test]
 fn binary_gives_up_on_a_trickling_server_at_its_deadline() {
     // One byte every 300 ms never trips the 30 s read timeout: only the deadline ends it.
-    let server = Server::start(
+    let server = HttpServer::start_on(
         "127.0.0.1",
-        HashMap::from([(
+        routes([(
             "/model.bin",
             Reply::Trickle(100_000, Duration::from_millis(300)),
         )]),
@@ -818,9 +692,9 @@ fn binary_gives_up_on_a_trickling_server_at_its_deadline() {
 
 #[tokio::test]
 async fn library_deadline_comes_from_the_environment() {
-    let server = Server::start(
+    let server = HttpServer::start_on(
         "127.0.0.1",
-        HashMap::from([("/m.bin", Reply::Trickle(1000, Duration::from_millis(200)))]),
+        routes([("/m.bin", Reply::Trickle(1000, Duration::from_millis(200)))]),
     );
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("m");
