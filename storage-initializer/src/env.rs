@@ -574,6 +574,37 @@ mod tests {
     }
 
     #[test]
+    fn deadline_and_archive_limits() {
+        let defaults = StorageEnv::from_map(&HashMap::new()).unwrap().tuning;
+        assert_eq!(defaults.deadline, Some(Duration::from_secs(3600)));
+        assert_eq!(defaults.archive, ArchiveLimits::default());
+        let t = StorageEnv::from_map(&map(&[
+            (OXSERVE_STORAGE_TIMEOUT, "90"),
+            (OXSERVE_STORAGE_MAX_UNPACKED_BYTES, "1000"),
+            (OXSERVE_STORAGE_MAX_ENTRIES, "7"),
+        ]))
+        .unwrap()
+        .tuning;
+        assert_eq!(t.deadline, Some(Duration::from_secs(90)));
+        assert_eq!(
+            t.archive,
+            ArchiveLimits {
+                max_unpacked_bytes: 1000,
+                max_entries: 7
+            }
+        );
+        let t = StorageEnv::from_map(&map(&[(OXSERVE_STORAGE_TIMEOUT, "0")]))
+            .unwrap()
+            .tuning;
+        assert_eq!(t.deadline, None, "0 means no deadline");
+        let err = StorageEnv::from_map(&map(&[(OXSERVE_STORAGE_TIMEOUT, "5m")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable OXSERVE_STORAGE_TIMEOUT: `5m` is not a non-negative integer"
+        );
+    }
+
+    #[test]
     fn malformed_values_are_named() {
         let err = StorageEnv::from_map(&map(&[("S3_MAX_FILE_CONCURRENCY", "many")])).unwrap_err();
         assert_eq!(
