@@ -1,0 +1,804 @@
+//! A flat tree-ensemble evaluator that knows no training library.
+//!
+//! A format reader (XGBoost, LightGBM, scikit-learn, …) describes each tree as a list of [`RawNode`]s in whatever
+//! order its file stores them, says how its library compares ([`Rules`]), and gets back a validated [`Ensemble`]
+//! that evaluates batches in row blocks into a caller-provided output buffer (margins). Validation happens once, at
+//! construction: every walk from the root is proved to end at a leaf (child indices in range, no node reachable
+//! twice, so no cycle and no shared subtree), features are below the declared width, thresholds are not NaN, leaf
+//! widths and output slots fit. After that evaluation never fails and never panics.
+//!
+//! Layout: reachable nodes are renumbered depth-first from the root into 24-byte records (threshold, both children,
+//! feature, flags), so every child index is greater than its parent's. Leaves point to themselves, so several rows
+//! can walk one tree in lockstep ([`LANES`] at a time) until all have arrived; each tree is walked for a whole block
+//! of rows before the next tree, and for every row the trees are accumulated in ensemble order (what keeps float32
+//! sums bit-identical to libraries that accumulate in that order).
+//!
+//! Comparisons: every numeric split is stored as "go left iff `x <= threshold`" on an `f64`. A library that
+//! compares `float32(x) < float32(t)` (XGBoost) is served exactly by rounding inputs to float32 ([`Rules::round_inputs_to_f32`])
+//! and storing the largest float32 below `t` as the threshold ([`Comparison::LessF32`]); LightGBM's
+//! `x <= t` in float64 is stored as is.
+
+use std::ops::Range;
+
+/// Rows evaluated per pass over the trees: each tree is walked for the whole block before the next (a tree of a
+/// few hundred nodes stays in L1 meanwhile), and a block of a few dozen features per row stays in L2.
+pub const BLOCK_ROWS: usize = 512;
+
+/// Rows walked in lockstep through one tree: independent walks overlap their memory latency and the comparison
+/// selects the next node by index instead of by a hard-to-predict branch.
+pub const LANES: usize = 8;
+
+/// Largest node count of one tree (the flag bits of a node share its 32-bit word with the leaf ordinal).
+pub const MAX_NODES: usize = ORDINAL as usize;
+
+const LEAF_BIT: u32 = 1 << 31;
+const MISSING_LEFT: u32 = 1 << 30;
+const CATEGORICAL: u32 = 1 << 29;
+/// LightGBM `missing_type` Zero: a value within ±[`ZERO_THRESHOLD`] (and NaN, read as 0) takes the default side.
+const ZERO_MISSING: u32 = 1 << 28;
+/// NaN is read as 0.0 and compared (LightGBM `missing_type` None and Zero).
+const NAN_AS_ZERO: u32 = 1 << 27;
+/// Categorical: members of the set go left (LightGBM); without it they go right (XGBoost).
+const CAT_IN_LEFT: u32 = 1 << 26;
+const ORDINAL: u32 = (1 << 26) - 1;
+
+/// LightGBM's `kZeroThreshold` (the float literal `1e-35f`, widened).
+pub const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
+
+/// Largest category code a bitset may hold (XGBoost's `kMaxCat`, 2^24: float32 represents every integer below it).
+pub const MAX_CATEGORY: u32 = 1 << 24;
+
+/// Why an ensemble was refused. Messages name the tree and node and the values that matter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    /// The structure of one tree is invalid.
+    #[error("tree {tree}: {msg}")]
+    Tree {
+        /// Index of the tree in the ensemble.
+        tree: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The ensemble as a whole is inconsistent (sizes, weights, groups).
+    #[error("{0}")]
+    Ensemble(String),
+}
+
+/// How the source library compares a feature value with a numeric split's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// Left iff `x <= t` in float64 (LightGBM, scikit-learn).
+    LessEqual,
+    /// Left iff `float32(x) < float32(t)` (XGBoost). Requires [`Rules::round_inputs_to_f32`]; thresholds given to
+    /// [`RawNode`] must be float32 values (they are rounded to float32 if not).
+    LessF32,
+}
+
+/// How leaf values are summed into the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accumulate {
+    /// In float64 (LightGBM, scikit-learn).
+    F64,
+    /// In float32, `out = f32(out) + f32(leaf) * f32(weight)` tree by tree (XGBoost's prediction buffer is float).
+    F32,
+}
+
+/// The library-wide evaluation rules of an ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Numeric split comparison.
+    pub comparison: Comparison,
+    /// Round every input value to float32 first (XGBoost and scikit-learn trees read float32 data).
+    pub round_inputs_to_f32: bool,
+    /// Leaf accumulation precision.
+    pub accumulate: Accumulate,
+    /// Categorical codes: `true` when any negative value is an invalid category (XGBoost's `cat < 0`); `false`
+    /// when the value is truncated to an integer first and only a negative integer is invalid (LightGBM's
+    /// `static_cast<int>(x) < 0`, so -0.5 reads as category 0).
+    pub negative_fraction_invalid: bool,
+}
+
+impl Rules {
+    /// XGBoost's rules: float32 data, `x < t`, float32 sums, any negative category invalid.
+    pub const XGBOOST: Rules = Rules {
+        comparison: Comparison::LessF32,
+        round_inputs_to_f32: true,
+        accumulate: Accumulate::F32,
+        negative_fraction_invalid: true,
+    };
+    /// LightGBM's rules: float64 data, `x <= t`, float64 sums, category = `int(x)`.
+    pub const LIGHTGBM: Rules = Rules {
+        comparison: Comparison::LessEqual,
+        round_inputs_to_f32: false,
+        accumulate: Accumulate::F64,
+        negative_fraction_invalid: false,
+    };
+}
+
+/// What a numeric split does with a missing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// NaN takes the default side (XGBoost; LightGBM `missing_type` NaN; scikit-learn).
+    NanDefault,
+    /// NaN is read as 0.0 and compared (LightGBM `missing_type` None).
+    NanAsZero,
+    /// NaN is read as 0.0; a value within ±[`ZERO_THRESHOLD`] takes the default side (LightGBM `missing_type` Zero).
+    Zero,
+}
+
+/// A categorical split: a set of category codes as a bitset, least significant bit first (`code` is in the set
+/// iff `bits[code / 32] >> (code % 32) & 1 == 1`). A NaN value takes the node's default side; an invalid code
+/// (negative, at least [`MAX_CATEGORY`], or beyond the bitset) counts as not in the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategorySplit {
+    /// The set.
+    pub bits: Vec<u32>,
+    /// Whether members go left (LightGBM) or right (XGBoost).
+    pub members_go_left: bool,
+}
+
+impl CategorySplit {
+    /// A set from a list of codes (each below [`MAX_CATEGORY`]).
+    pub fn from_codes(codes: &[u32], members_go_left: bool) -> Result<CategorySplit, String> {
+        let mut bits = Vec::new();
+        for &c in codes {
+            if c >= MAX_CATEGORY {
+                return Err(format!(
+                    "category {c} is out of range (max {})",
+                    MAX_CATEGORY - 1
+                ));
+            }
+            let w = (c / 32) as usize;
+            if bits.len() <= w {
+                bits.resize(w + 1, 0);
+            }
+            bits[w] |= 1 << (c % 32);
+        }
+        Ok(CategorySplit {
+            bits,
+            members_go_left,
+        })
+    }
+}
+
+/// One node as a format reads it, before validation. Indices are positions in the tree's node list; the root is
+/// node 0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawNode {
+    /// A split.
+    Split {
+        /// Column of the input row.
+        feature: usize,
+        /// Numeric threshold (see [`Comparison`]); ignored for categorical splits.
+        threshold: f64,
+        /// Left child node index.
+        left: usize,
+        /// Right child node index.
+        right: usize,
+        /// Where a missing value goes (the default direction).
+        default_left: bool,
+        /// Missing-value rule of a numeric split.
+        missing: Missing,
+        /// A categorical split's set, instead of the threshold.
+        categories: Option<CategorySplit>,
+    },
+    /// A leaf: its index into the tree's leaf values (`leaf * width ..`).
+    Leaf(usize),
+}
+
+/// One tree before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTree {
+    /// Nodes, root first.
+    pub nodes: Vec<RawNode>,
+    /// Leaf values, `width` per leaf, leaf-major.
+    pub leaf_values: Vec<f64>,
+    /// Values per leaf: 1 for a scalar tree, more for vector leaves (multi-target, multi-class per tree).
+    pub width: usize,
+    /// First output column the leaf values are added to (the tree's group / class).
+    pub output: usize,
+    /// Factor applied to the leaf values (DART's tree weights; 1.0 otherwise).
+    pub weight: f64,
+}
+
+/// One node, 24 bytes. A leaf points to itself on both sides and splits on feature 0, so stepping from a leaf is a
+/// no-op; its `threshold` holds the leaf's first value.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    threshold: f64,
+    /// `[left, right]`, indexed by "goes right", with [`LEAF_BIT`] set on references to leaves.
+    children: [u32; 2],
+    feature: u32,
+    /// Flags, and the ordinal (of the leaf value vector, or of the category set).
+    meta: u32,
+}
+
+/// A validated tree in evaluation layout.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    /// `width` values per leaf ordinal.
+    values: Vec<f64>,
+    width: usize,
+    output: usize,
+    weight: f64,
+    /// Category sets: `(start, len)` into `cat_bits` per categorical node ordinal.
+    cat_sets: Vec<(u32, u32)>,
+    cat_bits: Vec<u32>,
+    /// Whether a node needs the general decision (categorical, zero-as-missing, NaN-as-zero).
+    special: bool,
+    /// The node's index in the [`RawTree`], per flat node.
+    raw_ids: Vec<u32>,
+}
+
+impl Tree {
+    /// Nodes after validation (reachable nodes only).
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Values per leaf.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// First output column.
+    pub fn output(&self) -> usize {
+        self.output
+    }
+
+    /// Tree weight.
+    pub fn weight(&self) -> f64 {
+        self.weight
+    }
+
+    fn build(raw: &RawTree, n_features: usize, rules: &Rules) -> Result<Tree, String> {
+        let n = raw.nodes.len();
+        if n == 0 {
+            return Err("has no nodes".into());
+        }
+        if n > MAX_NODES {
+            return Err(format!("has {n} nodes, more than {MAX_NODES}"));
+        }
+        if raw.width == 0 {
+            return Err("leaf width is 0".into());
+        }
+        if !raw.weight.is_finite() {
+            return Err(format!("weight {} is not finite", raw.weight));
+        }
+        let n_leaf_vectors = raw.leaf_values.len() / raw.width;
+        if !raw.leaf_values.len().is_multiple_of(raw.width) {
+            return Err(format!(
+                "{} leaf values is not a multiple of the leaf width {}",
+                raw.leaf_values.len(),
+                raw.width
+            ));
+        }
+        // Depth-first from the root with an explicit stack: `new_index[i]` is node i's position in the flat
+        // layout; a node reached twice (a cycle or a shared child) is refused.
+        let mut new_index = vec![u32::MAX; n];
+        let mut order: Vec<usize> = Vec::with_capacity(n);
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            if new_index[i] != u32::MAX {
+                return Err(format!(
+                    "node {i} is reached twice (a cycle or a shared subtree)"
+                ));
+            }
+            new_index[i] = order.len() as u32;
+            order.push(i);
+            if let RawNode::Split { left, right, .. } = raw.nodes[i] {
+                for c in [right, left] {
+                    if c >= n {
+                        return Err(format!(
+                            "node {i} has child {c} out of range (the tree has {n} nodes)"
+                        ));
+                    }
+                    if c == i {
+                        return Err(format!("node {i} is its own child"));
+                    }
+                    stack.push(c);
+                }
+            }
+        }
+        let mut nodes = Vec::with_capacity(order.len());
+        let mut values = Vec::new();
+        let mut cat_sets = Vec::new();
+        let mut cat_bits = Vec::new();
+        let mut special = false;
+        let mut n_leaves: u32 = 0;
+        for (me, &i) in order.iter().enumerate() {
+            let me = me as u32;
+            match &raw.nodes[i] {
+                RawNode::Leaf(k) => {
+                    let k = *k;
+                    if k >= n_leaf_vectors {
+                        return Err(format!(
+                            "leaf node {i} refers to leaf value {k}, but there are {n_leaf_vectors}"
+                        ));
+                    }
+                    let v = &raw.leaf_values[k * raw.width..(k + 1) * raw.width];
+                    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                        return Err(format!("leaf node {i} has the non-finite value {bad}"));
+                    }
+                    values.extend_from_slice(v);
+                    nodes.push(Node {
+                        threshold: v[0],
+                        children: [me | LEAF_BIT, me | LEAF_BIT],
+                        feature: 0,
+                        meta: LEAF_BIT | n_leaves,
+                    });
+                    n_leaves += 1;
+                }
+                RawNode::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    default_left,
+                    missing,
+                    categories,
+                } => {
+                    if *feature >= n_features {
+                        return Err(format!(
+                            "node {i} splits on feature {feature}, but there are {n_features}"
+                        ));
+                    }
+                    let child = |c: usize| {
+                        let is_leaf = matches!(raw.nodes[c], RawNode::Leaf(_));
+                        new_index[c] | if is_leaf { LEAF_BIT } else { 0 }
+                    };
+                    let mut meta = if *default_left { MISSING_LEFT } else { 0 };
+                    let mut t = 0.0;
+                    if let Some(cs) = categories {
+                        if cs.bits.len() > (MAX_CATEGORY / 32) as usize {
+                            return Err(format!(
+                                "node {i} has a category set of {} words, more than {}",
+                                cs.bits.len(),
+                                MAX_CATEGORY / 32
+                            ));
+                        }
+                        meta |= CATEGORICAL | cat_sets.len() as u32;
+                        if cs.members_go_left {
+                            meta |= CAT_IN_LEFT;
+                        }
+                        let start = u32::try_from(cat_bits.len())
+                            .map_err(|_| "category sets too large".to_string())?;
+                        cat_sets.push((start, cs.bits.len() as u32));
+                        cat_bits.extend_from_slice(&cs.bits);
+                        special = true;
+                    } else {
+                        if threshold.is_nan() {
+                            return Err(format!("node {i} has a NaN threshold"));
+                        }
+                        t = match rules.comparison {
+                            Comparison::LessEqual => *threshold,
+                            Comparison::LessF32 => below_f32(*threshold as f32),
+                        };
+                        match missing {
+                            Missing::NanDefault => {}
+                            Missing::NanAsZero => {
+                                meta |= NAN_AS_ZERO;
+                                special = true;
+                            }
+                            Missing::Zero => {
+                                meta |= NAN_AS_ZERO | ZERO_MISSING;
+                                special = true;
+                            }
+                        }
+                    }
+                    nodes.push(Node {
+                        threshold: t,
+                        children: [child(*left), child(*right)],
+                        feature: *feature as u32,
+                        meta,
+                    });
+                }
+            }
+        }
+        Ok(Tree {
+            nodes,
+            values,
+            width: raw.width,
+            output: raw.output,
+            weight: raw.weight,
+            cat_sets,
+            cat_bits,
+            special,
+            raw_ids: order.iter().map(|&i| i as u32).collect(),
+        })
+    }
+
+    /// The general decision: categorical sets and LightGBM's missing types; NaN handling for every kind.
+    #[inline(never)]
+    fn decide(&self, n: &Node, x: f64, negative_fraction_invalid: bool) -> bool {
+        let default_left = n.meta & MISSING_LEFT != 0;
+        if n.meta & CATEGORICAL != 0 {
+            if x.is_nan() {
+                return default_left;
+            }
+            let in_left = n.meta & CAT_IN_LEFT != 0;
+            let invalid = if negative_fraction_invalid {
+                x < 0.0
+            } else {
+                x <= -1.0
+            };
+            let member = !invalid
+                && x < MAX_CATEGORY as f64
+                && self
+                    .cat_sets
+                    .get((n.meta & ORDINAL) as usize)
+                    .is_some_and(|&(start, len)| {
+                        let code = x as u32;
+                        let w = (code / 32) as usize;
+                        w < len as usize
+                            && self
+                                .cat_bits
+                                .get(start as usize + w)
+                                .is_some_and(|b| b >> (code % 32) & 1 == 1)
+                    });
+            return member == in_left;
+        }
+        let x = if x.is_nan() {
+            if n.meta & NAN_AS_ZERO == 0 {
+                return default_left;
+            }
+            0.0
+        } else {
+            x
+        };
+        if n.meta & ZERO_MISSING != 0 && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x) {
+            return default_left;
+        }
+        x <= n.threshold
+    }
+
+    #[inline(always)]
+    fn step<const GENERAL: bool>(&self, i: u32, rows: &[f64], row: usize, nfi: bool) -> u32 {
+        let n = &self.nodes[(i & !LEAF_BIT) as usize];
+        let x = rows[row + n.feature as usize];
+        let left = if GENERAL && n.meta & LEAF_BIT == 0 {
+            self.decide(n, x, nfi)
+        } else {
+            x <= n.threshold
+        };
+        n.children[usize::from(!left)]
+    }
+
+    /// The leaf node ordinals of consecutive rows (`rows` row-major with `nf` columns, `out.len()` rows).
+    fn leaves(&self, rows: &[f64], nf: usize, nan: bool, nfi: bool, out: &mut [u32]) {
+        if self.special || nan {
+            self.leaves_impl::<true>(rows, nf, nfi, out)
+        } else {
+            self.leaves_impl::<false>(rows, nf, nfi, out)
+        }
+    }
+
+    #[inline(always)]
+    fn leaves_impl<const GENERAL: bool>(
+        &self,
+        rows: &[f64],
+        nf: usize,
+        nfi: bool,
+        out: &mut [u32],
+    ) {
+        if self.nodes.len() == 1 {
+            out.fill(0);
+            return;
+        }
+        let mut groups = out.chunks_exact_mut(LANES);
+        let mut base = 0;
+        for group in &mut groups {
+            let lane_rows: [usize; LANES] = std::array::from_fn(|l| (base + l) * nf);
+            let mut idx = [0u32; LANES];
+            loop {
+                let mut done = LEAF_BIT;
+                for l in 0..LANES {
+                    idx[l] = self.step::<GENERAL>(idx[l], rows, lane_rows[l], nfi);
+                    done &= idx[l];
+                }
+                if done != 0 {
+                    break;
+                }
+            }
+            for (o, i) in group.iter_mut().zip(idx) {
+                *o = i & !LEAF_BIT;
+            }
+            base += LANES;
+        }
+        for (l, o) in groups.into_remainder().iter_mut().enumerate() {
+            let row = (base + l) * nf;
+            let mut i = 0;
+            while i & LEAF_BIT == 0 {
+                i = self.step::<GENERAL>(i, rows, row, nfi);
+            }
+            *o = i & !LEAF_BIT;
+        }
+    }
+
+    /// The value vector of leaf node `leaf`.
+    #[inline(always)]
+    fn values(&self, leaf: u32) -> &[f64] {
+        let ord = (self.nodes[leaf as usize].meta & ORDINAL) as usize;
+        &self.values[ord * self.width..(ord + 1) * self.width]
+    }
+}
+
+/// The largest float32 below `t`, widened: for float32 `x`, `x < t` iff `x <= below_f32(t)`.
+fn below_f32(t: f32) -> f64 {
+    let prev = if t == 0.0 {
+        -f32::from_bits(1)
+    } else if t > 0.0 {
+        f32::from_bits(t.to_bits() - 1)
+    } else if t.is_infinite() {
+        return f64::NEG_INFINITY;
+    } else {
+        f32::from_bits(t.to_bits() + 1)
+    };
+    if t == f32::INFINITY {
+        return f64::from(f32::MAX);
+    }
+    f64::from(prev)
+}
+
+/// Input rows: a row-major matrix of float32 or float64 values.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    /// float32 values.
+    F32(&'a [f32]),
+    /// float64 values.
+    F64(&'a [f64]),
+}
+
+impl Rows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Rows::F32(v) => v.len(),
+            Rows::F64(v) => v.len(),
+        }
+    }
+
+    /// Copies `range` (value positions) into `buf` as the ensemble reads it; returns whether a NaN is present.
+    fn load(&self, range: Range<usize>, round: bool, buf: &mut Vec<f64>) -> bool {
+        buf.clear();
+        match self {
+            Rows::F32(v) => buf.extend(v[range].iter().map(|&x| f64::from(x))),
+            Rows::F64(v) if round => buf.extend(v[range].iter().map(|&x| f64::from(x as f32))),
+            Rows::F64(v) => buf.extend_from_slice(&v[range]),
+        }
+        buf.iter().any(|x| x.is_nan())
+    }
+}
+
+/// A validated ensemble of trees over `n_features` columns adding into `n_outputs` output columns per row.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    trees: Vec<Tree>,
+    n_features: usize,
+    n_outputs: usize,
+    rules: Rules,
+}
+
+impl Ensemble {
+    /// Validates and flattens `trees`. Refuses a tree whose walk could leave its node list or revisit a node, a
+    /// split on a feature at or above `n_features`, a NaN threshold, non-finite leaf values or weights, and leaf
+    /// vectors that do not fit the `n_outputs` columns from the tree's `output`.
+    pub fn new(
+        trees: &[RawTree],
+        n_features: usize,
+        n_outputs: usize,
+        rules: Rules,
+    ) -> Result<Ensemble, TreeError> {
+        if n_outputs == 0 {
+            return Err(TreeError::Ensemble(
+                "an ensemble needs at least one output".into(),
+            ));
+        }
+        if n_features > u32::MAX as usize {
+            return Err(TreeError::Ensemble(format!(
+                "{n_features} features is too many"
+            )));
+        }
+        let mut out = Vec::with_capacity(trees.len());
+        for (t, raw) in trees.iter().enumerate() {
+            let fits = raw
+                .output
+                .checked_add(raw.width)
+                .is_some_and(|end| end <= n_outputs);
+            if !fits {
+                return Err(TreeError::Tree {
+                    tree: t,
+                    msg: format!(
+                        "writes outputs {}..{}+{} but the ensemble has {n_outputs}",
+                        raw.output, raw.output, raw.width
+                    ),
+                });
+            }
+            out.push(
+                Tree::build(raw, n_features, &rules)
+                    .map_err(|msg| TreeError::Tree { tree: t, msg })?,
+            );
+        }
+        Ok(Ensemble {
+            trees: out,
+            n_features,
+            n_outputs,
+            rules,
+        })
+    }
+
+    /// The trees, in ensemble order.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// Input columns.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Output columns.
+    pub fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+
+    /// The rules the ensemble evaluates by.
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
+    /// Adds the leaf values of trees `range` (clamped to the ensemble) for every row of `rows` to `out`
+    /// (`n_rows × n_outputs`, row-major; the caller fills it with the base margins first). `threads` > 1 splits
+    /// large batches over scoped threads (results are identical: each row is summed in tree order either way).
+    /// Errors only when the sizes disagree.
+    pub fn predict_into(
+        &self,
+        rows: Rows<'_>,
+        out: &mut [f64],
+        range: Range<usize>,
+        threads: usize,
+    ) -> Result<(), TreeError> {
+        let nf = self.n_features;
+        let n_rows = rows
+            .len()
+            .checked_div(nf)
+            .unwrap_or(out.len() / self.n_outputs);
+        if rows.len() != n_rows * nf {
+            return Err(TreeError::Ensemble(format!(
+                "{} values is not a whole number of rows of {nf} features",
+                rows.len()
+            )));
+        }
+        if out.len() != n_rows * self.n_outputs {
+            return Err(TreeError::Ensemble(format!(
+                "output buffer holds {} values, {n_rows} rows need {}",
+                out.len(),
+                n_rows * self.n_outputs
+            )));
+        }
+        let end = range.end.min(self.trees.len());
+        let trees = &self.trees[range.start.min(end)..end];
+        let threads = threads.max(1).min(n_rows.div_ceil(BLOCK_ROWS)).max(1);
+        if threads == 1 {
+            self.predict_rows(trees, rows, 0..n_rows, out);
+            return Ok(());
+        }
+        let per = n_rows.div_ceil(threads);
+        std::thread::scope(|s| {
+            for (k, chunk) in out.chunks_mut(per * self.n_outputs).enumerate() {
+                let start = k * per;
+                let stop = start + chunk.len() / self.n_outputs;
+                s.spawn(move || self.predict_rows(trees, rows, start..stop, chunk));
+            }
+        });
+        Ok(())
+    }
+
+    /// Evaluates rows `span` of `rows` into `out` (the rows' slice of the output).
+    fn predict_rows(&self, trees: &[Tree], rows: Rows<'_>, span: Range<usize>, out: &mut [f64]) {
+        let nf = self.n_features;
+        let no = self.n_outputs;
+        let nfi = self.rules.negative_fraction_invalid;
+        let f32_sum = self.rules.accumulate == Accumulate::F32;
+        let mut leaves = [0u32; BLOCK_ROWS];
+        let mut buf = Vec::with_capacity(BLOCK_ROWS * nf);
+        let mut start = span.start;
+        while start < span.end {
+            let end = (start + BLOCK_ROWS).min(span.end);
+            let nan = rows.load(
+                start * nf..end * nf,
+                self.rules.round_inputs_to_f32,
+                &mut buf,
+            );
+            let block = &mut leaves[..end - start];
+            let out_block = &mut out[(start - span.start) * no..(end - span.start) * no];
+            for tree in trees {
+                tree.leaves(&buf, nf, nan, nfi, block);
+                let (o, w) = (tree.output, tree.weight);
+                for (r, &leaf) in block.iter().enumerate() {
+                    let dst = &mut out_block[r * no + o..r * no + o + tree.width];
+                    let vals = tree.values(leaf);
+                    if f32_sum {
+                        if w == 1.0 {
+                            for (d, &v) in dst.iter_mut().zip(vals) {
+                                *d = f64::from(*d as f32 + v as f32);
+                            }
+                        } else {
+                            for (d, &v) in dst.iter_mut().zip(vals) {
+                                *d = f64::from(*d as f32 + v as f32 * w as f32);
+                            }
+                        }
+                    } else if w == 1.0 {
+                        for (d, &v) in dst.iter_mut().zip(vals) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, &v) in dst.iter_mut().zip(vals) {
+                            *d += v * w;
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// The leaf each row reaches in each tree, as its node index in the [`RawTree`] (`n_rows × n_trees`), for
+    /// `pred_leaf`-style output and tests.
+    pub fn leaf_indices(&self, rows: Rows<'_>) -> Result<Vec<u32>, TreeError> {
+        let nf = self.n_features;
+        if nf == 0 || !rows.len().is_multiple_of(nf) {
+            return Err(TreeError::Ensemble(format!(
+                "{} values is not a whole number of rows of {nf} features",
+                rows.len()
+            )));
+        }
+        let n_rows = rows.len() / nf;
+        let nt = self.trees.len();
+        let mut out = vec![0u32; n_rows * nt];
+        let mut leaves = [0u32; BLOCK_ROWS];
+        let mut buf = Vec::new();
+        let mut start = 0;
+        while start < n_rows {
+            let end = (start + BLOCK_ROWS).min(n_rows);
+            let nan = rows.load(
+                start * nf..end * nf,
+                self.rules.round_inputs_to_f32,
+                &mut buf,
+            );
+            let block = &mut leaves[..end - start];
+            for (t, tree) in self.trees.iter().enumerate() {
+                tree.leaves(&buf, nf, nan, self.rules.negative_fraction_invalid, block);
+                for (r, &l) in block.iter().enumerate() {
+                    out[(start + r) * nt + t] = tree.raw_ids[l as usize];
+                }
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_f32_is_the_previous_float() {
+        for t in [1.5f32, -1.5, 0.0, -0.0, 1e-30, f32::MAX, f32::MIN] {
+            let b = below_f32(t);
+            let x = b as f32;
+            assert!(x < t, "{t}");
+            assert_eq!(f64::from(x), b);
+            // Nothing representable between.
+            let next = if x >= 0.0 {
+                f32::from_bits(x.to_bits() + 1)
+            } else if x == -f32::from_bits(1) {
+                0.0
+            } else {
+                f32::from_bits(x.to_bits() - 1)
+            };
+            assert!(next >= t, "{t}: {x} {next}");
+        }
+    }
+}

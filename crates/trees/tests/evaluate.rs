@@ -1,0 +1,302 @@
+//! Hand-built trees through the public API: routing, missing values, categorical sets, accumulation, threads and
+//! hostile structures.
+
+use oxserve_trees::{
+    Accumulate, CategorySplit, Ensemble, Missing, RawNode, RawTree, Rows, Rules, TreeError,
+};
+
+fn split(feature: usize, threshold: f64, left: usize, right: usize, default_left: bool) -> RawNode {
+    RawNode::Split {
+        feature,
+        threshold,
+        left,
+        right,
+        default_left,
+        missing: Missing::NanDefault,
+        categories: None,
+    }
+}
+
+/// x0 < 0.5 → (x1 < 2 → 1.0 : 2.0) : 3.0, NaN on x0 goes right, NaN on x1 goes left.
+fn tree() -> RawTree {
+    RawTree {
+        nodes: vec![
+            split(0, 0.5, 1, 2, false),
+            split(1, 2.0, 3, 4, true),
+            RawNode::Leaf(2),
+            RawNode::Leaf(0),
+            RawNode::Leaf(1),
+        ],
+        leaf_values: vec![1.0, 2.0, 3.0],
+        width: 1,
+        output: 0,
+        weight: 1.0,
+    }
+}
+
+fn eval(e: &Ensemble, rows: &[f64]) -> Vec<f64> {
+    let n = rows.len() / e.n_features();
+    let mut out = vec![0.0; n * e.n_outputs()];
+    e.predict_into(Rows::F64(rows), &mut out, 0..usize::MAX, 1)
+        .unwrap();
+    out
+}
+
+#[test]
+fn routes_like_each_library() {
+    let nan = f64::NAN;
+    let rows = [
+        0.0,
+        1.0,
+        0.0,
+        2.0,
+        0.5,
+        0.0,
+        nan,
+        0.0,
+        0.0,
+        nan,
+        0.4999999999,
+        5.0,
+    ];
+    // XGBoost: x < t on float32 values (0.4999999999 rounds to 0.5 in float32, so goes right).
+    let x = Ensemble::new(&[tree()], 2, 1, Rules::XGBOOST).unwrap();
+    assert_eq!(eval(&x, &rows), [1.0, 2.0, 3.0, 3.0, 1.0, 3.0]);
+    // LightGBM: x <= t on float64 values.
+    let l = Ensemble::new(&[tree()], 2, 1, Rules::LIGHTGBM).unwrap();
+    assert_eq!(eval(&l, &rows), [1.0, 1.0, 1.0, 3.0, 1.0, 2.0]);
+    // float32 input gives the same answers as float64 input under XGBoost's rules.
+    let rows32: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
+    let mut out = vec![0.0; 6];
+    x.predict_into(Rows::F32(&rows32), &mut out, 0..1, 1)
+        .unwrap();
+    assert_eq!(out, [1.0, 2.0, 3.0, 3.0, 1.0, 3.0]);
+}
+
+#[test]
+fn lightgbm_missing_types() {
+    let mk = |missing| RawTree {
+        nodes: vec![
+            RawNode::Split {
+                feature: 0,
+                threshold: -1.0,
+                left: 1,
+                right: 2,
+                default_left: true,
+                missing,
+                categories: None,
+            },
+            RawNode::Leaf(0),
+            RawNode::Leaf(1),
+        ],
+        leaf_values: vec![10.0, 20.0],
+        width: 1,
+        output: 0,
+        weight: 1.0,
+    };
+    let rows = [f64::NAN, 0.0, 1e-36, -2.0, 1.0];
+    let e = |m| {
+        eval(
+            &Ensemble::new(&[mk(m)], 1, 1, Rules::LIGHTGBM).unwrap(),
+            &rows,
+        )
+    };
+    assert_eq!(e(Missing::NanDefault), [10.0, 20.0, 20.0, 10.0, 20.0]);
+    assert_eq!(e(Missing::NanAsZero), [20.0, 20.0, 20.0, 10.0, 20.0]);
+    assert_eq!(e(Missing::Zero), [10.0, 10.0, 10.0, 10.0, 20.0]);
+}
+
+#[test]
+fn categorical_sets_both_ways() {
+    let mk = |left_members| RawTree {
+        nodes: vec![
+            RawNode::Split {
+                feature: 0,
+                threshold: 0.0,
+                left: 1,
+                right: 2,
+                default_left: true,
+                missing: Missing::NanDefault,
+                categories: Some(CategorySplit::from_codes(&[1, 3, 40], left_members).unwrap()),
+            },
+            RawNode::Leaf(0),
+            RawNode::Leaf(1),
+        ],
+        leaf_values: vec![-1.0, 1.0],
+        width: 1,
+        output: 0,
+        weight: 1.0,
+    };
+    let rows = [1.0, 2.0, 3.7, 40.0, 41.0, 1e9, -0.5, f64::NAN, 0.0];
+    // XGBoost: members go right; invalid (negative, huge) and non-members go left; NaN the default side.
+    let x = eval(
+        &Ensemble::new(&[mk(false)], 1, 1, Rules::XGBOOST).unwrap(),
+        &rows,
+    );
+    assert_eq!(x, [1.0, -1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0]);
+    // LightGBM: members go left; -0.5 truncates to category 0.
+    let l = eval(
+        &Ensemble::new(&[mk(true)], 1, 1, Rules::LIGHTGBM).unwrap(),
+        &rows,
+    );
+    assert_eq!(l, [-1.0, 1.0, -1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 1.0]);
+}
+
+#[test]
+fn vector_leaves_groups_weights_and_ranges() {
+    let mut t0 = tree();
+    t0.output = 1;
+    t0.weight = 0.5;
+    let vec_tree = RawTree {
+        nodes: vec![
+            split(0, 0.5, 1, 2, false),
+            RawNode::Leaf(0),
+            RawNode::Leaf(1),
+        ],
+        leaf_values: vec![1.0, 2.0, 3.0, 4.0],
+        width: 2,
+        output: 0,
+        weight: 1.0,
+    };
+    let e = Ensemble::new(&[t0, vec_tree], 2, 2, Rules::LIGHTGBM).unwrap();
+    assert_eq!(eval(&e, &[0.0, 0.0, 1.0, 0.0]), [1.0, 2.5, 3.0, 5.5]);
+    let mut out = vec![0.0; 4];
+    e.predict_into(Rows::F64(&[0.0, 0.0, 1.0, 0.0]), &mut out, 1..2, 1)
+        .unwrap();
+    assert_eq!(out, [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(e.leaf_indices(Rows::F64(&[0.0, 0.0])).unwrap(), [3, 1]);
+}
+
+#[test]
+fn float32_accumulation_matches_a_float_buffer() {
+    let leaf = 0.1f32;
+    let t = RawTree {
+        nodes: vec![RawNode::Leaf(0)],
+        leaf_values: vec![f64::from(leaf)],
+        width: 1,
+        output: 0,
+        weight: 1.0,
+    };
+    let trees = vec![t; 1000];
+    let x = Ensemble::new(&trees, 1, 1, Rules::XGBOOST).unwrap();
+    let mut want = 0.5f32;
+    for _ in 0..1000 {
+        want += leaf;
+    }
+    let mut out = vec![0.5];
+    x.predict_into(Rows::F64(&[0.0]), &mut out, 0..1000, 1)
+        .unwrap();
+    assert_eq!(out[0], f64::from(want));
+    let f64_rules = Rules {
+        accumulate: Accumulate::F64,
+        ..Rules::XGBOOST
+    };
+    let y = Ensemble::new(&trees, 1, 1, f64_rules).unwrap();
+    let mut out = vec![0.5];
+    y.predict_into(Rows::F64(&[0.0]), &mut out, 0..1000, 1)
+        .unwrap();
+    assert_ne!(out[0], f64::from(want));
+}
+
+#[test]
+fn threads_give_identical_results() {
+    let trees: Vec<RawTree> = (0..20)
+        .map(|k| {
+            let mut t = tree();
+            t.nodes[0] = split(0, f64::from(k) / 20.0, 1, 2, k % 2 == 0);
+            t.leaf_values = vec![0.1 * f64::from(k), 0.2, -0.3];
+            t
+        })
+        .collect();
+    let e = Ensemble::new(&trees, 2, 1, Rules::XGBOOST).unwrap();
+    let n = 5000;
+    let rows: Vec<f64> = (0..n * 2)
+        .map(|i| {
+            if i % 97 == 0 {
+                f64::NAN
+            } else {
+                ((i * 7919) % 1000) as f64 / 1000.0
+            }
+        })
+        .collect();
+    let mut one = vec![0.0; n];
+    let mut four = vec![0.0; n];
+    e.predict_into(Rows::F64(&rows), &mut one, 0..20, 1)
+        .unwrap();
+    e.predict_into(Rows::F64(&rows), &mut four, 0..20, 4)
+        .unwrap();
+    assert_eq!(one, four);
+}
+
+fn refused(t: RawTree, n_features: usize) -> String {
+    match Ensemble::new(&[t], n_features, 1, Rules::XGBOOST) {
+        Err(e @ TreeError::Tree { .. }) => e.to_string(),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn hostile_structures_are_refused() {
+    let mut t = tree();
+    t.nodes[1] = split(1, 2.0, 0, 4, true);
+    assert!(refused(t, 2).contains("reached twice"), "cycle to the root");
+    let mut t = tree();
+    t.nodes[1] = split(1, 2.0, 1, 4, true);
+    assert!(refused(t, 2).contains("its own child"));
+    let mut t = tree();
+    t.nodes[1] = split(1, 2.0, 2, 4, true);
+    assert!(refused(t, 2).contains("reached twice"), "shared child");
+    let mut t = tree();
+    t.nodes[1] = split(1, 2.0, 3, 99, true);
+    assert!(refused(t, 2).contains("out of range"));
+    assert!(refused(tree(), 1).contains("feature 1"));
+    let mut t = tree();
+    t.nodes[0] = split(0, f64::NAN, 1, 2, true);
+    assert!(refused(t, 2).contains("NaN threshold"));
+    let mut t = tree();
+    t.nodes[2] = RawNode::Leaf(7);
+    assert!(refused(t, 2).contains("leaf value 7"));
+    let mut t = tree();
+    t.leaf_values[0] = f64::INFINITY;
+    assert!(refused(t, 2).contains("non-finite"));
+    let mut t = tree();
+    t.nodes.clear();
+    assert!(refused(t, 2).contains("no nodes"));
+    let mut t = tree();
+    t.width = 2;
+    assert!(refused(t, 2).contains("outputs"));
+    let mut t = tree();
+    t.output = usize::MAX;
+    assert!(refused(t, 2).contains("outputs"));
+    // A deep chain is fine (no recursion anywhere): node 2k splits, its right child 2k+1 is a leaf, its left child
+    // the next split.
+    let mut fixed = Vec::new();
+    for k in 0..50_000 {
+        fixed.push(split(0, -(k as f64), 2 * k + 2, 2 * k + 1, true));
+        fixed.push(RawNode::Leaf(0));
+    }
+    fixed.push(RawNode::Leaf(0));
+    let t = RawTree {
+        nodes: fixed,
+        leaf_values: vec![1.0],
+        width: 1,
+        output: 0,
+        weight: 1.0,
+    };
+    let e = Ensemble::new(&[t], 1, 1, Rules::LIGHTGBM).unwrap();
+    assert_eq!(eval(&e, &[-1e9]), [1.0]);
+}
+
+#[test]
+fn size_mismatches_are_errors() {
+    let e = Ensemble::new(&[tree()], 2, 1, Rules::XGBOOST).unwrap();
+    let mut out = vec![0.0; 2];
+    assert!(
+        e.predict_into(Rows::F64(&[0.0; 3]), &mut out, 0..1, 1)
+            .is_err()
+    );
+    assert!(
+        e.predict_into(Rows::F64(&[0.0; 2]), &mut out, 0..1, 1)
+            .is_err()
+    );
+}
