@@ -1,5 +1,6 @@
 //! Hand-built trees through the public API: routing, missing values, categorical sets, accumulation, threads and
 //! hostile structures.
+#![allow(clippy::unwrap_used)]
 
 use oxserve_trees::{
     Accumulate, CategorySplit, Ensemble, Missing, RawNode, RawTree, Rows, Rules, TreeError,
