@@ -701,7 +701,8 @@ impl Ensemble {
         let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
         let mut leaves = [0u32; BLOCK_ROWS];
-        let mut buf = Vec::with_capacity(BLOCK_ROWS * nf);
+        // Grows to one block of the caller's rows (never sized from the model alone).
+        let mut buf = Vec::new();
         let mut start = span.start;
         while start < span.end {
             let end = (start + BLOCK_ROWS).min(span.end);
