@@ -1,0 +1,156 @@
+//! Every generated fixture (`fixtures/cases/{v4,v3}/<case>/model.txt`) against what LightGBM's own
+//! `Booster.predict` returned (`expected.json`), and the shared corpus's LightGBM cases when present.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use oxserve_lightgbm::{Booster, Predict, Rows};
+use serde_json::Value;
+
+fn flat(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flat).collect(),
+        Value::Null => vec![f64::NAN],
+        v => vec![v.as_f64().unwrap()],
+    }
+}
+
+fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64, what: &str) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{what}: {} values, want {}", got.len(), want.len()));
+    }
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if (g - w).abs() > atol + rtol * w.abs() {
+            return Err(format!(
+                "{what}[{i}]: got {g}, want {w} (diff {:e})",
+                (g - w).abs()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases")
+}
+
+fn check_case(case: &Path) -> Result<(), String> {
+    let exp: Value =
+        serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap();
+    let what = case
+        .strip_prefix(cases_dir())
+        .unwrap()
+        .display()
+        .to_string();
+    let b = Booster::load(&std::fs::read(case.join("model.txt")).unwrap())
+        .map_err(|e| format!("{what}: {e}"))?;
+    let x = flat(&exp["X"]);
+    let all = Predict::default();
+    let two = Predict {
+        num_iteration: Some(2),
+        ..Predict::default()
+    };
+    let run = |opts: &Predict, raw: bool| {
+        if raw {
+            b.predict_raw(Rows::F64(&x), opts)
+        } else {
+            b.predict(Rows::F64(&x), opts)
+        }
+        .map(|o| o.values)
+        .map_err(|e| e.to_string())
+    };
+    close(
+        &run(&all, true)?,
+        &flat(&exp["raw"]),
+        1e-9,
+        1e-9,
+        &format!("{what} raw"),
+    )?;
+    close(
+        &run(&all, false)?,
+        &flat(&exp["predict"]),
+        1e-9,
+        1e-9,
+        &format!("{what} predict"),
+    )?;
+    close(
+        &run(&two, true)?,
+        &flat(&exp["raw_2"]),
+        1e-9,
+        1e-9,
+        &format!("{what} raw_2"),
+    )?;
+    close(
+        &run(&two, false)?,
+        &flat(&exp["predict_2"]),
+        1e-9,
+        1e-9,
+        &format!("{what} predict_2"),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn generated_fixtures_match_booster_predict() {
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for version in ["v4", "v3"] {
+        let mut cases: Vec<_> = std::fs::read_dir(cases_dir().join(version))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        cases.sort();
+        assert!(cases.len() >= 25, "{version}: {} cases", cases.len());
+        for case in cases {
+            if let Err(e) = check_case(&case) {
+                failures.push(e);
+            }
+            n += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases failed: {failures:#?}",
+        failures.len()
+    );
+}
+
+/// The shared corpus (`../shared/conformance/public/lightgbm-*`, or `$OXSERVE_SHARED/conformance/public`): the
+/// booster's `predict` is the wrapper's `predict_proba` for classifiers, its raw score `decision_function`.
+#[test]
+fn shared_corpus() {
+    let root = std::env::var_os("OXSERVE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("conformance/public");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!("shared corpus not present at {}; skipped", root.display());
+        return;
+    };
+    let mut n = 0;
+    for e in entries {
+        let dir = e.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("lightgbm-") {
+            continue;
+        }
+        let case: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+        let b =
+            Booster::load(&std::fs::read(dir.join(case["artifact"].as_str().unwrap())).unwrap())
+                .unwrap();
+        let x = flat(&case["X"]);
+        let atol = case["atol"].as_f64().unwrap_or(1e-9);
+        let rtol = case["rtol"].as_f64().unwrap_or(1e-9);
+        let outputs = &case["outputs"];
+        let p = b.predict(Rows::F64(&x), &Predict::default()).unwrap();
+        let want = outputs.get("predict_proba").unwrap_or(&outputs["predict"]);
+        close(&p.values, &flat(want), atol, rtol, &name).unwrap();
+        if let Some(df) = outputs.get("decision_function") {
+            let raw = b.predict_raw(Rows::F64(&x), &Predict::default()).unwrap();
+            close(&raw.values, &flat(df), atol, rtol, &format!("{name} raw")).unwrap();
+        }
+        n += 1;
+    }
+    assert!(n > 0, "no lightgbm-* case in {}", root.display());
+}
