@@ -88,13 +88,21 @@ impl Doc {
     }
 }
 
-/// Packs an array of numbers as [`Doc::Nums`].
+/// Packs an array of numbers (or booleans, as XGBoost 1.0's `default_left`) as [`Doc::Nums`].
 fn pack(items: Vec<Doc>) -> Doc {
-    if !items.is_empty() && items.iter().all(|d| matches!(d, Doc::Num(_))) {
+    if !items.is_empty()
+        && items
+            .iter()
+            .all(|d| matches!(d, Doc::Num(_) | Doc::Bool(_)))
+    {
         Doc::Nums(
             items
                 .into_iter()
-                .map(|d| if let Doc::Num(v) = d { v } else { 0.0 })
+                .map(|d| match d {
+                    Doc::Num(v) => v,
+                    Doc::Bool(b) => f64::from(u8::from(b)),
+                    _ => 0.0,
+                })
                 .collect(),
         )
     } else {
@@ -486,6 +494,8 @@ mod tests {
         assert!(a[1].is_nan() && a[2] == f64::NEG_INFINITY && a[3] == 0.25);
         assert_eq!(d.get("b").unwrap().as_str(), Some("xA"));
         assert_eq!(d.get("c").unwrap().nums(), Some(&[][..]));
+        let d = parse_json(b"[true,false,1]").unwrap();
+        assert_eq!(d.nums(), Some(&[1.0, 0.0, 1.0][..]));
     }
 
     #[test]

@@ -189,10 +189,16 @@ const MAX_OUTPUTS: usize = 1 << 16;
 impl Booster {
     /// Reads a model from its bytes, detecting the format.
     pub fn load(bytes: &[u8]) -> Result<Booster, XgbError> {
-        let (format, parts) = match detect(bytes) {
-            Format::Json => (Format::Json, from_doc(&doc::parse_json(bytes)?)?),
-            Format::Ubjson => (Format::Ubjson, from_doc(&doc::parse_ubjson(bytes)?)?),
-            Format::LegacyBinary => (Format::LegacyBinary, legacy::read(bytes)?),
+        Booster::load_as(bytes, detect(bytes))
+    }
+
+    /// Reads a model in a given format (what [`Booster::load`] does after detecting it; also the fuzz targets'
+    /// entry point per reader).
+    pub fn load_as(bytes: &[u8], format: Format) -> Result<Booster, XgbError> {
+        let parts = match format {
+            Format::Json => from_doc(&doc::parse_json(bytes)?)?,
+            Format::Ubjson => from_doc(&doc::parse_ubjson(bytes)?)?,
+            Format::LegacyBinary => legacy::read(bytes)?,
         };
         Booster::build(format, parts)
     }
