@@ -8,8 +8,8 @@
 //! mode) divides the transformed output's input by the iterations used; the raw score stays the sum, as LightGBM's
 //! `raw_score=True` returns it.
 
-pub use oxserve_trees::Rows;
 use oxserve_trees::{CategorySplit, Ensemble, Missing, RawNode, RawTree, Rules};
+pub use oxserve_trees::{Output, Rows};
 
 /// Why a model was refused or a prediction failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,17 +60,6 @@ pub struct Predict {
     pub num_iteration: Option<usize>,
     /// Threads for large batches (0 or 1: the calling thread only).
     pub threads: usize,
-}
-
-/// A prediction: `n_rows × n_cols` values, row-major (`Booster.predict` returns `[n_rows]` for one column).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Output {
-    /// The values.
-    pub values: Vec<f64>,
-    /// Rows.
-    pub n_rows: usize,
-    /// Columns.
-    pub n_cols: usize,
 }
 
 /// One linear leaf: constant, features and coefficients.
@@ -312,17 +301,13 @@ impl Booster {
 
     /// Raw scores (`raw_score=True`): `n_rows × n_outputs`.
     pub fn predict_raw(&self, x: Rows<'_>, opts: &Predict) -> Result<Output, LgbError> {
-        let len = match x {
-            Rows::F32(v) => v.len(),
-            Rows::F64(v) => v.len(),
-        };
         let nf = self.n_features;
-        if nf == 0 || !len.is_multiple_of(nf) {
-            return Err(LgbError::Input(format!(
-                "The number of features in data ({len} values) is not a multiple of the {nf} features the model was trained with"
-            )));
-        }
-        let n_rows = len / nf;
+        let n_rows = x.n_rows(nf).ok_or_else(|| {
+            LgbError::Input(format!(
+                "The number of features in data ({} values) is not a multiple of the {nf} features the model was trained with",
+                x.len()
+            ))
+        })?;
         let no = self.per_iteration;
         let (start, n) = self.iterations(opts)?;
         let trees = start * no..(start + n) * no;

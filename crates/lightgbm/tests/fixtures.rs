@@ -7,36 +7,16 @@ use std::path::{Path, PathBuf};
 use oxserve_lightgbm::{Booster, Predict, Rows};
 use serde_json::Value;
 
-fn flat(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(flat).collect(),
-        Value::Null => vec![f64::NAN],
-        v => vec![v.as_f64().unwrap()],
-    }
-}
-
-fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64, what: &str) -> Result<(), String> {
-    if got.len() != want.len() {
-        return Err(format!("{what}: {} values, want {}", got.len(), want.len()));
-    }
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        if (g - w).abs() > atol + rtol * w.abs() {
-            return Err(format!(
-                "{what}[{i}]: got {g}, want {w} (diff {:e})",
-                (g - w).abs()
-            ));
-        }
-    }
-    Ok(())
-}
+#[path = "../../trees/tests/support/conformance.rs"]
+mod support;
+use support::{close, flat, read_json};
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases")
 }
 
 fn check_case(case: &Path) -> Result<(), String> {
-    let exp: Value =
-        serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap();
+    let exp: Value = read_json(&case.join("expected.json"));
     let what = case
         .strip_prefix(cases_dir())
         .unwrap()
@@ -119,26 +99,14 @@ fn generated_fixtures_match_booster_predict() {
 /// booster's `predict` is the wrapper's `predict_proba` for classifiers, its raw score `decision_function`.
 #[test]
 fn shared_corpus() {
-    let root = std::env::var_os("OXSERVE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("conformance/public");
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        eprintln!("shared corpus not present at {}; skipped", root.display());
+    let Some(cases) = support::shared_cases(env!("CARGO_MANIFEST_DIR"), "lightgbm-") else {
         return;
     };
-    let mut n = 0;
-    for e in entries {
-        let dir = e.unwrap().path();
+    for dir in cases {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        if !name.starts_with("lightgbm-") {
-            continue;
-        }
-        let case: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
-        let b =
-            Booster::load(&std::fs::read(dir.join(case["artifact"].as_str().unwrap())).unwrap())
-                .unwrap();
+        let case = read_json(&dir.join("case.json"));
+        let model = std::fs::read(dir.join(case["artifact"].as_str().unwrap())).unwrap();
+        let b = Booster::load(&model).unwrap();
         let x = flat(&case["X"]);
         let atol = case["atol"].as_f64().unwrap_or(1e-9);
         let rtol = case["rtol"].as_f64().unwrap_or(1e-9);
@@ -150,7 +118,5 @@ fn shared_corpus() {
             let raw = b.predict_raw(Rows::F64(&x), &Predict::default()).unwrap();
             close(&raw.values, &flat(df), atol, rtol, &format!("{name} raw")).unwrap();
         }
-        n += 1;
     }
-    assert!(n > 0, "no lightgbm-* case in {}", root.display());
 }

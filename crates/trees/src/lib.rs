@@ -551,11 +551,23 @@ pub enum Rows<'a> {
 }
 
 impl Rows<'_> {
-    fn len(&self) -> usize {
+    /// Values in the matrix.
+    pub fn len(&self) -> usize {
         match self {
             Rows::F32(v) => v.len(),
             Rows::F64(v) => v.len(),
         }
+    }
+
+    /// Whether the matrix holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows of `n_features` values each, or `None` when the values are not whole rows (or `n_features` is 0).
+    pub fn n_rows(&self, n_features: usize) -> Option<usize> {
+        let len = self.len();
+        (n_features > 0 && len.is_multiple_of(n_features)).then(|| len / n_features)
     }
 
     /// Copies `range` (value positions) into `buf` as the ensemble reads it; returns whether a NaN is present.
@@ -567,6 +579,29 @@ impl Rows<'_> {
             Rows::F64(v) => buf.extend_from_slice(&v[range]),
         }
         buf.iter().any(|x| x.is_nan())
+    }
+}
+
+/// A prediction: `n_rows × n_cols` values, row-major. [`Output::shape`] is what the Python libraries'
+/// `predict` returns: `[n_rows]` for one column, `[n_rows, n_cols]` otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The values.
+    pub values: Vec<f64>,
+    /// Rows.
+    pub n_rows: usize,
+    /// Columns.
+    pub n_cols: usize,
+}
+
+impl Output {
+    /// The numpy shape the libraries return.
+    pub fn shape(&self) -> Vec<usize> {
+        if self.n_cols == 1 {
+            vec![self.n_rows]
+        } else {
+            vec![self.n_rows, self.n_cols]
+        }
     }
 }
 
@@ -592,6 +627,11 @@ impl Ensemble {
         if n_outputs == 0 {
             return Err(TreeError::Ensemble(
                 "an ensemble needs at least one output".into(),
+            ));
+        }
+        if rules.comparison == Comparison::LessF32 && !rules.round_inputs_to_f32 {
+            return Err(TreeError::Ensemble(
+                "float32 comparisons need float32 inputs (round_inputs_to_f32)".into(),
             ));
         }
         if n_features > u32::MAX as usize {

@@ -16,8 +16,8 @@ mod doc;
 mod legacy;
 
 use doc::Doc;
-pub use oxserve_trees::Rows;
 use oxserve_trees::{CategorySplit, Ensemble, Missing, RawNode, RawTree, Rules};
+pub use oxserve_trees::{Output, Rows};
 
 /// Why a model was refused or a prediction failed.
 #[derive(Debug, thiserror::Error)]
@@ -134,29 +134,6 @@ pub struct Predict {
     pub iteration_range: Option<(usize, usize)>,
     /// Threads for large batches (0 or 1: the calling thread only).
     pub threads: usize,
-}
-
-/// A prediction: `n_rows × n_cols` values, row-major. `shape` is what `Booster.predict` returns: `[n_rows]` for one
-/// column, `[n_rows, n_cols]` otherwise.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Output {
-    /// The values.
-    pub values: Vec<f64>,
-    /// Rows.
-    pub n_rows: usize,
-    /// Columns.
-    pub n_cols: usize,
-}
-
-impl Output {
-    /// The numpy shape `Booster.predict` returns.
-    pub fn shape(&self) -> Vec<usize> {
-        if self.n_cols == 1 {
-            vec![self.n_rows]
-        } else {
-            vec![self.n_rows, self.n_cols]
-        }
-    }
 }
 
 /// A loaded, validated XGBoost model.
@@ -411,17 +388,13 @@ impl Booster {
 
     /// Margins (`output_margin=True`): `n_rows × n_outputs`.
     pub fn predict_margin(&self, x: Rows<'_>, opts: &Predict) -> Result<Output, XgbError> {
-        let len = match x {
-            Rows::F32(v) => v.len(),
-            Rows::F64(v) => v.len(),
-        };
         let nf = self.n_features;
-        if nf == 0 || !len.is_multiple_of(nf) {
-            return Err(XgbError::Input(format!(
-                "Feature shape mismatch, expected: {nf}, got {len} values (not whole rows)"
-            )));
-        }
-        let n_rows = len / nf;
+        let n_rows = x.n_rows(nf).ok_or_else(|| {
+            XgbError::Input(format!(
+                "Feature shape mismatch, expected: {nf}, got {} values (not whole rows)",
+                x.len()
+            ))
+        })?;
         let no = self.n_outputs;
         let mut out: Vec<f64> = Vec::with_capacity(n_rows * no);
         for _ in 0..n_rows {

@@ -7,22 +7,13 @@ use std::path::{Path, PathBuf};
 use oxserve_xgboost::{Booster, Format, Predict, Rows};
 use serde_json::Value;
 
-fn flat(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(flat).collect(),
-        Value::Null => vec![f64::NAN],
-        v => vec![v.as_f64().unwrap()],
-    }
-}
+#[path = "../../trees/tests/support/conformance.rs"]
+mod support;
+use support::{flat, read_json};
 
 fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= atol + rtol * w.abs(),
-            "{what}[{i}]: got {g}, want {w} (diff {})",
-            (g - w).abs()
-        );
+    if let Err(e) = support::close(got, want, atol, rtol, what) {
+        panic!("{e}");
     }
 }
 
@@ -44,9 +35,7 @@ fn generated_fixtures_match_booster_predict() {
         assert!(cases.len() >= 25, "{version}: only {} cases", cases.len());
         for case in cases {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let exp: Value =
-                    serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap())
-                        .unwrap();
+                let exp: Value = read_json(&case.join("expected.json"));
                 let x = flat(&exp["X"]);
                 for ext in ["json", "ubj", "bst"] {
                     let path = case.join(format!("model.{ext}"));
@@ -141,30 +130,18 @@ fn feature_names_and_types_come_from_the_file() {
     );
 }
 
-/// The shared corpus (`../shared/conformance/public/xgboost-*`, or `$OXSERVE_SHARED/conformance/public`): the
-/// booster's `predict` is the wrapper's `predict_proba` for classifiers and `predict` for regressors.
+/// The shared corpus's `xgboost-*` cases: the booster's `predict` is the wrapper's `predict_proba` for classifiers
+/// and `predict` for regressors.
 #[test]
 fn shared_corpus() {
-    let root = std::env::var_os("OXSERVE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("conformance/public");
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        eprintln!("shared corpus not present at {}; skipped", root.display());
+    let Some(cases) = support::shared_cases(env!("CARGO_MANIFEST_DIR"), "xgboost-") else {
         return;
     };
-    let mut n = 0;
-    for e in entries {
-        let dir = e.unwrap().path();
+    for dir in cases {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        if !name.starts_with("xgboost-") {
-            continue;
-        }
-        let case: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
-        let artifact = case["artifact"].as_str().unwrap();
-        let b = Booster::load(&std::fs::read(dir.join(artifact)).unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let case = read_json(&dir.join("case.json"));
+        let model = std::fs::read(dir.join(case["artifact"].as_str().unwrap())).unwrap();
+        let b = Booster::load(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
         let x = flat(&case["X"]);
         let atol = case["atol"].as_f64().unwrap_or(1e-6);
         let rtol = case["rtol"].as_f64().unwrap_or(1e-6);
@@ -181,7 +158,5 @@ fn shared_corpus() {
                 .collect();
             assert_eq!(labels, flat(&outputs["predict"]), "{name} labels");
         }
-        n += 1;
     }
-    assert!(n > 0, "no xgboost-* case in {}", root.display());
 }
