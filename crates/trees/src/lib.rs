@@ -225,8 +225,13 @@ pub struct Tree {
     /// Category sets: `(start, len)` into `cat_bits` per categorical node ordinal.
     cat_sets: Vec<(u32, u32)>,
     cat_bits: Vec<u32>,
-    /// Whether a node needs the general decision (categorical, zero-as-missing, NaN-as-zero).
+    /// Whether a node needs the general decision for non-NaN values too (categorical, zero-as-missing).
     special: bool,
+    /// Whether a numeric split reads NaN as 0.0 (LightGBM missing types None and Zero).
+    nan_as_zero: bool,
+    /// Depth of the shallowest leaf: every walk takes at least this many steps, so the lockstep loop runs them
+    /// without checking for arrival (all of them for a balanced tree).
+    min_leaf_depth: u32,
     /// The node's index in the [`RawTree`], per flat node.
     raw_ids: Vec<u32>,
 }
@@ -278,8 +283,9 @@ impl Tree {
         // layout; a node reached twice (a cycle or a shared child) is refused.
         let mut new_index = vec![u32::MAX; n];
         let mut order: Vec<usize> = Vec::with_capacity(n);
-        let mut stack = vec![0usize];
-        while let Some(i) = stack.pop() {
+        let mut stack = vec![(0usize, 0u32)];
+        let mut min_leaf_depth = u32::MAX;
+        while let Some((i, depth)) = stack.pop() {
             if new_index[i] != u32::MAX {
                 return Err(format!(
                     "node {i} is reached twice (a cycle or a shared subtree)"
@@ -297,8 +303,10 @@ impl Tree {
                     if c == i {
                         return Err(format!("node {i} is its own child"));
                     }
-                    stack.push(c);
+                    stack.push((c, depth + 1));
                 }
+            } else {
+                min_leaf_depth = min_leaf_depth.min(depth);
             }
         }
         let mut nodes = Vec::with_capacity(order.len());
@@ -306,6 +314,7 @@ impl Tree {
         let mut cat_sets = Vec::new();
         let mut cat_bits = Vec::new();
         let mut special = false;
+        let mut nan_as_zero = false;
         let mut n_leaves: u32 = 0;
         for (me, &i) in order.iter().enumerate() {
             let me = me as u32;
@@ -377,13 +386,15 @@ impl Tree {
                         };
                         match missing {
                             Missing::NanDefault => {}
+                            // Only NaN inputs see the difference: the NaN-aware step handles it inline.
                             Missing::NanAsZero => {
                                 meta |= NAN_AS_ZERO;
-                                special = true;
+                                nan_as_zero = true;
                             }
                             Missing::Zero => {
                                 meta |= NAN_AS_ZERO | ZERO_MISSING;
                                 special = true;
+                                nan_as_zero = true;
                             }
                         }
                     }
@@ -405,6 +416,8 @@ impl Tree {
             cat_sets,
             cat_bits,
             special,
+            nan_as_zero,
+            min_leaf_depth,
             raw_ids: order.iter().map(|&i| i as u32).collect(),
         })
     }
@@ -453,12 +466,28 @@ impl Tree {
         x <= n.threshold
     }
 
+    /// One step from node `i` (a no-op at a leaf). `NAN`: the block may hold NaN, handled inline and without
+    /// branches for numeric splits (default side, or read as 0.0); `SPECIAL`: the tree has categorical or
+    /// zero-as-missing splits, which take [`Tree::decide`]. Leaves carry no flag bits, so they never take it.
     #[inline(always)]
-    fn step<const GENERAL: bool>(&self, i: u32, rows: &[f64], row: usize, nfi: bool) -> u32 {
+    fn step<const NAN: bool, const SPECIAL: bool>(
+        &self,
+        i: u32,
+        rows: &[f64],
+        row: usize,
+        nfi: bool,
+    ) -> u32 {
         let n = &self.nodes[(i & !LEAF_BIT) as usize];
         let x = rows[row + n.feature as usize];
-        let left = if GENERAL && n.meta & LEAF_BIT == 0 {
+        let left = if SPECIAL && n.meta & (CATEGORICAL | ZERO_MISSING) != 0 {
             self.decide(n, x, nfi)
+        } else if NAN && !self.nan_as_zero {
+            (x <= n.threshold) | (x.is_nan() & (n.meta & MISSING_LEFT != 0))
+        } else if NAN {
+            let nan = x.is_nan();
+            let take_default = nan & (n.meta & NAN_AS_ZERO == 0);
+            let v = if nan { 0.0 } else { x };
+            (take_default & (n.meta & MISSING_LEFT != 0)) | (!take_default & (v <= n.threshold))
         } else {
             x <= n.threshold
         };
@@ -467,15 +496,15 @@ impl Tree {
 
     /// The leaf node ordinals of consecutive rows (`rows` row-major with `nf` columns, `out.len()` rows).
     fn leaves(&self, rows: &[f64], nf: usize, nan: bool, nfi: bool, out: &mut [u32]) {
-        if self.special || nan {
-            self.leaves_impl::<true>(rows, nf, nfi, out)
-        } else {
-            self.leaves_impl::<false>(rows, nf, nfi, out)
+        match (self.special, nan) {
+            (false, false) => self.leaves_impl::<false, false>(rows, nf, nfi, out),
+            (false, true) => self.leaves_impl::<true, false>(rows, nf, nfi, out),
+            (true, _) => self.leaves_impl::<true, true>(rows, nf, nfi, out),
         }
     }
 
     #[inline(always)]
-    fn leaves_impl<const GENERAL: bool>(
+    fn leaves_impl<const NAN: bool, const SPECIAL: bool>(
         &self,
         rows: &[f64],
         nf: usize,
@@ -491,10 +520,15 @@ impl Tree {
         for group in &mut groups {
             let lane_rows: [usize; LANES] = std::array::from_fn(|l| (base + l) * nf);
             let mut idx = [0u32; LANES];
+            for _ in 0..self.min_leaf_depth {
+                for l in 0..LANES {
+                    idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
+                }
+            }
             loop {
                 let mut done = LEAF_BIT;
                 for l in 0..LANES {
-                    idx[l] = self.step::<GENERAL>(idx[l], rows, lane_rows[l], nfi);
+                    idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
                     done &= idx[l];
                 }
                 if done != 0 {
@@ -510,9 +544,45 @@ impl Tree {
             let row = (base + l) * nf;
             let mut i = 0;
             while i & LEAF_BIT == 0 {
-                i = self.step::<GENERAL>(i, rows, row, nfi);
+                i = self.step::<NAN, SPECIAL>(i, rows, row, nfi);
             }
             *o = i & !LEAF_BIT;
+        }
+    }
+
+    /// Adds the leaf values of `leaves` (one per row) into the rows' output slots.
+    #[inline]
+    fn accumulate(&self, leaves: &[u32], out: &mut [f64], no: usize, f32_sum: bool) {
+        let (o, w) = (self.output, self.weight);
+        if self.width == 1 {
+            // Scalar leaves: the value sits in the leaf node itself.
+            let rows = out.chunks_exact_mut(no).zip(leaves);
+            match (f32_sum, w == 1.0) {
+                (true, true) => rows.for_each(|(d, &l)| {
+                    d[o] = f64::from(d[o] as f32 + self.nodes[l as usize].threshold as f32);
+                }),
+                (true, false) => rows.for_each(|(d, &l)| {
+                    d[o] =
+                        f64::from(d[o] as f32 + self.nodes[l as usize].threshold as f32 * w as f32);
+                }),
+                (false, true) => rows.for_each(|(d, &l)| d[o] += self.nodes[l as usize].threshold),
+                (false, false) => {
+                    rows.for_each(|(d, &l)| d[o] += self.nodes[l as usize].threshold * w)
+                }
+            }
+            return;
+        }
+        for (d, &leaf) in out.chunks_exact_mut(no).zip(leaves) {
+            let dst = &mut d[o..o + self.width];
+            let vals = self.values(leaf);
+            for (d, &v) in dst.iter_mut().zip(vals) {
+                *d = match (f32_sum, w == 1.0) {
+                    (true, true) => f64::from(*d as f32 + v as f32),
+                    (true, false) => f64::from(*d as f32 + v as f32 * w as f32),
+                    (false, true) => *d + v,
+                    (false, false) => *d + v * w,
+                };
+            }
         }
     }
 
@@ -755,30 +825,7 @@ impl Ensemble {
             let out_block = &mut out[(start - span.start) * no..(end - span.start) * no];
             for tree in trees {
                 tree.leaves(&buf, nf, nan, nfi, block);
-                let (o, w) = (tree.output, tree.weight);
-                for (r, &leaf) in block.iter().enumerate() {
-                    let dst = &mut out_block[r * no + o..r * no + o + tree.width];
-                    let vals = tree.values(leaf);
-                    if f32_sum {
-                        if w == 1.0 {
-                            for (d, &v) in dst.iter_mut().zip(vals) {
-                                *d = f64::from(*d as f32 + v as f32);
-                            }
-                        } else {
-                            for (d, &v) in dst.iter_mut().zip(vals) {
-                                *d = f64::from(*d as f32 + v as f32 * w as f32);
-                            }
-                        }
-                    } else if w == 1.0 {
-                        for (d, &v) in dst.iter_mut().zip(vals) {
-                            *d += v;
-                        }
-                    } else {
-                        for (d, &v) in dst.iter_mut().zip(vals) {
-                            *d += v * w;
-                        }
-                    }
-                }
+                tree.accumulate(block, out_block, no, f32_sum);
             }
             start = end;
         }

@@ -16,7 +16,13 @@ pub(crate) fn flat(v: &Value) -> Vec<f64> {
 }
 
 /// `|got - want| <= atol + rtol·|want|` everywhere, or the first place it is not.
-pub(crate) fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64, what: &str) -> Result<(), String> {
+pub(crate) fn close(
+    got: &[f64],
+    want: &[f64],
+    atol: f64,
+    rtol: f64,
+    what: &str,
+) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{what}: {} values, want {}", got.len(), want.len()));
     }
