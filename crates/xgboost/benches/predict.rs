@@ -8,10 +8,14 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use oxserve_xgboost::{Booster, Predict, Rows};
+
+#[path = "../../trees/tests/support/bench.rs"]
+mod support;
+use support::best;
 
 const ROWS: usize = 1000;
 
@@ -19,30 +23,8 @@ fn bench_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench")
 }
 
-fn batch() -> Option<Vec<f64>> {
-    let bytes = std::fs::read(bench_dir().join("batch.f64")).ok()?;
-    Some(
-        bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-            .collect(),
-    )
-}
-
-/// The best of `n` runs: on a shared machine the least contended one.
-fn best(n: usize, mut f: impl FnMut()) -> Duration {
-    (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-}
-
 fn predict(c: &mut Criterion) {
-    let Some(x) = batch() else {
+    let Some(x) = support::batch(&bench_dir()) else {
         eprintln!(
             "SKIPPED: {} missing; run fixtures/gen_bench.py",
             bench_dir().join("batch.f64").display()
