@@ -301,3 +301,28 @@ fn size_mismatches_are_errors() {
             .is_err()
     );
 }
+
+#[test]
+fn rows_and_output_shapes() {
+    assert_eq!(Rows::F64(&[0.0; 6]).n_rows(3), Some(2));
+    assert_eq!(Rows::F32(&[0.0; 6]).n_rows(4), None);
+    assert_eq!(Rows::F32(&[]).n_rows(0), None);
+    let one = oxserve_trees::Output {
+        values: vec![0.0; 3],
+        n_rows: 3,
+        n_cols: 1,
+    };
+    assert_eq!(one.shape(), [3]);
+    let two = oxserve_trees::Output {
+        values: vec![0.0; 6],
+        n_rows: 3,
+        n_cols: 2,
+    };
+    assert_eq!(two.shape(), [3, 2]);
+    // XGBoost's rules need float32 inputs.
+    let bad = Rules {
+        round_inputs_to_f32: false,
+        ..Rules::XGBOOST
+    };
+    assert!(Ensemble::new(&[tree()], 2, 1, bad).is_err());
+}
