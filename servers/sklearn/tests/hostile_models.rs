@@ -117,11 +117,9 @@ fn hostile_model_files_are_refused_at_startup_naming_the_attribute() {
     }
 }
 
-async fn post(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
-    let reply = oxserve_tests::http_client()
-        .post(server.url(path))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
+/// Sends a request (30 s limit: a hang fails here); returns the status and the JSON body (`null` when none).
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let reply = request
         .timeout(Duration::from_secs(30))
         .send()
         .await
@@ -130,15 +128,18 @@ async fn post(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) 
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
+async fn post(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
+    send(
+        oxserve_tests::http_client()
+            .post(server.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
 async fn get(server: &ServerProcess, path: &str) -> (u16, Value) {
-    let reply = oxserve_tests::http_client()
-        .get(server.url(path))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
-    let status = reply.status().as_u16();
-    (status, reply.json().await.unwrap_or(Value::Null))
+    send(oxserve_tests::http_client().get(server.url(path))).await
 }
 
 #[tokio::test]
@@ -248,5 +249,44 @@ async fn transformer_only_models_list_and_answer_transform() {
         let (status, reply) = post(&server, "/v2/models/classifier/infer", &v2_predict).await;
         assert_eq!(status, 400, "{case}: {reply}");
         assert!(reply.to_string().contains("transform"), "{case}: {reply}");
+    }
+}
+
+/// What every transport (Seldon and V2 over REST and gRPC, TF Serving) hands the model for a zero-width tensor:
+/// refused as bad input, for each of the six families above, whatever the declared row count.
+#[test]
+fn zero_width_tensors_are_bad_input_at_the_model_whatever_the_transport() {
+    use oxserve_core::{Model, ModelError, NamedTensor, PredictRequest, Tensor, TensorData};
+    let models = [
+        repo_root().join("examples/iris"),
+        fixtures().join("cases/kmeans-wine"),
+        fixtures().join("cases/svc-rbf-prob-wine"),
+        fixtures().join("cases/hgb-clf-multiclass-wine-strlabels"),
+        fixtures().join("cases/pipe-transform-only-wine"),
+        fixtures().join("cases/ovo-logreg-iris"),
+    ];
+    for dir in models {
+        let model = oxserve_sklearn_server::SklearnModel::load(&dir, None).unwrap();
+        let methods: Vec<String> = model
+            .metadata()
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect();
+        for rows in [1usize, 2_147_483_647, 1 << 40] {
+            for output in std::iter::once(None).chain(methods.iter().map(Some)) {
+                let request = PredictRequest {
+                    inputs: vec![NamedTensor::new(
+                        "input-0",
+                        Tensor::new(vec![rows, 0], TensorData::F64(Vec::new())).unwrap(),
+                    )],
+                    outputs: output.into_iter().cloned().collect(),
+                };
+                match model.predict(request) {
+                    Err(ModelError::BadInput(m)) => assert!(m.contains("0 feature(s)"), "{m}"),
+                    other => panic!("{} [{rows}, 0] {output:?}: {other:?}", dir.display()),
+                }
+            }
+        }
     }
 }
