@@ -262,7 +262,7 @@ impl OneVsOne {
         }
         let members = build_members(obj)?;
         let k = classes.len();
-        if members.len() != k * (k - 1) / 2 {
+        if k < 2 || members.len() != k * (k - 1) / 2 {
             return Err(SklearnError::bad_model(
                 obj.class_name(),
                 format!("{} estimators for {k} classes", members.len()),
