@@ -142,19 +142,22 @@ async fn get(server: &ServerProcess, path: &str) -> (u16, Value) {
     send(oxserve_tests::http_client().get(server.url(path))).await
 }
 
-#[tokio::test]
-async fn zero_width_batches_with_huge_row_counts_are_a_clean_400() {
-    // One model per family whose engine allocated per row before checking the width, plus Seldon's iris
-    // (`OneVsRestClassifier`, where the issue found it).
-    let models = [
+/// One model per family whose engine allocated per row before checking the width, plus Seldon's iris
+/// (`OneVsRestClassifier`, where the issue found it).
+fn zero_width_models() -> [PathBuf; 6] {
+    [
         repo_root().join("examples/iris"),
         fixtures().join("cases/kmeans-wine"),
         fixtures().join("cases/svc-rbf-prob-wine"),
         fixtures().join("cases/hgb-clf-multiclass-wine-strlabels"),
         fixtures().join("cases/pipe-transform-only-wine"),
         fixtures().join("cases/ovo-logreg-iris"),
-    ];
-    for model in models {
+    ]
+}
+
+#[tokio::test]
+async fn zero_width_batches_with_huge_row_counts_are_a_clean_400() {
+    for model in zero_width_models() {
         let name = model.file_name().unwrap().to_string_lossy().into_owned();
         let mut server = start(&model);
         for rows in [1_000_000_000_000u64, 200_000_000, 2_147_483_647] {
@@ -257,15 +260,7 @@ async fn transformer_only_models_list_and_answer_transform() {
 #[test]
 fn zero_width_tensors_are_bad_input_at_the_model_whatever_the_transport() {
     use oxserve_core::{Model, ModelError, NamedTensor, PredictRequest, Tensor, TensorData};
-    let models = [
-        repo_root().join("examples/iris"),
-        fixtures().join("cases/kmeans-wine"),
-        fixtures().join("cases/svc-rbf-prob-wine"),
-        fixtures().join("cases/hgb-clf-multiclass-wine-strlabels"),
-        fixtures().join("cases/pipe-transform-only-wine"),
-        fixtures().join("cases/ovo-logreg-iris"),
-    ];
-    for dir in models {
+    for dir in zero_width_models() {
         let model = oxserve_sklearn_server::SklearnModel::load(&dir, None).unwrap();
         let methods: Vec<String> = model
             .metadata()
