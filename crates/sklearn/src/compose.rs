@@ -39,7 +39,7 @@ fn slot(value: &Value) -> Result<Slot, SklearnError> {
         Value::None => Ok(Slot::Identity),
         Value::Str(s) if s == "passthrough" => Ok(Slot::Identity),
         Value::Str(s) if s == "drop" => Ok(Slot::Drop),
-        other => crate::registry::build(other).map(Slot::Fitted),
+        other => crate::registry::build_nested(other).map(Slot::Fitted),
     }
 }
 
