@@ -19,10 +19,10 @@ fn knn_and_svc_say_what_a_row_costs_and_cheap_models_do_not() {
     let knn = SklearnModel::load(&case("knn-distance-iris"), None).unwrap();
     let cost = knn.row_cost().unwrap();
     // Every query row against every training row (iris: 4 features, ~100+ training rows).
-    assert!(cost >= 4 * 100 && cost % 4 == 0, "{cost}");
+    assert!(cost >= 4 * 100 && cost.is_multiple_of(4), "{cost}");
     let svc = SklearnModel::load(&case("svc-rbf-ovo-iris"), None).unwrap();
     let svc_cost = svc.row_cost().unwrap();
-    assert!(svc_cost >= 4 && svc_cost % 4 == 0, "{svc_cost}");
+    assert!(svc_cost >= 4 && svc_cost.is_multiple_of(4), "{svc_cost}");
     let logistic = SklearnModel::load(&case("seldon-iris"), None).unwrap();
     assert_eq!(logistic.row_cost(), None);
 }
