@@ -297,6 +297,117 @@ impl CostEstimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxserve_core::{DataType, ModelMetadata, NamedTensor, Tensor, TensorData, TensorSpec};
+
+    /// Returns its input; sleeps `.1` per call.
+    struct Echo(ModelMetadata, Duration);
+
+    impl Model for Echo {
+        fn metadata(&self) -> &ModelMetadata {
+            &self.0
+        }
+
+        fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+            std::thread::sleep(self.1);
+            if request.inputs.is_empty() {
+                panic!("no inputs");
+            }
+            Ok(PredictResponse {
+                outputs: request.inputs,
+            })
+        }
+
+        fn row_cost(&self) -> Option<u64> {
+            Some(100)
+        }
+    }
+
+    fn state(per_call: Duration) -> ServerState {
+        let metadata = ModelMetadata {
+            platform: "test".into(),
+            inputs: vec![TensorSpec::new("x", DataType::F64, vec![-1, 4])],
+            outputs: vec![],
+        };
+        let metrics = Metrics::new(crate::metrics::FeedbackIdentity::default()).unwrap();
+        ServerState::new(
+            Arc::new(Echo(metadata, per_call)),
+            "m".into(),
+            None,
+            None,
+            None,
+            metrics,
+            0,
+        )
+    }
+
+    fn rows(n: usize) -> PredictRequest {
+        PredictRequest {
+            inputs: vec![NamedTensor::new(
+                "x",
+                Tensor::new(vec![n, 4], TensorData::F64(vec![1.0; n * 4])).unwrap(),
+            )],
+            outputs: vec![],
+        }
+    }
+
+    /// Calls a cheap model until it runs inline (a preempted call on a busy machine delays that): whether it
+    /// got there.
+    async fn warm(state: &ServerState) -> bool {
+        for _ in 0..1_000 {
+            if state.would_run_inline(1) {
+                return true;
+            }
+            state.predict(rows(1)).await.unwrap();
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_tiny_model_goes_inline_after_warm_up_and_a_slow_one_never_does() {
+        let tiny = state(Duration::ZERO);
+        assert!(!tiny.would_run_inline(1), "unknown cost runs off-thread");
+        assert!(warm(&tiny).await);
+        let slow = state(Duration::from_millis(2));
+        for _ in 0..10 {
+            slow.predict(rows(1)).await.unwrap();
+        }
+        assert!(!slow.would_run_inline(1));
+    }
+
+    #[tokio::test]
+    async fn panics_are_caught_on_both_paths_and_the_cost_budget_holds() {
+        let empty = PredictRequest::default();
+        let fresh = state(Duration::ZERO);
+        assert!(!fresh.would_run_inline(1), "a blocking thread");
+        assert!(matches!(
+            fresh.predict(empty.clone()).await,
+            Err(ServeError::Internal(_))
+        ));
+        let mut tiny = state(Duration::ZERO);
+        assert!(warm(&tiny).await, "inline");
+        assert!(matches!(
+            tiny.predict(empty).await,
+            Err(ServeError::Internal(_))
+        ));
+        for _ in 0..100 {
+            tiny.predict(rows(1)).await.unwrap();
+        }
+        tiny.max_request_cost = 1_000;
+        tiny.predict(rows(10)).await.unwrap();
+        match tiny.predict(rows(11)).await {
+            Err(e @ ServeError::TooCostly { .. }) => {
+                assert_eq!(e.http_status(), axum::http::StatusCode::BAD_REQUEST);
+                assert!(e.to_string().contains("at most 10 rows"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn model_threads_default_to_the_cpus() {
+        assert!(model_threads(0) >= 1);
+        assert_eq!(model_threads(3), 3);
+    }
 
     #[test]
     fn cost_estimate_rises_at_once_and_decays_slowly() {
