@@ -196,6 +196,22 @@ impl ServerProcess {
         Self::start_with_args(binary, &[], &all)
     }
 
+    /// Starts `binary` serving the model folder `model_dir` (the `model_uri` parameter), with the operator's env
+    /// plus `env`, on ephemeral ports.
+    pub fn start_with_model(
+        binary: &Path,
+        model_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let params = serde_json::json!([
+            {"name": "model_uri", "value": model_dir.display().to_string(), "type": "STRING"}
+        ])
+        .to_string();
+        let mut all = vec![("PREDICTIVE_UNIT_PARAMETERS", params.as_str())];
+        all.extend_from_slice(env);
+        Self::start(binary, &all)
+    }
+
     /// Starts `binary` with `args` and exactly `env` (plus `PATH`, loopback host and the ports file): for
     /// command lines such as TF Serving's, where the caller picks the ports (0 = ephemeral).
     pub fn start_with_args(

@@ -17,13 +17,7 @@ fn binary() -> &'static Path {
 
 /// Starts the test server (the RowStatsModel) with the operator's env plus `extra`.
 fn start(model_dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
-    let params = format!(
-        r#"[{{"name":"model_uri","value":"{}","type":"STRING"}}]"#,
-        model_dir.display()
-    );
-    let mut env = vec![("PREDICTIVE_UNIT_PARAMETERS", params.as_str())];
-    env.extend_from_slice(extra);
-    ServerProcess::start(binary(), &env).unwrap()
+    ServerProcess::start_with_model(binary(), model_dir, extra).unwrap()
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -385,7 +385,7 @@ async fn serve_connection(
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let period = (limits.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let mut tick = tokio::time::interval(period.min(SHUTDOWN_IDLE_GRACE / 4));
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut drain_started: Option<Instant> = None;
     let mut closing = false;
@@ -399,6 +399,9 @@ async fn serve_connection(
             }
             _ = draining.wait_for(|d| *d), if drain_started.is_none() => {
                 drain_started = Some(Instant::now());
+                // Finer checks while draining: idle connections close SHUTDOWN_IDLE_GRACE after it starts.
+                tick = tokio::time::interval(SHUTDOWN_IDLE_GRACE / 4);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 if activity.h2.load(Ordering::Relaxed) {
                     // GOAWAY: streams in flight finish, the client opens no new ones here.
                     connection.as_mut().graceful_shutdown();

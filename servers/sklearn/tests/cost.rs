@@ -32,15 +32,10 @@ async fn a_knn_batch_over_the_budget_is_refused_with_a_400() {
     let dir = case("knn-distance-iris");
     let row_cost = SklearnModel::load(&dir, None).unwrap().row_cost().unwrap();
     let budget = (10 * row_cost).to_string();
-    let params =
-        json!([{"name": "model_uri", "value": dir.display().to_string(), "type": "STRING"}]);
-    let params = params.to_string();
-    let server = ServerProcess::start(
+    let server = ServerProcess::start_with_model(
         Path::new(env!("CARGO_BIN_EXE_sklearn-server")),
-        &[
-            ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
-            ("OXSERVE_MAX_REQUEST_COST", budget.as_str()),
-        ],
+        &dir,
+        &[("OXSERVE_MAX_REQUEST_COST", budget.as_str())],
     )
     .unwrap();
     let client = oxserve_tests::http_client();
