@@ -420,3 +420,33 @@ fn keep_alive_clients_lose_no_request_across_sigterm() {
     );
     assert!(status.success(), "exit status {status}");
 }
+
+#[tokio::test]
+async fn a_grpc_request_over_the_cost_budget_is_invalid_argument() {
+    use oxserve_protocol::pb::seldon::protos as pb;
+    let dir = TempDir::new("model").unwrap();
+    let budget = (10 * RowStatsModel::ROW_COST).to_string();
+    let server = start(&dir.0, &[("OXSERVE_MAX_REQUEST_COST", budget.as_str())]);
+    let mut client =
+        pb::model_client::ModelClient::connect(format!("http://127.0.0.1:{}", server.grpc))
+            .await
+            .unwrap();
+    let request = |rows: usize| pb::SeldonMessage {
+        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
+            names: vec![],
+            data_oneof: Some(pb::default_data::DataOneof::Tensor(pb::Tensor {
+                shape: vec![rows as i32, 4],
+                values: vec![1.0; rows * 4],
+            })),
+        })),
+        ..Default::default()
+    };
+    client.predict(request(10)).await.unwrap();
+    let status = client.predict(request(11)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("--max-request-cost"),
+        "{}",
+        status.message()
+    );
+}
