@@ -450,3 +450,66 @@ async fn a_grpc_request_over_the_cost_budget_is_invalid_argument() {
         status.message()
     );
 }
+
+#[tokio::test]
+async fn http2_clients_get_goaway_and_lose_no_request_across_sigterm() {
+    let dir = TempDir::new("model").unwrap();
+    let server = start(&dir.0, &[("OXSERVE_DRAIN_TIMEOUT", "5")]);
+    let client = {
+        let _ = oxserve_tests::http_client();
+        reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap()
+    };
+    let url = server.url("/api/v1.0/predictions");
+    // Requests back to back over one HTTP/2 connection; after GOAWAY the next request opens a new connection,
+    // refused once the listener is closed. A failure is any other error, or any answer but 200.
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let (mut answered, mut failed) = (0u32, Vec::new());
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline {
+                    let reply = client
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .body(r#"{"data":{"ndarray":[[1,2,3,4]]}}"#)
+                        .send()
+                        .await;
+                    match reply {
+                        Ok(r) if r.status() == 200 && r.version() == reqwest::Version::HTTP_2 => {
+                            answered += 1
+                        }
+                        Ok(r) => failed.push(format!("{} {:?}", r.status(), r.version())),
+                        Err(e) if e.is_connect() => break,
+                        Err(e) => failed.push(format!("{e:?}")),
+                    }
+                }
+                (answered, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        server
+            .terminate_within(Duration::from_secs(15))
+            .unwrap()
+            .expect("still running 15 s after SIGTERM")
+    })
+    .await
+    .unwrap();
+    let mut answered = 0;
+    for task in tasks {
+        let (a, failed) = task.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "HTTP/2 requests failed across SIGTERM: {failed:?}"
+        );
+        answered += a;
+    }
+    eprintln!("{answered} HTTP/2 requests answered across SIGTERM");
+    assert!(answered > 0);
+    assert!(status.success(), "exit status {status}");
+}
