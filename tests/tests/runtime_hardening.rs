@@ -136,6 +136,8 @@ fn probes_and_metrics_answer_while_heavy_requests_run() {
         (http, "/v2/health/live"),
         (http, "/ready"),
         (http, "/health/ping"),
+        (http, "/health/status"),
+        (http, "/v2/health/ready"),
         (metrics, "/prometheus"),
     ];
     let mut latencies: Vec<(&str, Duration)> = Vec::new();
