@@ -110,6 +110,14 @@ impl Estimator for Pipeline {
             .and_then(|s| s.n_features_in())
     }
 
+    fn row_cost(&self) -> Option<u64> {
+        self.steps
+            .iter()
+            .flatten()
+            .filter_map(|s| s.row_cost())
+            .reduce(u64::saturating_add)
+    }
+
     fn supports(&self, method: Method) -> bool {
         match self.last() {
             Some(e) => e.supports(method),

@@ -451,6 +451,14 @@ impl Estimator for Svm {
         Some(self.support_vectors.cols())
     }
 
+    fn row_cost(&self) -> Option<u64> {
+        // One kernel evaluation per support vector per row.
+        Some(
+            (self.support_vectors.rows() as u64)
+                .saturating_mul(self.support_vectors.cols().max(1) as u64),
+        )
+    }
+
     fn supports(&self, method: Method) -> bool {
         match (self.kind, method) {
             (_, Method::Predict) => true,

@@ -207,4 +207,8 @@ impl Model for SklearnModel {
         }
         Ok(PredictResponse { outputs })
     }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.estimator.row_cost()
+    }
 }
