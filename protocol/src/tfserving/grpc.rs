@@ -7,6 +7,7 @@ use oxserve_core::{ModelMetadata, NamedTensor, TensorSpec};
 
 use super::rest::check_shape;
 use super::{DEFAULT_SIGNATURE, PREDICT_METHOD, RequestError, invalid, tf_dtype, tf_dtype_short};
+use crate::limits::{Budget, RequestLimits};
 use crate::pb::tensorflow::serving::SignatureDefMap;
 use crate::pb::tensorflow::{
     DataType as TfType, SignatureDef, TensorInfo, TensorProto, TensorShapeProto,
@@ -16,14 +17,17 @@ use crate::seldon::tftensor;
 
 /// Reads a `PredictRequest`'s inputs in the signature's order: every signature input must be sent, no other,
 /// each with the signature's dtype and shape. A model that declares no inputs takes them as sent (by name).
+/// Every input's shape (and any broadcast) is charged to one budget of `limits` before it is allocated.
 pub fn inputs_from_protos(
     inputs: &HashMap<String, TensorProto>,
     signature: &[TensorSpec],
+    limits: &RequestLimits,
 ) -> Result<Vec<NamedTensor>, RequestError> {
+    let budget = &mut limits.budget();
     if signature.is_empty() {
         let mut named = inputs
             .iter()
-            .map(|(name, proto)| convert(name, proto))
+            .map(|(name, proto)| convert(name, proto, budget))
             .collect::<Result<Vec<_>, _>>()?;
         named.sort_by(|a, b| a.name.cmp(&b.name));
         return Ok(named);
@@ -79,15 +83,19 @@ pub fn inputs_from_protos(
                     spec.name
                 )));
             }
-            let named = convert(&spec.name, proto)?;
+            let named = convert(&spec.name, proto, budget)?;
             check_shape(named.tensor.shape(), spec)?;
             Ok(named)
         })
         .collect()
 }
 
-fn convert(name: &str, proto: &TensorProto) -> Result<NamedTensor, RequestError> {
-    let tensor = tftensor::from_proto(proto).map_err(|e| {
+fn convert(
+    name: &str,
+    proto: &TensorProto,
+    budget: &mut Budget,
+) -> Result<NamedTensor, RequestError> {
+    let tensor = tftensor::from_proto(proto, budget).map_err(|e| {
         invalid(format!(
             "input `{name}`: {}",
             e.replace("tftensor", "TensorProto")
