@@ -378,8 +378,9 @@ fn not_expected(value: &Json<'_>, dtype: DataType, name: &str) -> RequestError {
 
 impl Buf {
     fn with_capacity(dtype: DataType, n: usize) -> Self {
-        // A hostile shape must not reserve more than the body could hold.
-        let n = n.min(1 << 20);
+        // The shape comes from the first element's path only (the rest is checked while filling), so reserve at
+        // most 2^16 elements up front and let a real large tensor grow.
+        let n = n.min(1 << 16);
         match dtype {
             DataType::Bool => Buf::Bool(Vec::with_capacity(n)),
             DataType::U8 => Buf::U8(Vec::with_capacity(n)),
