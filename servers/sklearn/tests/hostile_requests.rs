@@ -97,6 +97,8 @@ async fn rest_reproductions_are_refused_and_the_process_lives() {
         );
         assert_alive(&mut server).await;
     }
+    // The messages name the shape and the limit: a dimension beyond it, or a broadcast of 10^7 doubles (80 MB)
+    // that stays within the element budget but not within what a 64 MiB body could carry.
     let (status, reply) = post(
         &server,
         "/api/v1.0/predictions",
@@ -105,13 +107,22 @@ async fn rest_reproductions_are_refused_and_the_process_lives() {
     )
     .await;
     assert_eq!(status, 400, "{reply}");
+    let info = reply["status"]["info"].as_str().unwrap();
     assert!(
-        reply["status"]["info"]
-            .as_str()
-            .unwrap()
-            .contains("tensor shape [1000000000000] broadcasts one value"),
+        info.contains(
+            "tensor shape [1000000000000] declares 1000000000000 elements along one dimension"
+        ),
         "{reply}"
     );
+    let body = br#"{"data":{"tftensor":{"dtype":"DT_DOUBLE","tensorShape":{"dim":[{"size":"1000000"},{"size":"10"}]},"doubleVal":[1]}}}"#;
+    let (status, reply) = post(&server, "/api/v1.0/predictions", body.to_vec(), None).await;
+    assert_eq!(status, 400, "{reply}");
+    let info = reply["status"]["info"].as_str().unwrap();
+    assert!(
+        info.contains("tensor shape [1000000, 10] broadcasts one value"),
+        "{reply}"
+    );
+    assert_alive(&mut server).await;
 
     let v2 = br#"{"inputs":[{"name":"x","shape":[1000000000000,0],"datatype":"FP64","data":[]}]}"#;
     let (status, reply) = post(&server, "/v2/models/classifier/infer", v2.to_vec(), None).await;
