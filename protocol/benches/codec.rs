@@ -59,7 +59,6 @@ fn codec(c: &mut Criterion) {
                         black_box(body),
                         None,
                         &RequestLimits::default(),
-                        &RequestLimits::default(),
                     )
                     .unwrap();
                     let out = encode_rest(
@@ -90,7 +89,6 @@ fn codec(c: &mut Criterion) {
                             black_box(body),
                             None,
                             &RequestLimits::default(),
-                            &RequestLimits::default(),
                         )
                         .unwrap(),
                     )
@@ -112,7 +110,6 @@ fn codec(c: &mut Criterion) {
                     let d = decode_rest(
                         black_box(body),
                         Some(header_len),
-                        &RequestLimits::default(),
                         &RequestLimits::default(),
                     )
                     .unwrap();
@@ -153,7 +150,6 @@ fn codec(c: &mut Criterion) {
                 b.iter(|| {
                     let d = decode_grpc(
                         black_box(request.clone()),
-                        &RequestLimits::default(),
                         &RequestLimits::default(),
                     )
                     .unwrap();

@@ -48,7 +48,6 @@ fn codec(c: &mut Criterion) {
                     black_box(&body),
                     &signature,
                     &RequestLimits::default(),
-                    &RequestLimits::default(),
                 )
                 .unwrap();
                 let format = decoded.format;
@@ -68,7 +67,6 @@ fn codec(c: &mut Criterion) {
         &body,
         &signature,
         &RequestLimits::default(),
-        &RequestLimits::default(),
     )
     .unwrap();
     let mut group = c.benchmark_group("tfserving_rest_parts");
@@ -78,7 +76,6 @@ fn codec(c: &mut Criterion) {
                 decode_predict(
                     black_box(&body),
                     &signature,
-                    &RequestLimits::default(),
                     &RequestLimits::default(),
                 )
                 .unwrap(),
