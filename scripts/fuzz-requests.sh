@@ -25,7 +25,7 @@ if cargo fuzz --version >/dev/null 2>&1 && cargo +nightly --version >/dev/null 2
   if [ "${FUZZ_RELEASE:-0}" = 1 ]; then profile=(); fi
   cd protocol
   for t in "${targets[@]}"; do
-    cargo +nightly fuzz run --fuzz-dir fuzz "${profile[@]}" "$t" "fuzz/corpus/$t" -- \
+    cargo +nightly fuzz run "${profile[@]}" "$t" "fuzz/corpus/$t" -- \
       -max_total_time="$each" -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10
   done
 else
