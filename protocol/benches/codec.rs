@@ -55,12 +55,7 @@ fn codec(c: &mut Criterion) {
             &body,
             |b, body| {
                 b.iter(|| {
-                    let d = decode_rest(
-                        black_box(body),
-                        None,
-                        &RequestLimits::default(),
-                    )
-                    .unwrap();
+                    let d = decode_rest(black_box(body), None, &RequestLimits::default()).unwrap();
                     let out = encode_rest(
                         "m",
                         None,
@@ -85,12 +80,7 @@ fn codec(c: &mut Criterion) {
             |b, body| {
                 b.iter(|| {
                     black_box(
-                        decode_rest(
-                            black_box(body),
-                            None,
-                            &RequestLimits::default(),
-                        )
-                        .unwrap(),
+                        decode_rest(black_box(body), None, &RequestLimits::default()).unwrap(),
                     )
                 })
             },
@@ -107,12 +97,9 @@ fn codec(c: &mut Criterion) {
             &body,
             |b, body| {
                 b.iter(|| {
-                    let d = decode_rest(
-                        black_box(body),
-                        Some(header_len),
-                        &RequestLimits::default(),
-                    )
-                    .unwrap();
+                    let d =
+                        decode_rest(black_box(body), Some(header_len), &RequestLimits::default())
+                            .unwrap();
                     let out = encode_rest(
                         "m",
                         None,
@@ -148,11 +135,8 @@ fn codec(c: &mut Criterion) {
             &request,
             |b, request| {
                 b.iter(|| {
-                    let d = decode_grpc(
-                        black_box(request.clone()),
-                        &RequestLimits::default(),
-                    )
-                    .unwrap();
+                    let d =
+                        decode_grpc(black_box(request.clone()), &RequestLimits::default()).unwrap();
                     black_box(
                         encode_grpc(
                             "m",

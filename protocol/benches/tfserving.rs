@@ -44,12 +44,9 @@ fn codec(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(label, |b| {
             b.iter(|| {
-                let decoded = decode_predict(
-                    black_box(&body),
-                    &signature,
-                    &RequestLimits::default(),
-                )
-                .unwrap();
+                let decoded =
+                    decode_predict(black_box(&body), &signature, &RequestLimits::default())
+                        .unwrap();
                 let format = decoded.format;
                 let outputs: Vec<NamedTensor> = decoded
                     .inputs
@@ -63,22 +60,12 @@ fn codec(c: &mut Criterion) {
     group.finish();
 
     let body = format!(r#"{{"instances":{}}}"#, rows(n, cols)).into_bytes();
-    let decoded = decode_predict(
-        &body,
-        &signature,
-        &RequestLimits::default(),
-    )
-    .unwrap();
+    let decoded = decode_predict(&body, &signature, &RequestLimits::default()).unwrap();
     let mut group = c.benchmark_group("tfserving_rest_parts");
     group.bench_function("decode_row_64x30", |b| {
         b.iter(|| {
             black_box(
-                decode_predict(
-                    black_box(&body),
-                    &signature,
-                    &RequestLimits::default(),
-                )
-                .unwrap(),
+                decode_predict(black_box(&body), &signature, &RequestLimits::default()).unwrap(),
             )
         })
     });

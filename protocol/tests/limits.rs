@@ -10,9 +10,7 @@ use oxserve_core::{DataType, TensorSpec};
 use oxserve_protocol::pb::inference::model_infer_request::InferInputTensor;
 use oxserve_protocol::pb::inference::{InferTensorContents, ModelInferRequest};
 use oxserve_protocol::pb::seldon::protos as pb;
-use oxserve_protocol::pb::tensorflow::{
-    DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim,
-};
+use oxserve_protocol::pb::tensorflow::{DataType as TfType, TensorProto};
 use oxserve_protocol::seldon::{DataArray, Payload, SeldonMessage, grpc, tftensor};
 use oxserve_protocol::{Budget, LimitError, RequestLimits, tfserving, v2};
 
@@ -23,20 +21,7 @@ fn seldon_json(body: &str) -> Result<SeldonMessage, String> {
 }
 
 fn tensor_proto(dtype: TfType, dims: &[i64], fill: impl FnOnce(&mut TensorProto)) -> TensorProto {
-    let mut p = TensorProto {
-        dtype: dtype as i32,
-        tensor_shape: Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
-        ..Default::default()
-    };
+    let mut p = tftensor::empty_proto(dtype, dims);
     fill(&mut p);
     p
 }

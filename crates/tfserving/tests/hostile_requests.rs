@@ -14,27 +14,13 @@ use common::{SumModel, state};
 use http_body_util::BodyExt;
 use oxserve_protocol::pb::tensorflow::serving::prediction_service_client::PredictionServiceClient;
 use oxserve_protocol::pb::tensorflow::serving::{ModelSpec, PredictRequest};
-use oxserve_protocol::pb::tensorflow::{
-    DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim,
-};
+use oxserve_protocol::pb::tensorflow::{DataType as TfType, TensorProto};
+use oxserve_protocol::seldon::tftensor;
 use oxserve_runtime::{ServerState, app_with};
 use tower::ServiceExt;
 
 fn proto(dtype: TfType, dims: &[i64], fill: impl FnOnce(&mut TensorProto)) -> TensorProto {
-    let mut p = TensorProto {
-        dtype: dtype as i32,
-        tensor_shape: Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
-        ..Default::default()
-    };
+    let mut p = tftensor::empty_proto(dtype, dims);
     fill(&mut p);
     p
 }
@@ -52,22 +38,8 @@ fn predict(features: TensorProto) -> PredictRequest {
 
 #[tokio::test]
 async fn grpc_broadcasts_and_zero_width_shapes_are_refused_and_the_server_lives() {
-    let state = state(Arc::new(SumModel::default()), "m", None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut builder = tonic::service::Routes::builder();
-    oxserve_tfserving::add_grpc_services(&mut builder, state, 4 << 20);
-    let routes = builder.routes();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_routes(routes)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await
-            .unwrap();
-    });
-    let mut client = PredictionServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let channel = common::serve_grpc(state(Arc::new(SumModel::default()), "m", None)).await;
+    let mut client = PredictionServiceClient::new(channel);
     let hostile = [
         // The broadcast: one value, a shape of 10^12 (and 3·10^8, which allocated 4.6 GB).
         proto(TfType::DtFloat, &[1_000_000_000_000, 2], |p| {

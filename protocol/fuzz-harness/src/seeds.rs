@@ -5,9 +5,8 @@ use oxserve_protocol::pb::inference::model_infer_request::InferInputTensor;
 use oxserve_protocol::pb::inference::{InferTensorContents, ModelInferRequest};
 use oxserve_protocol::pb::seldon::protos as seldon_pb;
 use oxserve_protocol::pb::tensorflow::serving::PredictRequest;
-use oxserve_protocol::pb::tensorflow::{
-    DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim,
-};
+use oxserve_protocol::pb::tensorflow::{DataType as TfType, TensorProto};
+use oxserve_protocol::seldon::tftensor;
 use prost::Message as _;
 use prost_types::{ListValue, Value, value::Kind};
 
@@ -334,20 +333,7 @@ pub(crate) fn tensor_proto(
     dims: &[i64],
     fill: impl FnOnce(&mut TensorProto),
 ) -> TensorProto {
-    let mut p = TensorProto {
-        dtype: dtype as i32,
-        tensor_shape: Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
-        ..Default::default()
-    };
+    let mut p = tftensor::empty_proto(dtype, dims);
     fill(&mut p);
     p
 }
@@ -369,34 +355,33 @@ pub(crate) fn tf_predict(
 
 /// A V2 gRPC request with one FP64 input of `shape` and `n` typed values.
 pub(crate) fn v2_typed(shape: Vec<i64>, n: usize) -> Vec<u8> {
-    ModelInferRequest {
-        model_name: "m".into(),
-        inputs: vec![InferInputTensor {
-            name: "x".into(),
-            datatype: "FP64".into(),
-            shape,
-            contents: Some(InferTensorContents {
-                fp64_contents: (0..n).map(|i| i as f64).collect(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }],
+    let contents = InferTensorContents {
+        fp64_contents: (0..n).map(|i| i as f64).collect(),
         ..Default::default()
-    }
-    .encode_to_vec()
+    };
+    v2_request(shape, Some(contents), Vec::new())
 }
 
 /// A V2 gRPC request with one FP64 input of `shape` in `raw_input_contents`.
 pub(crate) fn v2_raw(shape: Vec<i64>, raw: Vec<u8>) -> Vec<u8> {
+    v2_request(shape, None, vec![raw])
+}
+
+fn v2_request(
+    shape: Vec<i64>,
+    contents: Option<InferTensorContents>,
+    raw: Vec<Vec<u8>>,
+) -> Vec<u8> {
     ModelInferRequest {
         model_name: "m".into(),
         inputs: vec![InferInputTensor {
             name: "x".into(),
             datatype: "FP64".into(),
             shape,
+            contents,
             ..Default::default()
         }],
-        raw_input_contents: vec![raw],
+        raw_input_contents: raw,
         ..Default::default()
     }
     .encode_to_vec()

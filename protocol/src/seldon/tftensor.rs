@@ -138,6 +138,30 @@ fn broadcast<T: Clone>(
     }
 }
 
+/// A known-rank `TensorShapeProto` of the given sizes (TensorFlow's `-1` is an unknown size).
+pub fn shape_proto(dims: &[i64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+/// A `TensorProto` of `dtype` and shape `dims` with no values yet (set the typed `*_val` field or
+/// `tensor_content`).
+pub fn empty_proto(dtype: TfType, dims: &[i64]) -> TensorProto {
+    TensorProto {
+        dtype: dtype as i32,
+        tensor_shape: Some(shape_proto(dims)),
+        ..TensorProto::default()
+    }
+}
+
 /// Converts a tensor into a `TensorProto` with typed value fields.
 pub fn to_proto(tensor: &Tensor) -> TensorProto {
     let mut proto = TensorProto {

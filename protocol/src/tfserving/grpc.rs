@@ -10,8 +10,7 @@ use super::{DEFAULT_SIGNATURE, PREDICT_METHOD, RequestError, invalid, tf_dtype, 
 use crate::limits::{Budget, RequestLimits};
 use crate::pb::tensorflow::serving::SignatureDefMap;
 use crate::pb::tensorflow::{
-    DataType as TfType, SignatureDef, TensorInfo, TensorProto, TensorShapeProto,
-    tensor_info::Encoding, tensor_shape_proto::Dim,
+    DataType as TfType, SignatureDef, TensorInfo, TensorProto, tensor_info::Encoding,
 };
 use crate::seldon::tftensor;
 
@@ -145,17 +144,7 @@ pub fn signature_def(metadata: &ModelMetadata) -> SignatureDef {
             .map(|s| {
                 let info = TensorInfo {
                     dtype: tf_dtype(s.datatype) as i32,
-                    tensor_shape: Some(TensorShapeProto {
-                        dim: s
-                            .shape
-                            .iter()
-                            .map(|&size| Dim {
-                                size,
-                                name: String::new(),
-                            })
-                            .collect(),
-                        unknown_rank: false,
-                    }),
+                    tensor_shape: Some(tftensor::shape_proto(&s.shape)),
                     encoding: Some(Encoding::Name(s.name.clone())),
                 };
                 (s.name.clone(), info)

@@ -10,9 +10,8 @@ use std::path::Path;
 
 use oxserve_protocol::pb::inference as v2pb;
 use oxserve_protocol::pb::seldon::protos as pb;
-use oxserve_protocol::pb::tensorflow::{
-    DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim,
-};
+use oxserve_protocol::pb::tensorflow::{DataType as TfType, TensorProto};
+use oxserve_protocol::seldon::tftensor;
 use oxserve_tests::{ServerProcess, repo_root};
 use serde_json::{Value, json};
 
@@ -170,19 +169,8 @@ fn seldon_tftensor(dims: &[i64]) -> pb::SeldonMessage {
         data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
             names: vec![],
             data_oneof: Some(pb::default_data::DataOneof::Tftensor(TensorProto {
-                dtype: TfType::DtDouble as i32,
-                tensor_shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&size| Dim {
-                            size,
-                            name: String::new(),
-                        })
-                        .collect(),
-                    unknown_rank: false,
-                }),
                 double_val: vec![1.0],
-                ..Default::default()
+                ..tftensor::empty_proto(TfType::DtDouble, dims)
             })),
         })),
         ..Default::default()
