@@ -55,7 +55,14 @@ fn the_counting_allocator_is_installed() {
 #[test]
 fn every_reproduction_is_refused_within_the_bound() {
     for (decoder, input) in reproductions() {
-        let err = run_one(decoder, &input).expect_err(decoder.name());
+        let measured = run_measured(decoder, &input);
+        eprintln!(
+            "{}: {}-byte reproduction refused, peak {} bytes",
+            decoder.name(),
+            input.len(),
+            measured.peak
+        );
+        let err = measured.outcome.expect_err(decoder.name());
         assert!(
             err.contains("request limit"),
             "{}: {err} ({})",
