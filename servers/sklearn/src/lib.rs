@@ -68,9 +68,8 @@ impl SklearnModel {
             let e = anyhow::Error::new(e);
             if over_budget {
                 e.context(format!(
-                    "{} does not fit the model memory budget of {} bytes (raise it with --max-model-memory or {})",
+                    "{} does not fit the model memory budget (raise it with --max-model-memory or {})",
                     file.display(),
-                    limits.max_memory_bytes,
                     oxserve_runtime::config::env::MAX_MODEL_MEMORY
                 ))
             } else {
