@@ -28,16 +28,28 @@ pub fn default_memory_budget() -> u64 {
     static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *BUDGET.get_or_init(|| {
         let read = |path: &str| std::fs::read_to_string(path).ok();
-        // The process's own cgroup (v2: one line `0::/path`), then the root of the cgroup namespace.
-        let own = read("/proc/self/cgroup").and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("0::"))
-                .map(|p| p.trim().trim_end_matches('/').to_string())
-        });
-        let v2 = own
-            .filter(|p| !p.is_empty())
-            .and_then(|p| read(&format!("/sys/fs/cgroup{p}/memory.max")))
-            .or_else(|| read("/sys/fs/cgroup/memory.max"));
+        // cgroup v2: the process's own cgroup (`0::/path` in /proc/self/cgroup) and each of its ancestors up to
+        // the root of the cgroup namespace; the tightest limit applies.
+        let mut path = read("/proc/self/cgroup")
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("0::"))
+                    .map(|p| p.trim().trim_end_matches('/').to_string())
+            })
+            .unwrap_or_default();
+        let mut v2: Option<String> = None;
+        loop {
+            if let Some(max) = read(&format!("/sys/fs/cgroup{path}/memory.max")) {
+                let value = |s: &str| s.trim().parse::<u64>().unwrap_or(u64::MAX);
+                if v2.as_deref().is_none_or(|old| value(&max) < value(old)) {
+                    v2 = Some(max);
+                }
+            }
+            match path.rfind('/') {
+                Some(i) => path.truncate(i),
+                None => break,
+            }
+        }
         let v1 = read("/sys/fs/cgroup/memory/memory.limit_in_bytes");
         memory_budget_from(
             v2.as_deref(),
