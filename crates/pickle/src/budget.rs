@@ -28,35 +28,47 @@ pub fn default_memory_budget() -> u64 {
     static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *BUDGET.get_or_init(|| {
         let read = |path: &str| std::fs::read_to_string(path).ok();
-        // cgroup v2: the process's own cgroup (`0::/path` in /proc/self/cgroup) and each of its ancestors up to
-        // the root of the cgroup namespace; the tightest limit applies.
-        let mut path = read("/proc/self/cgroup")
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("0::"))
-                    .map(|p| p.trim().trim_end_matches('/').to_string())
+        let cgroups = read("/proc/self/cgroup").unwrap_or_default();
+        // The process's cgroup for a hierarchy (v2: `0::/path`; v1: `N:memory:/path`).
+        let own = |v1: bool| {
+            cgroups.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let matches = if v1 {
+                    controllers.split(',').any(|c| c == "memory")
+                } else {
+                    controllers.is_empty()
+                };
+                matches.then(|| path.trim().trim_end_matches('/').to_string())
             })
-            .unwrap_or_default();
-        let mut v2: Option<String> = None;
-        loop {
-            if let Some(max) = read(&format!("/sys/fs/cgroup{path}/memory.max")) {
-                let value = |s: &str| s.trim().parse::<u64>().unwrap_or(u64::MAX);
-                if v2.as_deref().is_none_or(|old| value(&max) < value(old)) {
-                    v2 = Some(max);
-                }
-            }
-            match path.rfind('/') {
-                Some(i) => path.truncate(i),
-                None => break,
-            }
-        }
-        let v1 = read("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+        };
+        let v2 = tightest(own(false), "/sys/fs/cgroup", "memory.max");
+        let v1 = tightest(own(true), "/sys/fs/cgroup/memory", "memory.limit_in_bytes");
         memory_budget_from(
             v2.as_deref(),
             v1.as_deref(),
             read("/proc/meminfo").as_deref(),
         )
     })
+}
+
+/// The tightest `file` limit of the cgroup at `path` under `root` and of each of its ancestors (the limits nest),
+/// as the file's text.
+fn tightest(path: Option<String>, root: &str, file: &str) -> Option<String> {
+    let mut path = path.unwrap_or_default();
+    let mut best: Option<String> = None;
+    loop {
+        if let Ok(limit) = std::fs::read_to_string(format!("{root}{path}/{file}")) {
+            let value = |s: &str| s.trim().parse::<u64>().unwrap_or(u64::MAX);
+            if best.as_deref().is_none_or(|old| value(&limit) < value(old)) {
+                best = Some(limit);
+            }
+        }
+        match path.rfind('/') {
+            Some(i) => path.truncate(i),
+            None => return best,
+        }
+    }
 }
 
 /// [`default_memory_budget`] from the contents of cgroup v2 `memory.max`, cgroup v1 `memory.limit_in_bytes` and
@@ -177,6 +189,26 @@ mod tests {
         );
         assert_eq!(memory_budget_from(None, None, None), FALLBACK_BUDGET);
         assert!(default_memory_budget() > 0);
+    }
+
+    #[test]
+    fn the_tightest_limit_of_the_cgroup_and_its_ancestors_applies() {
+        let root = std::env::temp_dir().join(format!("oxserve-cgroup-{}", std::process::id()));
+        let leaf = root.join("kubepods/pod1/ctr");
+        std::fs::create_dir_all(&leaf).unwrap();
+        std::fs::write(root.join("memory.max"), "max\n").unwrap();
+        std::fs::write(root.join("kubepods/memory.max"), "8589934592\n").unwrap();
+        std::fs::write(root.join("kubepods/pod1/memory.max"), "1073741824\n").unwrap();
+        std::fs::write(leaf.join("memory.max"), "max\n").unwrap();
+        let root_text = root.display().to_string();
+        let found = tightest(Some("/kubepods/pod1/ctr".into()), &root_text, "memory.max");
+        assert_eq!(found.as_deref(), Some("1073741824\n"));
+        assert_eq!(
+            tightest(None, &root_text, "memory.max").as_deref(),
+            Some("max\n")
+        );
+        assert_eq!(tightest(None, &root_text, "absent"), None);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
