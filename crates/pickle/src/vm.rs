@@ -18,6 +18,8 @@ pub(crate) type NodeId = usize;
 
 /// What one arena node costs the budget, besides its payload.
 const NODE_COST: u64 = 64;
+/// What one memo entry costs the budget (a hash map slot of key and node id, with the map's spare capacity).
+const MEMO_COST: u64 = 48;
 /// What one produced [`Value`] costs the budget, besides its payload.
 const VALUE_COST: u64 = 32;
 /// Python refuses to parse integers with more decimal digits than this (`sys.int_info.default_max_str_digits`);
@@ -933,8 +935,11 @@ impl<'a> Vm<'a> {
 
     fn memo_put(&mut self, key: u64) -> Result<()> {
         let top = self.top()?;
-        if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&key) {
-            return Err(self.limit("memo entries", self.limits.max_memo as u64));
+        if !self.memo.contains_key(&key) {
+            if self.memo.len() >= self.limits.max_memo {
+                return Err(self.limit("memo entries", self.limits.max_memo as u64));
+            }
+            self.charge(MEMO_COST)?;
         }
         self.memo.insert(key, top);
         Ok(())

@@ -7,7 +7,7 @@
 mod support;
 
 use oxserve_pickle::{ArrayData, Limits, PickleError, Value, loads_with};
-use support::{Codec, P, bomb, joblib_zero_array};
+use support::{Codec, P, bomb, joblib_zero_array, peak_rss};
 
 fn limits(budget: u64) -> Limits {
     Limits {
@@ -21,20 +21,6 @@ fn is_budget_error(e: &PickleError) -> bool {
         e,
         PickleError::DecompressedTooLarge { .. } | PickleError::MemoryBudget { .. }
     )
-}
-
-/// The process's peak resident set (VmHWM), in bytes, where /proc can tell.
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 #[test]
@@ -83,7 +69,7 @@ fn ten_gib_bombs_stop_at_the_budget_in_every_container() {
             codec.name()
         );
     }
-    if let Some(peak) = peak_rss() {
+    if let Some(peak) = peak_rss(None) {
         assert!(peak < 1 << 30, "peak RSS {peak} bytes");
     }
 }

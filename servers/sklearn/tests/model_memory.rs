@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oxserve_tests::{TempDir, repo_root};
-use support::{Codec, bomb, joblib_zero_array};
+use support::{Codec, bomb, joblib_zero_array, peak_rss};
 
 const BUDGET: u64 = 512 << 20;
 const PEAK_LIMIT: u64 = 1_000_000_000;
@@ -29,19 +29,6 @@ struct Run {
     stderr: String,
     /// The highest `VmHWM` seen, in bytes.
     peak: u64,
-}
-
-fn vm_hwm(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 /// Starts sklearn-server on `model_dir` and samples its peak RSS until it exits or, when `ready_is_enough`, until
@@ -69,7 +56,7 @@ fn run_server(model_dir: &Path, ready_is_enough: bool) -> Run {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut peak = 0;
     let exited = loop {
-        if let Some(hwm) = vm_hwm(pid) {
+        if let Some(hwm) = peak_rss(Some(pid)) {
             peak = peak.max(hwm);
         }
         if let Some(status) = child.try_wait().unwrap() {
