@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::archive::ArchiveLimits;
+
 /// KServe S3: access key id.
 pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 /// KServe S3: secret access key.
@@ -60,6 +62,14 @@ pub const S3_CONNECT_TIMEOUT: &str = "S3_CONNECT_TIMEOUT";
 pub const S3_READ_TIMEOUT: &str = "S3_READ_TIMEOUT";
 /// KServe: attempts per request (default 3).
 pub const S3_MAX_ATTEMPTS: &str = "S3_MAX_ATTEMPTS";
+
+/// Overall deadline for a fetch in seconds, download and unpacking together (default 3600; `0`
+/// means none). The binary's `--timeout` sets it too.
+pub const OXSERVE_STORAGE_TIMEOUT: &str = "OXSERVE_STORAGE_TIMEOUT";
+/// Most bytes one archive may unpack to (default 256 GiB).
+pub const OXSERVE_STORAGE_MAX_UNPACKED_BYTES: &str = "OXSERVE_STORAGE_MAX_UNPACKED_BYTES";
+/// Most entries one archive may hold (default 1,000,000).
+pub const OXSERVE_STORAGE_MAX_ENTRIES: &str = "OXSERVE_STORAGE_MAX_ENTRIES";
 
 /// Path of a GCP service-account (or authorized-user) JSON file.
 pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
@@ -137,6 +147,9 @@ const DEFAULT_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_ATTEMPTS: usize = 3;
+/// An hour: a trickling server cannot hold a pod in its init container forever, and a model of a
+/// few hundred GB still downloads on an ordinary link.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// S3 settings in KServe's convention.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,6 +240,12 @@ pub struct Tuning {
     pub connect_timeout: Duration,
     /// Longest silence while reading a response ([`S3_READ_TIMEOUT`], default 30 s).
     pub read_timeout: Duration,
+    /// Longest a whole fetch may take, retries and unpacking included
+    /// ([`OXSERVE_STORAGE_TIMEOUT`], default 1 hour; `None` for no deadline). A server that
+    /// trickles bytes slower than [`Self::read_timeout`] can notice still ends here.
+    pub deadline: Option<Duration>,
+    /// Bounds on unpacked archives.
+    pub archive: ArchiveLimits,
 }
 
 impl Default for Tuning {
@@ -238,6 +257,8 @@ impl Default for Tuning {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            deadline: Some(DEFAULT_DEADLINE),
+            archive: ArchiveLimits::default(),
         }
     }
 }
@@ -365,6 +386,26 @@ impl StorageEnv {
                 S3_READ_TIMEOUT,
                 defaults.read_timeout.as_secs(),
             )?),
+            deadline: match parse_num(
+                env,
+                OXSERVE_STORAGE_TIMEOUT,
+                defaults.deadline.map_or(0, |d| d.as_secs()),
+            )? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            archive: ArchiveLimits {
+                max_unpacked_bytes: parse_num(
+                    env,
+                    OXSERVE_STORAGE_MAX_UNPACKED_BYTES,
+                    defaults.archive.max_unpacked_bytes,
+                )?,
+                max_entries: parse_num(
+                    env,
+                    OXSERVE_STORAGE_MAX_ENTRIES,
+                    defaults.archive.max_entries,
+                )?,
+            },
         };
 
         Ok(Self {
@@ -529,6 +570,37 @@ mod tests {
         assert_eq!(
             env.http_headers["models.example.com"]["Authorization"],
             "Bearer t"
+        );
+    }
+
+    #[test]
+    fn deadline_and_archive_limits() {
+        let defaults = StorageEnv::from_map(&HashMap::new()).unwrap().tuning;
+        assert_eq!(defaults.deadline, Some(Duration::from_secs(3600)));
+        assert_eq!(defaults.archive, ArchiveLimits::default());
+        let t = StorageEnv::from_map(&map(&[
+            (OXSERVE_STORAGE_TIMEOUT, "90"),
+            (OXSERVE_STORAGE_MAX_UNPACKED_BYTES, "1000"),
+            (OXSERVE_STORAGE_MAX_ENTRIES, "7"),
+        ]))
+        .unwrap()
+        .tuning;
+        assert_eq!(t.deadline, Some(Duration::from_secs(90)));
+        assert_eq!(
+            t.archive,
+            ArchiveLimits {
+                max_unpacked_bytes: 1000,
+                max_entries: 7
+            }
+        );
+        let t = StorageEnv::from_map(&map(&[(OXSERVE_STORAGE_TIMEOUT, "0")]))
+            .unwrap()
+            .tuning;
+        assert_eq!(t.deadline, None, "0 means no deadline");
+        let err = StorageEnv::from_map(&map(&[(OXSERVE_STORAGE_TIMEOUT, "5m")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable OXSERVE_STORAGE_TIMEOUT: `5m` is not a non-negative integer"
         );
     }
 

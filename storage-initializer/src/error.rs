@@ -108,6 +108,20 @@ pub enum StorageError {
         /// What went wrong.
         reason: String,
     },
+    /// The whole fetch took longer than its deadline ([`crate::env::OXSERVE_STORAGE_TIMEOUT`]);
+    /// what was fetched so far is removed.
+    #[error(
+        "fetching `{uri}` did not finish within {} s, so it was stopped; if the model really \
+         takes that long, raise {} (or --timeout)",
+        limit.as_secs(),
+        crate::env::OXSERVE_STORAGE_TIMEOUT
+    )]
+    DeadlineExceeded {
+        /// The URI (safe to log).
+        uri: String,
+        /// The deadline that passed.
+        limit: std::time::Duration,
+    },
     /// A local file operation failed.
     #[error("{op} `{}`: {source}", path.display())]
     Io {
@@ -148,7 +162,9 @@ impl StorageError {
             | Self::Config { .. } => ErrorKind::InvalidInput,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AccessDenied { .. } => ErrorKind::AccessDenied,
-            Self::Store { .. } | Self::Http { .. } => ErrorKind::Unavailable,
+            Self::Store { .. } | Self::Http { .. } | Self::DeadlineExceeded { .. } => {
+                ErrorKind::Unavailable
+            }
             Self::Truncated { .. } | Self::Archive { .. } | Self::UnsafeArchiveEntry { .. } => {
                 ErrorKind::BadData
             }

@@ -45,18 +45,27 @@ pub(crate) async fn download(
     };
     let headers = headers_for(url, env, shown)?;
     let t = &env.tuning;
+    // Redirects are followed by hand (`send`) so the configured headers go to the URL's own
+    // origin only, and no `Referer` carries the original URL (and its signed query) anywhere.
     let client = reqwest::Client::builder()
         .connect_timeout(t.connect_timeout)
         .read_timeout(t.read_timeout)
-        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .build()
         .map_err(|e| http_err(e.to_string()))?;
+    let request = Request {
+        client: &client,
+        url,
+        headers: &headers,
+        shown,
+    };
     let local = into.join(&name);
     let attempts = t.max_attempts.max(1);
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
     loop {
-        match fetch_once(&client, url, shown, &local).await {
+        match fetch_once(&request, &local).await {
             Ok(()) => return Ok(1),
             Err((e, true)) if attempt < attempts => {
                 tracing::warn!(url = %shown, attempt, error = %e, "download failed; retrying");
@@ -69,13 +78,89 @@ pub(crate) async fn download(
     }
 }
 
+/// Redirects followed before giving up (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
+/// What every attempt at one download sends.
+struct Request<'a> {
+    client: &'a reqwest::Client,
+    /// The URL as the user gave it.
+    url: &'a Url,
+    /// The `<host>-headers` configured for that URL's host.
+    headers: &'a HeaderMap,
+    /// The URL for messages.
+    shown: &'a str,
+}
+
+impl Request<'_> {
+    /// GETs the URL, following redirects. The configured headers (and credentials in the URL)
+    /// go only to the original origin (scheme, host and port): a hop to another origin, an
+    /// `https` to `http` downgrade included, gets none of them.
+    async fn send(&self) -> Result<reqwest::Response, (StorageError, bool)> {
+        let http_err = |reason: String, retry: bool| {
+            (
+                StorageError::Http {
+                    url: self.shown.to_string(),
+                    reason,
+                },
+                retry,
+            )
+        };
+        let mut current = self.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let same_origin = current.origin() == self.url.origin();
+            let mut builder = self.client.get(current.clone());
+            if same_origin {
+                builder = builder.headers(self.headers.clone());
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| http_err(without_url(&e), true))?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let Some(location) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+            else {
+                return Ok(response);
+            };
+            let mut next = current.join(location).map_err(|e| {
+                http_err(
+                    format!("HTTP {} to an invalid location: {e}", response.status()),
+                    false,
+                )
+            })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(http_err(
+                    format!("redirect to an unsupported scheme `{}`", next.scheme()),
+                    false,
+                ));
+            }
+            if next.origin() != self.url.origin() {
+                // Never carry the user's URL credentials to another origin.
+                let _ = next.set_username("");
+                let _ = next.set_password(None);
+                tracing::info!(
+                    from = %current.origin().ascii_serialization(),
+                    to = %next.origin().ascii_serialization(),
+                    "redirected to another origin; not sending the configured headers there"
+                );
+            }
+            current = next;
+        }
+        Err(http_err(
+            format!("more than {MAX_REDIRECTS} redirects"),
+            false,
+        ))
+    }
+}
+
 /// One attempt; the flag says whether the failure is worth retrying.
-async fn fetch_once(
-    client: &reqwest::Client,
-    url: &Url,
-    shown: &str,
-    local: &Path,
-) -> Result<(), (StorageError, bool)> {
+async fn fetch_once(request: &Request<'_>, local: &Path) -> Result<(), (StorageError, bool)> {
+    let shown = request.shown;
     let http_err = |reason: String, retry: bool| {
         (
             StorageError::Http {
@@ -85,11 +170,7 @@ async fn fetch_once(
             retry,
         )
     };
-    let response = client
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| http_err(without_url(&e), true))?;
+    let response = request.send().await?;
     let status = response.status();
     match status {
         s if s.is_success() => {}

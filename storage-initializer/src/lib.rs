@@ -48,7 +48,14 @@
 //! - A key naming one object lands as `DEST/<basename>`; otherwise the key is a folder (never a
 //!   bare string prefix: `models/iris` does not pull `models/iris-old`) mirrored as a tree.
 //! - When exactly one file was fetched and it is a `.tar`, `.tar.gz`/`.tgz` or `.zip`, it is
-//!   unpacked into DEST and removed (KServe's rule). Entries escaping DEST are refused.
+//!   unpacked into DEST and removed (KServe's rule). Entries escaping DEST are refused, and
+//!   nothing is created outside DEST on the way (every path component is resolved against the
+//!   real folder first); archives are bounded in entries and unpacked bytes ([`ArchiveLimits`]:
+//!   `OXSERVE_STORAGE_MAX_ENTRIES`, `OXSERVE_STORAGE_MAX_UNPACKED_BYTES`).
+//! - A whole fetch ends by its deadline (`OXSERVE_STORAGE_TIMEOUT`, default an hour) with
+//!   [`StorageError::DeadlineExceeded`], however slowly the source keeps sending.
+//! - `http(s)://`: the `<host>-headers` and any credentials in the URL go to the URL's own
+//!   origin only; a redirect to another origin gets neither, and no request carries a `Referer`.
 //! - The result is complete or absent: downloads go to a hidden staging folder on DEST's
 //!   filesystem and are moved into place at the end; a failure leaves DEST as it was.
 //! - A missing object, an empty prefix or an empty source folder is an error, never an empty
@@ -68,8 +75,12 @@ mod uri;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use archive::{ArchiveKind, extract};
+pub use archive::{
+    ArchiveKind, ArchiveLimits, MAX_LINK_TARGET, MAX_TAR_METADATA, extract, extract_with,
+};
 pub use env::StorageEnv;
 pub use error::{ErrorKind, StorageError};
 pub use uri::{PVC_MOUNT, SUPPORTED_SCHEMES, StorageUri, is_remote};
@@ -89,12 +100,38 @@ pub async fn fetch(
 }
 
 /// [`fetch`] with the URI and environment already parsed.
+///
+/// Ends with [`StorageError::DeadlineExceeded`] once `env.tuning.deadline` passes, however slowly
+/// the source is still sending; nothing of the partial fetch is left in `dest`.
 pub async fn fetch_with(
     uri: &StorageUri,
     dest: &Path,
     env: &StorageEnv,
 ) -> Result<PathBuf, StorageError> {
     install_crypto_provider();
+    let Some(limit) = env.tuning.deadline else {
+        return fetch_inner(uri, dest, env, None).await;
+    };
+    // Unpacking runs on a blocking thread that a timeout cannot drop: it polls this flag.
+    let cancel = Arc::new(AtomicBool::new(false));
+    match tokio::time::timeout(limit, fetch_inner(uri, dest, env, Some(cancel.clone()))).await {
+        Ok(result) => result,
+        Err(_) => {
+            cancel.store(true, Ordering::Relaxed);
+            Err(StorageError::DeadlineExceeded {
+                uri: uri.to_string(),
+                limit,
+            })
+        }
+    }
+}
+
+async fn fetch_inner(
+    uri: &StorageUri,
+    dest: &Path,
+    env: &StorageEnv,
+    cancel: Option<Arc<AtomicBool>>,
+) -> Result<PathBuf, StorageError> {
     let shown = uri.to_string();
     // KServe treats a source that already is the destination (`/mnt/models`) as a no-op.
     if let Some(path) = uri.local_path()
@@ -122,7 +159,7 @@ pub async fn fetch_with(
         }
     };
     if files == 1 {
-        unpack_single_archive(&into).await?;
+        unpack_single_archive(&into, env.tuning.archive, cancel).await?;
     }
     let placed = staging.commit(&shown)?;
     tracing::info!(source = %shown, dest = %placed.display(), "model in place");
@@ -130,7 +167,11 @@ pub async fn fetch_with(
 }
 
 /// If the only file under `dir` is an archive, unpacks it into `dir` and removes it.
-async fn unpack_single_archive(dir: &Path) -> Result<(), StorageError> {
+async fn unpack_single_archive(
+    dir: &Path,
+    limits: ArchiveLimits,
+    cancel: Option<Arc<AtomicBool>>,
+) -> Result<(), StorageError> {
     let dir = dir.to_path_buf();
     let task_dir = dir.clone();
     tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
@@ -158,7 +199,7 @@ async fn unpack_single_archive(dir: &Path) -> Result<(), StorageError> {
             }
         }
         tracing::info!(archive = %name, "unpacking");
-        let unpacked = extract(&parked, kind, &task_dir);
+        let unpacked = archive::extract_cancellable(&parked, kind, &task_dir, &limits, cancel);
         std::fs::remove_file(&parked).map_err(|e| StorageError::io("remove", &parked, e))?;
         let n = unpacked?;
         tracing::info!(archive = %name, files = n, "unpacked");

@@ -19,6 +19,10 @@ struct Args {
     source_uri: String,
     /// Folder to put the model in (created if missing; may be an existing empty mount point).
     dest_dir: PathBuf,
+    /// Give up (exit 1, nothing left in DEST_DIR) when the whole fetch, download and unpacking,
+    /// takes longer than this many seconds; 0 for no deadline. Default 3600.
+    #[arg(long, value_name = "SECONDS", env = oxserve_storage::env::OXSERVE_STORAGE_TIMEOUT)]
+    timeout: Option<u64>,
     /// Log filter in tracing's env-filter syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -44,12 +48,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    if let Some(secs) = args.timeout {
+        env.insert(
+            oxserve_storage::env::OXSERVE_STORAGE_TIMEOUT.to_string(),
+            secs.to_string(),
+        );
+    }
     let result = runtime.block_on(oxserve_storage::fetch(
         &args.source_uri,
         &args.dest_dir,
         &env,
     ));
+    // A task still running past a deadline (an unpacking thread polling its cancel flag) must
+    // not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(path) => {
             tracing::info!(dest = %path.display(), "done");

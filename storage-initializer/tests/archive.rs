@@ -10,38 +10,6 @@ use std::path::Path;
 use common::*;
 use oxserve_storage::{ArchiveKind, StorageError, extract};
 
-/// One raw tar entry; names are written into the header bytes so `..` and `/` survive.
-enum E<'a> {
-    File(&'a str, &'a [u8]),
-    Dir(&'a str),
-    Symlink(&'a str, &'a str),
-    Hardlink(&'a str, &'a str),
-    Fifo(&'a str),
-}
-
-fn raw_tar(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_old();
-        let (name, link, kind, body): (&str, &str, tar::EntryType, &[u8]) = match e {
-            E::File(n, b) => (n, "", tar::EntryType::Regular, b),
-            E::Dir(n) => (n, "", tar::EntryType::Directory, b""),
-            E::Symlink(n, t) => (n, t, tar::EntryType::Symlink, b""),
-            E::Hardlink(n, t) => (n, t, tar::EntryType::Link, b""),
-            E::Fifo(n) => (n, "", tar::EntryType::Fifo, b""),
-        };
-        let old = h.as_old_mut();
-        old.name[..name.len()].copy_from_slice(name.as_bytes());
-        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_entry_type(kind);
-        h.set_size(body.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, body).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
 fn unpack(
     bytes: &[u8],
     kind: ArchiveKind,

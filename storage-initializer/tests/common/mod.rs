@@ -304,6 +304,38 @@ pub fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     w.finish().expect("finish").into_inner()
 }
 
+/// One raw tar entry; names are written into the header bytes so `..` and `/` survive.
+pub enum E<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Fifo(&'a str),
+}
+
+pub fn raw_tar(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_old();
+        let (name, link, kind, body): (&str, &str, tar::EntryType, &[u8]) = match e {
+            E::File(n, b) => (n, "", tar::EntryType::Regular, b),
+            E::Dir(n) => (n, "", tar::EntryType::Directory, b""),
+            E::Symlink(n, t) => (n, t, tar::EntryType::Symlink, b""),
+            E::Hardlink(n, t) => (n, t, tar::EntryType::Link, b""),
+            E::Fifo(n) => (n, "", tar::EntryType::Fifo, b""),
+        };
+        let old = h.as_old_mut();
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(kind);
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, body).expect("tar");
+    }
+    b.into_inner().expect("tar")
+}
+
 /// A canned response of the test HTTP server.
 #[derive(Clone)]
 pub enum Reply {
@@ -315,29 +347,68 @@ pub enum Reply {
     FailFirst(usize, Vec<u8>),
     /// Announces `len` bytes but sends only the body, then closes.
     Short(u64, Vec<u8>),
+    /// 302 to this location.
+    Redirect(String),
+    /// Announces `len` bytes, then sends one every `every` (until the client goes away).
+    Trickle(u64, Duration),
+}
+
+/// One request the test HTTP server received: its target (path and query) and its headers,
+/// names lower-cased.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// Whether the request carried a header of that (lower-case) name.
+    pub fn has(&self, name: &str) -> bool {
+        self.headers.iter().any(|(k, _)| k == name)
+    }
 }
 
 /// A tiny HTTP/1.1 server on an ephemeral port, one thread per connection; 404 for unknown paths.
 pub struct HttpServer {
     pub port: u16,
+    /// `ip:port` it listens on.
+    pub addr: String,
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// Every request, in order.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl HttpServer {
     pub fn start(routes: HashMap<String, Reply>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
+        Self::start_on("127.0.0.1", routes)
+    }
+
+    /// [`HttpServer::start`] on another loopback address (`127.0.0.2`, ...).
+    pub fn start_on(ip: &str, routes: HashMap<String, Reply>) -> Self {
+        let listener = TcpListener::bind((ip, 0)).expect("bind");
+        let local = listener.local_addr().expect("addr");
         let hits = Arc::new(Mutex::new(HashMap::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let routes = Arc::new(routes);
-        let h = hits.clone();
+        let (h, s) = (hits.clone(), seen.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (routes, hits) = (routes.clone(), h.clone());
-                std::thread::spawn(move || serve(stream, &routes, &hits));
+                let (routes, hits, seen) = (routes.clone(), h.clone(), s.clone());
+                std::thread::spawn(move || serve(stream, &routes, &hits, &seen));
             }
         });
-        Self { port, hits }
+        Self {
+            port: local.port(),
+            addr: local.to_string(),
+            hits,
+            seen,
+        }
+    }
+
+    /// The requests so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("seen").clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -345,14 +416,19 @@ impl HttpServer {
     }
 }
 
-fn serve(stream: TcpStream, routes: &HashMap<String, Reply>, hits: &Mutex<HashMap<String, usize>>) {
+fn serve(
+    stream: TcpStream,
+    routes: &HashMap<String, Reply>,
+    hits: &Mutex<HashMap<String, usize>>,
+    seen: &Mutex<Vec<Seen>>,
+) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
         return;
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let path = path.split('?').next().unwrap_or("/").to_string();
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = target.split('?').next().unwrap_or("/").to_string();
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
@@ -363,6 +439,10 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Reply>, hits: &Mutex<HashMa
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    seen.lock().expect("seen").push(Seen {
+        target,
+        headers: headers.clone(),
+    });
     let n = {
         let mut hits = hits.lock().expect("hits");
         let c = hits.entry(path.clone()).or_insert(0);
@@ -398,6 +478,21 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Reply>, hits: &Mutex<HashMa
             }
         }
         Some(Reply::Short(len, b)) => send(&mut out, "200 OK", *len, b),
+        Some(Reply::Redirect(to)) => {
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = out.write_all(head.as_bytes());
+        }
+        Some(Reply::Trickle(len, every)) => {
+            send(&mut out, "200 OK", *len, b"");
+            for _ in 0..*len {
+                if out.write_all(b"x").and_then(|()| out.flush()).is_err() {
+                    return;
+                }
+                std::thread::sleep(*every);
+            }
+        }
     }
     let _ = out.flush();
 }
