@@ -43,6 +43,8 @@ pub mod env {
     pub const MODEL_METADATA: &str = "MODEL_METADATA";
     /// Where to fetch the model from when not given as a parameter.
     pub const MODEL_URI: &str = "OXSERVE_MODEL_URI";
+    /// The model memory budget in bytes (`--max-model-memory`).
+    pub const MAX_MODEL_MEMORY: &str = "OXSERVE_MAX_MODEL_MEMORY";
     /// The most work one request may ask of a model that gives a per-row cost hint.
     pub const MAX_REQUEST_COST: &str = "OXSERVE_MAX_REQUEST_COST";
     /// Blocking threads for model work (0 = the CPUs available).
@@ -148,6 +150,12 @@ pub struct Config {
     /// Largest request body accepted, in bytes (REST and gRPC).
     #[arg(long, env = "OXSERVE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// The most memory, in bytes, that reading the model file may hold: the file, its decompressed stream and
+    /// every array decoded from it. A model that needs more is refused at start-up, naming the budget. Default:
+    /// half of the container's memory limit (cgroup `memory.max`), or of the machine's memory without one.
+    #[arg(long, env = env::MAX_MODEL_MEMORY)]
+    pub max_model_memory: Option<u64>,
 
     /// Most requests served at once; more are refused at once with 429 / RESOURCE_EXHAUSTED. 0 = no limit.
     #[arg(long, env = "OXSERVE_MAX_CONCURRENCY", default_value_t = 0)]

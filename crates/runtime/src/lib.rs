@@ -112,6 +112,9 @@ pub struct LoadContext {
     pub parameters: Parameters,
     /// The model's name.
     pub model_name: String,
+    /// `--max-model-memory`: the most bytes reading the model file may hold; `None` means the loader's default
+    /// (derived from the container's memory limit).
+    pub max_model_memory: Option<u64>,
 }
 
 /// Parses the configuration from the command line and env, runs the server until SIGTERM/SIGINT, and returns
@@ -198,6 +201,7 @@ where
                 model_dir: model_dir.clone(),
                 parameters,
                 model_name: model_name.clone(),
+                max_model_memory: config.max_model_memory,
             };
             let model = load(&context)
                 .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
@@ -208,6 +212,7 @@ where
                 model_dir: PathBuf::new(),
                 parameters,
                 model_name: model_name.clone(),
+                max_model_memory: config.max_model_memory,
             };
             (PathBuf::new(), without_model(&context)?)
         }

@@ -189,6 +189,10 @@ impl Estimator for Checked {
     fn classes(&self) -> Option<&Labels> {
         self.0.classes()
     }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.0.row_cost()
+    }
 }
 
 #[cfg(test)]

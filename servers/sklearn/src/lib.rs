@@ -44,10 +44,40 @@ pub fn find_model_file(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 impl SklearnModel {
-    /// Loads the estimator in `dir` and picks the method Seldon's `method` parameter names.
+    /// Loads the estimator in `dir` and picks the method Seldon's `method` parameter names, within the default
+    /// model memory budget.
     pub fn load(dir: &Path, method: Option<&str>) -> anyhow::Result<Self> {
+        Self::load_with_budget(dir, method, None)
+    }
+
+    /// [`SklearnModel::load`] with `--max-model-memory` (`None`: half of the container's memory limit). A file that
+    /// needs more is refused before the memory is allocated, with an error naming the budget and the flag.
+    pub fn load_with_budget(
+        dir: &Path,
+        method: Option<&str>,
+        max_model_memory: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let file = find_model_file(dir)?;
-        let estimator = oxserve_sklearn::load_file(&file)?;
+        let limits = oxserve_pickle::Limits {
+            max_memory_bytes: max_model_memory
+                .unwrap_or_else(oxserve_pickle::default_memory_budget),
+            ..oxserve_pickle::Limits::default()
+        };
+        let value = oxserve_pickle::load_file_with(&file, &limits).map_err(|e| {
+            use oxserve_pickle::PickleError::{DecompressedTooLarge, MemoryBudget};
+            let over_budget = matches!(e, MemoryBudget { .. } | DecompressedTooLarge { .. });
+            let e = anyhow::Error::new(e);
+            if over_budget {
+                e.context(format!(
+                    "{} does not fit the model memory budget (raise it with --max-model-memory or {})",
+                    file.display(),
+                    oxserve_runtime::config::env::MAX_MODEL_MEMORY
+                ))
+            } else {
+                e
+            }
+        })?;
+        let estimator = oxserve_sklearn::build(&value)?;
         Ok(Self::new(estimator, method))
     }
 
