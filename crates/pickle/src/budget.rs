@@ -14,14 +14,19 @@ use crate::PickleError;
 /// read may use: the rest is for the server itself, the model's own structures built from the read, and requests.
 const SHARE_DIVISOR: u64 = 2;
 /// The budget when neither a cgroup limit nor `/proc/meminfo` can be read.
-const FALLBACK_BUDGET: u64 = 4 << 30;
+const FALLBACK_BUDGET: u64 = 2 << 30;
+/// The most a read may use when the process has no memory limit (a laptop, a VM, a pod without `resources.limits`):
+/// half of a large machine's memory is no protection against a compression bomb, and a model that really needs
+/// more is served with an explicit `--max-model-memory`.
+const UNCONTAINED_CAP: u64 = 2 << 30;
 /// cgroup v1 reports "no limit" as a huge number (`PAGE_COUNTER_MAX` pages, about 2^63): anything from 2^60 up
 /// means unlimited.
 const UNLIMITED_FROM: u64 = 1 << 60;
 
 /// The default model memory budget, in bytes: half of the container's memory limit (cgroup v2 `memory.max`, else
-/// cgroup v1 `memory.limit_in_bytes`), or half of the machine's memory (`MemTotal`) when that is smaller or there
-/// is no limit, or 4 GiB when neither can be read. Computed once per process.
+/// cgroup v1 `memory.limit_in_bytes`), or half of the machine's memory (`MemTotal`) when that is smaller; without
+/// a container limit, half of the machine's memory but at most 2 GiB; 2 GiB when neither can be read. Computed once
+/// per process.
 ///
 /// Servers take an explicit override (`--max-model-memory`) and pass it in [`crate::Limits::max_memory_bytes`].
 pub fn default_memory_budget() -> u64 {
@@ -94,12 +99,12 @@ pub fn memory_budget_from(
             .map(|kb| kb.saturating_mul(1024))
             .filter(|&n| n > 0)
     });
-    let memory = match (cgroup, total) {
-        (Some(c), Some(t)) => c.min(t),
-        (Some(n), None) | (None, Some(n)) => n,
-        (None, None) => return FALLBACK_BUDGET,
-    };
-    (memory / SHARE_DIVISOR).max(1)
+    match (cgroup, total) {
+        (Some(c), Some(t)) => (c.min(t) / SHARE_DIVISOR).max(1),
+        (Some(c), None) => (c / SHARE_DIVISOR).max(1),
+        (None, Some(t)) => (t / SHARE_DIVISOR).clamp(1, UNCONTAINED_CAP),
+        (None, None) => FALLBACK_BUDGET,
+    }
 }
 
 /// The running total of one read against its budget. Shared by the decompressor, the VM, nested VMs (joblib's
@@ -168,11 +173,13 @@ mod tests {
             memory_budget_from(Some("2147483648\n"), None, Some(meminfo)),
             1 << 30
         );
-        // v2 "max": half the machine.
+        // v2 "max" (no limit): half the machine, at most 2 GiB.
         assert_eq!(
             memory_budget_from(Some("max\n"), None, Some(meminfo)),
-            total / 2
+            UNCONTAINED_CAP
         );
+        let small = "MemTotal:       2097152 kB\n";
+        assert_eq!(memory_budget_from(None, None, Some(small)), 1 << 30);
         // v1, and v1's "unlimited" sentinel.
         assert_eq!(
             memory_budget_from(None, Some("1073741824"), None),
@@ -180,7 +187,7 @@ mod tests {
         );
         assert_eq!(
             memory_budget_from(None, Some("9223372036854771712"), Some(meminfo)),
-            total / 2
+            UNCONTAINED_CAP
         );
         // A limit above the machine's memory does not raise the budget.
         assert_eq!(

@@ -153,7 +153,7 @@ pub struct Config {
 
     /// The most memory, in bytes, that reading the model file may hold: the file, its decompressed stream and
     /// every array decoded from it. A model that needs more is refused at start-up, naming the budget. Default:
-    /// half of the container's memory limit (cgroup `memory.max`), or of the machine's memory without one.
+    /// half of the container's memory limit (cgroup `memory.max`), without one, half of the machine's memory but at most 2 GiB.
     #[arg(long, env = env::MAX_MODEL_MEMORY)]
     pub max_model_memory: Option<u64>,
 
