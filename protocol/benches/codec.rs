@@ -5,6 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::pb::inference::model_infer_request::InferInputTensor;
 use oxserve_protocol::pb::inference::{InferTensorContents, ModelInferRequest};
 use oxserve_protocol::v2::{decode_grpc, decode_rest, encode_grpc, encode_rest};
@@ -54,7 +55,7 @@ fn codec(c: &mut Criterion) {
             &body,
             |b, body| {
                 b.iter(|| {
-                    let d = decode_rest(black_box(body), None).unwrap();
+                    let d = decode_rest(black_box(body), None, &RequestLimits::default()).unwrap();
                     let out = encode_rest(
                         "m",
                         None,
@@ -76,7 +77,13 @@ fn codec(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("{rows}x{cols}")),
             &body,
-            |b, body| b.iter(|| black_box(decode_rest(black_box(body), None).unwrap())),
+            |b, body| {
+                b.iter(|| {
+                    black_box(
+                        decode_rest(black_box(body), None, &RequestLimits::default()).unwrap(),
+                    )
+                })
+            },
         );
     }
     group.finish();
@@ -90,7 +97,9 @@ fn codec(c: &mut Criterion) {
             &body,
             |b, body| {
                 b.iter(|| {
-                    let d = decode_rest(black_box(body), Some(header_len)).unwrap();
+                    let d =
+                        decode_rest(black_box(body), Some(header_len), &RequestLimits::default())
+                            .unwrap();
                     let out = encode_rest(
                         "m",
                         None,
@@ -126,7 +135,8 @@ fn codec(c: &mut Criterion) {
             &request,
             |b, request| {
                 b.iter(|| {
-                    let d = decode_grpc(black_box(request.clone())).unwrap();
+                    let d =
+                        decode_grpc(black_box(request.clone()), &RequestLimits::default()).unwrap();
                     black_box(
                         encode_grpc(
                             "m",

@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use oxserve_core::{DataType, NamedTensor, TensorSpec};
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::tfserving::{decode_predict, encode_predict};
 
 /// Feature values with full f32 precision.
@@ -43,7 +44,9 @@ fn codec(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(label, |b| {
             b.iter(|| {
-                let decoded = decode_predict(black_box(&body), &signature).unwrap();
+                let decoded =
+                    decode_predict(black_box(&body), &signature, &RequestLimits::default())
+                        .unwrap();
                 let format = decoded.format;
                 let outputs: Vec<NamedTensor> = decoded
                     .inputs
@@ -57,10 +60,14 @@ fn codec(c: &mut Criterion) {
     group.finish();
 
     let body = format!(r#"{{"instances":{}}}"#, rows(n, cols)).into_bytes();
-    let decoded = decode_predict(&body, &signature).unwrap();
+    let decoded = decode_predict(&body, &signature, &RequestLimits::default()).unwrap();
     let mut group = c.benchmark_group("tfserving_rest_parts");
     group.bench_function("decode_row_64x30", |b| {
-        b.iter(|| black_box(decode_predict(black_box(&body), &signature).unwrap()))
+        b.iter(|| {
+            black_box(
+                decode_predict(black_box(&body), &signature, &RequestLimits::default()).unwrap(),
+            )
+        })
     });
     group.bench_function("encode_row_64x30", |b| {
         b.iter(|| black_box(encode_predict(decoded.format, black_box(&decoded.inputs)).unwrap()))

@@ -6,11 +6,15 @@
 //! - [`pb`]: the generated protobuf messages and tonic services of all of them (package `seldon.protos`,
 //!   `inference`, `tensorflow`, `tensorflow.serving`).
 //!
+//! - [`limits`]: the per-request budget every decoder charges a tensor's declared shape to before allocating.
+//!
 //! No HTTP and no model logic live here.
 
+pub mod limits;
 pub mod pb;
 pub mod seldon;
 pub mod tfserving;
 pub mod v2;
 
+pub use limits::{Budget, LimitError, RequestLimits};
 pub use oxserve_core::{DataType, NamedTensor, Tensor, TensorData, TensorError};

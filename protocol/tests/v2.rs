@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use oxserve_core::{ModelMetadata, NamedTensor, Tensor, TensorData, TensorSpec};
-use oxserve_protocol::DataType;
 use oxserve_protocol::pb::inference::infer_parameter::ParameterChoice;
 use oxserve_protocol::pb::inference::model_infer_request::{
     InferInputTensor, InferRequestedOutputTensor,
 };
 use oxserve_protocol::pb::inference::{InferParameter, InferTensorContents, ModelInferRequest};
 use oxserve_protocol::v2::*;
+use oxserve_protocol::{DataType, RequestLimits};
 
 /// One sample per wire datatype: the JSON `data`, the expected tensor buffer, and its little-endian blob.
 fn samples() -> Vec<(&'static str, &'static str, TensorData, Vec<u8>)> {
@@ -152,7 +152,7 @@ fn json_request(datatype: &str, shape: &str, data: &str) -> String {
 }
 
 fn decode_one(body: &str) -> Result<NamedTensor, V2Error> {
-    let mut d = decode_rest(body.as_bytes(), None)?;
+    let mut d = decode_rest(body.as_bytes(), None, &RequestLimits::default())?;
     Ok(d.request.inputs.remove(0))
 }
 
@@ -194,7 +194,7 @@ fn every_datatype_round_trips_through_binary() {
             blob.len()
         );
         let (body, hl) = binary_body(&header, &[&blob]);
-        let d = decode_rest(&body, Some(hl)).unwrap();
+        let d = decode_rest(&body, Some(hl), &RequestLimits::default()).unwrap();
         assert_eq!(d.request.inputs[0].tensor.data(), &values, "{datatype}");
         assert!(d.binary_outputs.is_binary("anything"));
 
@@ -220,7 +220,7 @@ fn every_datatype_round_trips_through_binary() {
 fn half_floats_decode_from_binary_only() {
     let header = r#"{"inputs":[{"name":"h","shape":[2],"datatype":"FP16","parameters":{"binary_data_size":4}}]}"#;
     let (body, hl) = binary_body(header, &[&[0x00, 0x3c, 0x00, 0xc0]]);
-    let d = decode_rest(&body, Some(hl)).unwrap();
+    let d = decode_rest(&body, Some(hl), &RequestLimits::default()).unwrap();
     assert_eq!(
         d.request.inputs[0].tensor.data(),
         &TensorData::F32(vec![1.0, -2.0])
@@ -306,7 +306,7 @@ fn binary_flags_come_from_request_and_outputs() {
     let body = r#"{"id":"q","parameters":{"binary_data_output":true,"content_type":"np"},
         "inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1]}],
         "outputs":[{"name":"a","parameters":{"binary_data":false}},{"name":"b"}]}"#;
-    let d = decode_rest(body.as_bytes(), None).unwrap();
+    let d = decode_rest(body.as_bytes(), None, &RequestLimits::default()).unwrap();
     assert_eq!(d.id.as_deref(), Some("q"));
     assert_eq!(d.request.outputs, vec!["a".to_owned(), "b".to_owned()]);
     assert!(!d.binary_outputs.is_binary("a"));
@@ -315,7 +315,9 @@ fn binary_flags_come_from_request_and_outputs() {
 
     let bad = r#"{"inputs":[],"outputs":[{"name":"a","parameters":{"binary_data":"yes"}}]}"#;
     assert_eq!(
-        decode_rest(bad.as_bytes(), None).unwrap_err().to_string(),
+        decode_rest(bad.as_bytes(), None, &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "`a`: parameter `binary_data` must be a boolean"
     );
 }
@@ -365,9 +367,18 @@ fn bad_shapes_are_rejected() {
     ))
     .unwrap_err();
     assert!(matches!(err, V2Error::ShapeOverflow { .. }), "{err}");
-    // A huge but representable shape with tiny data fails on the count, allocating nothing big.
-    let err = decode_one(&json_request("FP64", "[4611686018427387903]", "[1]")).unwrap_err();
+    // A huge but representable shape with tiny data fails on the count, allocating nothing big (even without a
+    // budget), and with the server's budget on the shape, before the data is looked at.
+    let huge = json_request("FP64", "[4611686018427387903]", "[1]");
+    let err = decode_rest(
+        huge.as_bytes(),
+        None,
+        &RequestLimits::from_body_limit(usize::MAX),
+    )
+    .unwrap_err();
     assert!(matches!(err, V2Error::ElementCount { .. }), "{err}");
+    let err = decode_one(&huge).unwrap_err();
+    assert!(matches!(err, V2Error::Limit { .. }), "{err}");
     let err = decode_one(&json_request("FP64", "[1.5]", "[1]")).unwrap_err();
     assert!(matches!(err, V2Error::Json(_)), "{err}");
 }
@@ -402,7 +413,12 @@ fn ragged_and_mistyped_data_are_rejected() {
         err.to_string(),
         "input `x` has neither `data` nor `parameters.binary_data_size`"
     );
-    let err = decode_rest(b"{\"inputs\":[{\"name\":\"x\"", None).unwrap_err();
+    let err = decode_rest(
+        b"{\"inputs\":[{\"name\":\"x\"",
+        None,
+        &RequestLimits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, V2Error::Json(_)), "{err}");
     // NaN arrives as null for floats.
     let t = decode_one(&json_request("FP64", "[2]", "[null,1]")).unwrap();
@@ -419,27 +435,36 @@ fn binary_bodies_are_never_trusted() {
     // Truncated body.
     let (body, hl) = binary_body(header, &[&blob[..10]]);
     assert_eq!(
-        decode_rest(&body, Some(hl)).unwrap_err().to_string(),
+        decode_rest(&body, Some(hl), &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "input `x`: binary_data_size is 16 but only 10 bytes remain in the body"
     );
     // Header length past the body.
     assert!(matches!(
-        decode_rest(&body, Some(body.len() + 1)),
+        decode_rest(&body, Some(body.len() + 1), &RequestLimits::default()),
         Err(V2Error::HeaderLength { .. })
     ));
     // Header length cutting the JSON.
-    assert!(matches!(decode_rest(&body, Some(5)), Err(V2Error::Json(_))));
+    assert!(matches!(
+        decode_rest(&body, Some(5), &RequestLimits::default()),
+        Err(V2Error::Json(_))
+    ));
     // Trailing bytes.
     let (body, hl) = binary_body(header, &[&blob, &[1, 2]]);
     assert_eq!(
-        decode_rest(&body, Some(hl)).unwrap_err().to_string(),
+        decode_rest(&body, Some(hl), &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "2 bytes follow the last binary input"
     );
     // A lying size that fits the body but not the shape.
     let lying = r#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP64","parameters":{"binary_data_size":12}}]}"#;
     let (body, hl) = binary_body(lying, &[&blob[..12]]);
     assert_eq!(
-        decode_rest(&body, Some(hl)).unwrap_err().to_string(),
+        decode_rest(&body, Some(hl), &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "`x`: 12 bytes of binary data do not hold 2 FP64 elements (16 bytes)"
     );
     // Absurd sizes.
@@ -448,26 +473,33 @@ fn binary_bodies_are_never_trusted() {
             r#"{{"inputs":[{{"name":"x","shape":[2],"datatype":"FP64","parameters":{{"binary_data_size":{size}}}}}]}}"#
         );
         let (body, hl) = binary_body(&h, &[&blob]);
-        assert!(decode_rest(&body, Some(hl)).is_err(), "{size}");
+        assert!(
+            decode_rest(&body, Some(hl), &RequestLimits::default()).is_err(),
+            "{size}"
+        );
     }
     // Binary size without the header.
     let (body, _) = binary_body(header, &[]);
     assert!(matches!(
-        decode_rest(&body, None),
+        decode_rest(&body, None, &RequestLimits::default()),
         Err(V2Error::BinaryWithoutHeader { .. })
     ));
     // Both data and a binary size.
     let both = r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1],"parameters":{"binary_data_size":8}}]}"#;
     assert!(matches!(
-        decode_rest(both.as_bytes(), Some(both.len())),
+        decode_rest(both.as_bytes(), Some(both.len()), &RequestLimits::default()),
         Err(V2Error::DataAndBinary { .. })
     ));
     // A huge BYTES shape with a small blob.
     let huge = r#"{"inputs":[{"name":"s","shape":[4611686018427387903],"datatype":"BYTES","parameters":{"binary_data_size":5}}]}"#;
     let (body, hl) = binary_body(huge, &[&[1, 0, 0, 0, b'a']]);
     assert!(matches!(
-        decode_rest(&body, Some(hl)),
+        decode_rest(&body, Some(hl), &RequestLimits::from_body_limit(usize::MAX)),
         Err(V2Error::BytesFraming { .. })
+    ));
+    assert!(matches!(
+        decode_rest(&body, Some(hl), &RequestLimits::default()),
+        Err(V2Error::Limit { .. })
     ));
 }
 
@@ -484,7 +516,7 @@ fn binary_inputs_are_read_in_order_with_json_inputs_between() {
             &[3, 0, 0, 0, b'a', b'b', b'c', 0, 0, 0, 0],
         ],
     );
-    let d = decode_rest(&body, Some(hl)).unwrap();
+    let d = decode_rest(&body, Some(hl), &RequestLimits::default()).unwrap();
     let data: Vec<_> = d
         .request
         .inputs
@@ -508,7 +540,9 @@ fn binary_inputs_are_read_in_order_with_json_inputs_between() {
         ],
     );
     assert_eq!(
-        decode_rest(&body, Some(hl)).unwrap_err().to_string(),
+        decode_rest(&body, Some(hl), &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "`s`: bad BYTES framing: element 0: length 9 but only 7 bytes remain"
     );
 }
@@ -575,7 +609,7 @@ fn every_datatype_round_trips_through_grpc_typed_and_raw() {
             )],
             ..Default::default()
         };
-        let d = decode_grpc(request).unwrap();
+        let d = decode_grpc(request, &RequestLimits::default()).unwrap();
         assert_eq!(d.request.inputs[0].tensor.data(), &values, "{datatype}");
         assert!(!d.raw_output);
         assert_eq!(d.id.as_deref(), Some("g"));
@@ -601,7 +635,10 @@ fn every_datatype_round_trips_through_grpc_typed_and_raw() {
             ..Default::default()
         };
         assert_eq!(
-            decode_grpc(again).unwrap().request.inputs,
+            decode_grpc(again, &RequestLimits::default())
+                .unwrap()
+                .request
+                .inputs,
             d.request.inputs,
             "{datatype}"
         );
@@ -611,7 +648,7 @@ fn every_datatype_round_trips_through_grpc_typed_and_raw() {
             raw_input_contents: vec![blob.clone()],
             ..Default::default()
         };
-        let d = decode_grpc(raw).unwrap();
+        let d = decode_grpc(raw, &RequestLimits::default()).unwrap();
         assert!(d.raw_output);
         assert_eq!(d.request.inputs[0].tensor.data(), &values, "{datatype}");
         let resp = encode_grpc(
@@ -670,7 +707,9 @@ fn grpc_typed_contents_use_the_field_mapping_of_the_spec() {
         ..Default::default()
     };
     assert_eq!(
-        decode_grpc(wrong_field).unwrap_err().to_string(),
+        decode_grpc(wrong_field, &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "input `x`: datatype FP64 expects `fp64_contents` but the elements are in `fp32_contents`"
     );
     let short = ModelInferRequest {
@@ -686,7 +725,9 @@ fn grpc_typed_contents_use_the_field_mapping_of_the_spec() {
         ..Default::default()
     };
     assert_eq!(
-        decode_grpc(short).unwrap_err().to_string(),
+        decode_grpc(short, &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "`x`: element 1 (200) is out of range for INT8"
     );
     let count = ModelInferRequest {
@@ -702,7 +743,9 @@ fn grpc_typed_contents_use_the_field_mapping_of_the_spec() {
         ..Default::default()
     };
     assert_eq!(
-        decode_grpc(count).unwrap_err().to_string(),
+        decode_grpc(count, &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "`x`: shape [3] holds 3 elements but fp64_contents has 1"
     );
 }
@@ -726,7 +769,7 @@ fn grpc_raw_and_typed_mix_like_mlserver() {
         raw_input_contents: vec![2.5f64.to_le_bytes().to_vec(), 7i32.to_le_bytes().to_vec()],
         ..Default::default()
     };
-    let d = decode_grpc(request.clone()).unwrap();
+    let d = decode_grpc(request.clone(), &RequestLimits::default()).unwrap();
     let data: Vec<_> = d
         .request
         .inputs
@@ -744,13 +787,15 @@ fn grpc_raw_and_typed_mix_like_mlserver() {
     let mut extra = request.clone();
     extra.raw_input_contents.push(vec![]);
     assert_eq!(
-        decode_grpc(extra).unwrap_err().to_string(),
+        decode_grpc(extra, &RequestLimits::default())
+            .unwrap_err()
+            .to_string(),
         "3 raw_input_contents entries for 2 inputs without typed contents"
     );
     let mut truncated = request;
     truncated.raw_input_contents[0].pop();
     assert!(matches!(
-        decode_grpc(truncated),
+        decode_grpc(truncated, &RequestLimits::default()),
         Err(V2Error::BinarySize { .. })
     ));
 }
@@ -774,7 +819,7 @@ fn grpc_parameters_become_json() {
         }],
         ..Default::default()
     };
-    let d = decode_grpc(request).unwrap();
+    let d = decode_grpc(request, &RequestLimits::default()).unwrap();
     assert_eq!(
         serde_json::to_string(&d.parameters).unwrap(),
         r#"{"b":true,"d":0.5,"i":-3,"s":"np","u":18446744073709551615}"#
@@ -837,7 +882,7 @@ fn request_types_serialize_per_spec() {
         json,
         r#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP64","data":[1.0,2.5]}]}"#
     );
-    let d = decode_rest(json.as_bytes(), None).unwrap();
+    let d = decode_rest(json.as_bytes(), None, &RequestLimits::default()).unwrap();
     assert_eq!(d.id, None);
     assert_eq!(
         d.request.inputs[0].tensor.data(),
@@ -849,11 +894,11 @@ fn request_types_serialize_per_spec() {
 fn no_truncation_or_corruption_panics() {
     let header = r#"{"inputs":[{"name":"s","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":11}},{"name":"f","shape":[1,2],"datatype":"FP64","data":[[1,2]]}],"outputs":[{"name":"o","parameters":{"binary_data":true}}]}"#;
     let (body, hl) = binary_body(header, &[&[3, 0, 0, 0, b'a', b'b', b'c', 0, 0, 0, 0]]);
-    assert!(decode_rest(&body, Some(hl)).is_ok());
+    assert!(decode_rest(&body, Some(hl), &RequestLimits::default()).is_ok());
     for cut in 0..body.len() {
-        let _ = decode_rest(&body[..cut], Some(hl.min(cut)));
-        let _ = decode_rest(&body[..cut], None);
-        let _ = decode_rest(&body, Some(cut));
+        let _ = decode_rest(&body[..cut], Some(hl.min(cut)), &RequestLimits::default());
+        let _ = decode_rest(&body[..cut], None, &RequestLimits::default());
+        let _ = decode_rest(&body, Some(cut), &RequestLimits::default());
     }
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..20_000 {
@@ -863,6 +908,6 @@ fn no_truncation_or_corruption_panics() {
         let mut corrupt = body.clone();
         let at = (x % corrupt.len() as u64) as usize;
         corrupt[at] = (x >> 32) as u8;
-        let _ = decode_rest(&corrupt, Some(hl));
+        let _ = decode_rest(&corrupt, Some(hl), &RequestLimits::default());
     }
 }

@@ -18,10 +18,32 @@ use oxserve_core::{
 ///
 /// A row holding 666 makes it panic (to test the panic guard); a row holding -999 makes it fail with an
 /// internal error; a row holding 777 makes it take 300 ms (to test draining on shutdown), first appending a line
-/// to the file named by `OXSERVE_TEST_SLOW_MARKER` when set, so a test knows the request is in flight.
+/// to the file named by `OXSERVE_TEST_SLOW_MARKER` when set, so a test knows the request is in flight; a row
+/// `[888, ms, _, _]` makes it burn CPU for `ms` milliseconds (at most 10 s; a heavy model, to test that probes
+/// answer under load).
+///
+/// Its per-row cost hint ([`Model::row_cost`]) is [`RowStatsModel::ROW_COST`], so a server started with a small
+/// `--max-request-cost` refuses large batches.
 #[derive(Debug)]
 pub struct RowStatsModel {
     metadata: ModelMetadata,
+}
+
+impl RowStatsModel {
+    /// The model's per-row cost hint.
+    pub const ROW_COST: u64 = 1_000;
+}
+
+/// Burns one CPU for `ms` milliseconds (a stand-in for a heavy model: k-NN over a large training set).
+fn burn_cpu(ms: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(ms.clamp(0.0, 10_000.0) / 1_000.0);
+    let mut x = 1.0_f64;
+    while Instant::now() < until {
+        for _ in 0..1_000 {
+            x = std::hint::black_box(x * 1.000_000_1 + 1e-9);
+        }
+    }
+    std::hint::black_box(x);
 }
 
 impl Default for RowStatsModel {
@@ -74,6 +96,11 @@ impl Model for RowStatsModel {
             }
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
+        for row in x.chunks_exact(4) {
+            if row[0] == 888.0 {
+                burn_cpu(row[1]);
+            }
+        }
         if x.contains(&-999.0) {
             return Err(ModelError::Internal("test model failure".into()));
         }
@@ -109,6 +136,10 @@ impl Model for RowStatsModel {
             outputs.push(NamedTensor::new(name, tensor));
         }
         Ok(PredictResponse { outputs })
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        Some(Self::ROW_COST)
     }
 }
 
@@ -163,6 +194,22 @@ impl ServerProcess {
         ];
         let all: Vec<(&str, &str)> = ports.iter().chain(env).copied().collect();
         Self::start_with_args(binary, &[], &all)
+    }
+
+    /// Starts `binary` serving the model folder `model_dir` (the `model_uri` parameter), with the operator's env
+    /// plus `env`, on ephemeral ports.
+    pub fn start_with_model(
+        binary: &Path,
+        model_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let params = serde_json::json!([
+            {"name": "model_uri", "value": model_dir.display().to_string(), "type": "STRING"}
+        ])
+        .to_string();
+        let mut all = vec![("PREDICTIVE_UNIT_PARAMETERS", params.as_str())];
+        all.extend_from_slice(env);
+        Self::start(binary, &all)
     }
 
     /// Starts `binary` with `args` and exactly `env` (plus `PATH`, loopback host and the ports file): for
@@ -225,6 +272,26 @@ impl ServerProcess {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
         Ok(self.child.wait()?)
+    }
+
+    /// Sends SIGTERM and waits at most `within` for the exit: `None` if the process is still running then (it
+    /// is killed on drop), so a test of a bounded shutdown fails instead of hanging.
+    pub fn terminate_within(
+        mut self,
+        within: Duration,
+    ) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Whether the process has exited, without waiting.

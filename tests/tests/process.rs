@@ -13,18 +13,13 @@ fn binary() -> &'static Path {
 }
 
 fn start(model_dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
-    let params = format!(
-        r#"[{{"name":"model_uri","value":"{}","type":"STRING"}}]"#,
-        model_dir.display()
-    );
     let mut env = vec![
-        ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
         ("PREDICTIVE_UNIT_ID", "classifier"),
         ("PREDICTIVE_UNIT_IMAGE", "oxserve/test:1.2"),
         ("PREDICTIVE_UNIT_METRICS_ENDPOINT", "/prometheus"),
     ];
     env.extend_from_slice(extra);
-    ServerProcess::start(binary(), &env).unwrap()
+    ServerProcess::start_with_model(binary(), model_dir, &env).unwrap()
 }
 
 fn row(values: &[f64]) -> pb::SeldonMessage {

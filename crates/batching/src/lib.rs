@@ -181,6 +181,15 @@ impl Model for BatchingModel {
         // Batched calls block on the queue: never on an async worker.
         self.queue.is_none() && self.inner.runs_inline()
     }
+
+    fn call_waits(&self) -> bool {
+        // Concurrent calls must be able to wait in the queue together to meet in one batch.
+        self.queue.is_some() || self.inner.call_waits()
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.inner.row_cost()
+    }
 }
 
 /// Counters of what the batcher did, updated as it runs. Read them with [`BatchStats::snapshot`].

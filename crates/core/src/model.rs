@@ -115,9 +115,13 @@ impl From<TensorError> for ModelError {
 
 /// A loaded model. Constructed by loading (each engine has its own `load`), then asked to predict.
 ///
-/// `predict` is synchronous: cheap models (a logistic regression on a few rows) run inline on the request's
-/// task, because a thread hop costs more than the model. Models that take milliseconds say so through
-/// [`Model::runs_inline`] and the runtime moves their calls to a blocking thread.
+/// `predict` is synchronous. The runtime times every call and runs a model's calls on the async worker that
+/// received the request only while they have proven tiny (a logistic regression on a few rows, where a thread
+/// hop costs more than the model); everything else runs on a bounded pool of blocking threads, so health,
+/// readiness and metrics answer whatever the models are doing. A model never has to say how heavy it is; it
+/// may veto inline calls ([`Model::runs_inline`]), say its calls wait rather than compute
+/// ([`Model::call_waits`]), and give a per-row cost hint the runtime checks against its request budget
+/// ([`Model::row_cost`]).
 pub trait Model: Send + Sync + 'static {
     /// The model's platform, inputs and outputs.
     fn metadata(&self) -> &ModelMetadata;
@@ -131,8 +135,25 @@ pub trait Model: Send + Sync + 'static {
         None
     }
 
-    /// Whether a call is cheap enough to run on the async worker that received the request.
+    /// Whether a call *may* run on the async worker that received the request. `true` (the default) leaves
+    /// the decision to the runtime's measurement of this model's calls; `false` sends every call to a blocking
+    /// thread (a model that blocks on a queue or a lock, or one whose cost varies too much to predict).
     fn runs_inline(&self) -> bool {
         true
+    }
+
+    /// Whether a call mostly *waits* (on a batching queue, on a remote server) rather than computes. Waiting
+    /// calls are not bounded by the number of CPUs, so that concurrent requests can meet in one batch or be
+    /// in flight to a remote server together. Default `false`.
+    fn call_waits(&self) -> bool {
+        false
+    }
+
+    /// Roughly how many arithmetic operations one input row costs (k-NN: training rows × features; an SVC:
+    /// support vectors × features), or `None` when a row is cheap or its cost unknown. The runtime refuses a
+    /// request whose rows × this exceeds its per-request budget (`--max-request-cost`) with a 400 before
+    /// calling the model. A hint, not a promise: only its order of magnitude matters.
+    fn row_cost(&self) -> Option<u64> {
+        None
     }
 }

@@ -1,10 +1,11 @@
-//! joblib's compressed containers, recognised by their magic bytes and decompressed by pure-Rust decoders under
-//! a size cap, so a decompression bomb is an error rather than an out-of-memory kill.
+//! joblib's compressed containers, recognised by their magic bytes and decompressed by pure-Rust streaming decoders
+//! under the model memory budget, so a decompression bomb is an error rather than an out-of-memory kill.
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
-use crate::{Limits, PickleError};
+use crate::PickleError;
+use crate::budget::Meter;
 
 /// A container format joblib can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,99 +55,107 @@ pub(crate) fn detect(bytes: &[u8]) -> Container {
     }
 }
 
+/// What a decoder other than xz/lzma may hold besides its output (bz2's 900 kB block tables, lz4's 4 MiB blocks,
+/// zlib's window), charged to the budget while it runs.
+const DECODER_MEMORY: u64 = 16 << 20;
+/// The largest dictionary an xz/lzma decoder is allowed, whatever the budget: xz's own maximum (1.5 GiB), far
+/// above the 64 MiB of `xz -9` or joblib's `("xz", 9)`.
+const MAX_DICTIONARY: u64 = 1536 << 20;
+
 /// The pickle stream inside `bytes`: borrowed when the input is a bare pickle, decompressed otherwise.
-pub(crate) fn decompress<'a>(
-    bytes: &'a [u8],
-    limits: &Limits,
-) -> Result<Cow<'a, [u8]>, PickleError> {
+///
+/// The decoder's own memory and its output are charged to `meter`: the output may use what the budget has left
+/// after the input and the decoder, and is refused as soon as it would pass that (the decoders stream: no block is
+/// decoded whole before the cap applies). The decoder's memory is returned to the budget when it is done.
+pub(crate) fn decompress<'a>(bytes: &'a [u8], meter: &Meter) -> Result<Cow<'a, [u8]>, PickleError> {
     if bytes.is_empty() {
         return Err(PickleError::Empty);
     }
     let format = detect(bytes);
-    let limit = limits.max_decompressed_bytes;
-    let too_large = || PickleError::DecompressedTooLarge {
-        format: format.name(),
-        limit,
-    };
     let failed = |e: String| PickleError::Decompress {
         format: format.name(),
         what: e,
     };
+    if format == Container::Raw {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    // xz and lzma size their dictionary from the header: give them at most a quarter of what is left.
+    let decoder_memory = match format {
+        Container::Lzma | Container::Xz => (meter.left() / 4).min(MAX_DICTIONARY),
+        _ => DECODER_MEMORY.min(meter.left() / 4),
+    };
+    meter.charge(decoder_memory, || format!("the {} decoder", format.name()))?;
+    let limit = meter.left();
+    let dictionary_kb = u32::try_from(decoder_memory / 1024).unwrap_or(u32::MAX - 1);
     let out = match format {
-        Container::Raw => return Ok(Cow::Borrowed(bytes)),
+        Container::Raw => Ok(Vec::new()),
         Container::Zlib => read_capped(flate2::read::ZlibDecoder::new(bytes), limit),
         Container::Gzip => read_capped(flate2::read::MultiGzDecoder::new(bytes), limit),
         Container::Bz2 => read_capped(bzip2::read::MultiBzDecoder::new(bytes), limit),
         Container::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(bytes), limit),
-        Container::Lzma | Container::Xz => {
-            let mut sink = CappedWriter {
-                buf: Vec::new(),
-                limit,
-                exceeded: false,
-            };
-            let mut input = io::BufReader::new(bytes);
-            let result = if format == Container::Lzma {
-                let options = lzma_rs::decompress::Options {
-                    unpacked_size: lzma_rs::decompress::UnpackedSize::ReadFromHeader,
-                    memlimit: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
-                    allow_incomplete: false,
-                };
-                lzma_rs::lzma_decompress_with_options(&mut input, &mut sink, &options)
-            } else {
-                lzma_rs::xz_decompress(&mut input, &mut sink)
-            };
-            match result {
-                Ok(()) => Ok(sink.buf),
-                Err(_) if sink.exceeded => Err(Capped::TooLarge),
-                Err(e) => Err(Capped::Failed(e.to_string())),
+        Container::Xz => read_capped(
+            lzma_rust2::XzReader::new_mem_limit(bytes, true, dictionary_kb),
+            limit,
+        ),
+        Container::Lzma => {
+            match lzma_rust2::LzmaReader::new_mem_limit(bytes, dictionary_kb, None) {
+                Ok(reader) => read_capped(reader, limit),
+                Err(e) => Err(Capped::from_io(&e)),
             }
         }
     };
+    meter.release(decoder_memory);
     match out {
         Ok(buf) if buf.is_empty() => Err(failed("empty payload".into())),
-        Ok(buf) => Ok(Cow::Owned(buf)),
-        Err(Capped::TooLarge) => Err(too_large()),
+        Ok(buf) => {
+            meter.charge(buf.len() as u64, || {
+                format!("the decompressed {} stream", format.name())
+            })?;
+            Ok(Cow::Owned(buf))
+        }
+        Err(Capped::TooLarge) => Err(PickleError::DecompressedTooLarge {
+            format: format.name(),
+            limit,
+            budget: meter.budget(),
+        }),
+        Err(Capped::DictionaryTooLarge) => Err(PickleError::MemoryBudget {
+            what: format!(
+                "the {} decoder's dictionary (more than the {decoder_memory} bytes allowed)",
+                format.name()
+            ),
+            needed: decoder_memory.saturating_add(1),
+            used: meter.budget().saturating_sub(meter.left()),
+            budget: meter.budget(),
+        }),
         Err(Capped::Failed(e)) => Err(failed(e)),
     }
 }
 
 enum Capped {
     TooLarge,
+    DictionaryTooLarge,
     Failed(String),
 }
 
-/// Reads all of `reader`, failing once more than `limit` bytes came out.
+impl Capped {
+    fn from_io(e: &io::Error) -> Capped {
+        if e.kind() == io::ErrorKind::OutOfMemory {
+            Capped::DictionaryTooLarge
+        } else {
+            Capped::Failed(e.to_string())
+        }
+    }
+}
+
+/// Reads all of `reader`, failing once more than `limit` bytes came out (so at most `limit + 1` are ever held).
 fn read_capped(reader: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
     let mut buf = Vec::new();
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut buf)
-        .map_err(|e| Capped::Failed(e.to_string()))?;
+        .map_err(|e| Capped::from_io(&e))?;
     if buf.len() as u64 > limit {
         return Err(Capped::TooLarge);
     }
     Ok(buf)
-}
-
-/// A `Write` sink that refuses to grow past `limit` bytes.
-struct CappedWriter {
-    buf: Vec<u8>,
-    limit: u64,
-    exceeded: bool,
-}
-
-impl Write for CappedWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let total = (self.buf.len() as u64).saturating_add(data.len() as u64);
-        if total > self.limit {
-            self.exceeded = true;
-            return Err(io::Error::other("decompressed size limit exceeded"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

@@ -92,12 +92,39 @@ pub enum PickleError {
         /// The decoder's complaint.
         what: String,
     },
-    /// A compressed container decompresses to more than [`crate::Limits::max_decompressed_bytes`].
-    #[error("{format} container decompresses to more than {limit} bytes")]
+    /// A compressed container decompresses to more than the part of [`crate::Limits::max_memory_bytes`] left for
+    /// it (the budget less the compressed file itself and the decoder's own memory).
+    #[error(
+        "{format} container decompresses to more than {limit} bytes (model memory budget of {budget} bytes)"
+    )]
     DecompressedTooLarge {
         /// The container format.
         format: &'static str,
-        /// The limit in bytes.
+        /// The most bytes the decompressed stream could have.
         limit: u64,
+        /// The whole budget.
+        budget: u64,
+    },
+    /// Reading the file would hold more memory than [`crate::Limits::max_memory_bytes`] allows: checked before the
+    /// buffer is allocated.
+    #[error(
+        "model memory budget of {budget} bytes exceeded: {what} needs {needed} bytes, {used} already in use"
+    )]
+    MemoryBudget {
+        /// What needed the memory (with the opcode and offset when the VM asked).
+        what: String,
+        /// The bytes it needed.
+        needed: u64,
+        /// The bytes already charged.
+        used: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// The file is not a pickle or joblib file but another format recognised by its first bytes (a ZIP archive
+    /// such as a PyTorch checkpoint or `.npz`, a `.npy` array, a 7z archive, ...).
+    #[error("not a pickle or joblib file: {what}")]
+    NotPickle {
+        /// What the file looks like.
+        what: &'static str,
     },
 }

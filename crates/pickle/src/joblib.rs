@@ -1,13 +1,18 @@
 //! joblib's layer on top of pickle: `NumpyArrayWrapper` objects whose array data follows their `BUILD` in the raw
 //! stream, outside any opcode.
 
+use crate::budget::Meter;
 use crate::numpy;
 use crate::vm::{Node, NodeId, Vm};
 use crate::{Limits, PickleError, Value};
 
-/// Reads one (decompressed) joblib or pickle stream.
-pub(crate) fn load_stream(stream: &[u8], limits: &Limits) -> Result<Value, PickleError> {
-    Vm::new(stream, 0, limits, 0)
+/// Reads one (decompressed) joblib or pickle stream, charging what it builds to `meter`.
+pub(crate) fn load_stream(
+    stream: &[u8],
+    limits: &Limits,
+    meter: &Meter,
+) -> Result<Value, PickleError> {
+    Vm::new(stream, 0, limits, meter, 0)
         .run()
         .map(|(value, _end)| value)
 }
@@ -41,8 +46,14 @@ impl<'a> Vm<'a> {
             if self.nesting >= self.limits.max_nested_pickles {
                 return Err(self.limit("nested pickles", self.limits.max_nested_pickles as u64));
             }
-            let (value, end) =
-                Vm::new(self.data_all(), self.pos, self.limits, self.nesting + 1).run()?;
+            let (value, end) = Vm::new(
+                self.data_all(),
+                self.pos,
+                self.limits,
+                self.meter,
+                self.nesting + 1,
+            )
+            .run()?;
             self.pos = end;
             if !matches!(value, Value::Array(_)) {
                 return Err(self.malformed(format!(

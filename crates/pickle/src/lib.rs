@@ -7,8 +7,11 @@
 //!
 //! Every size read from the input is checked against the bytes that remain before anything is allocated, and the
 //! work done and the tree produced are bounded by [`Limits`], so a hostile file ends in a [`PickleError`], never in
-//! a panic, an abort or an unbounded allocation.
+//! a panic, an abort or an unbounded allocation. One memory budget ([`Limits::max_memory_bytes`], by default half
+//! of the container's memory limit) is charged with the file, its decompressed stream, the decoder's dictionary,
+//! every decoded array and every copy made, each before it is allocated.
 
+mod budget;
 mod compress;
 mod error;
 mod globals;
@@ -17,10 +20,14 @@ mod numpy;
 mod value;
 mod vm;
 
+pub use budget::{default_memory_budget, memory_budget_from};
 pub use error::PickleError;
 pub use value::{ArrayData, ArrayError, Dtype, NdArray, Object, QualName, RecordField, Value};
 
+use std::borrow::Cow;
 use std::path::Path;
+
+use budget::Meter;
 
 /// Resource limits for one read. [`Limits::default`] suits any scikit-learn model; tests and servers that take
 /// untrusted uploads may tighten them.
@@ -33,8 +40,11 @@ pub struct Limits {
     pub max_stack: usize,
     /// The most memo entries.
     pub max_memo: usize,
-    /// The most bytes a compressed container may decompress to.
-    pub max_decompressed_bytes: u64,
+    /// The model memory budget: the most bytes one read may hold at once, counted across the file's bytes, the
+    /// decompressed stream, the xz/lzma decoder's dictionary, every decoded array (values widened to 64 bits) and
+    /// every copy the VM and the tree builder make, each charged before it is allocated. Default:
+    /// [`default_memory_budget`] (half of the container's memory limit).
+    pub max_memory_bytes: u64,
     /// The memory budget, in approximate bytes, of the VM's working set and (separately) of the produced tree, as
     /// a multiple of the (decompressed) input size …
     pub budget_per_input_byte: u64,
@@ -53,7 +63,7 @@ impl Default for Limits {
             max_depth: 1000,
             max_stack: 1 << 20,
             max_memo: 1 << 24,
-            max_decompressed_bytes: 4 << 30,
+            max_memory_bytes: default_memory_budget(),
             budget_per_input_byte: 64,
             min_budget_bytes: 64 << 20,
             max_budget_bytes: 64 << 30,
@@ -78,12 +88,35 @@ pub fn load_file(path: &Path) -> Result<Value, PickleError> {
 }
 
 /// Reads a joblib or pickle file (compressed or not) into a value tree.
+///
+/// The file's size is checked against [`Limits::max_memory_bytes`] before it is read, and a compressed file's bytes
+/// are freed (and returned to the budget) once it is decompressed.
 pub fn load_file_with(path: &Path, limits: &Limits) -> Result<Value, PickleError> {
-    let bytes = std::fs::read(path).map_err(|source| PickleError::Io {
+    let io = |source| PickleError::Io {
         path: path.display().to_string(),
         source,
+    };
+    let meter = Meter::new(limits.max_memory_bytes);
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    meter.charge(size, || format!("the file {}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    // A file that grew since `metadata`: charge the difference.
+    meter.charge((bytes.len() as u64).saturating_sub(size), || {
+        format!("the file {}", path.display())
     })?;
-    loads_with(&bytes, limits)
+    sniff(&bytes)?;
+    let stream = match compress::decompress(&bytes, &meter)? {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(stream) => Some(stream),
+    };
+    match stream {
+        None => joblib::load_stream(&bytes, limits, &meter),
+        Some(stream) => {
+            meter.release(bytes.len() as u64);
+            drop(bytes);
+            joblib::load_stream(&stream, limits, &meter)
+        }
+    }
 }
 
 /// Reads joblib or pickle bytes (compressed or not) into a value tree, with the default [`Limits`].
@@ -110,8 +143,34 @@ pub fn loads(bytes: &[u8]) -> Result<Value, PickleError> {
     loads_with(bytes, &Limits::default())
 }
 
-/// [`loads`] with explicit [`Limits`].
+/// [`loads`] with explicit [`Limits`]. `bytes` are charged to the memory budget as well.
 pub fn loads_with(bytes: &[u8], limits: &Limits) -> Result<Value, PickleError> {
-    let stream = compress::decompress(bytes, limits)?;
-    joblib::load_stream(&stream, limits)
+    let meter = Meter::new(limits.max_memory_bytes);
+    meter.charge(bytes.len() as u64, || "the input".to_string())?;
+    sniff(bytes)?;
+    let stream = compress::decompress(bytes, &meter)?;
+    joblib::load_stream(&stream, limits, &meter)
+}
+
+/// Refuses files that are not pickles but another format with a well-known signature, naming it, rather than
+/// failing on their first byte as a pickle opcode.
+fn sniff(bytes: &[u8]) -> Result<(), PickleError> {
+    let what = match bytes {
+        [b'P', b'K', 0x03, 0x04, ..] | [b'P', b'K', 0x05, 0x06, ..] => {
+            "a ZIP archive (a PyTorch .pt/.pth/.bin checkpoint, a NumPy .npz or a zipped folder), not a model \
+             saved with joblib.dump or pickle.dump"
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', ..] => {
+            "a NumPy .npy array (numpy.save), not a pickled model"
+        }
+        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => "a 7z archive; extract it first",
+        [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\n', ..] => {
+            "an HDF5 file (a Keras .h5 model?)"
+        }
+        _ if bytes.len() > 262 && bytes.get(257..262) == Some(b"ustar") => {
+            "a tar archive; extract it into the model folder first"
+        }
+        _ => return Ok(()),
+    };
+    Err(PickleError::NotPickle { what })
 }

@@ -185,46 +185,147 @@ pub(crate) fn byte_len(dtype: &NpDtype, shape: &[usize]) -> Result<usize, String
         .ok_or_else(|| format!("array of shape {shape:?} and dtype {} overflows", d.descr()))
 }
 
-/// The order in which to read `count` Fortran-ordered items so that they come out in C order.
-pub(crate) fn fortran_to_c_order(shape: &[usize]) -> Result<Vec<usize>, String> {
-    let count = element_count(shape)?;
-    let mut order = Vec::with_capacity(count);
-    if count == 0 {
-        return Ok(order);
+/// An upper bound of the heap bytes an array of `count` elements of `dtype`, decoded from `raw_len` bytes, holds
+/// once decoded (as [`crate::vm::value_size`] counts them): numbers are widened to 64 bits, strings carry a
+/// 24-byte header and at most twice their raw bytes in UTF-8.
+pub(crate) fn decoded_size(dtype: &NpDtype, count: usize, raw_len: usize) -> u64 {
+    let (n, raw) = (count as u64, raw_len as u64);
+    match dtype.dtype() {
+        Ok(Dtype::Bool) => n,
+        Ok(Dtype::Int(_) | Dtype::UInt(_) | Dtype::Float(_)) => n.saturating_mul(8),
+        Ok(Dtype::Record { .. }) => raw,
+        _ => n.saturating_mul(24).saturating_add(raw.saturating_mul(2)),
     }
-    // Fortran strides in items: the first axis varies fastest.
-    let mut strides = Vec::with_capacity(shape.len());
-    let mut stride = 1usize;
-    for &d in shape {
-        strides.push(stride);
-        stride = stride.saturating_mul(d);
+}
+
+/// The item offsets (in items) of a Fortran-ordered array of `shape`, in C order, computed one at a time: no index
+/// vector is built, so reordering costs no memory beyond the decoded array.
+struct FortranOffsets {
+    shape: Vec<usize>,
+    /// Fortran strides in items: the first axis varies fastest.
+    strides: Vec<usize>,
+    /// The C-order multi-index of the next item.
+    index: Vec<usize>,
+    /// The Fortran offset of the next item.
+    at: usize,
+    remaining: usize,
+}
+
+impl FortranOffsets {
+    fn new(shape: &[usize]) -> Result<FortranOffsets, String> {
+        let remaining = element_count(shape)?;
+        let mut strides = Vec::with_capacity(shape.len());
+        let mut stride = 1usize;
+        for &d in shape {
+            strides.push(stride);
+            stride = stride.saturating_mul(d);
+        }
+        Ok(FortranOffsets {
+            shape: shape.to_vec(),
+            strides,
+            index: vec![0; shape.len()],
+            at: 0,
+            remaining,
+        })
     }
-    let mut index = vec![0usize; shape.len()];
-    let mut at = 0usize;
-    for _ in 0..count {
-        order.push(at);
+}
+
+impl Iterator for FortranOffsets {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let current = self.at;
         // Advance the C-order multi-index (last axis fastest) and the Fortran offset with it.
-        for axis in (0..shape.len()).rev() {
-            let (Some(i), Some(&d), Some(&s)) =
-                (index.get_mut(axis), shape.get(axis), strides.get(axis))
-            else {
+        for axis in (0..self.shape.len()).rev() {
+            let (Some(i), Some(&d), Some(&s)) = (
+                self.index.get_mut(axis),
+                self.shape.get(axis),
+                self.strides.get(axis),
+            ) else {
                 break;
             };
             *i += 1;
-            at += s;
+            self.at = self.at.wrapping_add(s);
             if *i < d {
                 break;
             }
-            at -= s * d;
+            self.at = self.at.wrapping_sub(s.wrapping_mul(d));
             *i = 0;
         }
+        Some(current)
     }
-    Ok(order)
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
 }
+
+impl ExactSizeIterator for FortranOffsets {}
+
+/// The order in which to read Fortran-ordered items so that they come out in C order, one offset at a time.
+pub(crate) fn fortran_offsets(shape: &[usize]) -> Result<impl Iterator<Item = usize>, String> {
+    FortranOffsets::new(shape)
+}
+
+/// [`fortran_offsets`], collected.
+#[cfg(test)]
+pub(crate) fn fortran_to_c_order(shape: &[usize]) -> Result<Vec<usize>, String> {
+    Ok(FortranOffsets::new(shape)?.collect())
+}
+
+/// The items of raw array data in C order: consecutive chunks, or Fortran-ordered items picked in C order.
+enum Items<'r> {
+    C(std::slice::ChunksExact<'r, u8>),
+    Fortran {
+        raw: &'r [u8],
+        itemsize: usize,
+        offsets: FortranOffsets,
+    },
+}
+
+impl<'r> Iterator for Items<'r> {
+    type Item = &'r [u8];
+
+    fn next(&mut self) -> Option<&'r [u8]> {
+        match self {
+            Items::C(chunks) => chunks.next(),
+            Items::Fortran {
+                raw,
+                itemsize,
+                offsets,
+            } => {
+                let start = offsets.next()?.checked_mul(*itemsize)?;
+                // In range by construction (`raw` holds prod(shape) items); an empty item otherwise.
+                Some(
+                    start
+                        .checked_add(*itemsize)
+                        .and_then(|end| raw.get(start..end))
+                        .unwrap_or_default(),
+                )
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Items::C(chunks) => chunks.size_hint(),
+            Items::Fortran { offsets, .. } => offsets.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Items<'_> {}
 
 /// Decodes raw array bytes (`shape`, `dtype`, Fortran or C `order`) into an [`NdArray`] in C order with
 /// little-endian values. `raw` must hold exactly `prod(shape) × itemsize` bytes, and there may be at most
 /// `max_count` elements (this bounds zero-width dtypes such as `S0`, whose element count no input size limits).
+///
+/// Fortran-ordered data is read in C order item by item: the only buffer allocated is the decoded array, whose
+/// size [`decoded_size`] bounds (callers check it against the budget first).
 pub(crate) fn decode_array(
     dtype: &NpDtype,
     shape: &[usize],
@@ -248,37 +349,36 @@ pub(crate) fn decode_array(
         ));
     }
     let itemsize = d.itemsize().unwrap_or(0);
-    let reordered;
-    let raw = if fortran && shape.len() > 1 && itemsize > 0 {
-        let mut out = Vec::with_capacity(raw.len());
-        for i in fortran_to_c_order(shape)? {
-            let item = i
-                .checked_mul(itemsize)
-                .and_then(|start| raw.get(start..start.checked_add(itemsize)?))
-                .ok_or("fortran-order index out of range")?;
-            out.extend_from_slice(item);
-        }
-        reordered = out;
-        &reordered[..]
-    } else {
-        raw
+    let fortran = fortran && shape.len() > 1 && itemsize > 0;
+    let items = || -> Result<Items<'_>, String> {
+        Ok(if fortran {
+            Items::Fortran {
+                raw,
+                itemsize,
+                offsets: FortranOffsets::new(shape)?,
+            }
+        } else {
+            Items::C(raw.chunks_exact(itemsize.max(1)))
+        })
     };
-    let items = || raw.chunks_exact(itemsize.max(1));
     let be = dtype.big_endian;
     let data = match &d {
-        Dtype::Bool => ArrayData::Bool(raw.iter().map(|&b| b != 0).collect()),
-        Dtype::Int(_) => ArrayData::Int(items().map(|c| read_int(c, be)).collect()),
-        Dtype::UInt(_) => ArrayData::UInt(items().map(|c| read_uint(c, be)).collect()),
-        Dtype::Float(n) => ArrayData::Float(items().map(|c| read_float(c, *n, be)).collect()),
+        Dtype::Bool => ArrayData::Bool(items()?.map(|c| c.iter().any(|&b| b != 0)).collect()),
+        Dtype::Int(_) => ArrayData::Int(items()?.map(|c| read_int(c, be)).collect()),
+        Dtype::UInt(_) => ArrayData::UInt(items()?.map(|c| read_uint(c, be)).collect()),
+        Dtype::Float(n) => ArrayData::Float(items()?.map(|c| read_float(c, *n, be)).collect()),
         Dtype::Unicode(0) | Dtype::ByteStr(0) => ArrayData::Str(vec![String::new(); count]),
         Dtype::Unicode(_) => ArrayData::Str(
-            items()
+            items()?
                 .map(|c| read_utf32(c, be))
                 .collect::<Result<_, _>>()?,
         ),
-        Dtype::ByteStr(_) => ArrayData::Str(items().map(read_bytestr).collect()),
+        Dtype::ByteStr(_) => ArrayData::Str(items()?.map(read_bytestr).collect()),
         Dtype::Record { .. } => {
-            let mut bytes = raw.to_vec();
+            let mut bytes = Vec::with_capacity(raw.len());
+            for item in items()? {
+                bytes.extend_from_slice(item);
+            }
             if !dtype.swaps.is_empty() && itemsize > 0 {
                 for item in bytes.chunks_exact_mut(itemsize) {
                     swap_spans(item, &dtype.swaps);

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::budget::Meter;
 use crate::error::PickleError;
 use crate::globals::{self, Callable};
 use crate::numpy::{self, DtypeState, NpDtype};
@@ -17,10 +18,10 @@ pub(crate) type NodeId = usize;
 
 /// What one arena node costs the budget, besides its payload.
 const NODE_COST: u64 = 64;
+/// What one memo entry costs the budget (a hash map slot of key and node id, with the map's spare capacity).
+const MEMO_COST: u64 = 48;
 /// What one produced [`Value`] costs the budget, besides its payload.
 const VALUE_COST: u64 = 32;
-/// What one decoded array element may cost in memory at most (a `String` header for `U`/`S` arrays).
-const ELEMENT_COST: u64 = 24;
 /// Python refuses to parse integers with more decimal digits than this (`sys.int_info.default_max_str_digits`);
 /// so do we, which also keeps decimal-to-binary conversion cheap.
 const MAX_INT_DIGITS: usize = 4300;
@@ -190,6 +191,8 @@ pub(crate) struct Vm<'a> {
     data: &'a [u8],
     pub(crate) pos: usize,
     pub(crate) limits: &'a Limits,
+    /// The read's memory budget, shared with the decompressor, nested VMs and the tree builder.
+    pub(crate) meter: &'a Meter,
     /// How many embedded pickles enclose this one.
     pub(crate) nesting: usize,
     pub(crate) nodes: Vec<Node>,
@@ -207,12 +210,19 @@ type Result<T> = std::result::Result<T, PickleError>;
 
 impl<'a> Vm<'a> {
     /// A VM reading `data` from byte `start`.
-    pub(crate) fn new(data: &'a [u8], start: usize, limits: &'a Limits, nesting: usize) -> Vm<'a> {
+    pub(crate) fn new(
+        data: &'a [u8],
+        start: usize,
+        limits: &'a Limits,
+        meter: &'a Meter,
+        nesting: usize,
+    ) -> Vm<'a> {
         let budget = limits.budget_for(data.len().saturating_sub(start));
         Vm {
             data,
             pos: start,
             limits,
+            meter,
             nesting,
             nodes: Vec::new(),
             stack: Vec::new(),
@@ -266,20 +276,33 @@ impl<'a> Vm<'a> {
         }
     }
 
-    /// Charges `bytes` to the memory budget.
+    /// Charges `bytes` to this VM's working-set budget (proportional to its input) and to the read's memory
+    /// budget.
     pub(crate) fn charge(&mut self, bytes: u64) -> Result<()> {
         match self.budget_left.checked_sub(bytes) {
-            Some(left) => {
-                self.budget_left = left;
-                Ok(())
-            }
-            None => Err(self.limit("memory budget (bytes)", self.budget_total)),
+            Some(left) => self.budget_left = left,
+            None => return Err(self.limit("memory budget (bytes)", self.budget_total)),
         }
+        let (op, at) = (self.op, self.op_at);
+        self.meter
+            .charge(bytes, || format!("{op} at byte {at} of the pickle stream"))
     }
 
-    /// How many more array elements the budget allows.
-    pub(crate) fn element_allowance(&self) -> usize {
-        usize::try_from(self.budget_left / ELEMENT_COST).unwrap_or(usize::MAX)
+    /// Whether both budgets still have `bytes` free, without charging them (for a buffer whose exact size is
+    /// charged once it is built).
+    fn check_room(&self, bytes: u64, what: impl FnOnce() -> String) -> Result<()> {
+        if bytes > self.budget_left {
+            return Err(self.limit("memory budget (bytes)", self.budget_total));
+        }
+        if bytes > self.meter.left() {
+            return Err(PickleError::MemoryBudget {
+                what: format!("{} ({} at byte {})", what(), self.op, self.op_at),
+                needed: bytes,
+                used: self.meter.budget().saturating_sub(self.meter.left()),
+                budget: self.meter.budget(),
+            });
+        }
+        Ok(())
     }
 
     // ----- reading -----
@@ -912,8 +935,11 @@ impl<'a> Vm<'a> {
 
     fn memo_put(&mut self, key: u64) -> Result<()> {
         let top = self.top()?;
-        if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&key) {
-            return Err(self.limit("memo entries", self.limits.max_memo as u64));
+        if !self.memo.contains_key(&key) {
+            if self.memo.len() >= self.limits.max_memo {
+                return Err(self.limit("memo entries", self.limits.max_memo as u64));
+            }
+            self.charge(MEMO_COST)?;
         }
         self.memo.insert(key, top);
         Ok(())
@@ -1208,12 +1234,14 @@ impl<'a> Vm<'a> {
                 raw.len()
             )));
         }
-        if count > self.element_allowance() {
-            return Err(self.limit("memory budget (bytes)", self.budget_total));
-        }
-        let array = numpy::decode_array(dtype, shape, fortran, raw, self.element_allowance())
+        // What the decoded array will hold (values widened to 64 bits), checked against both budgets before
+        // anything is allocated; the caller charges the array's actual size when it stores it.
+        let size = numpy::decoded_size(dtype, count, raw.len());
+        self.check_room(size, || {
+            format!("array of shape {shape:?} and dtype {}", dtype.code)
+        })?;
+        let array = numpy::decode_array(dtype, shape, fortran, raw, count)
             .map_err(|e| self.malformed(e))?;
-        // The caller charges the decoded array's size when it stores it.
         Ok(array)
     }
 
@@ -1374,11 +1402,8 @@ impl<'a> Vm<'a> {
                 )));
             }
             if fortran && shape.len() > 1 {
-                let order = numpy::fortran_to_c_order(&shape).map_err(|e| self.malformed(e))?;
-                elems = order
-                    .iter()
-                    .filter_map(|&i| elems.get(i).copied())
-                    .collect();
+                let order = numpy::fortran_offsets(&shape).map_err(|e| self.malformed(e))?;
+                elems = order.filter_map(|i| elems.get(i).copied()).collect();
             }
             self.charge(8 * elems.len() as u64)?;
             Node::ObjArray {
@@ -1465,6 +1490,8 @@ impl<'a> Vm<'a> {
         }
         let mut conv = Converter {
             nodes: &mut self.nodes,
+            meter: self.meter,
+            copied: false,
             uses,
             budget_total: self.budget_total,
             budget_left: self.budget_total,
@@ -1499,6 +1526,10 @@ fn node_children(node: &Node, out: &mut Vec<NodeId>) {
 /// bounds nesting (servers load models on small-stack worker threads).
 struct Converter<'n> {
     nodes: &'n mut Vec<Node>,
+    /// The read's memory budget: copies of shared values are charged to it too.
+    meter: &'n Meter,
+    /// Whether the node last detached is a copy (shared and not at its last use) rather than moved.
+    copied: bool,
     /// How many more times each node will be converted.
     uses: Vec<u64>,
     budget_total: u64,
@@ -1557,19 +1588,29 @@ impl Converter<'_> {
         }
     }
 
+    /// Charges the tree's size budget and the read's memory budget.
     fn charge(&mut self, bytes: u64) -> Result<()> {
+        self.charge_tree(bytes)?;
+        let offset = self.offset;
+        self.meter.charge(bytes, || {
+            format!("the value tree built at STOP (byte {offset}; shared references are copied)")
+        })
+    }
+
+    /// Charges the tree's size budget only.
+    fn charge_tree(&mut self, bytes: u64) -> Result<()> {
         match self.budget_left.checked_sub(bytes) {
-            Some(left) => {
-                self.budget_left = left;
-                Ok(())
+            Some(left) => self.budget_left = left,
+            None => {
+                return Err(PickleError::Limit {
+                    offset: self.offset,
+                    opcode: "STOP",
+                    what: "size of the value tree (bytes; shared references are copied)",
+                    limit: self.budget_total,
+                });
             }
-            None => Err(PickleError::Limit {
-                offset: self.offset,
-                opcode: "STOP",
-                what: "size of the value tree (bytes; shared references are copied)",
-                limit: self.budget_total,
-            }),
         }
+        Ok(())
     }
 
     /// The node itself at its last use, a shallow copy before.
@@ -1584,6 +1625,7 @@ impl Converter<'_> {
         let Some(node) = self.nodes.get_mut(id) else {
             return Err(self.malformed("dangling node reference"));
         };
+        self.copied = !last;
         if last {
             return Ok(std::mem::replace(node, Node::Taken));
         }
@@ -1651,7 +1693,13 @@ impl Converter<'_> {
         let mut children: Vec<NodeId> = Vec::new();
         let finish = match node {
             Node::Leaf(v) => {
-                self.charge(value_size(&v))?;
+                // The tree's size counts every leaf; the memory budget only a copy (a moved leaf was charged
+                // when the VM built it).
+                if self.copied {
+                    self.charge(value_size(&v))?;
+                } else {
+                    self.charge_tree(value_size(&v))?;
+                }
                 return Ok(Some(v));
             }
             Node::Global(q, _) => return Ok(Some(Value::Global(q))),

@@ -122,7 +122,7 @@ fn fuzz_smoke_loads() {
         env("OXSERVE_FUZZ_ITERS").unwrap_or(3000)
     };
     let limits = Limits {
-        max_decompressed_bytes: 64 << 20,
+        max_memory_bytes: 64 << 20,
         min_budget_bytes: 16 << 20,
         max_budget_bytes: 256 << 20,
         ..Limits::default()

@@ -6,71 +6,8 @@ use std::path::Path;
 
 use oxserve_pickle::{Limits, PickleError, Value, loads, loads_with};
 
-/// A tiny pickle writer for hand-built streams.
-#[derive(Default)]
-struct P(Vec<u8>);
-
-impl P {
-    fn proto(v: u8) -> P {
-        P(vec![0x80, v])
-    }
-    fn op(mut self, bytes: &[u8]) -> P {
-        self.0.extend_from_slice(bytes);
-        self
-    }
-    fn str(mut self, s: &str) -> P {
-        self.0.push(0x8c);
-        self.0.push(u8::try_from(s.len()).expect("short string"));
-        self.0.extend_from_slice(s.as_bytes());
-        self
-    }
-    fn global(self, module: &str, name: &str) -> P {
-        self.str(module).str(name).op(&[0x93])
-    }
-    fn int(mut self, v: i64) -> P {
-        // LONG1 with 8 bytes covers every i64.
-        self.0.extend_from_slice(&[0x8a, 8]);
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    /// `numpy.dtype(code, False, True)` with the usual version-3 state.
-    fn dtype(self, code: &str) -> P {
-        self.global("numpy", "dtype")
-            .str(code)
-            .op(&[0x89, 0x88, 0x87, b'R', b'('])
-            .int(3)
-            .str("<")
-            .op(b"NNN")
-            .int(-1)
-            .int(-1)
-            .int(0)
-            .op(b"tb")
-    }
-    /// A joblib `NumpyArrayWrapper` header for `shape` and `code`, up to and including its `BUILD`.
-    fn wrapper(self, shape: &[i64], code: &str) -> P {
-        let mut p = self
-            .global("joblib.numpy_pickle", "NumpyArrayWrapper")
-            .op(&[b')', 0x81, b'}', b'('])
-            .str("subclass")
-            .global("numpy", "ndarray")
-            .str("shape")
-            .op(b"(");
-        for &d in shape {
-            p = p.int(d);
-        }
-        p.op(b"t")
-            .str("order")
-            .str("C")
-            .str("dtype")
-            .dtype(code)
-            .str("allow_mmap")
-            .op(&[0x89])
-            .op(b"ub")
-    }
-    fn stop(self) -> Vec<u8> {
-        self.op(b".").0
-    }
-}
+mod support;
+use support::P;
 
 fn err(bytes: &[u8]) -> PickleError {
     match loads(bytes) {
@@ -344,7 +281,7 @@ fn compressed_bomb(kind: &str, size: usize) -> Vec<u8> {
 #[test]
 fn decompression_bombs_are_capped() {
     let limits = Limits {
-        max_decompressed_bytes: 1 << 20,
+        max_memory_bytes: 1 << 20,
         ..Limits::default()
     };
     for kind in ["zlib", "gzip", "bz2"] {

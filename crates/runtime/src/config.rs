@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -42,6 +43,18 @@ pub mod env {
     pub const MODEL_METADATA: &str = "MODEL_METADATA";
     /// Where to fetch the model from when not given as a parameter.
     pub const MODEL_URI: &str = "OXSERVE_MODEL_URI";
+    /// The model memory budget in bytes (`--max-model-memory`).
+    pub const MAX_MODEL_MEMORY: &str = "OXSERVE_MAX_MODEL_MEMORY";
+    /// The most work one request may ask of a model that gives a per-row cost hint.
+    pub const MAX_REQUEST_COST: &str = "OXSERVE_MAX_REQUEST_COST";
+    /// Blocking threads for model work (0 = the CPUs available).
+    pub const MODEL_THREADS: &str = "OXSERVE_MODEL_THREADS";
+    /// Seconds a client has to send a request's headers (HTTP/1).
+    pub const HEADER_READ_TIMEOUT: &str = "OXSERVE_HEADER_READ_TIMEOUT";
+    /// Seconds a connection with no request in flight is kept open.
+    pub const IDLE_TIMEOUT: &str = "OXSERVE_IDLE_TIMEOUT";
+    /// Seconds in-flight requests get to finish after SIGTERM before the process exits anyway.
+    pub const DRAIN_TIMEOUT: &str = "OXSERVE_DRAIN_TIMEOUT";
 }
 
 /// Server configuration. Every flag has an env var; the operator's env is enough to start a server.
@@ -138,9 +151,42 @@ pub struct Config {
     #[arg(long, env = "OXSERVE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// The most memory, in bytes, that reading the model file may hold: the file, its decompressed stream and
+    /// every array decoded from it. A model that needs more is refused at start-up, naming the budget. Default:
+    /// half of the container's memory limit (cgroup `memory.max`), without one, half of the machine's memory but at most 2 GiB.
+    #[arg(long, env = env::MAX_MODEL_MEMORY)]
+    pub max_model_memory: Option<u64>,
+
     /// Most requests served at once; more are refused at once with 429 / RESOURCE_EXHAUSTED. 0 = no limit.
     #[arg(long, env = "OXSERVE_MAX_CONCURRENCY", default_value_t = 0)]
     pub max_concurrency: usize,
+
+    /// The most work one request may ask of a model that says what a row costs (k-NN: training rows × features
+    /// per row; SVC: support vectors × features): rows × that cost over this is refused with 400 before the
+    /// model runs. 0 = no limit. Models without a cost hint are not limited.
+    #[arg(long, env = env::MAX_REQUEST_COST, default_value_t = crate::state::DEFAULT_MAX_REQUEST_COST)]
+    pub max_request_cost: u64,
+
+    /// Blocking threads that run model work at once (0 = the CPUs available to the process, cgroup quota
+    /// included). Calls over the bound queue; calls proven tiny run inline on the I/O threads.
+    #[arg(long, env = env::MODEL_THREADS, default_value_t = 0)]
+    pub model_threads: usize,
+
+    /// Seconds a client has to send a request's headers once it connects or its previous response is sent
+    /// (HTTP/1; a slow or silent client is then disconnected). Also the longest an idle HTTP/1 keep-alive
+    /// connection is kept.
+    #[arg(long, env = env::HEADER_READ_TIMEOUT, default_value = "30", value_parser = parse_seconds)]
+    pub header_read_timeout: Duration,
+
+    /// Seconds a connection with no request in flight is kept open (HTTP/2 and gRPC included) before it is
+    /// closed gracefully.
+    #[arg(long, env = env::IDLE_TIMEOUT, default_value = "60", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process exits anyway. Keep it
+    /// under the pod's `terminationGracePeriodSeconds` (30 by default) so the server, not SIGKILL, ends them.
+    #[arg(long, env = env::DRAIN_TIMEOUT, default_value = "20", value_parser = parse_seconds)]
+    pub drain_timeout: Duration,
 
     /// Log as JSON lines instead of text.
     #[arg(long, env = "OXSERVE_LOG_JSON")]
@@ -199,6 +245,20 @@ pub struct TfServingFlags {
     /// Ignored (`--tensorflow_inter_op_parallelism`).
     #[arg(long = "tensorflow_inter_op_parallelism", hide = true)]
     pub tensorflow_inter_op_parallelism: Option<i64>,
+}
+
+/// Parses a positive number of seconds (fractions allowed: `0.5`).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "`{text}` seconds is out of range (more than 0, at most 86400)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 impl Config {
@@ -498,6 +558,25 @@ mod tests {
             (9000, 6000)
         );
         assert_eq!(c.effective_metrics_endpoint(), "/prometheus");
+    }
+
+    #[test]
+    fn connection_timeouts_and_budgets() {
+        let c = Config::parse_from(["x"]);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.drain_timeout, Duration::from_secs(20));
+        assert_eq!(c.max_request_cost, crate::state::DEFAULT_MAX_REQUEST_COST);
+        assert_eq!(c.model_threads, 0);
+        let c = Config::parse_from(["x", "--drain-timeout", "0.5", "--header-read-timeout=2"]);
+        assert_eq!(c.drain_timeout, Duration::from_millis(500));
+        assert_eq!(c.header_read_timeout, Duration::from_secs(2));
+        for bad in ["0", "-1", "nan", "x", "1e9"] {
+            assert!(
+                Config::try_parse_from(["x", "--drain-timeout", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

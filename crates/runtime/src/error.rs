@@ -26,6 +26,24 @@ pub enum ServeError {
     /// The request body is larger than the configured limit.
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// The request asks the model for more work than one request may (`--max-request-cost`): the client's
+    /// fault, answered 400 in every protocol's shape before the model runs.
+    #[error(
+        "the request's {rows} rows would cost about {} operations with this model ({row_cost} per row), over \
+         this server's limit of {max} per request (--max-request-cost / OXSERVE_MAX_REQUEST_COST); send at \
+         most {max_rows} rows per request",
+        (*rows as u64).saturating_mul(*row_cost)
+    )]
+    TooCostly {
+        /// The request's rows.
+        rows: usize,
+        /// The model's cost hint per row.
+        row_cost: u64,
+        /// The limit.
+        max: u64,
+        /// The most rows one request may carry for this model.
+        max_rows: u64,
+    },
     /// The server is serving as many requests as it is allowed to.
     #[error("the server is overloaded; try again later")]
     Overloaded,
@@ -55,6 +73,7 @@ impl ServeError {
     fn kind(&self) -> Kind {
         match self {
             ServeError::BadRequest(_)
+            | ServeError::TooCostly { .. }
             | ServeError::NotImplemented(_)
             | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => {
                 Kind::BadInput

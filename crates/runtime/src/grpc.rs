@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::pb::seldon::protos as pb;
 use oxserve_protocol::seldon::{self, DefaultData, Payload, SeldonMessage, grpc as conv};
 use tonic::{Request, Response, Status};
@@ -22,9 +23,14 @@ impl SeldonGrpc {
         SeldonGrpc { state }
     }
 
+    /// The per-request budget every decoded tensor is charged to, from the body (message) limit.
+    fn limits(&self) -> RequestLimits {
+        RequestLimits::from_body_limit(self.state.max_body_bytes)
+    }
+
     async fn predict(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let message =
-            conv::from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let message = conv::from_pb(request, &self.limits())
+            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
         let reply = self
             .state
             .seldon_predict(message)
@@ -34,8 +40,8 @@ impl SeldonGrpc {
     }
 
     fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, Status> {
-        let feedback =
-            conv::feedback_from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let feedback = conv::feedback_from_pb(request, &self.limits())
+            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
         self.state.metrics.feedback(feedback.reward);
         let meta = feedback
             .request
@@ -53,8 +59,8 @@ impl SeldonGrpc {
     }
 
     fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let mut message =
-            conv::from_pb(request).map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let mut message = conv::from_pb(request, &self.limits())
+            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
         message.meta = self.state.reply_meta(&message.meta);
         if let Payload::Data(data) = &mut message.payload
             && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::pb::inference as pb;
 use oxserve_protocol::v2;
 use tonic::{Request, Response, Status};
@@ -92,8 +93,11 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         self.state
             .check_model(&r.model_name, version(&r.model_version))
             .map_err(|e| e.grpc_status())?;
-        let decoded =
-            v2::decode_grpc(r).map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
+        let decoded = v2::decode_grpc(
+            r,
+            &RequestLimits::from_body_limit(self.state.max_body_bytes),
+        )
+        .map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
         let response = self

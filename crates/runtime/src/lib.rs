@@ -13,6 +13,7 @@
 //! ```
 
 pub mod config;
+mod conn;
 pub mod error;
 mod grpc;
 mod grpc_v2;
@@ -111,6 +112,9 @@ pub struct LoadContext {
     pub parameters: Parameters,
     /// The model's name.
     pub model_name: String,
+    /// `--max-model-memory`: the most bytes reading the model file may hold; `None` means the loader's default
+    /// (derived from the container's memory limit).
+    pub max_model_memory: Option<u64>,
 }
 
 /// Parses the configuration from the command line and env, runs the server until SIGTERM/SIGINT, and returns
@@ -140,7 +144,11 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve_with(config, accepted_parameters, extensions, load)) {
+    let result = runtime.block_on(serve_with(config, accepted_parameters, extensions, load));
+    // Do not wait for model calls still running on blocking threads (cut by the drain deadline): dropping the
+    // runtime would, without limit.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -193,6 +201,7 @@ where
                 model_dir: model_dir.clone(),
                 parameters,
                 model_name: model_name.clone(),
+                max_model_memory: config.max_model_memory,
             };
             let model = load(&context)
                 .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
@@ -203,6 +212,7 @@ where
                 model_dir: PathBuf::new(),
                 parameters,
                 model_name: model_name.clone(),
+                max_model_memory: config.max_model_memory,
             };
             (PathBuf::new(), without_model(&context)?)
         }
@@ -267,6 +277,8 @@ pub fn build_state(
         config.max_concurrency,
     );
     state.max_body_bytes = config.max_body_bytes;
+    state.max_request_cost = config.max_request_cost;
+    state.set_model_threads(config.model_threads);
     Ok(Arc::new(state))
 }
 
@@ -380,8 +392,10 @@ pub async fn serve_state_with(
     );
 
     let (tx, rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let limits = conn::ConnLimits {
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+        drain_timeout: config.drain_timeout,
     };
 
     let metrics_state = state.clone();
@@ -404,45 +418,47 @@ pub async fn serve_state_with(
         rest_app = rest_app
             .merge(axum::Router::new().route(TF_SERVING_METRICS_PATH, metrics_route.clone()));
     }
-    let rest = axum::serve(http, rest_app).with_graceful_shutdown(stopped(rx.clone()));
+    let rest = conn::serve_http("REST", http, rest_app, limits, rx.clone());
 
     let grpc_routes = grpc::routes(state.clone(), config.max_body_bytes, extensions.grpc);
-    let grpc_server = tonic::transport::Server::builder()
-        .add_routes(grpc_routes)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc),
-            stopped(rx.clone()),
-        );
+    let grpc_server = conn::bounded_drain(
+        "gRPC",
+        tonic::transport::Server::builder()
+            // Reap dead peers; an idle client still answers pings.
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+            .add_routes(grpc_routes)
+            .serve_with_incoming_shutdown(
+                conn::incoming(grpc, config.header_read_timeout),
+                conn::stopped(rx.clone()),
+            ),
+        rx.clone(),
+        config.drain_timeout,
+    );
 
     let metrics_app =
         axum::Router::new().route(&config.effective_metrics_endpoint(), metrics_route);
     let metrics_server = async move {
-        match metrics {
-            Some(listener) => {
-                axum::serve(listener, metrics_app)
-                    .with_graceful_shutdown(stopped(rx))
-                    .await
-            }
-            None => Ok(()),
+        if let Some(listener) = metrics {
+            conn::serve_http("metrics", listener, metrics_app, limits, rx).await;
         }
     };
 
     let signal_state = state.clone();
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: refusing new connections, finishing in-flight requests");
+        tracing::info!(
+            drain_timeout_s = limits.drain_timeout.as_secs_f64(),
+            "shutting down: refusing new connections, finishing in-flight requests"
+        );
         signal_state.set_not_ready();
         let _ = tx.send(true);
     });
 
-    let (a, b, c) = tokio::join!(
-        async { rest.await.context("REST server failed") },
-        async { grpc_server.await.context("gRPC server failed") },
-        async { metrics_server.await.context("metrics server failed") },
-    );
-    a?;
-    b?;
-    c?;
+    let ((), grpc, ()) = tokio::join!(rest, grpc_server, metrics_server);
+    if let Some(result) = grpc {
+        result.context("gRPC server failed")?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::v2;
 
 use crate::error::{ServeError, json_response};
@@ -133,8 +134,12 @@ impl ServerState {
         let bytes = axum::body::to_bytes(body, self.max_body_bytes)
             .await
             .map_err(|_| ServeError::TooLarge(self.max_body_bytes))?;
-        let decoded = v2::decode_rest(&bytes, header_len)
-            .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+        let decoded = v2::decode_rest(
+            &bytes,
+            header_len,
+            &RequestLimits::from_body_limit(self.max_body_bytes),
+        )
+        .map_err(|e| ServeError::BadRequest(e.to_string()))?;
         let id = decoded
             .id
             .clone()

@@ -359,6 +359,15 @@ impl Model for RustModel {
                 )));
             }
         };
+        // A batch with rows but no columns holds no data however many rows it declares (`[2^31, 0]` is a few
+        // bytes on the wire); the libraries would allocate per row before noticing, so refuse it first, in
+        // scikit-learn's words.
+        if cols == 0 && rows > 0 {
+            return Err(ModelError::BadInput(format!(
+                "Found array with 0 feature(s) (shape=({rows}, 0)) while a minimum of 1 is required by {}.",
+                self.kind
+            )));
+        }
         if let Some(n) = self.n_features
             && n != cols
         {

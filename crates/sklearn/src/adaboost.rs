@@ -1,7 +1,7 @@
 //! AdaBoost: `AdaBoostClassifier` (SAMME, the only algorithm left in scikit-learn 1.9) and `AdaBoostRegressor`
 //! (AdaBoost.R2, weighted median).
 //!
-//! The members are built with [`crate::registry::build`], so any base estimator this crate knows works (trees by
+//! The members are built with [`crate::registry::build_nested`], so any base estimator this crate knows works (trees by
 //! default). NaN and infinity are rejected first, as the ensemble's own `validate_data` does.
 //!
 //! Classifier, K classes, weights `w_t`: each member votes `+w_t` on its predicted class and `−w_t/(K−1)` on every
@@ -67,7 +67,11 @@ impl AdaBoost {
         }
         let members = objects
             .iter()
-            .map(|o| crate::registry::build(&oxserve_pickle::Value::Object(Box::new((*o).clone()))))
+            .map(|o| {
+                crate::registry::build_nested(&oxserve_pickle::Value::Object(Box::new(
+                    (*o).clone(),
+                )))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let n_features = match crate::attrs::n_features_in(obj) {
             Some(n) => n,

@@ -39,7 +39,7 @@ fn slot(value: &Value) -> Result<Slot, SklearnError> {
         Value::None => Ok(Slot::Identity),
         Value::Str(s) if s == "passthrough" => Ok(Slot::Identity),
         Value::Str(s) if s == "drop" => Ok(Slot::Drop),
-        other => crate::registry::build(other).map(Slot::Fitted),
+        other => crate::registry::build_nested(other).map(Slot::Fitted),
     }
 }
 
@@ -108,6 +108,14 @@ impl Estimator for Pipeline {
             .flatten()
             .next()
             .and_then(|s| s.n_features_in())
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.steps
+            .iter()
+            .flatten()
+            .filter_map(|s| s.row_cost())
+            .reduce(u64::saturating_add)
     }
 
     fn supports(&self, method: Method) -> bool {

@@ -37,7 +37,7 @@ fn members(obj: &Object) -> Result<Vec<Box<dyn Estimator>>, SklearnError> {
     let members: Vec<Box<dyn Estimator>> = items
         .iter()
         .filter(|v| !matches!(v, Value::Str(s) if s == "drop"))
-        .map(crate::registry::build)
+        .map(crate::registry::build_nested)
         .collect::<Result<_, _>>()?;
     if members.is_empty() {
         return Err(SklearnError::bad_model(
@@ -137,6 +137,22 @@ impl Voting {
         } else {
             None
         };
+        // The members were fitted on the encoded labels, so each has exactly `classes_`'s count of classes (the
+        // width every vote and probability row has).
+        if let Some(c) = &classes
+            && (c.is_empty()
+                || members
+                    .iter()
+                    .any(|m| m.classes().is_some_and(|mc| mc.len() != c.len())))
+        {
+            return Err(SklearnError::bad_model(
+                class,
+                format!(
+                    "`classes_` has {} labels, unlike the members' classes",
+                    c.len()
+                ),
+            ));
+        }
         let soft = attrs::opt_str(obj, "voting") == Some("soft");
         if soft && members.iter().any(|m| !m.supports(Method::PredictProba)) {
             return Err(SklearnError::bad_model(
@@ -261,7 +277,7 @@ impl Stacking {
                 "`stack_method_` does not match `estimators_`",
             ));
         }
-        let final_estimator = crate::registry::build(attrs::req(obj, "final_estimator_")?)?;
+        let final_estimator = crate::registry::build_nested(attrs::req(obj, "final_estimator_")?)?;
         let classes = if class == "StackingClassifier" {
             let c = attrs::classes(obj, &["_label_encoder"])?;
             Some(c)

@@ -204,6 +204,13 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Roughly the arithmetic one input row costs when it grows with the fitted model's size (k-NN: training
+    /// rows × features; SVC: support vectors × features), so a server can refuse batches over its budget before
+    /// computing them. `None` (the default): a row is cheap, or bounded by the model's own small size.
+    fn row_cost(&self) -> Option<u64> {
+        None
+    }
+
     /// The error for an unsupported method, for implementations' `call`.
     fn no_method(&self, method: Method) -> SklearnError {
         SklearnError::NoMethod {

@@ -438,7 +438,8 @@ impl SkTree {
         let n_features = arg(0)?
             .as_i64()
             .and_then(|n| usize::try_from(n).ok())
-            .ok_or("bad n_features")?;
+            .filter(|&n| (1..=crate::guard::MAX_FEATURES).contains(&n))
+            .ok_or("n_features is not a count between 1 and 2^24")?;
         let n_classes: Vec<usize> = match arg(1)? {
             Value::Array(a) => a
                 .to_i64()
@@ -446,13 +447,16 @@ impl SkTree {
                 .into_iter()
                 .map(|n| usize::try_from(n).ok().filter(|&n| n > 0))
                 .collect::<Option<_>>()
-                .ok_or("bad n_classes")?,
-            other => vec![
-                other
-                    .as_i64()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .ok_or("bad n_classes")?,
-            ],
+                .ok_or("n_classes holds a count that is not positive")?,
+            other => {
+                let n = other.as_i64().ok_or("n_classes is not a number")?;
+                vec![
+                    usize::try_from(n)
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("n_classes is {n}; it must be positive"))?,
+                ]
+            }
         };
         let n_outputs = arg(2)?
             .as_i64()

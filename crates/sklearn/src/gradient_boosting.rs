@@ -176,9 +176,9 @@ impl GradientBoosting {
                 }
                 Ok(Init::Constant(c))
             }
-            _ => Ok(Init::Estimator(crate::registry::build(&Value::Object(
-                Box::new(init_obj.clone()),
-            ))?)),
+            _ => Ok(Init::Estimator(crate::registry::build_nested(
+                &Value::Object(Box::new(init_obj.clone())),
+            )?)),
         }
     }
 

@@ -127,18 +127,25 @@ impl Encoding {
 }
 
 /// Per column the trees see: the known category codes of a categorical feature, as a bitset
-/// (`_bin_mapper.bin_thresholds_` of the features its `is_categorical_` marks).
+/// (`_bin_mapper.bin_thresholds_` of the features its `is_categorical_` marks). Empty when the model has no
+/// categorical features; sized by the mapper's own mask, never by the `n_features_in_` count alone.
 fn known_categories(obj: &Object, n_features: usize) -> Result<Vec<Option<[u32; 8]>>, String> {
     let Some(mapper) = obj.get("_bin_mapper").filter(|v| !v.is_none()) else {
-        return Ok(vec![None; n_features]);
+        return Ok(Vec::new());
     };
     let Some(is_cat) = mapper
         .get("is_categorical_")
         .and_then(Value::as_array)
         .and_then(|a| a.to_i64().ok())
     else {
-        return Ok(vec![None; n_features]);
+        return Ok(Vec::new());
     };
+    if is_cat.len() != n_features {
+        return Err(format!(
+            "`_bin_mapper.is_categorical_` has {} entries for {n_features} features",
+            is_cat.len()
+        ));
+    }
     let thresholds = mapper
         .get("bin_thresholds_")
         .and_then(Value::as_seq)
@@ -298,9 +305,10 @@ fn predictor(
         if is_cat[i] == 0 || is_leaf[i] != 0 {
             return Ok(None);
         }
-        let b = usize::try_from(bitset_idx[i]).map_err(|e| e.to_string())?;
-        let row = words
-            .get(b * 8..b * 8 + 8)
+        let b = usize::try_from(bitset_idx[i]).map_err(|e| format!("node {i}: bitset_idx: {e}"))?;
+        let row = b
+            .checked_mul(8)
+            .and_then(|s| words.get(s..s.checked_add(8)?))
             .ok_or_else(|| format!("node {i}: bitset {b} out of range"))?;
         let mut left = [0u32; 8];
         for (w, &v) in left.iter_mut().zip(row) {

@@ -8,6 +8,7 @@
 mod attrs;
 mod error;
 mod estimator;
+mod guard;
 mod math;
 mod registry;
 

@@ -43,7 +43,7 @@ fn build_members(obj: &Object) -> Result<Vec<Box<dyn Estimator>>, SklearnError> 
                 let y = y.first().copied().unwrap_or(0.0);
                 Ok(Box::new(ConstantPredictor { y }) as Box<dyn Estimator>)
             }
-            other => crate::registry::build(other),
+            other => crate::registry::build_nested(other),
         })
         .collect()
 }
@@ -177,10 +177,14 @@ impl Estimator for OneVsRest {
             Method::Predict => {
                 // scikit-learn keeps a running maximum and overwrites the argmax on equality, so ties go to the
                 // *last* class reaching the maximum (unlike np.argmax).
+                // The per-row buffers come after the first member has validated the batch, so a batch of the
+                // wrong width is refused before anything is allocated for its rows.
+                let mut scores = self.members.iter().map(|m| binary_score(m.as_ref(), x));
+                let first = scores.next().transpose()?;
                 let mut maxima = vec![f64::NEG_INFINITY; n];
                 let mut arg = vec![0usize; n];
-                for (i, m) in self.members.iter().enumerate() {
-                    let s = binary_score(m.as_ref(), x)?;
+                for (i, s) in first.into_iter().map(Ok).chain(scores).enumerate() {
+                    let s = s?;
                     for r in 0..n {
                         let v = s.get(r).copied().unwrap_or(f64::NAN);
                         maxima[r] = maxima[r].max(v);
@@ -193,9 +197,14 @@ impl Estimator for OneVsRest {
             }
             Method::DecisionFunction if k == 1 => self.members[0].call(method, x),
             Method::DecisionFunction => {
+                let mut scores = self
+                    .members
+                    .iter()
+                    .map(|m| output_vec(m.call(method, x)?, n, m.class_name()));
+                let first = scores.next().transpose()?;
                 let mut out = Matrix::zeros(n, k);
-                for (j, m) in self.members.iter().enumerate() {
-                    let s = output_vec(m.call(method, x)?, n, m.class_name())?;
+                for (j, s) in first.into_iter().map(Ok).chain(scores).enumerate() {
+                    let s = s?;
                     for (r, v) in s.iter().take(n).enumerate() {
                         out.row_mut(r)[j] = *v;
                     }
@@ -203,9 +212,14 @@ impl Estimator for OneVsRest {
                 Ok(Output::Matrix(out))
             }
             _ => {
+                let mut probas = self
+                    .members
+                    .iter()
+                    .map(|m| output_matrix(m.call(Method::PredictProba, x)?, n, m.class_name()));
+                let first = probas.next().transpose()?;
                 let mut pos = Matrix::zeros(n, k);
-                for (j, m) in self.members.iter().enumerate() {
-                    let p = output_matrix(m.call(Method::PredictProba, x)?, n, m.class_name())?;
+                for (j, p) in first.into_iter().map(Ok).chain(probas).enumerate() {
+                    let p = p?;
                     for (r, v) in column(&p, 1).iter().take(n).enumerate() {
                         pos.row_mut(r)[j] = *v;
                     }
@@ -248,7 +262,7 @@ impl OneVsOne {
         }
         let members = build_members(obj)?;
         let k = classes.len();
-        if members.len() != k * (k - 1) / 2 {
+        if k < 2 || members.len() != k * (k - 1) / 2 {
             return Err(SklearnError::bad_model(
                 obj.class_name(),
                 format!("{} estimators for {k} classes", members.len()),

@@ -308,6 +308,11 @@ impl Estimator for Neighbors {
         Some(self.fit_x.cols())
     }
 
+    fn row_cost(&self) -> Option<u64> {
+        // Every query row is compared with every training row.
+        Some((self.fit_x.rows() as u64).saturating_mul(self.fit_x.cols().max(1) as u64))
+    }
+
     fn supports(&self, method: Method) -> bool {
         match &self.target {
             Target::Classes { .. } => matches!(method, Method::Predict | Method::PredictProba),

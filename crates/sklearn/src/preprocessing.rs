@@ -266,14 +266,18 @@ fn categories(obj: &Object) -> Result<Vec<Vec<f64>>, SklearnError> {
 }
 
 /// Per feature, scikit-learn's `_default_to_infrequent_mappings` (category index → grouped index, the infrequent
-/// categories sharing the last one), when `max_categories`/`min_frequency` grouped any.
-fn infrequent_groups(obj: &Object, n: usize) -> Result<Vec<Option<Vec<usize>>>, SklearnError> {
+/// categories sharing the last one), when `max_categories`/`min_frequency` grouped any. Each mapping has one entry
+/// per category and maps into the categories' own range, so the output width stays what `categories_` holds.
+fn infrequent_groups(
+    obj: &Object,
+    categories: &[Vec<f64>],
+) -> Result<Vec<Option<Vec<usize>>>, SklearnError> {
     let class = obj.class_name();
     if !attrs::flag(obj, "_infrequent_enabled", false) {
-        return Ok(vec![None; n]);
+        return Ok(vec![None; categories.len()]);
     }
     let items = attrs::seq(obj, "_default_to_infrequent_mappings")?;
-    if items.len() != n {
+    if items.len() != categories.len() {
         return Err(SklearnError::bad_model(
             class,
             "infrequent mappings do not match `categories_`",
@@ -281,16 +285,23 @@ fn infrequent_groups(obj: &Object, n: usize) -> Result<Vec<Option<Vec<usize>>>, 
     }
     items
         .iter()
-        .map(|m| {
+        .zip(categories)
+        .enumerate()
+        .map(|(i, (m, cats))| {
             if m.is_none() {
                 return Ok(None);
             }
             let v = attrs::f64_of(m, class, "_default_to_infrequent_mappings")?;
-            Ok(Some(
-                v.into_iter()
-                    .map(|g| if g >= 0.0 { g as usize } else { 0 })
-                    .collect(),
-            ))
+            let n = cats.len();
+            if v.len() != n || v.iter().any(|&g| !(g >= 0.0 && g < n as f64 && g.fract() == 0.0)) {
+                return Err(SklearnError::bad_model(
+                    class,
+                    format!(
+                        "`_default_to_infrequent_mappings[{i}]` does not map {n} categories into 0..{n}"
+                    ),
+                ));
+            }
+            Ok(Some(v.into_iter().map(|g| g as usize).collect()))
         })
         .collect()
 }
@@ -307,7 +318,7 @@ fn grouped_len(cats: &[f64], group: Option<&Vec<usize>>) -> usize {
 impl OneHot {
     fn from_object(obj: &Object) -> Result<Self, SklearnError> {
         let categories = categories(obj)?;
-        let groups = infrequent_groups(obj, categories.len())?;
+        let groups = infrequent_groups(obj, &categories)?;
         let drop_value =
             attrs::opt(obj, "_drop_idx_after_grouping").or_else(|| attrs::opt(obj, "drop_idx_"));
         let drop: Vec<Option<usize>> = match drop_value {
@@ -414,7 +425,7 @@ impl OneHot {
 impl Ordinal {
     fn from_object(obj: &Object) -> Result<Self, SklearnError> {
         let categories = categories(obj)?;
-        let groups = infrequent_groups(obj, categories.len())?;
+        let groups = infrequent_groups(obj, &categories)?;
         let unknown = match attrs::opt_str(obj, "handle_unknown").unwrap_or("error") {
             "use_encoded_value" => Unknown::Encode(
                 attrs::opt(obj, "unknown_value")
@@ -521,6 +532,62 @@ fn box_cox(x: f64, l: f64) -> Result<f64, SklearnError> {
     })
 }
 
+/// The most output columns (and, times 16, the most column indices over all of them) a `PolynomialFeatures` may
+/// have.
+const MAX_POLY_OUTPUTS: usize = 1_000_000;
+
+/// Whether [`poly_combinations`] stays within [`MAX_POLY_OUTPUTS`], counted with checked arithmetic and loops
+/// bounded by the limit (never by the file's degrees): `C(n + d − 1, d)` combinations of degree `d`, or `C(n, d)`
+/// when `interaction_only`.
+fn poly_fits(
+    n: usize,
+    min_degree: usize,
+    max_degree: usize,
+    interaction_only: bool,
+    bias: bool,
+) -> bool {
+    let max_indices = MAX_POLY_OUTPUTS * 16;
+    let mut count = usize::from(bias);
+    let mut indices = 0usize;
+    let max_degree = if interaction_only {
+        max_degree.min(n)
+    } else {
+        max_degree
+    };
+    if n == 0 {
+        return true;
+    }
+    let mut d = min_degree.max(1);
+    while d <= max_degree {
+        if d > max_indices {
+            return false;
+        }
+        // C(top + d − 1 ... ) built one factor at a time; every prefix is itself a binomial coefficient, so the
+        // division is exact, and it only grows (n ≥ 2) or stays 1 (n = 1), so exceeding the limit is final.
+        let top = if interaction_only { n - d } else { n - 1 };
+        let mut c: usize = 1;
+        for i in 1..=d {
+            let Some(next) = c.checked_mul(top + i).map(|v| v / i) else {
+                return false;
+            };
+            c = next;
+            if c > MAX_POLY_OUTPUTS {
+                return false;
+            }
+        }
+        count = match count.checked_add(c) {
+            Some(v) if v <= MAX_POLY_OUTPUTS => v,
+            _ => return false,
+        };
+        indices = match c.checked_mul(d).and_then(|v| v.checked_add(indices)) {
+            Some(v) if v <= max_indices => v,
+            _ => return false,
+        };
+        d += 1;
+    }
+    true
+}
+
 /// The column combinations `PolynomialFeatures` emits, in scikit-learn's order: the bias (if any), then each
 /// degree from `max(1, min_degree)` to `max_degree`, combinations (with replacement unless `interaction_only`)
 /// in lexicographic order.
@@ -535,18 +602,21 @@ fn poly_combinations(
     if bias {
         out.push(Vec::new());
     }
+    if n == 0 {
+        return out;
+    }
+    // No combination of distinct columns has more than `n` of them.
+    let max_degree = if interaction_only {
+        max_degree.min(n)
+    } else {
+        max_degree
+    };
     for d in min_degree.max(1)..=max_degree {
         let mut comb: Vec<usize> = if interaction_only {
             (0..d).collect()
         } else {
             vec![0; d]
         };
-        if interaction_only && d > n {
-            continue;
-        }
-        if n == 0 {
-            continue;
-        }
         loop {
             out.push(comb.clone());
             // Advance to the next combination in lexicographic order.
@@ -607,8 +677,13 @@ impl Transformer {
                     let r =
                         attrs::f64_of(attrs::req(obj, "feature_range")?, class, "feature_range")?;
                     match r.as_slice() {
-                        [lo, hi] => Some((*lo, *hi)),
-                        _ => return Err(bad("`feature_range` is not a pair".into())),
+                        // scikit-learn's `fit` refuses anything but `min < max`; NaN fails it too.
+                        [lo, hi] if lo < hi => Some((*lo, *hi)),
+                        _ => {
+                            return Err(bad(format!(
+                                "`feature_range` {r:?} is not a pair (min, max) with min < max"
+                            )));
+                        }
                     }
                 } else {
                     None
@@ -681,17 +756,16 @@ impl Transformer {
                         _ => (0, degree("degree").unwrap_or(2)),
                     },
                 };
-                let combos = poly_combinations(
-                    n,
-                    min_d,
-                    max_d,
-                    attrs::flag(obj, "interaction_only", false),
-                    attrs::flag(obj, "include_bias", true),
-                );
-                if combos.len() > 1_000_000 {
-                    return Err(bad(format!("{} output features is too many", combos.len())));
+                let interaction = attrs::flag(obj, "interaction_only", false);
+                let bias = attrs::flag(obj, "include_bias", true);
+                // Counted before anything is enumerated: the degrees and `n_features_in_` come from the file.
+                if !poly_fits(n, min_d, max_d, interaction, bias) {
+                    return Err(bad(format!(
+                        "degrees {min_d}..={max_d} over {n} features give more than \
+                         {MAX_POLY_OUTPUTS} output features"
+                    )));
                 }
-                Op::Poly(combos)
+                Op::Poly(poly_combinations(n, min_d, max_d, interaction, bias))
             }
             "PCA" | "IncrementalPCA" => {
                 let components = attrs::matrix(obj, "components_")?;
@@ -1121,6 +1195,19 @@ mod tests {
 
     #[test]
     fn polynomial_combinations_follow_itertools_order() {
+        assert!(poly_fits(3, 0, 2, false, true));
+        assert!(!poly_fits(1 << 24, 0, 3, false, true));
+        assert!(!poly_fits(1, 0, 1 << 40, false, true));
+        assert!(poly_fits(3, 0, 1 << 40, true, false));
+        assert!(!poly_fits(1000, 2, 3, true, false));
+        for (n, lo, hi, inter, bias) in [
+            (3, 0, 2, false, true),
+            (4, 2, 3, true, false),
+            (5, 1, 4, false, false),
+        ] {
+            assert!(poly_fits(n, lo, hi, inter, bias));
+            assert!(poly_combinations(n, lo, hi, inter, bias).len() <= MAX_POLY_OUTPUTS);
+        }
         let c = poly_combinations(3, 0, 2, false, true);
         let want: Vec<Vec<usize>> = vec![
             vec![],

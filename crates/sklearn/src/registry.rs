@@ -44,15 +44,26 @@ pub fn supported_classes() -> Vec<&'static str> {
     all
 }
 
-/// Builds the estimator a value tree holds (the top-level object of a `model.joblib`, or a nested step).
+/// Builds the estimator a value tree holds (the top-level object of a `model.joblib` or `model.pkl`).
+///
+/// The whole tree is checked first (array shapes backed by their elements, zero-size arrays without huge
+/// dimensions, feature counts within [`crate::guard::MAX_FEATURES`]), so a hostile file is refused with an error
+/// naming the class and attribute instead of aborting, hanging or growing. The estimator returned refuses a batch
+/// with rows but no columns before any family code runs.
 pub fn build(value: &Value) -> Result<Box<dyn Estimator>, SklearnError> {
+    crate::guard::check_value_tree(value)?;
+    Ok(Box::new(crate::guard::Checked(build_nested(value)?)))
+}
+
+/// Builds a nested estimator (a pipeline step, an ensemble member) of a tree [`build`] has checked.
+pub(crate) fn build_nested(value: &Value) -> Result<Box<dyn Estimator>, SklearnError> {
     let Value::Object(obj) = value else {
         return Err(SklearnError::Unsupported {
             class: value.kind(),
             supported: supported_classes().join(", "),
         });
     };
-    FAMILIES
+    let est = FAMILIES
         .iter()
         .find_map(|(_, builder)| builder(obj))
         .unwrap_or_else(|| {
@@ -60,5 +71,7 @@ pub fn build(value: &Value) -> Result<Box<dyn Estimator>, SklearnError> {
                 class: obj.class.dotted(),
                 supported: supported_classes().join(", "),
             })
-        })
+        })?;
+    crate::guard::check_estimator(est.as_ref())?;
+    Ok(est)
 }

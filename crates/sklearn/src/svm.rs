@@ -187,14 +187,22 @@ impl Svm {
             let classes = attrs::classes(obj, &[])?;
             let k = classes.len();
             let counts = attrs::f64_vec(obj, "_n_support")?;
-            let mut starts = vec![0usize];
-            for c in &counts {
-                let c = if c.is_finite() && *c >= 0.0 {
-                    *c as usize
-                } else {
-                    0
-                };
-                starts.push(starts.last().copied().unwrap_or(0) + c);
+            // Each class's support vectors are a slice of `support_vectors_`: every count a whole number, the
+            // running sum checked (a sum that wraps modulo 2^64 would pass a final-total check and then slice
+            // out of range on every request).
+            let mut starts = Vec::with_capacity(counts.len() + 1);
+            starts.push(0usize);
+            for &c in &counts {
+                let end = (c.is_finite() && c >= 0.0 && c.fract() == 0.0 && c <= n_sv as f64)
+                    .then(|| starts.last().copied().unwrap_or(0).checked_add(c as usize))
+                    .flatten()
+                    .filter(|&end| end <= n_sv)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "`_n_support` {counts:?} does not split {n_sv} support vectors"
+                        ))
+                    })?;
+                starts.push(end);
             }
             if k < 2 || counts.len() != k || starts.last() != Some(&n_sv) || dual.rows() != k - 1 {
                 return Err(bad(format!(
@@ -441,6 +449,14 @@ impl Estimator for Svm {
 
     fn n_features_in(&self) -> Option<usize> {
         Some(self.support_vectors.cols())
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        // One kernel evaluation per support vector per row.
+        Some(
+            (self.support_vectors.rows() as u64)
+                .saturating_mul(self.support_vectors.cols().max(1) as u64),
+        )
     }
 
     fn supports(&self, method: Method) -> bool {

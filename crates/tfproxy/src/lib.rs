@@ -255,6 +255,11 @@ impl Model for TfServingProxy {
     fn runs_inline(&self) -> bool {
         false
     }
+
+    fn call_waits(&self) -> bool {
+        // A call waits on TF Serving; many may be in flight at once.
+        true
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ModelError {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use oxserve_core::PredictRequest;
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::pb::tensorflow::serving::{
     self as pb, ModelSpec, model_service_server, model_spec, model_version_status,
     prediction_service_server,
@@ -78,9 +79,12 @@ impl prediction_service_server::PredictionService for TfServingGrpc {
     ) -> Result<Response<pb::PredictResponse>, Status> {
         let request = request.into_inner();
         let version = self.servable(request.model_spec.as_ref())?;
-        let inputs =
-            tfserving::inputs_from_protos(&request.inputs, &self.state.model.metadata().inputs)
-                .map_err(invalid)?;
+        let inputs = tfserving::inputs_from_protos(
+            &request.inputs,
+            &self.state.model.metadata().inputs,
+            &RequestLimits::from_body_limit(self.state.max_body_bytes),
+        )
+        .map_err(invalid)?;
         let response = self
             .state
             .predict(PredictRequest {

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use oxserve_core::PredictRequest;
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::tfserving::{self, RequestError};
 use oxserve_runtime::{ServeError, ServerState};
 
@@ -69,8 +70,12 @@ async fn serve(
             let bytes = axum::body::to_bytes(body, state.max_body_bytes)
                 .await
                 .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
-            let decoded = tfserving::decode_predict(&bytes, &state.model.metadata().inputs)
-                .map_err(bad_request)?;
+            let decoded = tfserving::decode_predict(
+                &bytes,
+                &state.model.metadata().inputs,
+                &RequestLimits::from_body_limit(state.max_body_bytes),
+            )
+            .map_err(bad_request)?;
             let response = state
                 .predict(PredictRequest {
                     inputs: decoded.inputs,

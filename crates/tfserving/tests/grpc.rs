@@ -14,43 +14,17 @@ use oxserve_protocol::pb::tensorflow::serving::{
     model_spec,
 };
 use oxserve_protocol::pb::tensorflow::{
-    DataType as TfType, TensorProto, TensorShapeProto, tensor_info, tensor_shape_proto::Dim,
+    DataType as TfType, TensorProto, TensorShapeProto, tensor_info,
 };
 use tonic::transport::Channel;
 
 /// Serves `model` as `name` on an ephemeral port; returns a channel to it.
 async fn serve(model: Arc<dyn Model>, name: &str) -> Channel {
-    let state = state(model, name, None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut builder = tonic::service::Routes::builder();
-    oxserve_tfserving::add_grpc_services(&mut builder, state, 4 << 20);
-    let routes = builder.routes();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_routes(routes)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await
-            .unwrap();
-    });
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    common::serve_grpc(state(model, name, None)).await
 }
 
 fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-    Some(TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    })
+    Some(oxserve_protocol::seldon::tftensor::shape_proto(dims))
 }
 
 fn spec(name: &str) -> Option<ModelSpec> {

@@ -10,10 +10,16 @@ use super::message::{
     DataArray, DefaultData, Feedback, Meta, Metric, Payload, SeldonMessage, Status,
 };
 use super::tftensor;
+use crate::limits::{Budget, RequestLimits};
 use crate::pb::seldon::protos as pb;
 
-/// Reads a protobuf SeldonMessage.
-pub fn from_pb(msg: pb::SeldonMessage) -> Result<SeldonMessage, String> {
+/// Reads a protobuf SeldonMessage, charging the tensor it declares to one budget of `limits` before
+/// allocating it (a `tftensor` broadcast or a `[2147483647, 0]` shape is refused).
+pub fn from_pb(msg: pb::SeldonMessage, limits: &RequestLimits) -> Result<SeldonMessage, String> {
+    message_from_pb(msg, &mut limits.budget())
+}
+
+fn message_from_pb(msg: pb::SeldonMessage, budget: &mut Budget) -> Result<SeldonMessage, String> {
     let payload = match msg.data_oneof {
         Some(pb::seldon_message::DataOneof::Data(d)) => {
             let array = match d.data_oneof {
@@ -21,13 +27,14 @@ pub fn from_pb(msg: pb::SeldonMessage) -> Result<SeldonMessage, String> {
                     DataArray::Tensor(super::tensor_from_shape_values(
                         &t.shape.iter().map(|&d| i64::from(d)).collect::<Vec<_>>(),
                         t.values,
+                        budget,
                     )?)
                 }
                 Some(pb::default_data::DataOneof::Ndarray(l)) => {
-                    DataArray::NdArray(list_to_tensor(&l)?)
+                    DataArray::NdArray(list_to_tensor(&l, budget)?)
                 }
                 Some(pb::default_data::DataOneof::Tftensor(t)) => {
-                    DataArray::TfTensor(tftensor::from_proto(&t)?)
+                    DataArray::TfTensor(tftensor::from_proto(&t, budget)?)
                 }
                 None => DataArray::None,
             };
@@ -96,13 +103,16 @@ pub fn to_pb(msg: &SeldonMessage) -> pb::SeldonMessage {
     }
 }
 
-/// Reads a protobuf Feedback.
-pub fn feedback_from_pb(fb: pb::Feedback) -> Result<Feedback, String> {
+/// Reads a protobuf Feedback; its three messages share one budget of `limits`.
+pub fn feedback_from_pb(fb: pb::Feedback, limits: &RequestLimits) -> Result<Feedback, String> {
+    let mut budget = limits.budget();
+    let mut read =
+        |m: Option<pb::SeldonMessage>| m.map(|m| message_from_pb(m, &mut budget)).transpose();
     Ok(Feedback {
-        request: fb.request.map(from_pb).transpose()?,
-        response: fb.response.map(from_pb).transpose()?,
+        request: read(fb.request)?,
+        response: read(fb.response)?,
         reward: f64::from(fb.reward),
-        truth: fb.truth.map(from_pb).transpose()?,
+        truth: read(fb.truth)?,
     })
 }
 
@@ -203,7 +213,7 @@ pub fn json_to_pb(v: &serde_json::Value) -> PbValue {
 }
 
 /// Flattens a rectangular `ListValue` of numbers (or of strings) into a tensor.
-fn list_to_tensor(list: &ListValue) -> Result<Tensor, String> {
+fn list_to_tensor(list: &ListValue, budget: &mut Budget) -> Result<Tensor, String> {
     let mut shape = Vec::new();
     let mut numbers = Vec::new();
     let mut strings = Vec::new();
@@ -215,6 +225,7 @@ fn list_to_tensor(list: &ListValue) -> Result<Tensor, String> {
     } else {
         return Err("ndarray mixes element types; use numbers only, or strings only".to_string());
     };
+    budget.shape(&shape).map_err(|e| e.to_string())?;
     Tensor::new(shape, data).map_err(|e| e.to_string())
 }
 
@@ -308,7 +319,7 @@ mod tests {
     fn ndarray_round_trips_through_protobuf() {
         let t = Tensor::new(vec![2, 2], TensorData::F64(vec![1.0, 2.0, 3.0, 4.0])).unwrap();
         let list = tensor_to_list(&t);
-        assert_eq!(list_to_tensor(&list).unwrap(), t);
+        assert_eq!(list_to_tensor(&list, &mut Budget::default()).unwrap(), t);
     }
 
     #[test]
@@ -325,7 +336,7 @@ mod tests {
         let ragged = ListValue {
             values: vec![row(2), row(3)],
         };
-        assert!(list_to_tensor(&ragged).is_err());
+        assert!(list_to_tensor(&ragged, &mut Budget::default()).is_err());
         let mixed = ListValue {
             values: vec![
                 row(2),
@@ -334,6 +345,6 @@ mod tests {
                 },
             ],
         };
-        assert!(list_to_tensor(&mixed).is_err());
+        assert!(list_to_tensor(&mixed, &mut Budget::default()).is_err());
     }
 }

@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use oxserve_core::{Tensor, TensorData};
+use serde::de::DeserializeSeed;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ndarray::{FlatRef, NdArray, NdArrayRef};
 use super::tftensor;
+use crate::limits::{Budget, RequestLimits};
 
 /// A Seldon message: metadata plus exactly one payload.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -310,8 +312,13 @@ struct WireTensor {
     values: Vec<f64>,
 }
 
-/// Builds a float64 tensor from Seldon's `tensor` form, checking the shape.
-pub fn tensor_from_shape_values(shape: &[i64], values: Vec<f64>) -> Result<Tensor, String> {
+/// Builds a float64 tensor from Seldon's `tensor` form, checking the shape (charged to `budget`) against the
+/// values.
+pub fn tensor_from_shape_values(
+    shape: &[i64],
+    values: Vec<f64>,
+    budget: &mut Budget,
+) -> Result<Tensor, String> {
     let dims = shape
         .iter()
         .map(|&d| {
@@ -319,23 +326,53 @@ pub fn tensor_from_shape_values(shape: &[i64], values: Vec<f64>) -> Result<Tenso
                 .map_err(|_| format!("tensor shape {shape:?} has a negative dimension"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    budget.shape(&dims).map_err(|e| e.to_string())?;
     Tensor::new(dims, TensorData::F64(values)).map_err(|e| format!("tensor: {e}"))
+}
+
+impl SeldonMessage {
+    /// Parses a JSON `SeldonMessage`, charging every tensor it declares to one budget of `limits` (a
+    /// `tftensor` broadcast is refused before it allocates). The plain [`Deserialize`] impl does the same with
+    /// [`RequestLimits::default`]; servers call this with their own body limit.
+    pub fn from_json(json: &[u8], limits: &RequestLimits) -> serde_json::Result<SeldonMessage> {
+        let mut budget = limits.budget();
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let message = MessageSeed(&mut budget).deserialize(&mut de)?;
+        de.end()?;
+        Ok(message)
+    }
+}
+
+/// Deserializes a [`SeldonMessage`] against a budget.
+struct MessageSeed<'a>(&'a mut Budget);
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = SeldonMessage;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<SeldonMessage, D::Error> {
+        let wire = WireMessage::deserialize(deserializer)?;
+        wire.into_message(self.0).map_err(serde::de::Error::custom)
+    }
 }
 
 impl<'de> Deserialize<'de> for SeldonMessage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let wire = WireMessage::deserialize(deserializer)?;
+        MessageSeed(&mut Budget::default()).deserialize(deserializer)
+    }
+}
+
+impl WireMessage {
+    fn into_message(self, budget: &mut Budget) -> Result<SeldonMessage, String> {
+        let wire = self;
         // The wrapper checks `data`, `jsonData`, `strData`, `binData` in that order.
         let payload = if let Some(data) = wire.data {
             let array = if let Some(nd) = data.ndarray {
+                budget.shape(nd.0.shape()).map_err(|e| e.to_string())?;
                 DataArray::NdArray(nd.0)
             } else if let Some(t) = data.tensor {
-                DataArray::Tensor(
-                    tensor_from_shape_values(&t.shape, t.values).map_err(D::Error::custom)?,
-                )
+                DataArray::Tensor(tensor_from_shape_values(&t.shape, t.values, budget)?)
             } else if let Some(tf) = data.tftensor {
-                DataArray::TfTensor(tftensor::from_json(&tf).map_err(D::Error::custom)?)
+                DataArray::TfTensor(tftensor::from_json(&tf, budget)?)
             } else {
                 DataArray::None
             };
@@ -351,7 +388,7 @@ impl<'de> Deserialize<'de> for SeldonMessage {
             Payload::BinData(
                 base64::engine::general_purpose::STANDARD
                     .decode(b.as_bytes())
-                    .map_err(|e| D::Error::custom(format!("binData is not base64: {e}")))?,
+                    .map_err(|e| format!("binData is not base64: {e}"))?,
             )
         } else {
             Payload::None

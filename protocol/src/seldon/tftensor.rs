@@ -5,13 +5,15 @@ use oxserve_core::{Tensor, TensorData};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use crate::limits::Budget;
 use crate::pb::tensorflow::{
     DataType as TfType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim,
 };
 
 /// Converts a `TensorProto` into a tensor. Values come from `tensor_content` when present, else from the typed
-/// `*_val` field; a single value with a larger shape is broadcast, as TensorFlow does.
-pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
+/// `*_val` field; a single value with a larger shape is broadcast, as TensorFlow does. The declared shape is
+/// charged to `budget` before anything is allocated, and a broadcast also to its expansion budget.
+pub fn from_proto(proto: &TensorProto, budget: &mut Budget) -> Result<Tensor, String> {
     let dtype = TfType::try_from(proto.dtype)
         .map_err(|_| format!("unknown tftensor dtype {}", proto.dtype))?;
     let shape = proto
@@ -28,10 +30,7 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
         })
         .transpose()?
         .unwrap_or_default();
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or("tftensor shape is too large")?;
+    let count = budget.shape(&shape).map_err(|e| e.to_string())?;
     let content = &proto.tensor_content;
     let data = if !content.is_empty() {
         let le = |size: usize| -> Result<std::slice::ChunksExact<'_, u8>, String> {
@@ -76,22 +75,34 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
         }
     } else {
         match dtype {
-            TfType::DtFloat => TensorData::F32(broadcast(&proto.float_val, count)?),
-            TfType::DtDouble => TensorData::F64(broadcast(&proto.double_val, count)?),
+            TfType::DtFloat => {
+                TensorData::F32(broadcast(&proto.float_val, &shape, count, 4, budget)?)
+            }
+            TfType::DtDouble => {
+                TensorData::F64(broadcast(&proto.double_val, &shape, count, 8, budget)?)
+            }
             TfType::DtInt32 | TfType::DtInt16 | TfType::DtInt8 => {
-                TensorData::I32(broadcast(&proto.int_val, count)?)
+                TensorData::I32(broadcast(&proto.int_val, &shape, count, 4, budget)?)
             }
             TfType::DtUint8 => {
-                let v = broadcast(&proto.int_val, count)?;
+                let v = broadcast(&proto.int_val, &shape, count, 4, budget)?;
                 TensorData::U8(
                     v.into_iter()
                         .map(|x| u8::try_from(x).map_err(|_| format!("{x} is not a uint8")))
                         .collect::<Result<_, _>>()?,
                 )
             }
-            TfType::DtInt64 => TensorData::I64(broadcast(&proto.int64_val, count)?),
-            TfType::DtBool => TensorData::Bool(broadcast(&proto.bool_val, count)?),
-            TfType::DtString => TensorData::Bytes(broadcast(&proto.string_val, count)?),
+            TfType::DtInt64 => {
+                TensorData::I64(broadcast(&proto.int64_val, &shape, count, 8, budget)?)
+            }
+            TfType::DtBool => {
+                TensorData::Bool(broadcast(&proto.bool_val, &shape, count, 1, budget)?)
+            }
+            TfType::DtString => {
+                let each = std::mem::size_of::<Vec<u8>>()
+                    .saturating_add(proto.string_val.first().map_or(0, Vec::len));
+                TensorData::Bytes(broadcast(&proto.string_val, &shape, count, each, budget)?)
+            }
             other => {
                 return Err(format!(
                     "tftensor dtype {} is not supported",
@@ -103,14 +114,51 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, String> {
     Tensor::new(shape, data).map_err(|e| format!("tftensor: {e}"))
 }
 
-fn broadcast<T: Clone>(values: &[T], count: usize) -> Result<Vec<T>, String> {
+/// The values for a shape of `count` elements: as sent, or one value repeated (charged to the budget's
+/// expansion first, at `element_bytes` each).
+fn broadcast<T: Clone>(
+    values: &[T],
+    shape: &[usize],
+    count: usize,
+    element_bytes: usize,
+    budget: &mut Budget,
+) -> Result<Vec<T>, String> {
     match values {
-        [single] if count != 1 => Ok(vec![single.clone(); count]),
+        [single] if count != 1 => {
+            budget
+                .expand(shape, count, element_bytes)
+                .map_err(|e| e.to_string())?;
+            Ok(vec![single.clone(); count])
+        }
         _ if values.len() == count => Ok(values.to_vec()),
         _ => Err(format!(
             "tftensor has {} values, its shape needs {count}",
             values.len()
         )),
+    }
+}
+
+/// A known-rank `TensorShapeProto` of the given sizes (TensorFlow's `-1` is an unknown size).
+pub fn shape_proto(dims: &[i64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+/// A `TensorProto` of `dtype` and shape `dims` with no values yet (set the typed `*_val` field or
+/// `tensor_content`).
+pub fn empty_proto(dtype: TfType, dims: &[i64]) -> TensorProto {
+    TensorProto {
+        dtype: dtype as i32,
+        tensor_shape: Some(shape_proto(dims)),
+        ..TensorProto::default()
     }
 }
 
@@ -165,8 +213,8 @@ pub fn to_proto(tensor: &Tensor) -> TensorProto {
 }
 
 /// Reads the proto3 JSON form of a `TensorProto` (`{"dtype":"DT_DOUBLE","tensorShape":{"dim":[{"size":"2"}]},
-/// "doubleVal":[…]}`) into a tensor.
-pub fn from_json(value: &serde_json::Value) -> Result<Tensor, String> {
+/// "doubleVal":[…]}`) into a tensor, with the checks of [`from_proto`].
+pub fn from_json(value: &serde_json::Value, budget: &mut Budget) -> Result<Tensor, String> {
     let obj = value.as_object().ok_or("tftensor must be an object")?;
     let mut proto = TensorProto::default();
     for (key, v) in obj {
@@ -239,7 +287,7 @@ pub fn from_json(value: &serde_json::Value) -> Result<Tensor, String> {
             other => return Err(format!("tftensor field {other} is not supported")),
         }
     }
-    from_proto(&proto)
+    from_proto(&proto, budget)
 }
 
 fn nums(v: &serde_json::Value) -> Result<Vec<f64>, String> {
@@ -327,7 +375,7 @@ mod tests {
         let json = serde_json::to_value(JsonRef(&t)).unwrap();
         assert_eq!(json["dtype"], "DT_DOUBLE");
         assert_eq!(json["tensorShape"]["dim"][1]["size"], "2");
-        assert_eq!(from_json(&json).unwrap(), t);
+        assert_eq!(from_json(&json, &mut Budget::default()).unwrap(), t);
     }
 
     #[test]
@@ -335,10 +383,14 @@ mod tests {
         let mut p = to_proto(&Tensor::new(vec![2], TensorData::F32(vec![1.0, 2.0])).unwrap());
         p.float_val.clear();
         p.tensor_content = vec![0; 7];
-        assert!(from_proto(&p).unwrap_err().contains("7 bytes"));
+        assert!(
+            from_proto(&p, &mut Budget::default())
+                .unwrap_err()
+                .contains("7 bytes")
+        );
         p.tensor_content = [1.0f32.to_le_bytes(), 2.0f32.to_le_bytes()].concat();
         assert_eq!(
-            from_proto(&p).unwrap().data(),
+            from_proto(&p, &mut Budget::default()).unwrap().data(),
             &TensorData::F32(vec![1.0, 2.0])
         );
     }

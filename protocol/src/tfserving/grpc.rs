@@ -7,23 +7,26 @@ use oxserve_core::{ModelMetadata, NamedTensor, TensorSpec};
 
 use super::rest::check_shape;
 use super::{DEFAULT_SIGNATURE, PREDICT_METHOD, RequestError, invalid, tf_dtype, tf_dtype_short};
+use crate::limits::{Budget, RequestLimits};
 use crate::pb::tensorflow::serving::SignatureDefMap;
 use crate::pb::tensorflow::{
-    DataType as TfType, SignatureDef, TensorInfo, TensorProto, TensorShapeProto,
-    tensor_info::Encoding, tensor_shape_proto::Dim,
+    DataType as TfType, SignatureDef, TensorInfo, TensorProto, tensor_info::Encoding,
 };
 use crate::seldon::tftensor;
 
 /// Reads a `PredictRequest`'s inputs in the signature's order: every signature input must be sent, no other,
 /// each with the signature's dtype and shape. A model that declares no inputs takes them as sent (by name).
+/// Every input's shape (and any broadcast) is charged to one budget of `limits` before it is allocated.
 pub fn inputs_from_protos(
     inputs: &HashMap<String, TensorProto>,
     signature: &[TensorSpec],
+    limits: &RequestLimits,
 ) -> Result<Vec<NamedTensor>, RequestError> {
+    let budget = &mut limits.budget();
     if signature.is_empty() {
         let mut named = inputs
             .iter()
-            .map(|(name, proto)| convert(name, proto))
+            .map(|(name, proto)| convert(name, proto, budget))
             .collect::<Result<Vec<_>, _>>()?;
         named.sort_by(|a, b| a.name.cmp(&b.name));
         return Ok(named);
@@ -79,15 +82,19 @@ pub fn inputs_from_protos(
                     spec.name
                 )));
             }
-            let named = convert(&spec.name, proto)?;
+            let named = convert(&spec.name, proto, budget)?;
             check_shape(named.tensor.shape(), spec)?;
             Ok(named)
         })
         .collect()
 }
 
-fn convert(name: &str, proto: &TensorProto) -> Result<NamedTensor, RequestError> {
-    let tensor = tftensor::from_proto(proto).map_err(|e| {
+fn convert(
+    name: &str,
+    proto: &TensorProto,
+    budget: &mut Budget,
+) -> Result<NamedTensor, RequestError> {
+    let tensor = tftensor::from_proto(proto, budget).map_err(|e| {
         invalid(format!(
             "input `{name}`: {}",
             e.replace("tftensor", "TensorProto")
@@ -137,17 +144,7 @@ pub fn signature_def(metadata: &ModelMetadata) -> SignatureDef {
             .map(|s| {
                 let info = TensorInfo {
                     dtype: tf_dtype(s.datatype) as i32,
-                    tensor_shape: Some(TensorShapeProto {
-                        dim: s
-                            .shape
-                            .iter()
-                            .map(|&size| Dim {
-                                size,
-                                name: String::new(),
-                            })
-                            .collect(),
-                        unknown_rank: false,
-                    }),
+                    tensor_shape: Some(tftensor::shape_proto(&s.shape)),
                     encoding: Some(Encoding::Name(s.name.clone())),
                 };
                 (s.name.clone(), info)

@@ -13,6 +13,7 @@ use super::{
     DEFAULT_SIGNATURE, PREDICT_METHOD, RequestError, check_signature_name, invalid, tf_dtype,
     tf_dtype_short,
 };
+use crate::limits::{Budget, RequestLimits};
 
 /// Which form a predict request used; the reply uses the matching one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +37,14 @@ pub struct PredictBody {
 /// then exactly one of `instances` (row format) or `inputs` (columnar), named (an object per instance / a map
 /// of inputs) or unnamed (single-input signatures). JSON values are read as each input's dtype; `{"b64": ...}`
 /// gives a string input's bytes. When the model declares no inputs, names are taken as sent and dtypes from the
-/// values (numbers as FP64).
-pub fn decode_predict(body: &[u8], signature: &[TensorSpec]) -> Result<PredictBody, RequestError> {
+/// values (numbers as FP64). Every tensor's shape is charged to one budget of `limits` before its buffer is
+/// reserved.
+pub fn decode_predict(
+    body: &[u8],
+    signature: &[TensorSpec],
+    limits: &RequestLimits,
+) -> Result<PredictBody, RequestError> {
+    let budget = &mut limits.budget();
     let root = json::parse(body)?;
     let Json::Obj(members) = &root else {
         return Err(invalid("Request body must be a JSON object."));
@@ -62,11 +69,11 @@ pub fn decode_predict(body: &[u8], signature: &[TensorSpec]) -> Result<PredictBo
         (None, None) => Err(invalid("Missing 'inputs' or 'instances' key")),
         (Some(rows), None) => Ok(PredictBody {
             format: Format::Row,
-            inputs: decode_rows(rows, signature)?,
+            inputs: decode_rows(rows, signature, budget)?,
         }),
         (None, Some(columns)) => Ok(PredictBody {
             format: Format::Columnar,
-            inputs: decode_columns(columns, signature)?,
+            inputs: decode_columns(columns, signature, budget)?,
         }),
     }
 }
@@ -87,6 +94,7 @@ fn names(signature: &[TensorSpec]) -> String {
 fn decode_rows(
     rows: &Json<'_>,
     signature: &[TensorSpec],
+    budget: &mut Budget,
 ) -> Result<Vec<NamedTensor>, RequestError> {
     let items = match rows {
         Json::Arr(items) if !items.is_empty() => items,
@@ -95,7 +103,7 @@ fn decode_rows(
     if !is_named(&items[0]) {
         let spec = single_input(signature, "instances")?;
         let name = spec.map_or("inputs", |s| s.name.as_str());
-        let tensor = to_tensor(rows, name, spec)?;
+        let tensor = to_tensor(rows, name, spec, budget)?;
         return Ok(vec![NamedTensor::new(name, tensor)]);
     }
     // One object per instance, each with exactly the signature's inputs.
@@ -130,7 +138,7 @@ fn decode_rows(
         .map(|name| {
             let spec = signature.iter().find(|s| &s.name == name);
             let column: Vec<&Json<'_>> = items.iter().filter_map(|item| item.get(name)).collect();
-            let tensor = stack(&column, name, spec)?;
+            let tensor = stack(&column, name, spec, budget)?;
             Ok(NamedTensor::new(name.clone(), tensor))
         })
         .collect()
@@ -139,13 +147,14 @@ fn decode_rows(
 fn decode_columns(
     columns: &Json<'_>,
     signature: &[TensorSpec],
+    budget: &mut Budget,
 ) -> Result<Vec<NamedTensor>, RequestError> {
     if !is_named(columns) {
         let spec = single_input(signature, "inputs")?;
         let name = spec.map_or("inputs", |s| s.name.as_str());
         return Ok(vec![NamedTensor::new(
             name,
-            to_tensor(columns, name, spec)?,
+            to_tensor(columns, name, spec, budget)?,
         )]);
     }
     let Json::Obj(members) = columns else {
@@ -157,7 +166,7 @@ fn decode_columns(
             .map(|(name, value)| {
                 Ok(NamedTensor::new(
                     name.as_ref(),
-                    to_tensor(value, name, None)?,
+                    to_tensor(value, name, None, budget)?,
                 ))
             })
             .collect();
@@ -182,7 +191,7 @@ fn decode_columns(
             })?;
             Ok(NamedTensor::new(
                 spec.name.clone(),
-                to_tensor(value, &spec.name, Some(spec))?,
+                to_tensor(value, &spec.name, Some(spec), budget)?,
             ))
         })
         .collect()
@@ -228,8 +237,9 @@ fn to_tensor(
     value: &Json<'_>,
     name: &str,
     spec: Option<&TensorSpec>,
+    budget: &mut Budget,
 ) -> Result<Tensor, RequestError> {
-    stack_with(&[value], name, spec, false)
+    stack_with(&[value], name, spec, false, budget)
 }
 
 /// One value per row, stacked along a new first dimension.
@@ -237,8 +247,9 @@ fn stack(
     values: &[&Json<'_>],
     name: &str,
     spec: Option<&TensorSpec>,
+    budget: &mut Budget,
 ) -> Result<Tensor, RequestError> {
-    stack_with(values, name, spec, true)
+    stack_with(values, name, spec, true, budget)
 }
 
 fn stack_with(
@@ -246,6 +257,7 @@ fn stack_with(
     name: &str,
     spec: Option<&TensorSpec>,
     batched: bool,
+    budget: &mut Budget,
 ) -> Result<Tensor, RequestError> {
     let Some(first) = values.first() else {
         return Err(invalid(format!("input `{name}` has no values")));
@@ -255,16 +267,18 @@ fn stack_with(
         Some(s) => s.datatype,
         None => infer_dtype(first),
     };
-    let count = inner.iter().product::<usize>();
-    let mut buf = Buf::with_capacity(dtype, count.saturating_mul(values.len()));
-    for v in values {
-        fill(v, &inner, 0, &mut buf, name)?;
-    }
     let mut shape = Vec::with_capacity(inner.len() + 1);
     if batched {
         shape.push(values.len());
     }
     shape.extend_from_slice(&inner);
+    let count = budget
+        .shape(&shape)
+        .map_err(|e| invalid(format!("input `{name}`: {e}")))?;
+    let mut buf = Buf::with_capacity(dtype, count);
+    for v in values {
+        fill(v, &inner, 0, &mut buf, name)?;
+    }
     if let Some(spec) = spec {
         check_shape(&shape, spec)?;
     }
@@ -364,8 +378,9 @@ fn not_expected(value: &Json<'_>, dtype: DataType, name: &str) -> RequestError {
 
 impl Buf {
     fn with_capacity(dtype: DataType, n: usize) -> Self {
-        // A hostile shape must not reserve more than the body could hold.
-        let n = n.min(1 << 20);
+        // The shape comes from the first element's path only (the rest is checked while filling), so reserve at
+        // most 2^16 elements up front and let a real large tensor grow.
+        let n = n.min(1 << 16);
         match dtype {
             DataType::Bool => Buf::Bool(Vec::with_capacity(n)),
             DataType::U8 => Buf::U8(Vec::with_capacity(n)),
@@ -1043,17 +1058,32 @@ mod tests {
     #[test]
     fn rows_stack_and_columns_keep_their_shape() {
         let sig = [spec("x", DataType::F32, &[-1, 2])];
-        let body = decode_predict(br#"{"instances": [[1, 2], [3, 4.5]]}"#, &sig).unwrap();
+        let body = decode_predict(
+            br#"{"instances": [[1, 2], [3, 4.5]]}"#,
+            &sig,
+            &RequestLimits::default(),
+        )
+        .unwrap();
         assert_eq!(body.format, Format::Row);
         assert_eq!(body.inputs[0].tensor.shape(), &[2, 2]);
         assert_eq!(
             body.inputs[0].tensor.data(),
             &TensorData::F32(vec![1.0, 2.0, 3.0, 4.5])
         );
-        let body = decode_predict(br#"{"inputs": {"x": [[1, 2]]}}"#, &sig).unwrap();
+        let body = decode_predict(
+            br#"{"inputs": {"x": [[1, 2]]}}"#,
+            &sig,
+            &RequestLimits::default(),
+        )
+        .unwrap();
         assert_eq!(body.format, Format::Columnar);
         assert_eq!(body.inputs[0].tensor.shape(), &[1, 2]);
-        let err = decode_predict(br#"{"instances": [[1, 2], [3]]}"#, &sig).unwrap_err();
+        let err = decode_predict(
+            br#"{"instances": [[1, 2], [3]]}"#,
+            &sig,
+            &RequestLimits::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not rectangular"), "{err}");
     }
 

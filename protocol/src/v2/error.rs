@@ -45,6 +45,15 @@ pub enum V2Error {
         /// The shape as sent.
         shape: Vec<i64>,
     },
+    /// A shape larger than the request's budget ([`crate::limits`]): a dimension or element count beyond what
+    /// the body limit allows, zero-width shapes included.
+    #[error("`{name}`: {source}")]
+    Limit {
+        /// The tensor's name.
+        name: String,
+        /// Which limit.
+        source: crate::limits::LimitError,
+    },
     /// The data holds a different number of elements than the shape.
     #[error("`{name}`: shape {shape:?} holds {expected} elements but {what} has {got}")]
     ElementCount {

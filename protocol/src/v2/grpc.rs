@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use super::binary::{decode_blob, encode_blob};
 use super::rest::build_tensor;
-use super::{DecodedInfer, InputInfo, V2DataType, V2Error, checked_shape, wire_shape};
+use super::{DecodedInfer, InputInfo, V2DataType, V2Error, charged_shape, wire_shape};
+use crate::limits::RequestLimits;
 use crate::pb::inference::infer_parameter::ParameterChoice;
 use crate::pb::inference::model_infer_response::InferOutputTensor;
 use crate::pb::inference::model_metadata_response::TensorMetadata;
@@ -20,7 +21,14 @@ use crate::pb::inference::{
 /// Decodes a gRPC inference request. Each input takes its elements from the typed `contents` field of its
 /// datatype or, when it has no typed contents, from the next `raw_input_contents` entry (MLServer's tolerated
 /// mix); the entries must pair up exactly with those inputs. `raw_output` is set iff raw contents were used.
-pub fn decode_grpc(request: ModelInferRequest) -> Result<DecodedInfer, V2Error> {
+///
+/// Every input's shape is charged to one budget of `limits` before its values are read (a `[2147483647, 0]`
+/// shape is refused).
+pub fn decode_grpc(
+    request: ModelInferRequest,
+    limits: &RequestLimits,
+) -> Result<DecodedInfer, V2Error> {
+    let mut budget = limits.budget();
     let raw_output = !request.raw_input_contents.is_empty();
     if raw_output {
         let needing = request
@@ -47,7 +55,7 @@ pub fn decode_grpc(request: ModelInferRequest) -> Result<DecodedInfer, V2Error> 
             name: input.name.clone(),
             datatype: input.datatype.clone(),
         })?;
-        let (dims, count) = checked_shape(&input.name, &input.shape)?;
+        let (dims, count) = charged_shape(&input.name, &input.shape, &mut budget)?;
         let contents = input.contents.unwrap_or_default();
         let (values, what) = match (filled_field(&contents), raw_output) {
             (None, true) => {

@@ -30,6 +30,8 @@ mod json_data;
 mod rest;
 
 use oxserve_core::{DataType, PredictRequest};
+
+use crate::limits::Budget;
 use serde_json::{Map, Value};
 
 pub use error::V2Error;
@@ -275,6 +277,20 @@ pub(crate) fn checked_shape(input: &str, shape: &[i64]) -> Result<(Vec<usize>, u
         })?;
         dims.push(d);
     }
+    Ok((dims, count))
+}
+
+/// [`checked_shape`], then the shape charged to the request's budget (before anything is allocated for it).
+pub(crate) fn charged_shape(
+    input: &str,
+    shape: &[i64],
+    budget: &mut Budget,
+) -> Result<(Vec<usize>, usize), V2Error> {
+    let (dims, count) = checked_shape(input, shape)?;
+    budget.shape(&dims).map_err(|source| V2Error::Limit {
+        name: input.to_owned(),
+        source,
+    })?;
     Ok((dims, count))
 }
 

@@ -12,8 +12,9 @@ use super::binary::{blob_len, decode_blob, encode_blob};
 use super::json_data::{DataSeed, TensorJson};
 use super::{
     BINARY_DATA, BINARY_DATA_OUTPUT, BINARY_DATA_SIZE, BinaryOutputs, DecodedInfer, InputInfo,
-    V2DataType, V2Error, checked_shape, wire_shape,
+    V2DataType, V2Error, charged_shape, checked_shape, wire_shape,
 };
+use crate::limits::{Budget, RequestLimits};
 
 /// An inference request body (`POST /v2/models/{name}/infer`), or the JSON header of a binary-extension body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,9 +72,10 @@ impl RequestInput {
     }
 
     /// The tensor this object carries in `data` (binary blobs are resolved by [`decode_rest`]).
-    pub fn into_named_tensor(self) -> Result<NamedTensor, V2Error> {
+    /// The shape is charged to `budget` first.
+    pub fn into_named_tensor(self, budget: &mut Budget) -> Result<NamedTensor, V2Error> {
         let dtype = parse_datatype(&self.name, &self.datatype)?;
-        let (dims, count) = checked_shape(&self.name, &self.shape)?;
+        let (dims, count) = charged_shape(&self.name, &self.shape, budget)?;
         let Some(data) = self.data else {
             return Err(V2Error::MissingData { name: self.name });
         };
@@ -226,8 +228,14 @@ pub struct EncodedBody {
 
 /// Decodes a REST inference body. `header_len` is the `Inference-Header-Content-Length` header when present: the
 /// JSON is then the first `header_len` bytes and the blobs of inputs with `binary_data_size` follow in input
-/// order. Every size is checked against what remains; no input can panic or over-allocate.
-pub fn decode_rest(body: &[u8], header_len: Option<usize>) -> Result<DecodedInfer, V2Error> {
+/// order. Every size is checked against what remains, and every shape is charged to one budget of `limits`
+/// before its values are read; no input can panic or over-allocate.
+pub fn decode_rest(
+    body: &[u8],
+    header_len: Option<usize>,
+    limits: &RequestLimits,
+) -> Result<DecodedInfer, V2Error> {
+    let mut budget = limits.budget();
     let (json, mut rest) = split_body(body, header_len)?;
     let request: InferenceRequest = serde_json::from_slice(json)?;
     let parameters = request.parameters.unwrap_or_default();
@@ -235,7 +243,7 @@ pub fn decode_rest(body: &[u8], header_len: Option<usize>) -> Result<DecodedInfe
     let mut inputs = Vec::with_capacity(request.inputs.len());
     let mut infos = Vec::with_capacity(request.inputs.len());
     for input in request.inputs {
-        let (tensor, info) = decode_tensor(input, &mut rest, header_len.is_some())?;
+        let (tensor, info) = decode_tensor(input, &mut rest, header_len.is_some(), &mut budget)?;
         inputs.push(tensor);
         infos.push(info);
     }
@@ -275,9 +283,10 @@ fn decode_tensor(
     input: RequestInput,
     rest: &mut &[u8],
     has_header: bool,
+    budget: &mut Budget,
 ) -> Result<(NamedTensor, InputInfo), V2Error> {
     let dtype = parse_datatype(&input.name, &input.datatype)?;
-    let (dims, count) = checked_shape(&input.name, &input.shape)?;
+    let (dims, count) = charged_shape(&input.name, &input.shape, budget)?;
     let params = input.parameters.unwrap_or_default();
     let size = match params.get(BINARY_DATA_SIZE) {
         None => None,
@@ -335,17 +344,19 @@ pub struct DecodedResponse {
 }
 
 /// Decodes a REST inference response body, JSON or binary (`header_len` from
-/// `Inference-Header-Content-Length`), with the same checks as [`decode_rest`].
+/// `Inference-Header-Content-Length`), with the same checks as [`decode_rest`] against a budget of the body's own
+/// length (a literal response never declares more cells than it has bytes).
 pub fn decode_rest_response(
     body: &[u8],
     header_len: Option<usize>,
 ) -> Result<DecodedResponse, V2Error> {
+    let mut budget = RequestLimits::from_body_limit(body.len()).budget();
     let (json, mut rest) = split_body(body, header_len)?;
     let response: InferenceResponse = serde_json::from_slice(json)?;
     let mut outputs = Vec::with_capacity(response.outputs.len());
     let mut output_info = Vec::with_capacity(response.outputs.len());
     for output in response.outputs {
-        let (tensor, info) = decode_tensor(output, &mut rest, header_len.is_some())?;
+        let (tensor, info) = decode_tensor(output, &mut rest, header_len.is_some(), &mut budget)?;
         outputs.push(tensor);
         output_info.push(info);
     }

@@ -4,8 +4,9 @@
 //! - Model file: `model.joblib` in the model folder (as Seldon's server), else `model.pkl` / `model.pickle`
 //!   (as MLServer's).
 //! - Parameter `method`: `predict_proba` (default, as in Seldon), `predict`, `decision_function`; any other value
-//!   means `predict`, as in Seldon. Under the default, a model without `predict_proba` answers with `predict` and the
-//!   server logs why at start-up.
+//!   means `predict`, as in Seldon. A model without the asked method answers with `predict` (a transformer, which has
+//!   no `predict`, with `transform`) and the server logs why at start-up; metadata lists only the methods the model
+//!   answers.
 //! - V2 outputs are named after methods (`predict`, `predict_proba`, ...), as MLServer's sklearn runtime names them.
 
 use std::path::{Path, PathBuf};
@@ -43,10 +44,40 @@ pub fn find_model_file(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 impl SklearnModel {
-    /// Loads the estimator in `dir` and picks the method Seldon's `method` parameter names.
+    /// Loads the estimator in `dir` and picks the method Seldon's `method` parameter names, within the default
+    /// model memory budget.
     pub fn load(dir: &Path, method: Option<&str>) -> anyhow::Result<Self> {
+        Self::load_with_budget(dir, method, None)
+    }
+
+    /// [`SklearnModel::load`] with `--max-model-memory` (`None`: half of the container's memory limit). A file that
+    /// needs more is refused before the memory is allocated, with an error naming the budget and the flag.
+    pub fn load_with_budget(
+        dir: &Path,
+        method: Option<&str>,
+        max_model_memory: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let file = find_model_file(dir)?;
-        let estimator = oxserve_sklearn::load_file(&file)?;
+        let limits = oxserve_pickle::Limits {
+            max_memory_bytes: max_model_memory
+                .unwrap_or_else(oxserve_pickle::default_memory_budget),
+            ..oxserve_pickle::Limits::default()
+        };
+        let value = oxserve_pickle::load_file_with(&file, &limits).map_err(|e| {
+            use oxserve_pickle::PickleError::{DecompressedTooLarge, MemoryBudget};
+            let over_budget = matches!(e, MemoryBudget { .. } | DecompressedTooLarge { .. });
+            let e = anyhow::Error::new(e);
+            if over_budget {
+                e.context(format!(
+                    "{} does not fit the model memory budget (raise it with --max-model-memory or {})",
+                    file.display(),
+                    oxserve_runtime::config::env::MAX_MODEL_MEMORY
+                ))
+            } else {
+                e
+            }
+        })?;
+        let estimator = oxserve_sklearn::build(&value)?;
         Ok(Self::new(estimator, method))
     }
 
@@ -58,27 +89,25 @@ impl SklearnModel {
             // Seldon's SKLearnServer calls `predict` for any other value.
             _ => Method::Predict,
         };
-        let default_method = if estimator.supports(wanted) {
-            wanted
-        } else {
+        let default_method = default_method(estimator.as_ref(), wanted);
+        if default_method != wanted {
             tracing::warn!(
                 estimator = estimator.class_name(),
                 method = wanted.name(),
-                "the estimator has no {}; answering with predict",
-                wanted.name()
+                "the estimator has no {}; answering with {}",
+                wanted.name(),
+                default_method.name()
             );
-            Method::Predict
-        };
+        }
         let n = estimator
             .n_features_in()
             .and_then(|n| i64::try_from(n).ok())
             .unwrap_or(-1);
-        let mut methods: Vec<Method> = vec![default_method];
-        methods.extend(
-            Method::ALL
-                .into_iter()
-                .filter(|&m| m != default_method && estimator.supports(m)),
-        );
+        // Only what the estimator answers, the default first: a bare scaler lists `transform`, not `predict`.
+        let methods: Vec<Method> = std::iter::once(default_method)
+            .chain(Method::ALL.into_iter().filter(|&m| m != default_method))
+            .filter(|&m| estimator.supports(m))
+            .collect();
         let outputs = methods
             .iter()
             .map(|&m| {
@@ -114,6 +143,16 @@ impl SklearnModel {
     pub fn estimator(&self) -> &dyn Estimator {
         self.estimator.as_ref()
     }
+}
+
+/// The method answered when a request names none: the one Seldon's `method` parameter asks for when the estimator
+/// has it, else `predict`, else (a transformer: a bare scaler, a pipeline ending in one) the first method it has in
+/// [`Method::ALL`]'s order (`transform` for transformers).
+fn default_method(estimator: &dyn Estimator, wanted: Method) -> Method {
+    std::iter::once(wanted)
+        .chain(Method::ALL)
+        .find(|&m| estimator.supports(m))
+        .unwrap_or(Method::Predict)
 }
 
 fn label_dtype(classes: Option<&Labels>) -> DataType {
@@ -197,5 +236,9 @@ impl Model for SklearnModel {
             outputs.push(NamedTensor::new(method.name(), output_tensor(out)?));
         }
         Ok(PredictResponse { outputs })
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.estimator.row_cost()
     }
 }

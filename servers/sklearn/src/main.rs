@@ -17,7 +17,8 @@ fn main() -> ExitCode {
                 Arc::new(model)
             }
             None => {
-                let model = SklearnModel::load(&ctx.model_dir, method)?;
+                let model =
+                    SklearnModel::load_with_budget(&ctx.model_dir, method, ctx.max_model_memory)?;
                 tracing::info!(
                     estimator = model.estimator().class_name(),
                     method = model.default_method().name(),

@@ -7,7 +7,7 @@ use oxserve_pickle::{Limits, loads_with};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
-        max_decompressed_bytes: 64 << 20,
+        max_memory_bytes: 64 << 20,
         min_budget_bytes: 16 << 20,
         max_budget_bytes: 256 << 20,
         ..Limits::default()

@@ -158,6 +158,30 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
             .map_or("seldon", |(_, protocol)| protocol)
     };
     let v2 = protocol == "v2";
+    // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
+    // the body is never read).
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = declared
+        && length > state.max_body_bytes as u64
+    {
+        let err = ServeError::TooLarge(state.max_body_bytes);
+        let response = match protocol {
+            "v2" => err.into_v2_response(),
+            "tfserving" => err.into_tf_serving_response(),
+            _ => err.into_seldon_response(),
+        };
+        state.metrics.observe(
+            protocol,
+            route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            response.status().as_str(),
+            start.elapsed().as_secs_f64(),
+        );
+        return response;
+    }
     let response =
         match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request)))
             .await

@@ -7,6 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oxserve_core::{DataType, NamedTensor, PredictRequest, Tensor, TensorData};
+use oxserve_protocol::RequestLimits;
 use oxserve_protocol::seldon::{
     self, ArrayKind, DataArray, DefaultData, Feedback, Meta, NdArrayRef, Payload, SeldonMessage,
     pyjson,
@@ -64,8 +65,9 @@ fn form_field(form: &[u8], name: &str) -> Option<String> {
 
 /// Parses a SeldonMessage in one pass; only a failed parse is looked at again, to answer with the wrapper's
 /// wording (`Can't find JSON in data`, `Invalid request data type: …`).
-fn parse_message(json: &[u8]) -> Result<SeldonMessage, ServeError> {
-    match serde_json::from_slice::<SeldonMessage>(json) {
+/// Every tensor the message declares is charged to a budget derived from the body limit.
+fn parse_message(json: &[u8], max_body_bytes: usize) -> Result<SeldonMessage, ServeError> {
+    match SeldonMessage::from_json(json, &RequestLimits::from_body_limit(max_body_bytes)) {
         Ok(message) => Ok(message),
         Err(e) => {
             let value: serde_json::Value =
@@ -332,7 +334,7 @@ pub(crate) async fn predict(
 ) -> Response {
     let result = async {
         let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let message = parse_message(&json)?;
+        let message = parse_message(&json, state.max_body_bytes)?;
         state.seldon_predict(message).await
     }
     .await;
@@ -397,7 +399,7 @@ pub(crate) async fn transform(
 ) -> Response {
     let result = async {
         let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let message = parse_message(&json)?;
+        let message = parse_message(&json, state.max_body_bytes)?;
         let meta = state.reply_meta(&message.meta);
         let payload = match message.payload {
             Payload::Data(DefaultData { array, .. }) => {

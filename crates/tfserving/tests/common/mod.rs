@@ -191,6 +191,27 @@ impl Model for TextModel {
     }
 }
 
+/// Serves TF Serving's gRPC services for `state` on an ephemeral loopback port; returns a channel to them.
+pub async fn serve_grpc(state: Arc<ServerState>) -> tonic::transport::Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut builder = tonic::service::Routes::builder();
+    oxserve_tfserving::add_grpc_services(&mut builder, state, 4 << 20);
+    let routes = builder.routes();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .unwrap();
+    });
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// A server state named `name` (version from `version`, if any) serving `model`.
 pub fn state(model: Arc<dyn Model>, name: &str, version: Option<&str>) -> Arc<ServerState> {
     let mut argv = vec!["oxserve", "--model-name", name];
