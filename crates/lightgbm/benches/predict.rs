@@ -6,62 +6,25 @@
 //! oxserve-lightgbm --bench predict`. Skips with a message when the files are absent.
 #![allow(missing_docs)]
 
-use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use oxserve_lightgbm::{Booster, Predict, Rows};
 
 #[path = "../../trees/tests/support/bench.rs"]
 mod support;
-use support::best;
-
-const ROWS: usize = 1000;
-
-fn bench_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench")
-}
 
 fn predict(c: &mut Criterion) {
-    let Some(x) = support::batch(&bench_dir()) else {
-        eprintln!(
-            "SKIPPED: {} missing; run fixtures/gen_bench.py",
-            bench_dir().join("batch.f64").display()
-        );
-        return;
-    };
-    let nf = x.len() / ROWS;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench");
     let opts = Predict::default();
-    for name in ["regression-1000"] {
-        let Ok(bytes) = std::fs::read(bench_dir().join(format!("{name}.txt"))) else {
-            eprintln!("SKIPPED {name}: model missing");
-            continue;
-        };
-        let t = Instant::now();
-        let Ok(model) = Booster::load(&bytes) else {
-            eprintln!("SKIPPED {name}: does not load");
-            continue;
-        };
-        println!("{name}: load {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
-        for rows in [ROWS, 1] {
-            let xs = &x[..rows * nf];
-            let n = if rows == 1 { 20_000 } else { 200 };
-            let b = best(n, || {
-                black_box(model.predict(Rows::F64(black_box(xs)), &opts).is_ok());
-            });
-            println!(
-                "{name} {rows:>4} rows: best of {n} = {:.0} rows/s",
-                rows as f64 / b.as_secs_f64()
-            );
-            let mut group = c.benchmark_group(format!("{name}_{rows}_rows"));
-            group.throughput(Throughput::Elements(rows as u64));
-            group.bench_function("predict", |bch| {
-                bch.iter(|| black_box(model.predict(Rows::F64(black_box(xs)), &opts)));
-            });
-            group.finish();
-        }
-    }
+    support::models(
+        c,
+        &dir,
+        &["regression-1000"],
+        "txt",
+        |bytes| Booster::load(bytes).ok(),
+        |model, xs| model.predict(Rows::F64(xs), &opts).is_ok(),
+    );
 }
 
 criterion_group!(benches, predict);
