@@ -260,8 +260,8 @@ struct Dispatch {
     cost: CostEstimate,
 }
 
-/// Blocking calls that wait (a remote server, [`Model::call_waits`]) may hold this many blocking threads at once — tokio's
-/// own bound on its blocking pool.
+/// Blocking calls that wait (a remote server, [`Model::call_waits`]) may hold this many blocking threads at
+/// once — tokio's own bound on its blocking pool.
 const WAITING_THREADS: usize = 512;
 
 impl Dispatch {
