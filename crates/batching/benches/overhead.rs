@@ -1,5 +1,7 @@
 //! The batcher's own cost, for a model that does nothing: a direct call, one caller through the queue (the
-//! worker's thread hop and the merge/split of a one-request batch), and 16 callers whose rows are merged.
+//! worker's thread hop and the merge/split of a one-request batch), and 16 callers whose rows are merged —
+//! each through the blocking `predict` (a caller thread each) and through `predict_async` (tasks on one
+//! current-thread tokio runtime, as the server awaits them).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -9,8 +11,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use oxserve_batching::{BatchConfig, BatchingModel};
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
-    Tensor, TensorData, TensorSpec,
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest,
+    PredictResponse, Submission, Tensor, TensorData, TensorSpec,
 };
 
 /// Echoes its input.
@@ -43,6 +45,13 @@ fn row() -> PredictRequest {
             Tensor::new(vec![1, 4], TensorData::F32(vec![1.0, 2.0, 3.0, 4.0])).unwrap(),
         )],
         outputs: Vec::new(),
+    }
+}
+
+fn submit(model: &BatchingModel, request: PredictRequest) -> PredictFuture {
+    match model.predict_async(request) {
+        Submission::Pending(answer) => answer,
+        Submission::Direct(_) => panic!("not batched"),
     }
 }
 
@@ -86,6 +95,45 @@ fn overhead(c: &mut Criterion) {
             start.elapsed() / callers as u32
         })
     });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    c.bench_function("one caller through the queue, async", |b| {
+        b.iter(|| black_box(runtime.block_on(submit(&lone, row())).unwrap()))
+    });
+
+    let merged_async = Arc::new(BatchingModel::new(
+        echo(),
+        BatchConfig::new(callers, Duration::from_micros(200)),
+    ));
+    c.bench_function("16 async callers merged, per request", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                let tasks: Vec<_> = (0..callers)
+                    .map(|_| {
+                        let model = merged_async.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..iters {
+                                black_box(submit(&model, row()).await.unwrap());
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                start.elapsed() / callers as u32
+            })
+        })
+    });
+    let s = merged_async.stats().snapshot();
+    eprintln!(
+        "16 async callers: {} batches, mean {:.1} rows per batch",
+        s.batches,
+        s.mean_rows_per_batch()
+    );
     let s = merged.stats().snapshot();
     eprintln!(
         "16 callers: {} batches, mean {:.1} rows per batch",

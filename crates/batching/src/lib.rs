@@ -12,12 +12,23 @@
 //! let model: Arc<dyn Model> = Arc::new(BatchingModel::new(load(), config));
 //! ```
 //!
+//! How a request travels: [`Model::predict_async`] puts it in a bounded tokio channel together with the
+//! sending half of a `oneshot` and returns a future of the receiving half, so a caller on an async runtime
+//! waits without holding a thread (the runtime awaits it on the request's task). The worker, one dedicated
+//! thread (`oxserve-batcher`), collects a batch from the channel, runs the model once on its own thread and
+//! sends each caller its rows. A sync caller of [`Model::predict`] takes the same path and parks its thread on
+//! the same future.
+//!
 //! How a batch forms and runs:
 //! - A batch closes when it holds `max_batch_size` rows, or when `max_batch_time` has passed since its first
 //!   request was queued (a lone request waits that long, as in MLServer). Unlike MLServer, the cap counts
 //!   rows, not requests, so that a model's memory per call is bounded.
+//! - A request whose caller has gone (its future was dropped: a client that disconnected, a timeout) is
+//!   dropped from the batch before the model runs, and counted in [`BatchStatsSnapshot::abandoned`]; it takes
+//!   no room in the batch. The others of the batch are answered as usual.
 //! - A request with more rows than `max_batch_size` runs alone, in its turn. A request with no batch dim (no
-//!   inputs, a 0-d input, inputs that disagree on dim 0) skips the queue and calls the model directly.
+//!   inputs, a 0-d input, inputs that disagree on dim 0) skips the queue: [`Model::predict_async`] hands it
+//!   back and [`Model::predict`] calls the model directly.
 //! - Requests in one batch run together only when they are compatible (same input names, types and dims after
 //!   the first, same requested outputs); the others run as further calls in arrival order.
 //! - An output whose dim 0 is not the batch's row count cannot be split: the requests of that batch are run
@@ -26,30 +37,36 @@
 //!   request at a time, so one bad request does not fail its neighbours; [`ModelError::Internal`] reaches every
 //!   request of the batch; a panic inside the model becomes an internal error for that batch, never a hung
 //!   caller or a dead worker.
-//! - The queue holds at most [`QUEUE_BATCHES`] × `max_batch_size` requests (never more than [`MAX_QUEUE`]);
-//!   a caller beyond that blocks until there is room (backpressure: the runtime calls this model on a blocking
-//!   thread, see [`Model::runs_inline`]). Dropping the model closes the queue and joins the worker.
+//! - The queue holds at most [`QUEUE_BATCHES`] × `max_batch_size` requests (never more than [`MAX_QUEUE`]).
+//!   Beyond that a caller *waits for room* (backpressure, not refusal: an overloaded server is the runtime's
+//!   call, through its `--max-concurrency` limit, and a request that waits for room costs no thread); a caller
+//!   that goes away while it waits for room never enters the queue. Dropping the model closes the queue, lets
+//!   the worker answer what it holds, and joins it.
 
 mod config;
 mod merge;
 
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
-use std::thread::JoinHandle;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{JoinHandle, Thread};
 use std::time::Instant;
 
 pub use config::{
     BatchConfig, BatchConfigError, ENV_MAX_BATCH_SIZE, ENV_MAX_BATCH_TIME, PARAM_MAX_BATCH_SIZE,
     PARAM_MAX_BATCH_TIME,
 };
-use oxserve_core::{Model, ModelError, ModelMetadata, PredictRequest, PredictResponse};
+use oxserve_core::{Model, ModelError, ModelMetadata, PredictRequest, PredictResponse, Submission};
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::{mpsc, oneshot};
 
-/// How many full batches the queue holds before callers block.
+/// How many full batches the queue holds before callers wait for room.
 pub const QUEUE_BATCHES: usize = 4;
 
-/// The most requests the queue ever holds, whatever `max_batch_size` says (its slots are allocated up front).
+/// The most requests the queue ever holds, whatever `max_batch_size` says.
 pub const MAX_QUEUE: usize = 16_384;
 
 /// A model whose concurrent calls are batched (see the crate docs). With batching off
@@ -58,7 +75,7 @@ pub const MAX_QUEUE: usize = 16_384;
 pub struct BatchingModel {
     inner: Arc<dyn Model>,
     config: BatchConfig,
-    queue: Option<SyncSender<Job>>,
+    queue: Option<mpsc::Sender<Job>>,
     worker: Option<JoinHandle<()>>,
     stats: Arc<BatchStats>,
 }
@@ -73,33 +90,25 @@ impl std::fmt::Debug for BatchingModel {
     }
 }
 
+type Answer = Result<PredictResponse, ModelError>;
+
 /// One queued request and where its answer goes.
 struct Job {
     request: PredictRequest,
     rows: usize,
     enqueued: Instant,
     span: tracing::Span,
-    reply: SyncSender<Result<PredictResponse, ModelError>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 impl BatchingModel {
-    /// Wraps `inner`. With batching on, starts the worker thread (`oxserve-batcher`); if the thread cannot be
-    /// started, logs a warning and passes calls through unbatched.
+    /// Wraps `inner`. With batching on, starts the worker thread (`oxserve-batcher`); if the thread or its
+    /// timer cannot be started, logs a warning and passes calls through unbatched.
     pub fn new(inner: Arc<dyn Model>, config: BatchConfig) -> Self {
         let stats = Arc::new(BatchStats::default());
         let (queue, worker) = if config.is_enabled() {
-            let capacity = config
-                .max_batch_size
-                .saturating_mul(QUEUE_BATCHES)
-                .min(MAX_QUEUE);
-            let (tx, rx) = sync_channel(capacity);
-            let worker_inner = inner.clone();
-            let worker_stats = stats.clone();
-            match std::thread::Builder::new()
-                .name("oxserve-batcher".into())
-                .spawn(move || run_worker(&*worker_inner, config, &rx, &worker_stats))
-            {
-                Ok(handle) => (Some(tx), Some(handle)),
+            match start_worker(inner.clone(), config, stats.clone()) {
+                Ok(started) => started,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start the batching thread; requests run unbatched");
                     (None, None)
@@ -133,6 +142,29 @@ impl BatchingModel {
     }
 }
 
+type Started = (Option<mpsc::Sender<Job>>, Option<JoinHandle<()>>);
+
+/// Opens the queue and starts the worker with its own timer (a current-thread tokio runtime that only ever
+/// waits on the queue: the model runs outside it).
+fn start_worker(
+    inner: Arc<dyn Model>,
+    config: BatchConfig,
+    stats: Arc<BatchStats>,
+) -> std::io::Result<Started> {
+    let capacity = config
+        .max_batch_size
+        .saturating_mul(QUEUE_BATCHES)
+        .clamp(1, MAX_QUEUE);
+    let (tx, rx) = mpsc::channel(capacity);
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let handle = std::thread::Builder::new()
+        .name("oxserve-batcher".into())
+        .spawn(move || run_worker(&*inner, config, rx, &stats, &timer))?;
+    Ok((Some(tx), Some(handle)))
+}
+
 impl Drop for BatchingModel {
     fn drop(&mut self) {
         // Closing the queue ends the worker's loop once it has answered what it holds.
@@ -145,32 +177,62 @@ impl Drop for BatchingModel {
     }
 }
 
+fn stopped() -> ModelError {
+    ModelError::Internal("the batching thread has stopped".into())
+}
+
 impl Model for BatchingModel {
     fn metadata(&self) -> &ModelMetadata {
         self.inner.metadata()
     }
 
+    /// Blocks the calling thread on [`Model::predict_async`]'s answer; a request without a batch dim calls the
+    /// inner model at once (a panic there is an internal error).
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let Some(queue) = &self.queue else {
+        if self.queue.is_none() {
             return self.inner.predict(request);
+        }
+        match self.predict_async(request) {
+            Submission::Pending(answer) => block_on(answer),
+            Submission::Direct(request) => {
+                self.stats.bypassed.fetch_add(1, Ordering::Relaxed);
+                guarded(&*self.inner, request)
+            }
+        }
+    }
+
+    /// Queues the request (in arrival order, at once when the queue has room) and returns the future of its
+    /// answer; hands back a request that cannot be batched (batching off, no batch dim).
+    fn predict_async(&self, request: PredictRequest) -> Submission {
+        let Some(queue) = &self.queue else {
+            return Submission::Direct(request);
         };
         let Some(rows) = merge::request_rows(&request).filter(|&rows| rows > 0) else {
-            self.stats.bypassed.fetch_add(1, Ordering::Relaxed);
-            return guarded(&*self.inner, request);
+            return Submission::Direct(request);
         };
-        let (reply, answer) = sync_channel(1);
-        queue
-            .send(Job {
-                request,
-                rows,
-                enqueued: Instant::now(),
-                span: tracing::Span::current(),
-                reply,
-            })
-            .map_err(|_| ModelError::Internal("the batching thread has stopped".into()))?;
-        answer.recv().map_err(|_| {
-            ModelError::Internal("the batching thread stopped before answering".into())
-        })?
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            request,
+            rows,
+            enqueued: Instant::now(),
+            span: tracing::Span::current(),
+            reply,
+        };
+        let waiting_for_room = match queue.try_send(job) {
+            Ok(()) => None,
+            Err(TrySendError::Full(job)) => Some((queue.clone(), job)),
+            Err(TrySendError::Closed(_)) => {
+                return Submission::Pending(Box::pin(async { Err(stopped()) }));
+            }
+        };
+        Submission::Pending(Box::pin(async move {
+            if let Some((queue, job)) = waiting_for_room {
+                queue.send(job).await.map_err(|_| stopped())?;
+            }
+            answer.await.map_err(|_| {
+                ModelError::Internal("the batching thread stopped before answering".into())
+            })?
+        }))
     }
 
     fn column_names(&self, output: &str) -> Option<Vec<String>> {
@@ -178,17 +240,41 @@ impl Model for BatchingModel {
     }
 
     fn runs_inline(&self) -> bool {
-        // Batched calls block on the queue: never on an async worker.
+        // A batched `predict` blocks on the queue: never on an async worker.
         self.queue.is_none() && self.inner.runs_inline()
     }
 
     fn call_waits(&self) -> bool {
-        // Concurrent calls must be able to wait in the queue together to meet in one batch.
-        self.queue.is_some() || self.inner.call_waits()
+        // Batched requests wait through `predict_async`, without a thread; what reaches `predict` from the
+        // runtime is a request without a batch dim, which computes on the inner model.
+        self.inner.call_waits()
     }
 
     fn row_cost(&self) -> Option<u64> {
         self.inner.row_cost()
+    }
+}
+
+/// Drives a future to its end on the calling thread, parking it between wake-ups: the sync path of
+/// [`BatchingModel::predict`], usable on any thread (tokio's own `blocking_recv` refuses a runtime thread).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
     }
 }
 
@@ -201,6 +287,7 @@ pub struct BatchStats {
     largest_batch_rows: AtomicU64,
     retried_alone: AtomicU64,
     bypassed: AtomicU64,
+    abandoned: AtomicU64,
 }
 
 /// A copy of [`BatchStats`] at one moment.
@@ -218,6 +305,8 @@ pub struct BatchStatsSnapshot {
     pub retried_alone: u64,
     /// Requests that skipped the queue because they have no batch dim.
     pub bypassed: u64,
+    /// Requests dropped before the model ran them because their caller had gone (its future was dropped).
+    pub abandoned: u64,
 }
 
 impl BatchStatsSnapshot {
@@ -241,6 +330,7 @@ impl BatchStats {
             largest_batch_rows: self.largest_batch_rows.load(Ordering::Relaxed),
             retried_alone: self.retried_alone.load(Ordering::Relaxed),
             bypassed: self.bypassed.load(Ordering::Relaxed),
+            abandoned: self.abandoned.load(Ordering::Relaxed),
         }
     }
 
@@ -250,6 +340,15 @@ impl BatchStats {
         self.rows.fetch_add(rows as u64, Ordering::Relaxed);
         self.largest_batch_rows
             .fetch_max(rows as u64, Ordering::Relaxed);
+    }
+
+    /// Whether nobody waits for `job` any more; such a job is counted here and must not run.
+    fn abandoned(&self, job: &Job) -> bool {
+        let gone = job.reply.is_closed();
+        if gone {
+            self.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+        gone
     }
 }
 
@@ -263,48 +362,78 @@ fn guarded(model: &dyn Model, request: PredictRequest) -> Result<PredictResponse
     })
 }
 
-/// The worker: collect a batch, run it, repeat until the queue closes.
-fn run_worker(model: &dyn Model, config: BatchConfig, queue: &Receiver<Job>, stats: &BatchStats) {
+/// The worker: collect a batch (waiting on the queue with `timer`), run it on this thread, repeat until the
+/// queue closes and is empty.
+fn run_worker(
+    model: &dyn Model,
+    config: BatchConfig,
+    mut queue: mpsc::Receiver<Job>,
+    stats: &BatchStats,
+    timer: &tokio::runtime::Runtime,
+) {
     let mut carried: Option<Job> = None;
-    loop {
-        let first = match carried.take() {
-            Some(job) => job,
-            None => match queue.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-        };
-        let deadline = first.enqueued + config.max_batch_time;
-        let mut rows = first.rows;
-        let mut jobs = vec![first];
-        while rows < config.max_batch_size {
-            let now = Instant::now();
-            let next = if now >= deadline {
-                match queue.try_recv() {
-                    Ok(job) => job,
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            } else {
-                match queue.recv_timeout(deadline - now) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
-            };
-            if rows + next.rows > config.max_batch_size {
-                carried = Some(next);
-                break;
-            }
-            rows += next.rows;
-            jobs.push(next);
-        }
+    // The model runs outside `block_on`, so that a model may use a runtime of its own.
+    while let Some(jobs) = timer.block_on(collect(&mut queue, &mut carried, config, stats)) {
         run_batch(model, jobs, stats);
     }
 }
 
+/// Collects the next batch: its first live request, then whatever arrives until the batch is full or its
+/// time is up. A request that would overflow the batch is `carried` to the next one. `None` once the queue is
+/// closed and empty.
+async fn collect(
+    queue: &mut mpsc::Receiver<Job>,
+    carried: &mut Option<Job>,
+    config: BatchConfig,
+    stats: &BatchStats,
+) -> Option<Vec<Job>> {
+    let first = loop {
+        let job = match carried.take() {
+            Some(job) => job,
+            None => queue.recv().await?,
+        };
+        if !stats.abandoned(&job) {
+            break job;
+        }
+    };
+    let deadline = first.enqueued + config.max_batch_time;
+    let mut rows = first.rows;
+    let mut jobs = vec![first];
+    while rows < config.max_batch_size {
+        let next = match queue.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline.into(), queue.recv()).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        };
+        if stats.abandoned(&next) {
+            continue;
+        }
+        if rows + next.rows > config.max_batch_size {
+            *carried = Some(next);
+            break;
+        }
+        rows += next.rows;
+        jobs.push(next);
+    }
+    Some(jobs)
+}
+
 /// Runs one collected batch: compatible requests together, each group in arrival order of its first request.
+/// Requests whose caller left while the batch filled are dropped first.
 fn run_batch(model: &dyn Model, jobs: Vec<Job>, stats: &BatchStats) {
     let mut groups: Vec<Vec<Job>> = Vec::new();
     for job in jobs {
+        if stats.abandoned(&job) {
+            continue;
+        }
         match groups.iter_mut().find(|g| {
             g.first()
                 .is_some_and(|f| merge::compatible(&f.request, &job.request))
@@ -319,6 +448,9 @@ fn run_batch(model: &dyn Model, jobs: Vec<Job>, stats: &BatchStats) {
 }
 
 fn run_alone(model: &dyn Model, job: Job, stats: &BatchStats) {
+    if stats.abandoned(&job) {
+        return;
+    }
     stats.record(1, job.rows);
     let Job {
         request,
@@ -327,7 +459,7 @@ fn run_alone(model: &dyn Model, job: Job, stats: &BatchStats) {
         ..
     } = job;
     let result = span.in_scope(|| guarded(model, request));
-    // A caller that has gone away is no error.
+    // A caller that has gone away since is no error.
     let _ = reply.send(result);
 }
 

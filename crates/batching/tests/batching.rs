@@ -1,13 +1,14 @@
 //! The batcher under concurrency, with a mock model that records every call it gets.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use oxserve_batching::{BatchConfig, BatchingModel};
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
-    Tensor, TensorData, TensorSpec,
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest,
+    PredictResponse, Submission, Tensor, TensorData, TensorSpec,
 };
 
 /// Adds 1000 to every element of its one F64 input and also returns, for BYTES input, the byte length of each
@@ -397,4 +398,117 @@ fn a_slow_model_applies_backpressure_without_losing_requests() {
         assert_eq!(values(r.as_ref().unwrap()).1, vec![i as f64 + 1000.0]);
     }
     assert!(inner.calls().iter().all(|&c| c <= 2));
+}
+
+/// The future of a request the batcher takes on its waiting path.
+fn submit(model: &BatchingModel, request: PredictRequest) -> PredictFuture {
+    match model.predict_async(request) {
+        Submission::Pending(answer) => answer,
+        Submission::Direct(request) => panic!("not queued: {request:?}"),
+    }
+}
+
+#[tokio::test]
+async fn async_callers_on_one_thread_meet_in_one_batch() {
+    // A current-thread runtime: a caller that held its thread while waiting would run its batch alone.
+    let inner = Recorder::new(Duration::ZERO);
+    let model = batching(&inner, 32, Duration::from_millis(300));
+    let tasks: Vec<_> = (0..32)
+        .map(|i| tokio::spawn(submit(&model, rows(&[&[i as f64]]))))
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let answer = task.await.unwrap().unwrap();
+        assert_eq!(values(&answer).1, vec![i as f64 + 1000.0]);
+    }
+    assert_eq!(inner.calls(), vec![32]);
+    let scalar = PredictRequest {
+        inputs: vec![NamedTensor::new(
+            "x",
+            Tensor::new(vec![], TensorData::F64(vec![2.0])).unwrap(),
+        )],
+        outputs: Vec::new(),
+    };
+    assert!(
+        matches!(model.predict_async(scalar.clone()), Submission::Direct(r) if r == scalar),
+        "a request without a batch dim is handed back untouched"
+    );
+}
+
+/// A model that holds its calls at a gate until the test opens it (drops the sender), and counts the calls
+/// that reached it.
+struct Gated {
+    inner: Arc<Recorder>,
+    gate: Mutex<mpsc::Receiver<()>>,
+    entered: AtomicUsize,
+}
+
+impl Model for Gated {
+    fn metadata(&self) -> &ModelMetadata {
+        self.inner.metadata()
+    }
+
+    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let _ = self.gate.lock().unwrap().recv();
+        self.inner.predict(request)
+    }
+}
+
+#[tokio::test]
+async fn callers_that_went_away_are_not_computed_and_the_others_are_answered() {
+    let inner = Recorder::new(Duration::ZERO);
+    let (open, gate) = mpsc::channel::<()>();
+    let gated = Arc::new(Gated {
+        inner: inner.clone(),
+        gate: Mutex::new(gate),
+        entered: AtomicUsize::new(0),
+    });
+    let model = Arc::new(BatchingModel::new(
+        gated.clone(),
+        BatchConfig::new(4, Duration::from_millis(50)),
+    ));
+    // A full batch runs at once and holds the worker at the gate while the next callers queue behind it.
+    let full = tokio::spawn(submit(&model, rows(&[&[0.0], &[0.0], &[0.0], &[0.0]])));
+    let start = Instant::now();
+    while gated.entered.load(Ordering::SeqCst) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the first batch never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let kept = tokio::spawn(submit(&model, rows(&[&[1.0]])));
+    // A caller whose timeout fires, one whose task is aborted, one that never awaited its answer.
+    let timed_out =
+        tokio::time::timeout(Duration::from_millis(20), submit(&model, rows(&[&[2.0]])));
+    assert!(
+        timed_out.await.is_err(),
+        "answered while the worker was held"
+    );
+    let aborted = tokio::spawn(submit(&model, rows(&[&[3.0]])));
+    aborted.abort();
+    assert!(aborted.await.unwrap_err().is_cancelled());
+    drop(submit(&model, rows(&[&[5.0]])));
+    let also_kept = tokio::spawn(submit(&model, rows(&[&[4.0]])));
+    drop(open);
+    assert_eq!(values(&full.await.unwrap().unwrap()).1, vec![1000.0; 4]);
+    assert_eq!(values(&kept.await.unwrap().unwrap()).1, vec![1001.0]);
+    assert_eq!(values(&also_kept.await.unwrap().unwrap()).1, vec![1004.0]);
+    // The three gone callers never reached the model: the second batch carried the two live rows.
+    assert_eq!(inner.calls(), vec![4, 2]);
+    let stats = model.stats().snapshot();
+    assert_eq!(stats.abandoned, 3);
+    assert_eq!((stats.batches, stats.requests, stats.rows), (2, 3, 6));
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_while_its_batch_fills_is_dropped_before_the_model_runs() {
+    let inner = Recorder::new(Duration::ZERO);
+    let model = batching(&inner, 8, Duration::from_millis(500));
+    let kept = tokio::spawn(submit(&model, rows(&[&[1.0]])));
+    let gone = tokio::time::timeout(Duration::from_millis(20), submit(&model, rows(&[&[2.0]])));
+    assert!(gone.await.is_err(), "answered before the batch closed");
+    assert_eq!(values(&kept.await.unwrap().unwrap()).1, vec![1001.0]);
+    assert_eq!(inner.calls(), vec![1]);
+    assert_eq!(model.stats().snapshot().abandoned, 1);
 }

@@ -8,6 +8,7 @@ mod model;
 mod tensor;
 
 pub use model::{
-    Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, TensorSpec,
+    Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest, PredictResponse,
+    Submission, TensorSpec,
 };
 pub use tensor::{DataType, Tensor, TensorData, TensorError};

@@ -1,5 +1,8 @@
 //! The `Model` trait every engine implements, and the plain data it exchanges with the runtime.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use crate::tensor::{DataType, Tensor, TensorError};
 
 /// The description of one input or output tensor, as metadata routes show it.
@@ -113,6 +116,31 @@ impl From<TensorError> for ModelError {
     }
 }
 
+/// The answer to one request a model took on its waiting path ([`Model::predict_async`]). It needs no
+/// particular executor (await it on a tokio task, or block on it from a plain thread); dropping it tells the
+/// model that nobody waits for the answer any more.
+pub type PredictFuture =
+    Pin<Box<dyn Future<Output = Result<PredictResponse, ModelError>> + Send + 'static>>;
+
+/// What [`Model::predict_async`] did with a request.
+pub enum Submission {
+    /// The model took the request; the future answers it. The caller spends no thread while it waits.
+    Pending(PredictFuture),
+    /// The model has no waiting path for this request; it is handed back, untouched, for [`Model::predict`].
+    Direct(PredictRequest),
+}
+
+impl std::fmt::Debug for Submission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Submission::Pending(_) => f.write_str("Submission::Pending(..)"),
+            Submission::Direct(request) => {
+                f.debug_tuple("Submission::Direct").field(request).finish()
+            }
+        }
+    }
+}
+
 /// A loaded model. Constructed by loading (each engine has its own `load`), then asked to predict.
 ///
 /// `predict` is synchronous. The runtime times every call and runs a model's calls on the async worker that
@@ -121,7 +149,8 @@ impl From<TensorError> for ModelError {
 /// readiness and metrics answer whatever the models are doing. A model never has to say how heavy it is; it
 /// may veto inline calls ([`Model::runs_inline`]), say its calls wait rather than compute
 /// ([`Model::call_waits`]), and give a per-row cost hint the runtime checks against its request budget
-/// ([`Model::row_cost`]).
+/// ([`Model::row_cost`]). A model whose calls mostly wait for something else to compute them (a batching
+/// queue) offers [`Model::predict_async`] instead, which the runtime awaits on the request's own task.
 pub trait Model: Send + Sync + 'static {
     /// The model's platform, inputs and outputs.
     fn metadata(&self) -> &ModelMetadata;
@@ -129,22 +158,35 @@ pub trait Model: Send + Sync + 'static {
     /// Runs one batch. Must not panic on any input; bad input is [`ModelError::BadInput`].
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError>;
 
+    /// The waiting path: takes the request and returns a future of its answer, or hands the request back
+    /// ([`Submission::Direct`], the default) for [`Model::predict`]. The runtime tries this first, after its
+    /// overload and cost checks, and awaits a pending answer on the request's task without a blocking thread;
+    /// when the client goes away the future is dropped, and a model may then skip the work. Neither this call
+    /// nor the future may block the thread (no computing here: hand computing to a thread of the model's own);
+    /// a panic in either becomes an internal error for this request alone. Engines implement it with
+    /// whatever channel they like: the future is a plain [`Future`], no async runtime is implied.
+    fn predict_async(&self, request: PredictRequest) -> Submission {
+        Submission::Direct(request)
+    }
+
     /// Column names for a 2-D output, used as Seldon's `data.names`; `None` lets the runtime use
     /// `t:0 … t:{n-1}`, as Seldon's Python wrapper does.
     fn column_names(&self, _output: &str) -> Option<Vec<String>> {
         None
     }
 
-    /// Whether a call *may* run on the async worker that received the request. `true` (the default) leaves
-    /// the decision to the runtime's measurement of this model's calls; `false` sends every call to a blocking
-    /// thread (a model that blocks on a queue or a lock, or one whose cost varies too much to predict).
+    /// Whether a call of [`Model::predict`] *may* run on the async worker that received the request. `true`
+    /// (the default) leaves the decision to the runtime's measurement of this model's calls; `false` sends every
+    /// call to a blocking thread (a model that blocks on a queue, a lock or the network, or one whose cost
+    /// varies too much to predict).
     fn runs_inline(&self) -> bool {
         true
     }
 
-    /// Whether a call mostly *waits* (on a batching queue, on a remote server) rather than computes. Waiting
-    /// calls are not bounded by the number of CPUs, so that concurrent requests can meet in one batch or be
-    /// in flight to a remote server together. Default `false`.
+    /// Whether a blocking call of [`Model::predict`] mostly *waits* (on a remote server it reaches with a
+    /// blocking client) rather than computes. Waiting calls are not bounded by the number of CPUs, so that
+    /// concurrent requests can be in flight together; each still holds a blocking thread, which
+    /// [`Model::predict_async`] does not. Default `false`.
     fn call_waits(&self) -> bool {
         false
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oxserve_core::{Model, ModelError, PredictRequest, PredictResponse};
+use oxserve_core::{Model, ModelError, PredictFuture, PredictRequest, PredictResponse, Submission};
 use oxserve_protocol::seldon::ModelMetadataMessage;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -128,7 +128,10 @@ impl ServerState {
         })
     }
 
-    /// Runs the model, after the overload and cost checks. A call runs inline on the async worker only while
+    /// Runs the model, after the overload and cost checks. A model that takes the request on its waiting path
+    /// ([`Model::predict_async`], a batching queue) is awaited on this task: no blocking thread per waiting
+    /// caller, the request's permit held until the answer, and the model told when the client goes away (the
+    /// future is dropped). Otherwise a call runs inline on the async worker only while
     /// this model's measured calls show it tiny (within 50 µs for this many rows) and the model
     /// allows it; otherwise on a blocking thread, at most [`ServerState::model_threads`] at once (calls that
     /// wait, [`Model::call_waits`], have a larger bound), the rest queued. Either way a panic inside the model
@@ -138,6 +141,10 @@ impl ServerState {
         let _permit = self.permit()?;
         let rows = request_rows(&request, self.model.as_ref());
         self.check_cost(rows)?;
+        let request = match submit(self.model.as_ref(), request)? {
+            Submission::Pending(answer) => return awaited(answer).await,
+            Submission::Direct(request) => request,
+        };
         if self.would_run_inline(rows) {
             let start = Instant::now();
             let result = guarded(self.model.as_ref(), request);
@@ -197,11 +204,29 @@ fn model_threads(configured: usize) -> usize {
 /// Calls one prediction, turning a panic into an internal error for this request alone.
 fn guarded(model: &dyn Model, request: PredictRequest) -> Result<PredictResponse, ServeError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(request)))
-        .map_err(|_| {
-            tracing::error!("the model panicked");
-            ServeError::Internal("internal error while handling the request".into())
-        })?
+        .map_err(|_| panicked())?
         .map_err(|e: ModelError| ServeError::from(e))
+}
+
+/// Offers a request to the model's waiting path; a panic there is an internal error for this request alone.
+fn submit(model: &dyn Model, request: PredictRequest) -> Result<Submission, ServeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.predict_async(request)
+    }))
+    .map_err(|_| panicked())
+}
+
+/// Awaits a model's answer on the request's task; a panic while it is polled fails this request alone.
+async fn awaited(answer: PredictFuture) -> Result<PredictResponse, ServeError> {
+    futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(answer))
+        .await
+        .map_err(|_| panicked())?
+        .map_err(ServeError::from)
+}
+
+fn panicked() -> ServeError {
+    tracing::error!("the model panicked");
+    ServeError::Internal("internal error while handling the request".into())
 }
 
 /// The rows of a request, for cost: the first dimension of the first input when it is a batch (2-D or more,
@@ -235,8 +260,8 @@ struct Dispatch {
     cost: CostEstimate,
 }
 
-/// Calls that wait (a batching queue, a remote server) may hold this many blocking threads at once — tokio's
-/// own bound on its blocking pool.
+/// Blocking calls that wait (a remote server, [`Model::call_waits`]) may hold this many blocking threads at
+/// once — tokio's own bound on its blocking pool.
 const WAITING_THREADS: usize = 512;
 
 impl Dispatch {
