@@ -118,6 +118,13 @@ pub fn estimate(full_name: &str, wire: &[u8]) -> Option<usize> {
     }
 }
 
+/// Decodes one message of type `U` from `wire` as [`WireBudgetCodec`] does: [`check`] first, then prost (whose
+/// errors are `INTERNAL`, as in `tonic_prost`). For callers that hold a whole message (the fuzz harness).
+pub fn decode_message<U: Message + prost::Name + Default>(wire: &[u8]) -> Result<U, Status> {
+    check(&U::full_name(), wire)?;
+    U::decode(wire).map_err(|e| Status::internal(e.to_string()))
+}
+
 /// A [`Codec`] that checks every incoming message with [`check`] before decoding it with prost; encoding is
 /// prost's. Generated code names it through `codec_path` in `build.rs`.
 #[derive(Debug, Clone)]
