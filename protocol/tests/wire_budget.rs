@@ -208,3 +208,31 @@ fn malformed_messages_under_the_limit_are_left_to_prost() {
     // A type the crate has no schema for passes unchecked.
     wire_budget::check("no.such.Message", &empties(5, 1 << 20)).unwrap();
 }
+
+#[test]
+fn feedback_messages_share_one_budget_of_the_given_limits() {
+    use oxserve_protocol::RequestLimits;
+    use oxserve_protocol::seldon::Feedback;
+    let message = |rows: usize| {
+        serde_json::json!({"data": {"tftensor": {
+            "dtype": "DT_DOUBLE",
+            "tensorShape": {"dim": [{"size": rows.to_string()}, {"size": "4"}]},
+            "doubleVal": [1]
+        }}})
+    };
+    let limits = RequestLimits::from_body_limit(4096);
+    // 100 × 4 doubles (3,200 bytes) fit a 4 KiB limit once, not twice; 200 × 4 not at all.
+    let one = serde_json::json!({"request": message(100), "reward": 1});
+    let f = Feedback::from_value(one, &limits).unwrap();
+    assert!(f.request.is_some() && f.response.is_none() && f.reward == 1.0);
+    let two = serde_json::json!({"request": message(100), "truth": message(100)});
+    let e = Feedback::from_value(two, &limits).unwrap_err();
+    assert!(e.to_string().contains("4096 bytes"), "{e}");
+    let big = serde_json::json!({"response": message(200)});
+    assert!(Feedback::from_value(big.clone(), &limits).is_err());
+    assert!(Feedback::from_value(big, &RequestLimits::default()).is_ok());
+    // Nulls are absent messages; unknown fields are refused as before.
+    let f = Feedback::from_value(serde_json::json!({"request": null}), &limits).unwrap();
+    assert!(f.request.is_none());
+    assert!(Feedback::from_value(serde_json::json!({"bogus": 1}), &limits).is_err());
+}

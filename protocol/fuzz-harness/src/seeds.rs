@@ -118,8 +118,9 @@ fn pb_field(number: u32, body: &[u8]) -> Vec<u8> {
 
 /// Protobuf messages that prost alone would amplify hundreds of times (each well under a gRPC message limit):
 /// 256k empty V2 inputs, 1M empty parameter map entries, 256k empty TF Serving inputs map entries, 1M empty
-/// `google.protobuf.Value`s in the `jsonData` list of a `Feedback`'s request, and a `jsonData` nested 10,000 lists deep. The gRPC codec's
-/// guard must refuse each before prost allocates; kept out of [`seeds`] because they are large.
+/// `google.protobuf.Value`s in the `jsonData` list of a `Feedback`'s request, and a `jsonData` nested 10,000
+/// lists deep. The gRPC codec's guard must refuse each before prost allocates; kept out of [`seeds`] because
+/// they are large.
 pub fn amplifications() -> Vec<(Decoder, Vec<u8>)> {
     let empties = |number: u32, count: usize| pb_field(number, &[]).repeat(count);
     let mut deep = Vec::new();

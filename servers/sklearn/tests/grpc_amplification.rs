@@ -3,7 +3,8 @@
 //! megabytes or more (a million empty V2 inputs, a million empty parameter map entries, millions of empty
 //! `google.protobuf.Value`s in Seldon `jsonData`) or nest 100,000 levels deep are refused with
 //! `INVALID_ARGUMENT` before prost decodes them; the server's peak RSS (`VmHWM`) stays small and it answers
-//! afterwards on both protocols.
+//! afterwards on both protocols. Also over REST: Seldon feedback charges its messages to the configured body
+//! limit, and JSON nested 100,000 deep is a 400 on every JSON route (serde_json's recursion limit of 128).
 //!
 //! The messages are sent as raw bytes (a pass-through client codec), as an attacker would: building them as
 //! prost structs would cost the test itself the memory the server is spared, and encoding a 100,000-deep
@@ -88,8 +89,11 @@ fn field(number: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The server's peak resident memory in MB (`VmHWM`). Found as this test process's one `sklearn-server` child
-/// (this file starts one server at a time).
+/// Set on the server whose memory is measured, to tell it from the other test's server.
+const MARK: (&str, &str) = ("OXSERVE_TEST_MARK", "grpc-amplification");
+
+/// The server's peak resident memory in MB (`VmHWM`): this test process's `sklearn-server` child that carries
+/// [`MARK`] in its environment.
 fn server_peak_rss_mb() -> u64 {
     let me = std::process::id().to_string();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -101,7 +105,11 @@ fn server_peak_rss_mb() -> u64 {
             continue;
         };
         let ppid = tail.split_whitespace().nth(1);
-        if head.ends_with("(sklearn-server") && ppid == Some(me.as_str()) {
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let marked = environ
+            .split(|&b| b == 0)
+            .any(|kv| kv == format!("{}={}", MARK.0, MARK.1).as_bytes());
+        if head.ends_with("(sklearn-server") && ppid == Some(me.as_str()) && marked {
             let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
             let kb: u64 = status
                 .lines()
@@ -111,7 +119,7 @@ fn server_peak_rss_mb() -> u64 {
             return kb / 1024;
         }
     }
-    panic!("no sklearn-server child of this test found");
+    panic!("no marked sklearn-server child of this test found");
 }
 
 async fn assert_alive(server: &mut ServerProcess, endpoint: &str) {
@@ -169,22 +177,24 @@ async fn assert_alive(server: &mut ServerProcess, endpoint: &str) {
     assert!(reply.data_oneof.is_some(), "{reply:?}");
 }
 
-#[tokio::test]
-async fn amplifying_messages_are_refused_before_decoding() {
+fn start(extra: &[(&str, &str)]) -> ServerProcess {
     let params = json!([{
         "name": "model_uri",
         "value": repo_root().join("examples/iris").display().to_string(),
         "type": "STRING"
     }])
     .to_string();
-    let mut server = ServerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_sklearn-server")),
-        &[
-            ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
-            ("PREDICTIVE_UNIT_ID", "classifier"),
-        ],
-    )
-    .unwrap();
+    let mut env = vec![
+        ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
+        ("PREDICTIVE_UNIT_ID", "classifier"),
+    ];
+    env.extend_from_slice(extra);
+    ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_sklearn-server")), &env).unwrap()
+}
+
+#[tokio::test]
+async fn amplifying_messages_are_refused_before_decoding() {
+    let mut server = start(&[MARK]);
     let endpoint = format!("http://127.0.0.1:{}", server.grpc);
     assert_alive(&mut server, &endpoint).await;
     let before = server_peak_rss_mb();
@@ -236,4 +246,88 @@ async fn amplifying_messages_are_refused_before_decoding() {
     let peak = server_peak_rss_mb();
     eprintln!("sklearn-server peak RSS: {before} MB before, {peak} MB after the hostile messages");
     assert!(peak < 300, "peak RSS {peak} MB");
+}
+
+async fn post(server: &ServerProcess, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let reply = oxserve_tests::http_client()
+        .post(server.url(path))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or_default())
+}
+
+/// A Seldon message whose `tftensor` broadcasts one double to `rows` × 4.
+fn broadcast(rows: usize) -> String {
+    format!(
+        r#"{{"data":{{"tftensor":{{"dtype":"DT_DOUBLE","tensorShape":{{"dim":[{{"size":"{rows}"}},{{"size":"4"}}]}},"doubleVal":[1]}}}}}}"#
+    )
+}
+
+/// `[[[…]]]` nested `depth` deep.
+fn nested(depth: usize) -> String {
+    "[".repeat(depth) + &"]".repeat(depth)
+}
+
+#[tokio::test]
+async fn rest_feedback_follows_the_body_limit_and_deep_json_is_refused() {
+    let mut server = start(&[("OXSERVE_MAX_BODY_BYTES", "1048576")]);
+    // Seldon feedback charges its messages to the configured limit (1 MiB), not the 64 MiB default: a request
+    // broadcasting to 40,000 × 4 doubles (1.28 MB) is refused, 20,000 × 4 (640 kB) accepted.
+    for (rows, expected) in [(20_000, 200), (40_000, 400)] {
+        let body = format!(r#"{{"request":{},"reward":1}}"#, broadcast(rows));
+        let (status, reply) = post(&server, "/api/v1.0/feedback", body.into_bytes()).await;
+        assert_eq!(status, expected, "{rows} rows: {reply}");
+        if expected == 400 {
+            let info = reply["status"]["info"].as_str().unwrap();
+            assert!(info.contains("1048576 bytes"), "{reply}");
+        }
+    }
+    // Two messages of 20,000 rows share one budget.
+    let body = format!(
+        r#"{{"request":{},"truth":{},"reward":1}}"#,
+        broadcast(20_000),
+        broadcast(20_000)
+    );
+    let (status, reply) = post(&server, "/api/v1.0/feedback", body.into_bytes()).await;
+    assert_eq!(status, 400, "{reply}");
+
+    // JSON nested 100,000 deep is refused by serde_json's recursion limit (128), on every JSON route, without
+    // overflowing the stack.
+    let deep = nested(100_000);
+    let bodies = [
+        ("/api/v1.0/predictions", deep.clone()),
+        (
+            "/api/v1.0/predictions",
+            format!(r#"{{"data":{{"ndarray":{deep}}}}}"#),
+        ),
+        ("/api/v1.0/predictions", format!(r#"{{"jsonData":{deep}}}"#)),
+        (
+            "/api/v1.0/feedback",
+            format!(r#"{{"request":{{"jsonData":{deep}}}}}"#),
+        ),
+        ("/v2/models/classifier/infer", deep.clone()),
+        (
+            "/v2/models/classifier/infer",
+            format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1,4],"datatype":"FP64","data":{deep}}}]}}"#
+            ),
+        ),
+        (
+            "/v2/models/classifier/infer",
+            format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4],"parameters":{{"a":{deep}}}}}]}}"#
+            ),
+        ),
+    ];
+    for (path, body) in bodies {
+        let (status, reply) = post(&server, path, body.into_bytes()).await;
+        assert_eq!(status, 400, "{path}: {reply}");
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+    }
+    let endpoint = format!("http://127.0.0.1:{}", server.grpc);
+    assert_alive(&mut server, &endpoint).await;
 }
