@@ -129,25 +129,15 @@ async fn assert_alive(server: &mut ServerProcess, endpoint: &str) {
     )
     .await
     .unwrap();
-    let reply = v2
-        .model_infer(v2pb::ModelInferRequest {
-            model_name: "classifier".into(),
-            inputs: vec![v2pb::model_infer_request::InferInputTensor {
-                name: "x".into(),
-                datatype: "FP64".into(),
-                shape: vec![1, 4],
-                contents: Some(v2pb::InferTensorContents {
-                    fp64_contents: vec![5.1, 3.5, 1.4, 0.2],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
+    let ready = v2
+        .model_ready(v2pb::ModelReadyRequest {
+            name: "classifier".into(),
+            version: String::new(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(reply.outputs.len(), 1);
+    assert!(ready.ready);
     let mut seldon = pb::model_client::ModelClient::connect(endpoint.to_owned())
         .await
         .unwrap();
