@@ -18,7 +18,6 @@ use bytes::{Buf, BufMut};
 use oxserve_protocol::pb::inference as v2pb;
 use oxserve_protocol::pb::seldon::protos as pb;
 use oxserve_tests::{ServerProcess, repo_root};
-use serde_json::json;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// Sends `Vec<u8>` as the message as it is; ignores the reply's body (these calls are expected to fail).
@@ -168,18 +167,14 @@ async fn assert_alive(server: &mut ServerProcess, endpoint: &str) {
 }
 
 fn start(extra: &[(&str, &str)]) -> ServerProcess {
-    let params = json!([{
-        "name": "model_uri",
-        "value": repo_root().join("examples/iris").display().to_string(),
-        "type": "STRING"
-    }])
-    .to_string();
-    let mut env = vec![
-        ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
-        ("PREDICTIVE_UNIT_ID", "classifier"),
-    ];
+    let mut env = vec![("PREDICTIVE_UNIT_ID", "classifier")];
     env.extend_from_slice(extra);
-    ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_sklearn-server")), &env).unwrap()
+    ServerProcess::start_with_model(
+        Path::new(env!("CARGO_BIN_EXE_sklearn-server")),
+        &repo_root().join("examples/iris"),
+        &env,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
