@@ -22,9 +22,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("descriptors.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
+    // Every message names itself (`prost::Name`), so the codec can look up its schema, and every service
+    // decodes through `WireBudgetCodec`, which refuses a message whose decoded size would be out of proportion
+    // to its wire size before prost allocates anything for it (see `src/wire_budget.rs`).
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_fds(fds)?;
+        .codec_path("crate::wire_budget::WireBudgetCodec")
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -8,6 +8,9 @@
 //!
 //! - [`limits`]: the per-request budget every decoder charges a tensor's declared shape to before allocating.
 //!
+//! - [`wire_budget`]: the gRPC codec that refuses a protobuf message whose decoded size would be out of
+//!   proportion to its wire size, before prost allocates it.
+//!
 //! No HTTP and no model logic live here.
 
 pub mod limits;
@@ -15,6 +18,7 @@ pub mod pb;
 pub mod seldon;
 pub mod tfserving;
 pub mod v2;
+pub mod wire_budget;
 
 pub use limits::{Budget, LimitError, RequestLimits};
 pub use oxserve_core::{DataType, NamedTensor, Tensor, TensorData, TensorError};

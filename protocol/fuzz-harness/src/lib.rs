@@ -29,12 +29,11 @@ use oxserve_protocol::pb::inference::ModelInferRequest;
 use oxserve_protocol::pb::seldon::protos as seldon_pb;
 use oxserve_protocol::pb::tensorflow::serving::PredictRequest;
 use oxserve_protocol::seldon::{self, SeldonMessage};
-use oxserve_protocol::{tfserving, v2};
-use prost::Message as _;
+use oxserve_protocol::{tfserving, v2, wire_budget};
 
 mod seeds;
 
-pub use seeds::{Mutator, reproductions, seeds};
+pub use seeds::{Mutator, amplifications, reproductions, seeds};
 
 /// A single allocation larger than this while armed is refused (the process then aborts, as it would on a real
 /// allocation failure, after naming the size on stderr). Well above [`allowed_bytes`] for any input the fuzzers
@@ -60,6 +59,21 @@ pub fn allowed_bytes(input_len: usize, limits: &RequestLimits) -> usize {
     BASE_BYTES
         .saturating_add(input_len.saturating_mul(BYTES_PER_INPUT_BYTE))
         .saturating_add(limits.max_expanded_bytes().saturating_mul(2))
+}
+
+/// The bound for `decoder`: [`allowed_bytes`], and for a protobuf decoder no more than twice what the gRPC
+/// codec's guard lets prost decode a message of `input_len` bytes to ([`wire_budget::decoded_limit`]; twice for
+/// vectors that doubled while growing) plus the same base and expansion allowance — so a large message that
+/// prost would amplify (hundreds of bytes per empty sub-message) breaks the bound unless the guard refuses it.
+pub fn allowed_bytes_for(decoder: Decoder, input_len: usize, limits: &RequestLimits) -> usize {
+    let linear = allowed_bytes(input_len, limits);
+    if !decoder.is_protobuf() {
+        return linear;
+    }
+    let guarded = BASE_BYTES
+        .saturating_add(wire_budget::decoded_limit(input_len).saturating_mul(2))
+        .saturating_add(limits.max_expanded_bytes().saturating_mul(2));
+    linear.min(guarded)
 }
 
 thread_local! {
@@ -264,11 +278,11 @@ impl Decoder {
                 .map(|m| tensors(&m))
                 .map_err(|e| e.to_string()),
             Decoder::SeldonPb => {
-                let msg = seldon_pb::SeldonMessage::decode(input).map_err(|e| e.to_string())?;
+                let msg: seldon_pb::SeldonMessage = protobuf(input)?;
                 seldon::grpc::from_pb(msg, limits).map(|m| tensors(&m))
             }
             Decoder::SeldonFeedbackPb => {
-                let fb = seldon_pb::Feedback::decode(input).map_err(|e| e.to_string())?;
+                let fb: seldon_pb::Feedback = protobuf(input)?;
                 seldon::grpc::feedback_from_pb(fb, limits).map(|f| {
                     [&f.request, &f.response, &f.truth]
                         .into_iter()
@@ -290,7 +304,7 @@ impl Decoder {
                     .map_err(|e| e.to_string())
             }
             Decoder::V2Pb => {
-                let request = ModelInferRequest::decode(input).map_err(|e| e.to_string())?;
+                let request: ModelInferRequest = protobuf(input)?;
                 v2::decode_grpc(request, limits)
                     .map(|d| d.request.inputs.len())
                     .map_err(|e| e.to_string())
@@ -301,7 +315,7 @@ impl Decoder {
                     .map_err(|e| e.to_string())
             }
             Decoder::TfPb | Decoder::TfPbSigned => {
-                let request = PredictRequest::decode(input).map_err(|e| e.to_string())?;
+                let request: PredictRequest = protobuf(input)?;
                 let inputs: HashMap<_, _> = request.inputs.into_iter().collect();
                 tfserving::inputs_from_protos(&inputs, &signature(self), limits)
                     .map(|t| t.len())
@@ -309,6 +323,12 @@ impl Decoder {
             }
         }
     }
+}
+
+/// Decodes a protobuf message as the gRPC servers do: through the codec's guard (`wire_budget`), which refuses a
+/// message prost would amplify out of proportion before prost allocates it, then prost.
+fn protobuf<U: prost::Message + prost::Name + Default>(input: &[u8]) -> Result<U, String> {
+    wire_budget::decode_message(input).map_err(|status| status.message().to_owned())
 }
 
 /// The model signature a TF Serving decoder reads against.
@@ -357,7 +377,7 @@ pub fn check(decoder: Decoder, input: &[u8]) -> Result<Measured, Violation> {
     let limits = RequestLimits::from_body_limit(HARNESS_BODY_LIMIT);
     let (outcome, mut measured) = measure(|| decoder.decode(input, &limits));
     measured.outcome = outcome;
-    let allowed = allowed_bytes(input.len(), &limits);
+    let allowed = allowed_bytes_for(decoder, input.len(), &limits);
     if measured.peak > allowed || measured.largest > allowed {
         return Err(Violation {
             decoder,

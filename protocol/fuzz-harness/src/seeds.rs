@@ -107,6 +107,38 @@ pub fn reproductions() -> Vec<(Decoder, Vec<u8>)> {
     ]
 }
 
+/// A length-delimited protobuf field.
+fn pb_field(number: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 12);
+    prost::encoding::encode_key(number, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(body.len() as u64, &mut out);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Protobuf messages that prost alone would amplify hundreds of times (each well under a gRPC message limit):
+/// 256k empty V2 inputs, 1M empty parameter map entries, 256k empty TF Serving inputs map entries, 1M empty
+/// `google.protobuf.Value`s in the `jsonData` list of a `Feedback`'s request, and a `jsonData` nested 10,000
+/// lists deep. The gRPC codec's guard must refuse each before prost allocates; kept out of [`seeds`] because
+/// they are large.
+pub fn amplifications() -> Vec<(Decoder, Vec<u8>)> {
+    let empties = |number: u32, count: usize| pb_field(number, &[]).repeat(count);
+    let mut deep = Vec::new();
+    for _ in 0..10_000 {
+        deep = pb_field(6, &pb_field(1, &deep)); // Value { list_value { values: [deep] } }
+    }
+    vec![
+        (Decoder::V2Pb, empties(5, 256 << 10)),
+        (Decoder::V2Pb, empties(4, 1 << 20)),
+        (Decoder::TfPb, empties(2, 256 << 10)),
+        (
+            Decoder::SeldonFeedbackPb,
+            pb_field(1, &pb_field(6, &pb_field(6, &empties(1, 1 << 20)))),
+        ),
+        (Decoder::SeldonPb, pb_field(6, &deep)),
+    ]
+}
+
 /// Valid requests of every form each decoder reads (plus the reproductions aimed at it).
 pub fn seeds(decoder: Decoder) -> Vec<Vec<u8>> {
     let json = |s: &str| s.as_bytes().to_vec();

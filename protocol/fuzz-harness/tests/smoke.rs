@@ -11,7 +11,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use oxserve_protocol_fuzz_harness::{
-    CountingAlloc, Decoder, Measured, Mutator, check, counting_is_installed, reproductions, seeds,
+    CountingAlloc, Decoder, Measured, Mutator, amplifications, check, counting_is_installed,
+    reproductions, seeds,
 };
 
 #[global_allocator]
@@ -68,6 +69,34 @@ fn every_reproduction_is_refused_within_the_bound() {
             "{}: {err} ({})",
             decoder.name(),
             String::from_utf8_lossy(&input)
+        );
+    }
+}
+
+/// Protobuf messages prost would amplify hundreds of times are refused by the gRPC codec's guard before prost
+/// decodes them: the decode's peak stays far under the (protobuf) bound, which an unguarded prost decode of
+/// them would break.
+#[test]
+fn protobuf_amplification_is_refused_before_decoding() {
+    for (decoder, input) in amplifications() {
+        let measured = run_measured(decoder, &input);
+        eprintln!(
+            "{}: {}-byte amplifying message refused, peak {} bytes",
+            decoder.name(),
+            input.len(),
+            measured.peak
+        );
+        let err = measured.outcome.expect_err(decoder.name());
+        assert!(
+            err.contains("refused before decoding"),
+            "{}: {err}",
+            decoder.name()
+        );
+        assert!(
+            measured.peak < 4 << 20,
+            "{}: peak {}",
+            decoder.name(),
+            measured.peak
         );
     }
 }

@@ -223,6 +223,41 @@ pub struct Feedback {
     pub truth: Option<SeldonMessage>,
 }
 
+impl Feedback {
+    /// Reads a JSON `Feedback` (already parsed to a [`serde_json::Value`]), charging the tensors of its request,
+    /// response and truth to one budget of `limits`; servers call this with their own body limit. The plain
+    /// [`Deserialize`] impl charges each message to its own [`RequestLimits::default`] budget instead.
+    pub fn from_value(
+        value: serde_json::Value,
+        limits: &RequestLimits,
+    ) -> serde_json::Result<Feedback> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            #[serde(default)]
+            request: Option<serde_json::Value>,
+            #[serde(default)]
+            response: Option<serde_json::Value>,
+            #[serde(default)]
+            reward: f64,
+            #[serde(default)]
+            truth: Option<serde_json::Value>,
+        }
+        let wire = Wire::deserialize(value)?;
+        let mut budget = limits.budget();
+        let mut message = |v: Option<serde_json::Value>| {
+            v.map(|v| MessageSeed(&mut budget).deserialize(v))
+                .transpose()
+        };
+        Ok(Feedback {
+            request: message(wire.request)?,
+            response: message(wire.response)?,
+            reward: wire.reward,
+            truth: message(wire.truth)?,
+        })
+    }
+}
+
 /// One input or output description in model metadata. Either Seldon's `{messagetype, schema}` form or the
 /// V2-style `{name, datatype, shape}` form; absent keys are omitted.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -360,8 +360,9 @@ pub(crate) async fn feedback(
                 "Invalid JSON: a Feedback must be an object, got {value}"
             )));
         }
-        let feedback: Feedback = serde_json::from_value(value)
-            .map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
+        let feedback =
+            Feedback::from_value(value, &RequestLimits::from_body_limit(state.max_body_bytes))
+                .map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
         state.metrics.feedback(feedback.reward);
         let request_meta = feedback
             .request
