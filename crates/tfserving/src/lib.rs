@@ -11,14 +11,26 @@
 //! model's metadata. Its name is the runtime's model name; its version is the runtime's model version when that
 //! is a number, else 1. Every version label resolves to that one version.
 //!
+//! A server that stands in for `tensorflow_model_server` also takes its command line ([`TfServingArgs`]).
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # fn load(_: &oxserve_runtime::LoadContext) -> anyhow::Result<Arc<dyn oxserve_core::Model>> { unimplemented!() }
+//! const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+//!     name: "my-server",
+//!     about: "serves model.bin over Seldon v1, V2 and TF Serving's API",
+//!     parameters: &[],
+//! };
 //! fn main() -> std::process::ExitCode {
-//!     oxserve_runtime::run_with(&[], oxserve_tfserving::extensions(), load)
+//!     oxserve_runtime::run_with::<oxserve_tfserving::TfServingArgs, _>(
+//!         &SERVER,
+//!         oxserve_tfserving::extensions(),
+//!         load,
+//!     )
 //! }
 //! ```
 
+mod args;
 mod grpc;
 mod rest;
 
@@ -26,6 +38,7 @@ use std::sync::Arc;
 
 use oxserve_runtime::{Extensions, RestExtension, ServeError, ServerState};
 
+pub use args::{METRICS_PATH, TfServingArgs};
 pub use grpc::{TfServingGrpc, add_grpc_services};
 
 /// The label TF Serving requests carry in metrics.

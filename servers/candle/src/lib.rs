@@ -34,6 +34,16 @@ pub const PARAMETERS: [&str; 4] = [
     PARAM_MAX_BATCH_TIME,
 ];
 
+/// The binary: what `candle-server --help` says first.
+pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+    name: "candle-server",
+    about: "PYTORCH_SERVER and HUGGINGFACE_SERVER on candle, without Python: serves BERT-family encoders \
+            (config.json + model.safetensors or pytorch_model.bin, tokenizer.json) and MLPs (mlp.json + \
+            model.safetensors or model.pt) over Seldon v1, V2 REST and gRPC, with adaptive batching and a \
+            text-embeddings-inference style /embed route.",
+    parameters: &PARAMETERS,
+};
+
 /// The default batching for text models when neither parameter nor env sets it: rows.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 32;
 /// The default batching wait for text models, in seconds.
