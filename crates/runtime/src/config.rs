@@ -1,4 +1,7 @@
 //! Configuration: CLI flags, each with the env var the Seldon operator (or MLServer/KServe) sets.
+//!
+//! Every env var the runtime reads is named once, in [`env`] (listed in [`env::ALL`], which README's
+//! configuration table is checked against).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -7,7 +10,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// Env var names, defined once.
+/// Env var names the runtime reads, defined once. A server crate that reads more names its own in an `env`
+/// module (`oxserve_onnx::env`, `oxserve_batching`'s `ENV_*`); README's configuration table lists them all
+/// (`tests/tests/config_table.rs` checks it both ways).
 pub mod env {
     /// HTTP (REST) port the operator assigns.
     pub const HTTP_PORT: &str = "PREDICTIVE_UNIT_HTTP_SERVICE_PORT";
@@ -55,6 +60,60 @@ pub mod env {
     pub const IDLE_TIMEOUT: &str = "OXSERVE_IDLE_TIMEOUT";
     /// Seconds in-flight requests get to finish after SIGTERM before the process exits anyway.
     pub const DRAIN_TIMEOUT: &str = "OXSERVE_DRAIN_TIMEOUT";
+    /// Where a remote model URI is downloaded.
+    pub const MODEL_DOWNLOAD_DIR: &str = "OXSERVE_MODEL_DOWNLOAD_DIR";
+    /// The model's name on V2 routes and in metrics (over `PREDICTIVE_UNIT_ID`).
+    pub const MODEL_NAME: &str = "OXSERVE_MODEL_NAME";
+    /// The model's version on V2 routes.
+    pub const MODEL_VERSION: &str = "OXSERVE_MODEL_VERSION";
+    /// The address to listen on.
+    pub const HOST: &str = "OXSERVE_HOST";
+    /// The largest request body accepted, in bytes.
+    pub const MAX_BODY_BYTES: &str = "OXSERVE_MAX_BODY_BYTES";
+    /// The most requests served at once.
+    pub const MAX_CONCURRENCY: &str = "OXSERVE_MAX_CONCURRENCY";
+    /// Log as JSON lines.
+    pub const LOG_JSON: &str = "OXSERVE_LOG_JSON";
+    /// Which logs to write (`tracing_subscriber::EnvFilter` directives; default `info`).
+    pub const LOG_FILTER: &str = "RUST_LOG";
+    /// Where to write the bound ports as JSON after binding.
+    pub const PORTS_FILE: &str = "OXSERVE_PORTS_FILE";
+
+    /// Every name above, for the README check and for tools that list a server's environment.
+    pub const ALL: &[&str] = &[
+        HTTP_PORT,
+        GRPC_PORT,
+        METRICS_PORT,
+        METRICS_ENDPOINT,
+        PARAMETERS,
+        UNIT_ID,
+        UNIT_IMAGE,
+        PREDICTOR_ID,
+        DEPLOYMENT_ID,
+        MLSERVER_MODEL_NAME,
+        MLSERVER_MODEL_URI,
+        MLSERVER_HTTP_PORT,
+        MLSERVER_GRPC_PORT,
+        MLSERVER_METRICS_PORT,
+        MLSERVER_METRICS_ENDPOINT,
+        MODEL_METADATA,
+        MODEL_URI,
+        MAX_MODEL_MEMORY,
+        MAX_REQUEST_COST,
+        MODEL_THREADS,
+        HEADER_READ_TIMEOUT,
+        IDLE_TIMEOUT,
+        DRAIN_TIMEOUT,
+        MODEL_DOWNLOAD_DIR,
+        MODEL_NAME,
+        MODEL_VERSION,
+        HOST,
+        MAX_BODY_BYTES,
+        MAX_CONCURRENCY,
+        LOG_JSON,
+        LOG_FILTER,
+        PORTS_FILE,
+    ];
 }
 
 /// Server configuration. Every flag has an env var; the operator's env is enough to start a server.
@@ -67,20 +126,20 @@ pub struct Config {
     pub model_uri: Option<String>,
 
     /// Where a remote `model_uri` is downloaded before loading (default: a fresh folder under the temp dir).
-    #[arg(long, env = "OXSERVE_MODEL_DOWNLOAD_DIR")]
+    #[arg(long, env = env::MODEL_DOWNLOAD_DIR)]
     pub model_download_dir: Option<PathBuf>,
 
     /// The model's name on V2 routes and in metrics. Defaults to `PREDICTIVE_UNIT_ID`, then `MLSERVER_MODEL_NAME`,
     /// then `model`.
-    #[arg(long, env = "OXSERVE_MODEL_NAME")]
+    #[arg(long, env = env::MODEL_NAME)]
     pub model_name: Option<String>,
 
     /// The model's version on V2 routes (none by default).
-    #[arg(long, env = "OXSERVE_MODEL_VERSION")]
+    #[arg(long, env = env::MODEL_VERSION)]
     pub model_version: Option<String>,
 
     /// Address to listen on.
-    #[arg(long, env = "OXSERVE_HOST", default_value = "0.0.0.0")]
+    #[arg(long, env = env::HOST, default_value = "0.0.0.0")]
     pub host: IpAddr,
 
     /// REST port (Seldon v1 and V2). Default 9000, or `MLSERVER_HTTP_PORT` (KServe).
@@ -148,7 +207,7 @@ pub struct Config {
     pub model_metadata: Option<String>,
 
     /// Largest request body accepted, in bytes (REST and gRPC).
-    #[arg(long, env = "OXSERVE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = env::MAX_BODY_BYTES, default_value_t = oxserve_protocol::RequestLimits::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// The most memory, in bytes, that reading the model file may hold: the file, its decompressed stream and
@@ -158,7 +217,7 @@ pub struct Config {
     pub max_model_memory: Option<u64>,
 
     /// Most requests served at once; more are refused at once with 429 / RESOURCE_EXHAUSTED. 0 = no limit.
-    #[arg(long, env = "OXSERVE_MAX_CONCURRENCY", default_value_t = 0)]
+    #[arg(long, env = env::MAX_CONCURRENCY, default_value_t = 0)]
     pub max_concurrency: usize,
 
     /// The most work one request may ask of a model that says what a row costs (k-NN: training rows × features
@@ -189,12 +248,12 @@ pub struct Config {
     pub drain_timeout: Duration,
 
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "OXSERVE_LOG_JSON")]
+    #[arg(long, env = env::LOG_JSON)]
     pub log_json: bool,
 
     /// After binding, write the bound ports as JSON (`{"http":…,"grpc":…,"metrics":…}`) to this file. Lets tests
     /// and scripts use port 0.
-    #[arg(long, env = "OXSERVE_PORTS_FILE")]
+    #[arg(long, env = env::PORTS_FILE)]
     pub ports_file: Option<PathBuf>,
 
     /// Serve the metrics on the REST port at this path instead of opening the metrics port. Not a flag: a server's
@@ -221,16 +280,12 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 impl Config {
     /// The REST port: the Seldon env (or a server flag that set it), else MLServer's, else 9000.
     pub fn effective_http_port(&self) -> u16 {
-        self.http_port
-            .or(self.mlserver_http_port)
-            .unwrap_or(9000)
+        self.http_port.or(self.mlserver_http_port).unwrap_or(9000)
     }
 
     /// The gRPC port: the Seldon env (or a server flag that set it), else MLServer's, else 9500.
     pub fn effective_grpc_port(&self) -> u16 {
-        self.grpc_port
-            .or(self.mlserver_grpc_port)
-            .unwrap_or(9500)
+        self.grpc_port.or(self.mlserver_grpc_port).unwrap_or(9500)
     }
 
     /// The metrics port: the Seldon env, else MLServer's, else 6000.

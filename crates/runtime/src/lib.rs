@@ -228,7 +228,7 @@ where
 /// shippers read a pipe, where escape codes are garbage) or JSON lines.
 fn init_tracing(json: bool) {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_env(config::env::LOG_FILTER)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

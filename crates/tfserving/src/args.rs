@@ -114,7 +114,14 @@ mod tests {
             Some("/mnt/models")
         );
         assert_eq!(c.metrics_on_rest_path.as_deref(), Some(METRICS_PATH));
-        let c = parse(&["--port", "8500", "--rest_api_port", "0", "--http-port", "8501"]);
+        let c = parse(&[
+            "--port",
+            "8500",
+            "--rest_api_port",
+            "0",
+            "--http-port",
+            "8501",
+        ]);
         assert_eq!(c.effective_grpc_port(), 8500);
         assert_eq!(c.effective_http_port(), 8501);
     }
@@ -135,6 +142,9 @@ mod tests {
         assert_eq!(c.effective_metrics_port(), 7000);
         let c = parse(&[]);
         assert_eq!(c.metrics_on_rest_path, None);
-        assert_eq!((c.effective_http_port(), c.effective_grpc_port()), (9000, 9500));
+        assert_eq!(
+            (c.effective_http_port(), c.effective_grpc_port()),
+            (9000, 9500)
+        );
     }
 }

@@ -70,11 +70,16 @@ pub fn load(ctx: &LoadContext) -> anyhow::Result<Arc<dyn Model>> {
     let model = CandleModel::load(&ctx.model_dir, LoadOptions { task, normalize })?;
     let size = ctx.parameters.get_text(PARAM_MAX_BATCH_SIZE);
     let time = ctx.parameters.get_text(PARAM_MAX_BATCH_TIME);
-    let mut config = BatchConfig::from_parameters_and_env(size.as_deref(), time.as_deref())?;
-    let configured = size.is_some()
-        || time.is_some()
-        || std::env::var_os(oxserve_batching::ENV_MAX_BATCH_SIZE).is_some()
-        || std::env::var_os(oxserve_batching::ENV_MAX_BATCH_TIME).is_some();
+    // The env is read once, here: whether anything configured batching decides the text-model default.
+    let env_size = std::env::var(oxserve_batching::ENV_MAX_BATCH_SIZE).ok();
+    let env_time = std::env::var(oxserve_batching::ENV_MAX_BATCH_TIME).ok();
+    let configured = size.is_some() || time.is_some() || env_size.is_some() || env_time.is_some();
+    let mut config = BatchConfig::from_values(
+        size.as_deref(),
+        time.as_deref(),
+        env_size.as_deref(),
+        env_time.as_deref(),
+    )?;
     if !configured && model.is_text() {
         config = BatchConfig::from_values(
             Some(&DEFAULT_MAX_BATCH_SIZE.to_string()),

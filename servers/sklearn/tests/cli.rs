@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::io::{BufRead as _, BufReader};
 use std::time::Duration;
 
 use oxserve_tests::{TempDir, repo_root};
@@ -30,7 +30,10 @@ fn help_starts_with_what_the_server_serves_and_lists_no_tf_serving_flags() {
     ] {
         assert!(!help.contains(tf), "{tf} in\n{help}");
     }
-    assert!(!help.contains("serving runtime every oxserve server"), "{help}");
+    assert!(
+        !help.contains("serving runtime every oxserve server"),
+        "{help}"
+    );
     // The runtime's own flags, with their env vars.
     assert!(help.contains("--http-port"), "{help}");
     assert!(help.contains("PREDICTIVE_UNIT_HTTP_SERVICE_PORT"), "{help}");
@@ -38,7 +41,11 @@ fn help_starts_with_what_the_server_serves_and_lists_no_tf_serving_flags() {
 
 #[test]
 fn tf_serving_flags_are_refused() {
-    for flag in ["--model_base_path=/mnt/models", "--rest_api_port=9000", "--port=9500"] {
+    for flag in [
+        "--model_base_path=/mnt/models",
+        "--rest_api_port=9000",
+        "--port=9500",
+    ] {
         let out = Command::new(binary())
             .env_clear()
             .arg(flag)
@@ -104,7 +111,10 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     let out = Command::new(binary())
         .env_clear()
         .env("OXSERVE_HOST", "127.0.0.1")
-        .env("OXSERVE_MODEL_URI", dir.0.join("missing").display().to_string())
+        .env(
+            "OXSERVE_MODEL_URI",
+            dir.0.join("missing").display().to_string(),
+        )
         .output()
         .unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);
