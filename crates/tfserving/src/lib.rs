@@ -33,6 +33,7 @@
 mod args;
 mod grpc;
 mod rest;
+mod status;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use oxserve_runtime::{Extensions, RestExtension, ServeError, ServerState};
 
 pub use args::{METRICS_PATH, TfServingArgs};
 pub use grpc::{TfServingGrpc, add_grpc_services};
+pub use status::TfServingStatus;
 
 /// The label TF Serving requests carry in metrics.
 pub const PROTOCOL: &str = "tfserving";
@@ -60,6 +62,7 @@ pub fn rest_extension() -> RestExtension {
         protocol: PROTOCOL,
         prefix: PREFIX,
         routes: rest::routes(),
+        error_response: status::error_response,
     }
 }
 

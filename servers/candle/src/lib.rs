@@ -108,6 +108,7 @@ pub fn embed_extension() -> RestExtension {
         protocol: "embed",
         prefix: "/embed",
         routes: axum::Router::new().route("/embed", post(embed)),
+        error_response: ServeError::into_seldon_response,
     }
 }
 
