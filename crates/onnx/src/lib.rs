@@ -29,8 +29,17 @@ use oxserve_core::{
     Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse, TensorSpec,
 };
 
+pub use env::ORT_DYLIB_PATH;
 pub use layout::{MODEL_FILE, ModelFile, SAVED_MODEL_FILE, find_model};
-pub use library::{ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, environment, find_library};
+pub use library::{ONNXRUNTIME_VERSION, environment, find_library};
+
+/// Env vars this crate reads, named once (README's configuration table lists them).
+pub mod env {
+    /// The environment variable naming the ONNX Runtime library (ort's own name for it).
+    pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+    /// Every name above.
+    pub const ALL: &[&str] = &[ORT_DYLIB_PATH];
+}
 
 /// The V2 metadata `platform` of an ONNX model: Triton's name for its ONNX Runtime backend.
 pub const PLATFORM: &str = "onnxruntime_onnx";

@@ -6,9 +6,7 @@ use std::sync::OnceLock;
 use ort::environment::Environment;
 
 use crate::OnnxError;
-
-/// The environment variable naming the ONNX Runtime library (ort's own name for it).
-pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+use crate::env::ORT_DYLIB_PATH;
 
 /// The ONNX Runtime version whose C API this crate's `ort` targets (`scripts/fetch-onnxruntime.sh` fetches it).
 pub const ONNXRUNTIME_VERSION: &str = "1.31.1";

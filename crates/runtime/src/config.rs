@@ -1,4 +1,7 @@
 //! Configuration: CLI flags, each with the env var the Seldon operator (or MLServer/KServe) sets.
+//!
+//! Every env var the runtime reads is named once, in [`env`] (listed in [`env::ALL`], which README's
+//! configuration table is checked against).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -7,7 +10,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// Env var names, defined once.
+/// Env var names the runtime reads, defined once. A server crate that reads more names its own in an `env`
+/// module (`oxserve_onnx::env`, `oxserve_batching`'s `ENV_*`); README's configuration table lists them all
+/// (`tests/tests/config_table.rs` checks it both ways).
 pub mod env {
     /// HTTP (REST) port the operator assigns.
     pub const HTTP_PORT: &str = "PREDICTIVE_UNIT_HTTP_SERVICE_PORT";
@@ -55,6 +60,60 @@ pub mod env {
     pub const IDLE_TIMEOUT: &str = "OXSERVE_IDLE_TIMEOUT";
     /// Seconds in-flight requests get to finish after SIGTERM before the process exits anyway.
     pub const DRAIN_TIMEOUT: &str = "OXSERVE_DRAIN_TIMEOUT";
+    /// Where a remote model URI is downloaded.
+    pub const MODEL_DOWNLOAD_DIR: &str = "OXSERVE_MODEL_DOWNLOAD_DIR";
+    /// The model's name on V2 routes and in metrics (over `PREDICTIVE_UNIT_ID`).
+    pub const MODEL_NAME: &str = "OXSERVE_MODEL_NAME";
+    /// The model's version on V2 routes.
+    pub const MODEL_VERSION: &str = "OXSERVE_MODEL_VERSION";
+    /// The address to listen on.
+    pub const HOST: &str = "OXSERVE_HOST";
+    /// The largest request body accepted, in bytes.
+    pub const MAX_BODY_BYTES: &str = "OXSERVE_MAX_BODY_BYTES";
+    /// The most requests served at once.
+    pub const MAX_CONCURRENCY: &str = "OXSERVE_MAX_CONCURRENCY";
+    /// Log as JSON lines.
+    pub const LOG_JSON: &str = "OXSERVE_LOG_JSON";
+    /// Which logs to write (`tracing_subscriber::EnvFilter` directives; default `info`).
+    pub const LOG_FILTER: &str = "RUST_LOG";
+    /// Where to write the bound ports as JSON after binding.
+    pub const PORTS_FILE: &str = "OXSERVE_PORTS_FILE";
+
+    /// Every name above, for the README check and for tools that list a server's environment.
+    pub const ALL: &[&str] = &[
+        HTTP_PORT,
+        GRPC_PORT,
+        METRICS_PORT,
+        METRICS_ENDPOINT,
+        PARAMETERS,
+        UNIT_ID,
+        UNIT_IMAGE,
+        PREDICTOR_ID,
+        DEPLOYMENT_ID,
+        MLSERVER_MODEL_NAME,
+        MLSERVER_MODEL_URI,
+        MLSERVER_HTTP_PORT,
+        MLSERVER_GRPC_PORT,
+        MLSERVER_METRICS_PORT,
+        MLSERVER_METRICS_ENDPOINT,
+        MODEL_METADATA,
+        MODEL_URI,
+        MAX_MODEL_MEMORY,
+        MAX_REQUEST_COST,
+        MODEL_THREADS,
+        HEADER_READ_TIMEOUT,
+        IDLE_TIMEOUT,
+        DRAIN_TIMEOUT,
+        MODEL_DOWNLOAD_DIR,
+        MODEL_NAME,
+        MODEL_VERSION,
+        HOST,
+        MAX_BODY_BYTES,
+        MAX_CONCURRENCY,
+        LOG_JSON,
+        LOG_FILTER,
+        PORTS_FILE,
+    ];
 }
 
 /// Server configuration. Every flag has an env var; the operator's env is enough to start a server.
@@ -67,20 +126,20 @@ pub struct Config {
     pub model_uri: Option<String>,
 
     /// Where a remote `model_uri` is downloaded before loading (default: a fresh folder under the temp dir).
-    #[arg(long, env = "OXSERVE_MODEL_DOWNLOAD_DIR")]
+    #[arg(long, env = env::MODEL_DOWNLOAD_DIR)]
     pub model_download_dir: Option<PathBuf>,
 
     /// The model's name on V2 routes and in metrics. Defaults to `PREDICTIVE_UNIT_ID`, then `MLSERVER_MODEL_NAME`,
     /// then `model`.
-    #[arg(long, env = "OXSERVE_MODEL_NAME")]
+    #[arg(long, env = env::MODEL_NAME)]
     pub model_name: Option<String>,
 
     /// The model's version on V2 routes (none by default).
-    #[arg(long, env = "OXSERVE_MODEL_VERSION")]
+    #[arg(long, env = env::MODEL_VERSION)]
     pub model_version: Option<String>,
 
     /// Address to listen on.
-    #[arg(long, env = "OXSERVE_HOST", default_value = "0.0.0.0")]
+    #[arg(long, env = env::HOST, default_value = "0.0.0.0")]
     pub host: IpAddr,
 
     /// REST port (Seldon v1 and V2). Default 9000, or `MLSERVER_HTTP_PORT` (KServe).
@@ -148,7 +207,7 @@ pub struct Config {
     pub model_metadata: Option<String>,
 
     /// Largest request body accepted, in bytes (REST and gRPC).
-    #[arg(long, env = "OXSERVE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = env::MAX_BODY_BYTES, default_value_t = oxserve_protocol::RequestLimits::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// The most memory, in bytes, that reading the model file may hold: the file, its decompressed stream and
@@ -158,7 +217,7 @@ pub struct Config {
     pub max_model_memory: Option<u64>,
 
     /// Most requests served at once; more are refused at once with 429 / RESOURCE_EXHAUSTED. 0 = no limit.
-    #[arg(long, env = "OXSERVE_MAX_CONCURRENCY", default_value_t = 0)]
+    #[arg(long, env = env::MAX_CONCURRENCY, default_value_t = 0)]
     pub max_concurrency: usize,
 
     /// The most work one request may ask of a model that says what a row costs (k-NN: training rows × features
@@ -189,62 +248,19 @@ pub struct Config {
     pub drain_timeout: Duration,
 
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "OXSERVE_LOG_JSON")]
+    #[arg(long, env = env::LOG_JSON)]
     pub log_json: bool,
 
     /// After binding, write the bound ports as JSON (`{"http":…,"grpc":…,"metrics":…}`) to this file. Lets tests
     /// and scripts use port 0.
-    #[arg(long, env = "OXSERVE_PORTS_FILE")]
+    #[arg(long, env = env::PORTS_FILE)]
     pub ports_file: Option<PathBuf>,
 
-    /// TensorFlow Serving's command line, as Seldon's `tensorflow` protocol and KServe's TF Serving runtime
-    /// start the server (`--port=9500 --rest_api_port=9000 --model_name=x --model_base_path=/mnt/models`).
-    #[command(flatten)]
-    pub tf_serving: TfServingFlags,
-}
-
-/// The flags of `tensorflow_model_server` a drop-in must accept. Given ones win over the env: they are the
-/// container's own arguments. Flags that tune TF Serving internals are accepted and ignored.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct TfServingFlags {
-    /// TF Serving `--port`: the gRPC port.
-    #[arg(long = "port", hide = true)]
-    pub port: Option<u16>,
-    /// TF Serving `--rest_api_port`: the REST port (0, TF Serving's "REST off", is treated as not given).
-    #[arg(long = "rest_api_port", hide = true)]
-    pub rest_api_port: Option<u16>,
-    /// TF Serving `--model_name`.
-    #[arg(id = "tf_model_name", long = "model_name", hide = true)]
-    pub model_name: Option<String>,
-    /// TF Serving `--model_base_path`: the model folder (version folders inside).
-    #[arg(long = "model_base_path", hide = true)]
-    pub model_base_path: Option<String>,
-    /// TF Serving flags oxserve accepts and ignores (timeouts, thread pools, batching, polling, CORS).
-    #[arg(
-        long = "rest_api_timeout_in_ms",
-        hide = true,
-        value_name = "MS",
-        num_args = 1
-    )]
-    pub rest_api_timeout_in_ms: Option<u64>,
-    /// Ignored (`--rest_api_num_threads`).
-    #[arg(long = "rest_api_num_threads", hide = true)]
-    pub rest_api_num_threads: Option<u64>,
-    /// Ignored (`--enable_batching`).
-    #[arg(long = "enable_batching", hide = true, num_args = 0..=1, default_missing_value = "true")]
-    pub enable_batching: Option<bool>,
-    /// Ignored (`--file_system_poll_wait_seconds`).
-    #[arg(long = "file_system_poll_wait_seconds", hide = true)]
-    pub file_system_poll_wait_seconds: Option<i64>,
-    /// Ignored (`--rest_api_enable_cors_support`; oxserve always sends `Access-Control-Allow-Origin: *`).
-    #[arg(long = "rest_api_enable_cors_support", hide = true, num_args = 0..=1, default_missing_value = "true")]
-    pub rest_api_enable_cors_support: Option<bool>,
-    /// Ignored (`--tensorflow_intra_op_parallelism`).
-    #[arg(long = "tensorflow_intra_op_parallelism", hide = true)]
-    pub tensorflow_intra_op_parallelism: Option<i64>,
-    /// Ignored (`--tensorflow_inter_op_parallelism`).
-    #[arg(long = "tensorflow_inter_op_parallelism", hide = true)]
-    pub tensorflow_inter_op_parallelism: Option<i64>,
+    /// Serve the metrics on the REST port at this path instead of opening the metrics port. Not a flag: a server's
+    /// own flags set it ([`crate::ServerArgs::apply`]) — TF Serving's sidecar beside Seldon's proxy must not open a
+    /// third port that clashes with the proxy's in the same pod.
+    #[arg(skip)]
+    pub metrics_on_rest_path: Option<String>,
 }
 
 /// Parses a positive number of seconds (fractions allowed: `0.5`).
@@ -262,23 +278,14 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 impl Config {
-    /// The REST port: TF Serving's `--rest_api_port`, else the Seldon env, else MLServer's, else 9000.
+    /// The REST port: the Seldon env (or a server flag that set it), else MLServer's, else 9000.
     pub fn effective_http_port(&self) -> u16 {
-        self.tf_serving
-            .rest_api_port
-            .filter(|p| *p != 0)
-            .or(self.http_port)
-            .or(self.mlserver_http_port)
-            .unwrap_or(9000)
+        self.http_port.or(self.mlserver_http_port).unwrap_or(9000)
     }
 
-    /// The gRPC port: TF Serving's `--port`, else the Seldon env, else MLServer's, else 9500.
+    /// The gRPC port: the Seldon env (or a server flag that set it), else MLServer's, else 9500.
     pub fn effective_grpc_port(&self) -> u16 {
-        self.tf_serving
-            .port
-            .or(self.grpc_port)
-            .or(self.mlserver_grpc_port)
-            .unwrap_or(9500)
+        self.grpc_port.or(self.mlserver_grpc_port).unwrap_or(9500)
     }
 
     /// The metrics port: the Seldon env, else MLServer's, else 6000.
@@ -288,13 +295,9 @@ impl Config {
             .unwrap_or(6000)
     }
 
-    /// Whether metrics share the REST port (at TF Serving's `/monitoring/prometheus/metrics`): started with
-    /// TF Serving's port flags and no metrics port anywhere — Seldon's TF Serving sidecar, which must not open
-    /// a third port that clashes with the proxy container's in the same pod.
-    pub fn metrics_on_rest_port(&self) -> bool {
-        (self.tf_serving.port.is_some() || self.tf_serving.rest_api_port.is_some())
-            && self.metrics_port.is_none()
-            && self.mlserver_metrics_port.is_none()
+    /// Whether a metrics port was configured anywhere (Seldon's or MLServer's env, or the flag).
+    pub fn has_metrics_port(&self) -> bool {
+        self.metrics_port.is_some() || self.mlserver_metrics_port.is_some()
     }
 
     /// The metrics path: the Seldon env, else MLServer's, else `/prometheus`.
@@ -309,18 +312,16 @@ impl Config {
     pub fn effective_model_name(&self) -> String {
         self.model_name
             .clone()
-            .or_else(|| self.tf_serving.model_name.clone())
             .or_else(|| self.predictive_unit_id.clone())
             .or_else(|| self.mlserver_model_name.clone())
             .unwrap_or_else(|| "model".to_string())
     }
 
-    /// Where the model is: `--model-uri`, else TF Serving's `--model_base_path`, else the `model_uri`
-    /// parameter, else `MLSERVER_MODEL_URI`.
+    /// Where the model is: `--model-uri` (or a server flag that set it), else the `model_uri` parameter, else
+    /// `MLSERVER_MODEL_URI`.
     pub fn effective_model_uri(&self, params: &Parameters) -> Option<String> {
         self.model_uri
             .clone()
-            .or_else(|| self.tf_serving.model_base_path.clone())
             .or_else(|| params.get_str("model_uri").map(str::to_string))
             .or_else(|| self.mlserver_model_uri.clone())
     }
@@ -504,38 +505,6 @@ mod tests {
         assert_eq!(p.get_text("j"), None);
         assert!(p.check_known(&["method", "n", "x", "b", "j"]).is_ok());
         assert!(p.check_known(&["method"]).is_err());
-    }
-
-    #[test]
-    fn tf_serving_command_line_as_the_operators_start_it() {
-        // Seldon's `tensorflow` protocol and KServe's TF Serving runtime.
-        let c = Config::parse_from([
-            "x",
-            "--port=9500",
-            "--rest_api_port=9000",
-            "--model_name=mnist",
-            "--model_base_path=/mnt/models",
-            "--rest_api_timeout_in_ms=60000",
-            "--enable_batching",
-        ]);
-        assert_eq!(c.effective_grpc_port(), 9500);
-        assert_eq!(c.effective_http_port(), 9000);
-        assert_eq!(c.effective_model_name(), "mnist");
-        assert_eq!(
-            c.effective_model_uri(&Parameters::default()).as_deref(),
-            Some("/mnt/models")
-        );
-        let c = Config::parse_from([
-            "x",
-            "--port",
-            "8500",
-            "--rest_api_port",
-            "0",
-            "--http-port",
-            "8501",
-        ]);
-        assert_eq!(c.effective_grpc_port(), 8500);
-        assert_eq!(c.effective_http_port(), 8501);
     }
 
     #[test]

@@ -138,58 +138,6 @@ impl ServeError {
             .unwrap_or_default();
         json_response(status, body)
     }
-
-    /// TF Serving's canonical code for the error, from which its REST status and its gRPC status follow.
-    pub fn tf_serving_code(&self) -> tonic::Code {
-        match (self, self.kind()) {
-            (ServeError::NotImplemented(_), _) => tonic::Code::Unimplemented,
-            // TF Serving answers any request it cannot route as a malformed one.
-            (_, Kind::BadInput | Kind::MethodNotAllowed) => tonic::Code::InvalidArgument,
-            (_, Kind::NotFound) => tonic::Code::NotFound,
-            (_, Kind::TooLarge | Kind::Overloaded) => tonic::Code::ResourceExhausted,
-            (_, Kind::Internal) => tonic::Code::Internal,
-        }
-    }
-
-    /// TF Serving's HTTP status: its table from canonical code to status (`http_rest_api_util.cc`); a body
-    /// over the limit stays 413.
-    pub fn tf_serving_http_status(&self) -> StatusCode {
-        if let ServeError::TooLarge(_) = self {
-            return StatusCode::PAYLOAD_TOO_LARGE;
-        }
-        match self.tf_serving_code() {
-            tonic::Code::Ok => StatusCode::OK,
-            tonic::Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-            tonic::Code::InvalidArgument
-            | tonic::Code::FailedPrecondition
-            | tonic::Code::OutOfRange => StatusCode::BAD_REQUEST,
-            tonic::Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-            tonic::Code::NotFound => StatusCode::NOT_FOUND,
-            tonic::Code::AlreadyExists | tonic::Code::Aborted => StatusCode::CONFLICT,
-            tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-            tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            tonic::Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-            tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::DataLoss => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
-    }
-
-    /// TF Serving's gRPC status (same codes as its REST replies).
-    pub fn tf_serving_grpc_status(&self) -> tonic::Status {
-        tonic::Status::new(self.tf_serving_code(), self.to_string())
-    }
-
-    /// A TF Serving (and KServe v1) error reply: `{"error": …}` with TF Serving's status.
-    pub fn into_tf_serving_response(self) -> Response {
-        let status = self.tf_serving_http_status();
-        json_response(
-            status,
-            oxserve_protocol::tfserving::error_body(&self.to_string()),
-        )
-    }
 }
 
 /// A JSON reply with the given status.
@@ -222,36 +170,6 @@ mod tests {
         assert_eq!(
             ServeError::Overloaded.grpc_status().code(),
             tonic::Code::ResourceExhausted
-        );
-    }
-
-    #[test]
-    fn tf_serving_codes_and_statuses() {
-        let bad = ServeError::BadRequest("x".into());
-        assert_eq!(bad.tf_serving_http_status(), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            bad.tf_serving_grpc_status().code(),
-            tonic::Code::InvalidArgument
-        );
-        let missing = ServeError::ModelNotFound("Servable not found for request: Latest(m)".into());
-        assert_eq!(missing.tf_serving_http_status(), StatusCode::NOT_FOUND);
-        let unimplemented = ServeError::NotImplemented(":classify");
-        assert_eq!(
-            unimplemented.tf_serving_http_status(),
-            StatusCode::NOT_IMPLEMENTED
-        );
-        assert_eq!(
-            ServeError::Overloaded.tf_serving_http_status(),
-            StatusCode::TOO_MANY_REQUESTS
-        );
-        let internal = ServeError::Model(ModelError::Internal("boom".into()));
-        assert_eq!(
-            internal.tf_serving_http_status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
-        assert_eq!(
-            internal.tf_serving_grpc_status().code(),
-            tonic::Code::Internal
         );
     }
 }

@@ -1,16 +1,24 @@
 //! The serving runtime every oxserve server shares.
 //!
-//! A server crate loads its model and calls [`run`]; everything else — configuration from the Seldon operator's
+//! A server crate describes itself ([`Server`]: its name, what it serves, its parameters), loads its model and
+//! calls [`run`] (or [`run_with`], adding its own protocols and flags); everything else — configuration from the Seldon operator's
 //! env vars, Seldon v1 and Open Inference Protocol (V2) REST routes, gRPC services, Prometheus metrics, health
 //! and readiness, error shapes, body limits, overload refusal, graceful shutdown and logs — lives here.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # fn load(_: &oxserve_runtime::LoadContext) -> anyhow::Result<Arc<dyn oxserve_core::Model>> { unimplemented!() }
+//! const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+//!     name: "my-server",
+//!     about: "MY_SERVER: serves `model.bin` (my format) over Seldon v1, V2 REST and gRPC.",
+//!     parameters: &["method"],
+//! };
 //! fn main() -> std::process::ExitCode {
-//!     oxserve_runtime::run(&["method"], load)
+//!     oxserve_runtime::run(&SERVER, load)
 //! }
 //! ```
+//!
+//! Every flag has an env var; their names are in [`config::env`], once.
 
 pub mod config;
 mod conn;
@@ -31,7 +39,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use clap::Parser;
 use oxserve_core::Model;
 use oxserve_protocol::seldon::ModelMetadataMessage;
 use tokio::net::TcpListener;
@@ -44,9 +51,66 @@ pub use metrics::Metrics;
 pub use rest::{RestExtension, app, app_with};
 pub use state::ServerState;
 
-/// Where TF Serving serves Prometheus metrics on its REST port; oxserve does the same when started with TF
-/// Serving's flags and no metrics port.
-pub const TF_SERVING_METRICS_PATH: &str = "/monitoring/prometheus/metrics";
+/// What a server binary is: shown first in its `--help`, and the parameters its loader reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Server {
+    /// The binary's name (`sklearn-server`), the name `--help` and `--version` print.
+    pub name: &'static str,
+    /// What it serves: the implementation it replaces and the model files it reads. The first line of `--help`.
+    pub about: &'static str,
+    /// The `PREDICTIVE_UNIT_PARAMETERS` names its loader reads (besides `model_uri`, always accepted); any other
+    /// name refuses the start, as Seldon's servers do.
+    pub parameters: &'static [&'static str],
+}
+
+/// A server's own command-line flags, flattened beside the runtime's [`Config`] and parsed once with it.
+///
+/// `apply` maps them onto the runtime's configuration before anything starts (flags given on the command line
+/// win over the env: they are the container's own arguments).
+pub trait ServerArgs: clap::Args + clap::FromArgMatches {
+    /// Folds the server's flags into the runtime's configuration.
+    fn apply(&self, config: &mut Config) {
+        let _ = config;
+    }
+}
+
+/// No flags of the server's own (what [`run`] uses).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct NoArgs {}
+
+impl ServerArgs for NoArgs {}
+
+/// The command line of a server: the runtime's flags and the server's own, under the server's name.
+#[derive(Debug, clap::Parser)]
+struct Cli<A: ServerArgs> {
+    #[command(flatten)]
+    runtime: Config,
+    #[command(flatten)]
+    server: A,
+}
+
+/// The `clap` command of `server` with its own flags `A`: what the binary parses (and prints for `--help`).
+pub fn command<A: ServerArgs>(server: &Server) -> clap::Command {
+    <Cli<A> as clap::CommandFactory>::command()
+        .name(server.name)
+        .bin_name(server.name)
+        .about(server.about)
+        .long_about(None)
+        .version(env!("CARGO_PKG_VERSION"))
+}
+
+/// Parses `args` (the first is the program name) as `server`'s command line: the runtime's configuration with
+/// the server's flags applied, and those flags.
+pub fn parse_config<A: ServerArgs>(
+    server: &Server,
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> Result<(Config, A), clap::Error> {
+    let matches = command::<A>(server).try_get_matches_from(args)?;
+    let cli = <Cli<A> as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    let mut config = cli.runtime;
+    cli.server.apply(&mut config);
+    Ok((config, cli.server))
+}
 
 /// What a server adds to the runtime: REST routes on the model port, gRPC services on the gRPC port, and a
 /// loader for when no model is given (a proxy). A server without any uses [`Extensions::default`] (that is
@@ -120,19 +184,22 @@ pub struct LoadContext {
 /// Parses the configuration from the command line and env, runs the server until SIGTERM/SIGINT, and returns
 /// the process exit code. Start-up failures (bad parameters, a missing or unsupported model) are logged as one
 /// line and exit with 1.
-pub fn run<F>(accepted_parameters: &[&str], load: F) -> ExitCode
+pub fn run<F>(server: &Server, load: F) -> ExitCode
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
-    run_with(accepted_parameters, Extensions::default(), load)
+    run_with::<NoArgs, F>(server, Extensions::default(), load)
 }
 
-/// [`run`] for a server that adds protocols of its own.
-pub fn run_with<F>(accepted_parameters: &[&str], extensions: Extensions, load: F) -> ExitCode
+/// [`run`] for a server that adds protocols and flags of its own (`A`, flattened beside the runtime's).
+pub fn run_with<A: ServerArgs, F>(server: &Server, extensions: Extensions, load: F) -> ExitCode
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
-    let config = Config::parse();
+    let (config, _args) = match parse_config::<A>(server, std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(e) => e.exit(),
+    };
     init_tracing(config.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,7 +211,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve_with(config, accepted_parameters, extensions, load));
+    let result = runtime.block_on(serve_with(config, server.parameters, extensions, load));
     // Do not wait for model calls still running on blocking threads (cut by the drain deadline): dropping the
     // runtime would, without limit.
     runtime.shutdown_background();
@@ -157,11 +224,15 @@ where
     }
 }
 
+/// Logs to stderr: text (colour only when stderr is a terminal — under Kubernetes `kubectl logs` and log
+/// shippers read a pipe, where escape codes are garbage) or JSON lines.
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_env(config::env::LOG_FILTER)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second initialisation (tests) is harmless: keep the first subscriber.
     let _ = if json {
@@ -362,9 +433,9 @@ pub async fn serve_state_with(
     };
     let http = bind(config.effective_http_port()).await?;
     let grpc = bind(config.effective_grpc_port()).await?;
-    // Started as tensorflow_model_server (a sidecar beside Seldon's proxy) with no metrics env: no third port,
-    // which would clash with the proxy's in the same pod; metrics go on the REST port, at TF Serving's path.
-    let metrics = if config.metrics_on_rest_port() {
+    // Metrics on the REST port (a server's flags asked for it: TF Serving's sidecar beside Seldon's proxy): no
+    // third port, which would clash with the proxy's in the same pod.
+    let metrics = if config.metrics_on_rest_path.is_some() {
         None
     } else {
         Some(bind(config.effective_metrics_port()).await?)
@@ -414,9 +485,10 @@ pub async fn serve_state_with(
         }
     });
     let mut rest_app = app_with(state.clone(), &extensions.rest);
-    if metrics.is_none() {
-        rest_app = rest_app
-            .merge(axum::Router::new().route(TF_SERVING_METRICS_PATH, metrics_route.clone()));
+    if let Some(path) = &config.metrics_on_rest_path
+        && metrics.is_none()
+    {
+        rest_app = rest_app.merge(axum::Router::new().route(path, metrics_route.clone()));
     }
     let rest = conn::serve_http("REST", http, rest_app, limits, rx.clone());
 

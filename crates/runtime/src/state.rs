@@ -65,7 +65,7 @@ impl ServerState {
             request_path,
             seldon_metadata,
             metrics,
-            max_body_bytes: 64 * 1024 * 1024,
+            max_body_bytes: oxserve_protocol::RequestLimits::DEFAULT_MAX_BODY_BYTES,
             max_request_cost: DEFAULT_MAX_REQUEST_COST,
             dispatch: Dispatch::new(model_threads(0)),
             limiter: (max_concurrency > 0).then(|| Arc::new(Semaphore::new(max_concurrency))),

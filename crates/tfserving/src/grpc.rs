@@ -15,7 +15,7 @@ use oxserve_protocol::tfserving::{self, DEFAULT_SIGNATURE, RequestError};
 use oxserve_runtime::{ServeError, ServerState};
 use tonic::{Request, Response, Status};
 
-use crate::{VersionChoice, all_outputs, resolve};
+use crate::{TfServingStatus as _, VersionChoice, all_outputs, resolve};
 
 /// Adds `PredictionService` and `ModelService` to the runtime's gRPC router (the shape of a
 /// [`oxserve_runtime::GrpcExtension`]).

@@ -11,22 +11,37 @@
 //! model's metadata. Its name is the runtime's model name; its version is the runtime's model version when that
 //! is a number, else 1. Every version label resolves to that one version.
 //!
+//! A server that stands in for `tensorflow_model_server` also takes its command line ([`TfServingArgs`]).
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # fn load(_: &oxserve_runtime::LoadContext) -> anyhow::Result<Arc<dyn oxserve_core::Model>> { unimplemented!() }
+//! const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+//!     name: "my-server",
+//!     about: "serves model.bin over Seldon v1, V2 and TF Serving's API",
+//!     parameters: &[],
+//! };
 //! fn main() -> std::process::ExitCode {
-//!     oxserve_runtime::run_with(&[], oxserve_tfserving::extensions(), load)
+//!     oxserve_runtime::run_with::<oxserve_tfserving::TfServingArgs, _>(
+//!         &SERVER,
+//!         oxserve_tfserving::extensions(),
+//!         load,
+//!     )
 //! }
 //! ```
 
+mod args;
 mod grpc;
 mod rest;
+mod status;
 
 use std::sync::Arc;
 
 use oxserve_runtime::{Extensions, RestExtension, ServeError, ServerState};
 
+pub use args::{METRICS_PATH, TfServingArgs};
 pub use grpc::{TfServingGrpc, add_grpc_services};
+pub use status::TfServingStatus;
 
 /// The label TF Serving requests carry in metrics.
 pub const PROTOCOL: &str = "tfserving";
@@ -47,6 +62,7 @@ pub fn rest_extension() -> RestExtension {
         protocol: PROTOCOL,
         prefix: PREFIX,
         routes: rest::routes(),
+        error_response: status::error_response,
     }
 }
 

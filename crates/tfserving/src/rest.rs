@@ -15,7 +15,7 @@ use oxserve_protocol::RequestLimits;
 use oxserve_protocol::tfserving::{self, RequestError};
 use oxserve_runtime::{ServeError, ServerState};
 
-use crate::{VersionChoice, all_outputs, resolve};
+use crate::{TfServingStatus as _, VersionChoice, all_outputs, resolve};
 
 /// The routes: every method on every path under `/v1/`.
 pub(crate) fn routes() -> Router<Arc<ServerState>> {

@@ -34,6 +34,16 @@ pub const PARAMETERS: [&str; 4] = [
     PARAM_MAX_BATCH_TIME,
 ];
 
+/// The binary: what `candle-server --help` says first.
+pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+    name: "candle-server",
+    about: "PYTORCH_SERVER and HUGGINGFACE_SERVER on candle, without Python: serves BERT-family encoders \
+            (config.json + model.safetensors or pytorch_model.bin, tokenizer.json) and MLPs (mlp.json + \
+            model.safetensors or model.pt) over Seldon v1, V2 REST and gRPC, with adaptive batching and a \
+            text-embeddings-inference style /embed route.",
+    parameters: &PARAMETERS,
+};
+
 /// The default batching for text models when neither parameter nor env sets it: rows.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 32;
 /// The default batching wait for text models, in seconds.
@@ -60,11 +70,16 @@ pub fn load(ctx: &LoadContext) -> anyhow::Result<Arc<dyn Model>> {
     let model = CandleModel::load(&ctx.model_dir, LoadOptions { task, normalize })?;
     let size = ctx.parameters.get_text(PARAM_MAX_BATCH_SIZE);
     let time = ctx.parameters.get_text(PARAM_MAX_BATCH_TIME);
-    let mut config = BatchConfig::from_parameters_and_env(size.as_deref(), time.as_deref())?;
-    let configured = size.is_some()
-        || time.is_some()
-        || std::env::var_os(oxserve_batching::ENV_MAX_BATCH_SIZE).is_some()
-        || std::env::var_os(oxserve_batching::ENV_MAX_BATCH_TIME).is_some();
+    // The env is read once, here: whether anything configured batching decides the text-model default.
+    let env_size = std::env::var(oxserve_batching::ENV_MAX_BATCH_SIZE).ok();
+    let env_time = std::env::var(oxserve_batching::ENV_MAX_BATCH_TIME).ok();
+    let configured = size.is_some() || time.is_some() || env_size.is_some() || env_time.is_some();
+    let mut config = BatchConfig::from_values(
+        size.as_deref(),
+        time.as_deref(),
+        env_size.as_deref(),
+        env_time.as_deref(),
+    )?;
     if !configured && model.is_text() {
         config = BatchConfig::from_values(
             Some(&DEFAULT_MAX_BATCH_SIZE.to_string()),
@@ -93,6 +108,7 @@ pub fn embed_extension() -> RestExtension {
         protocol: "embed",
         prefix: "/embed",
         routes: axum::Router::new().route("/embed", post(embed)),
+        error_response: ServeError::into_seldon_response,
     }
 }
 

@@ -3,12 +3,12 @@
 
 use std::process::ExitCode;
 
-use oxserve_candle_server::{PARAMETERS, embed_extension, load};
-use oxserve_runtime::Extensions;
+use oxserve_candle_server::{SERVER, embed_extension, load};
+use oxserve_runtime::{Extensions, NoArgs};
 
 fn main() -> ExitCode {
-    oxserve_runtime::run_with(
-        &PARAMETERS,
+    oxserve_runtime::run_with::<NoArgs, _>(
+        &SERVER,
         Extensions::default().with_rest(embed_extension()),
         load,
     )

@@ -27,6 +27,16 @@ pub const PARAMETERS: [&str; 7] = [
     "model_output",
 ];
 
+/// The binary: what `onnx-server --help` says first.
+pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+    name: "onnx-server",
+    about: "TENSORFLOW_SERVER (and an ONNX server): serves model.onnx (or TF Serving's <base>/<version>/model.onnx) \
+            through ONNX Runtime over Seldon v1, V2, and TF Serving's REST and gRPC API; also accepts \
+            tensorflow_model_server's flags (--port, --rest_api_port, --model_name, --model_base_path). With no \
+            model and a rest_endpoint parameter it proxies to a TF Serving sidecar.",
+    parameters: &PARAMETERS,
+};
+
 /// Proxy mode: under Seldon's default `seldon` protocol the node container gets `rest_endpoint` (the TF Serving
 /// sidecar the operator adds, which is `onnx-server` too) and no model; it then forwards to the sidecar.
 /// Seldon's defaults: `http://0.0.0.0:2001`, the model named after the node.

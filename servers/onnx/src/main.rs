@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxserve_core::Model;
-use oxserve_onnx_server::{PARAMETERS, load, proxy_config};
+use oxserve_onnx_server::{SERVER, load, proxy_config};
+use oxserve_tfserving::TfServingArgs;
 
 /// How long proxy mode waits for the TF Serving sidecar at start-up.
 const SIDECAR_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
         })?;
         Ok(Arc::new(proxy) as Arc<dyn Model>)
     });
-    oxserve_runtime::run_with(&PARAMETERS, extensions, |ctx| {
+    oxserve_runtime::run_with::<TfServingArgs, _>(&SERVER, extensions, |ctx| {
         let model = load(&ctx.model_dir, &ctx.parameters)?;
         tracing::info!(
             file = %model.file().path.display(),

@@ -23,6 +23,15 @@ pub const MODEL_FILES: [&str; 3] = ["model.joblib", "model.pkl", "model.pickle"]
 /// Parameters this server accepts (besides `model_uri`).
 pub const PARAMETERS: [&str; 1] = ["method"];
 
+/// The binary: what `sklearn-server --help` says first.
+pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+    name: "sklearn-server",
+    about: "SKLEARN_SERVER (Seldon Core, MLServer, KServe) without Python: serves a scikit-learn estimator from \
+            model.joblib, model.pkl or model.pickle (read by a safe pickle reader that never executes code), or a \
+            Rust model from model.smartcore.json / model.linfa.json, over Seldon v1, V2 REST and gRPC.",
+    parameters: &PARAMETERS,
+};
+
 /// A loaded scikit-learn estimator served as a [`Model`].
 #[derive(Debug)]
 pub struct SklearnModel {

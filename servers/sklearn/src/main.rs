@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxserve_core::Model;
-use oxserve_sklearn_server::{PARAMETERS, SklearnModel};
+use oxserve_sklearn_server::{SERVER, SklearnModel};
 
 fn main() -> ExitCode {
-    oxserve_runtime::run(&PARAMETERS, |ctx| {
+    oxserve_runtime::run(&SERVER, |ctx| {
         let method = ctx.parameters.get_str("method");
         let model: Arc<dyn Model> = match oxserve_rustml::find(&ctx.model_dir) {
             Some(path) => {

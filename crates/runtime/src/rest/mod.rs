@@ -30,6 +30,9 @@ pub struct RestExtension {
     pub prefix: &'static str,
     /// The routes, sharing the runtime's state.
     pub routes: Router<Arc<ServerState>>,
+    /// How the protocol shapes an error the runtime answers for it before its routes run (a body over the
+    /// limit): TF Serving's `{"error": …}` with its status table, or [`ServeError::into_seldon_response`].
+    pub error_response: fn(ServeError) -> Response,
 }
 
 impl std::fmt::Debug for RestExtension {
@@ -81,7 +84,11 @@ pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router
     let mut labels = Vec::with_capacity(extensions.len());
     for extension in extensions {
         router = router.merge(extension.routes.clone());
-        labels.push((extension.prefix, extension.protocol));
+        labels.push((
+            extension.prefix,
+            extension.protocol,
+            extension.error_response,
+        ));
     }
     let observed = Observed {
         state: state.clone(),
@@ -133,11 +140,14 @@ async fn method_not_allowed(uri: Uri) -> Response {
     }
 }
 
+/// An extension's path prefix, its protocol label in metrics, and its error renderer.
+type ExtensionLabel = (&'static str, &'static str, fn(ServeError) -> Response);
+
 /// What the metrics middleware needs: the state and the extensions' prefix → protocol labels.
 #[derive(Clone)]
 struct Observed {
     state: Arc<ServerState>,
-    labels: Arc<[(&'static str, &'static str)]>,
+    labels: Arc<[ExtensionLabel]>,
 }
 
 /// Records each request's count and latency by protocol, route template and status; turns a panic in a handler
@@ -148,14 +158,14 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
     // An `Arc<str>` clone, not a copy of the path.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let path = request.uri().path();
+    let extension = observed
+        .labels
+        .iter()
+        .find(|(prefix, _, _)| path.starts_with(prefix));
     let protocol = if is_v2(request.uri()) {
         "v2"
     } else {
-        observed
-            .labels
-            .iter()
-            .find(|(prefix, _)| path.starts_with(prefix))
-            .map_or("seldon", |(_, protocol)| protocol)
+        extension.map_or("seldon", |(_, protocol, _)| protocol)
     };
     let v2 = protocol == "v2";
     // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
@@ -169,9 +179,9 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
         && length > state.max_body_bytes as u64
     {
         let err = ServeError::TooLarge(state.max_body_bytes);
-        let response = match protocol {
-            "v2" => err.into_v2_response(),
-            "tfserving" => err.into_tf_serving_response(),
+        let response = match (protocol, extension) {
+            ("v2", _) => err.into_v2_response(),
+            (_, Some((_, _, error_response))) => error_response(err),
             _ => err.into_seldon_response(),
         };
         state.metrics.observe(
