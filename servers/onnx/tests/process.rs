@@ -538,3 +538,53 @@ async fn seldon_protocol_pod_proxy_and_tf_serving_sidecar() {
     proxy.terminate().unwrap();
     sidecar.terminate().unwrap();
 }
+
+/// Started as `tensorflow_model_server` is (Seldon's TF Serving sidecar: flags, no Seldon env): the flags pick
+/// the ports and the model, and metrics move to the REST port at TF Serving's path — a third port would clash
+/// with the proxy container's in the same pod. (TF Serving's flags are onnx-server's own since they left the
+/// runtime; this test moved here from the runtime's process tests.)
+#[tokio::test(flavor = "multi_thread")]
+async fn tf_serving_command_line_serves_with_metrics_on_the_rest_port() {
+    let Some(lib) = library() else { return };
+    let case = "sklearn-pipeline";
+    let base = format!("--model_base_path={}", fixture(case).display());
+    let server = ServerProcess::start_with_args(
+        binary(),
+        &[
+            "--port=0",
+            "--model_name=half_plus_two",
+            &base,
+            "--rest_api_timeout_in_ms=60000",
+        ],
+        &[
+            ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0"),
+            ("ORT_DYLIB_PATH", lib.as_str()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(server.metrics, server.http, "metrics share the REST port");
+    let want = expected(case);
+    let x = &want["inputs"][0];
+    let (status, reply) = post(
+        &server,
+        "/v2/models/half_plus_two/infer",
+        &json!({"inputs": [{"name": "X", "shape": x["shape"], "datatype": "FP64", "data": x["data"]}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["model_name"], "half_plus_two", "{reply}");
+    let metrics = oxserve_tests::http_client()
+        .get(server.url("/monitoring/prometheus/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"oxserve_request_duration_seconds_count{protocol="v2",route="/v2/models/{name}/infer"#
+        ),
+        "{text}"
+    );
+    server.terminate().unwrap();
+}
