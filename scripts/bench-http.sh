@@ -3,13 +3,19 @@
 # fixed reply, each pinned to CPU 0 with its tokio runtime on one worker, the load generator (wrk) pinned to CPU 1,
 # in the same run. Prints requests/s and latency per connection count. Needs `wrk` (Debian: apt-get install wrk).
 # Usage: scripts/bench-http.sh [seconds-per-point]   (loopback only; every run is bounded by wrk's -d)
+# BENCH_BIN=<dir> uses the `sklearn-server` and `bare-axum` binaries in <dir> instead of building them (to compare
+# two builds, e.g. before/after a change, on the same machine in one sitting).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 secs=${1:-10}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release -q -p oxserve-sklearn-server -p oxserve-tests --bin sklearn-server --bin bare-axum
-bin=target/release
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$(cd "$BENCH_BIN" && pwd)
+else
+  cargo build --release -q -p oxserve-sklearn-server -p oxserve-tests --bin sklearn-server --bin bare-axum
+  bin=target/release
+fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
