@@ -146,6 +146,27 @@ async fn regressors_have_no_predict_proba_and_bad_rows_are_400() {
     );
 }
 
+#[tokio::test]
+async fn kserve_v1_predict_answers_booster_predict() {
+    // A binary classifier offers predict_proba too; KServe v1 answers Booster.predict alone, one number a row.
+    let case = cases().join("v4/binary");
+    let exp = expected(&case);
+    let server = start(binary(), &case, &[]).unwrap();
+    let (_, x, cols) = rows(&exp["X"]);
+    let (xs, want) = finite_rows(&x, cols, &numbers(&exp["predict"]));
+    let instances: Vec<&[f64]> = xs.chunks(cols).collect();
+    let reply = oxserve_tests::http_client()
+        .post(server.url("/v1/models/booster:predict"))
+        .json(&json!({ "instances": instances }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let reply: Value = reply.json().await.unwrap();
+    assert!(reply["predictions"][0].is_number(), "{reply}");
+    close(&numbers(&reply["predictions"]), &want, TOL, TOL).unwrap();
+}
+
 /// The shared corpus's `lightgbm-*` cases (`../shared/conformance/public` from the repository root, or
 /// `$OXSERVE_SHARED/conformance/public`): `Booster.predict` is the classifier's `predict_proba` (whose argmax are
 /// the labels), over Seldon v1 and V2.

@@ -10,7 +10,7 @@ use oxserve_xgboost_server::{SERVER, XgboostModel, threads_parameter};
 fn main() -> ExitCode {
     oxserve_runtime::run_with::<oxserve_runtime::NoArgs, _>(
         &SERVER,
-        oxserve_tfserving::extensions(),
+        oxserve_runtime::Extensions::default().with_rest(oxserve_tfserving::kserve_v1_extension()),
         |ctx| {
             let threads = threads_parameter(&ctx.parameters)?;
             let model = XgboostModel::load(&ctx.model_dir, threads)?;

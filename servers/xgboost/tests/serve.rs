@@ -274,6 +274,30 @@ async fn regressors_have_no_predict_proba_and_bad_rows_are_400() {
     );
 }
 
+#[tokio::test]
+async fn kserve_v1_predict_answers_booster_predict() {
+    let case = cases().join("v3/multi-softprob");
+    let exp = expected(&case);
+    let server = start(binary(), &case.join("model.ubj"), &[]).unwrap();
+    let (_, x, cols) = rows(&exp["X"]);
+    let (xs, want) = finite_rows(&x, cols, &numbers(&exp["predict"]));
+    let instances: Vec<&[f64]> = xs.chunks(cols).collect();
+    let reply = oxserve_tests::http_client()
+        .post(server.url("/v1/models/booster:predict"))
+        .json(&json!({ "instances": instances }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let reply: Value = reply.json().await.unwrap();
+    close(&numbers(&reply["predictions"]), &want, TOL, TOL).unwrap();
+    assert_eq!(
+        reply["predictions"][0].as_array().unwrap().len(),
+        3,
+        "{reply}"
+    );
+}
+
 /// The shared corpus's `xgboost-*` cases (`../shared/conformance/public` from the repository root, or
 /// `$OXSERVE_SHARED/conformance/public`): Seldon v1 answers the default method's values, V2 `predict_proba`
 /// the probabilities (whose argmax are the labels) and a regressor's `predict` its values.
