@@ -43,34 +43,12 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
 
 /// Finds the model file in a folder (or accepts a file path): the first of [`MODEL_FILES`] present.
 pub fn find_model_file(dir: &Path) -> anyhow::Result<PathBuf> {
-    if dir.is_file() {
-        return Ok(dir.to_path_buf());
-    }
-    MODEL_FILES
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no LightGBM model in {}: expected {}",
-                dir.display(),
-                MODEL_FILES.join(" or ")
-            )
-        })
+    oxserve_runtime::loader::find_model_file(dir, &MODEL_FILES, "LightGBM model")
 }
 
 /// Reads the `nthread` parameter: threads one large request may use (default 1).
 pub fn threads_parameter(parameters: &oxserve_runtime::Parameters) -> anyhow::Result<usize> {
-    let Some(text) = parameters.get_text("nthread") else {
-        return Ok(1);
-    };
-    text.trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|n| (1..=1024).contains(n))
-        .ok_or_else(|| {
-            anyhow::anyhow!("parameter nthread must be a whole number from 1 to 1024, got {text:?}")
-        })
+    oxserve_runtime::loader::count_parameter(parameters, "nthread", 1, 1024)
 }
 
 /// A loaded LightGBM model served as a [`Model`].
@@ -162,27 +140,18 @@ fn model_error(e: LgbError) -> ModelError {
 
 /// The request's single input, rows × features, as float64 (LightGBM's own input type).
 fn input(request: &PredictRequest, n_features: usize) -> Result<Vec<f64>, ModelError> {
-    let [input] = request.inputs.as_slice() else {
-        return Err(ModelError::BadInput(format!(
-            "LIGHTGBM_SERVER takes exactly one input tensor (rows x features), got {}",
-            request.inputs.len()
-        )));
-    };
-    let cols = match *input.tensor.shape() {
-        [_, cols] | [cols] => cols,
-        ref other => {
-            return Err(ModelError::BadInput(format!(
-                "expected a 2-D array (rows x features), got shape {other:?}"
-            )));
-        }
-    };
-    if cols != n_features {
-        return Err(ModelError::BadInput(format!(
-            "The number of features in data ({cols}) is not the same as it was in training data \
+    let tensor = oxserve_runtime::loader::single_matrix(
+        request,
+        "LIGHTGBM_SERVER",
+        n_features,
+        |cols| {
+            format!(
+                "The number of features in data ({cols}) is not the same as it was in training data \
              ({n_features})"
-        )));
-    }
-    Ok(input.tensor.to_f64_vec()?)
+            )
+        },
+    )?;
+    Ok(tensor.to_f64_vec()?)
 }
 
 impl Model for LightgbmModel {

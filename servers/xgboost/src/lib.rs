@@ -49,33 +49,12 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
 
 /// Finds the model file in a folder (or accepts a file path): the first of [`MODEL_FILES`] present.
 pub fn find_model_file(dir: &Path) -> anyhow::Result<PathBuf> {
-    if dir.is_file() {
-        return Ok(dir.to_path_buf());
-    }
-    MODEL_FILES
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no XGBoost model in {}: expected {}",
-                dir.display(),
-                MODEL_FILES.join(", or ")
-            )
-        })
+    oxserve_runtime::loader::find_model_file(dir, &MODEL_FILES, "XGBoost model")
 }
 
 /// Reads the `nthread` parameter: threads one large request may use (default 1).
 pub fn threads_parameter(parameters: &oxserve_runtime::Parameters) -> anyhow::Result<usize> {
-    match parameters.get_text("nthread") {
-        None => Ok(1),
-        Some(text) => match text.trim().parse::<usize>() {
-            Ok(n) if (1..=1024).contains(&n) => Ok(n),
-            _ => anyhow::bail!(
-                "parameter nthread must be a whole number from 1 to 1024, got {text:?}"
-            ),
-        },
-    }
+    oxserve_runtime::loader::count_parameter(parameters, "nthread", 1, 1024)
 }
 
 /// The scikit-learn class a model was saved from (its `scikit_learn` attribute), if any.
@@ -319,28 +298,13 @@ impl Input {
 }
 
 fn input(request: &PredictRequest, n_features: usize) -> Result<Input, ModelError> {
-    let [input] = request.inputs.as_slice() else {
-        return Err(ModelError::BadInput(format!(
-            "XGBOOST_SERVER takes exactly one input tensor (rows x features), got {}",
-            request.inputs.len()
-        )));
-    };
-    let cols = match *input.tensor.shape() {
-        [_, cols] | [cols] => cols,
-        ref other => {
-            return Err(ModelError::BadInput(format!(
-                "expected a 2-D array (rows x features), got shape {other:?}"
-            )));
-        }
-    };
-    if cols != n_features {
-        return Err(ModelError::BadInput(format!(
-            "Feature shape mismatch, expected: {n_features}, got {cols}"
-        )));
-    }
-    Ok(match input.tensor.data() {
+    let tensor =
+        oxserve_runtime::loader::single_matrix(request, "XGBOOST_SERVER", n_features, |cols| {
+            format!("Feature shape mismatch, expected: {n_features}, got {cols}")
+        })?;
+    Ok(match tensor.data() {
         TensorData::F32(v) => Input::F32(v.clone()),
-        _ => Input::F64(input.tensor.to_f64_vec()?),
+        _ => Input::F64(tensor.to_f64_vec()?),
     })
 }
 

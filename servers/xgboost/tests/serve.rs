@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 #[path = "support/serve.rs"]
 mod support;
-use support::{close, grpc, numbers, rows, seldon, start, start_and_fail, v2, v2_output};
+use support::{
+    close, finite_rows, grpc, numbers, rows, seldon, start, start_and_fail, v2, v2_output,
+};
 
 /// XGBoost's float32 outputs against the fixtures' float64 printouts (the engine's tolerance).
 const TOL: f64 = 1e-6;
@@ -26,22 +28,6 @@ fn cases() -> PathBuf {
 
 fn expected(case: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap()
-}
-
-/// The rows without a NaN (V2 JSON has no NaN), with the expected values of those rows.
-fn finite_rows(x: &[f64], cols: usize, want: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let n = x.len() / cols;
-    let width = want.len() / n;
-    let mut xs = Vec::new();
-    let mut ws = Vec::new();
-    for r in 0..n {
-        let row = &x[r * cols..(r + 1) * cols];
-        if row.iter().all(|v| v.is_finite()) {
-            xs.extend_from_slice(row);
-            ws.extend_from_slice(&want[r * width..(r + 1) * width]);
-        }
-    }
-    (xs, ws)
 }
 
 /// `predict_proba` as the scikit-learn wrapper computes it from `Booster.predict` (or the margins for
@@ -281,103 +267,17 @@ async fn kserve_v1_predict_answers_booster_predict() {
     let server = start(binary(), &case.join("model.ubj"), &[]).unwrap();
     let (_, x, cols) = rows(&exp["X"]);
     let (xs, want) = finite_rows(&x, cols, &numbers(&exp["predict"]));
-    let instances: Vec<&[f64]> = xs.chunks(cols).collect();
-    let reply = oxserve_tests::http_client()
-        .post(server.url("/v1/models/booster:predict"))
-        .json(&json!({ "instances": instances }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status().as_u16(), 200);
-    let reply: Value = reply.json().await.unwrap();
-    close(&numbers(&reply["predictions"]), &want, TOL, TOL).unwrap();
-    assert_eq!(
-        reply["predictions"][0].as_array().unwrap().len(),
-        3,
-        "{reply}"
-    );
+    let predictions = support::kserve_v1(&server, &xs, cols).await;
+    close(&numbers(&predictions), &want, TOL, TOL).unwrap();
+    assert_eq!(predictions[0].as_array().unwrap().len(), 3, "{predictions}");
 }
 
-/// The shared corpus's `xgboost-*` cases (`../shared/conformance/public` from the repository root, or
-/// `$OXSERVE_SHARED/conformance/public`): Seldon v1 answers the default method's values, V2 `predict_proba`
-/// the probabilities (whose argmax are the labels) and a regressor's `predict` its values.
+/// The shared corpus's `xgboost-*` cases, when present (see `support::shared_corpus`).
 #[tokio::test]
 async fn shared_corpus_xgboost_cases_through_the_server() {
-    let root = std::env::var_os("OXSERVE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"))
-        .join("conformance/public");
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        eprintln!("SKIPPED: {} not present", root.display());
-        return;
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("xgboost-")
-        })
-        .collect();
-    dirs.sort();
-    assert!(!dirs.is_empty());
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(dir.join("case.json"))
-            .unwrap()
-            .replace("NaN", "null");
-        let case: Value = serde_json::from_str(&text).unwrap();
-        let (atol, rtol) = (
-            case["atol"].as_f64().unwrap_or(TOL),
-            case["rtol"].as_f64().unwrap_or(TOL),
-        );
-        let outputs = &case["outputs"];
-        let proba = outputs.get("predict_proba");
-        let want = numbers(proba.unwrap_or(&outputs["predict"]));
-        let server = match start(binary(), &dir.join(case["artifact"].as_str().unwrap()), &[]) {
-            Ok(s) => s,
-            Err(e) => {
-                failures.push(format!("{name}: did not start: {e}"));
-                continue;
-            }
-        };
-        let request = case
-            .get("seldon_request")
-            .cloned()
-            .unwrap_or(json!({"data": {"ndarray": case["X"]}}));
-        let (status, reply) = seldon(&server, &request).await;
-        if let Err(e) = close(&numbers(&reply["data"]["ndarray"]), &want, atol, rtol) {
-            failures.push(format!("{name}: seldon {status} {e}"));
-        }
-        let (_, x, cols) = rows(&case["X"]);
-        let asked = if proba.is_some() {
-            "predict_proba"
-        } else {
-            "predict"
-        };
-        let (status, reply) = v2(&server, &x, cols, &[asked]).await;
-        match v2_output(&reply, asked) {
-            Some((_, got)) => {
-                if let Err(e) = close(&got, &want, atol, rtol) {
-                    failures.push(format!("{name}: v2 {asked} {e}"));
-                }
-                if proba.is_some() {
-                    let k = got.len() / (x.len() / cols);
-                    let labels: Vec<f64> = got
-                        .chunks(k)
-                        .map(|r| (0..k).fold(0, |b, i| if r[i] > r[b] { i } else { b }) as f64)
-                        .collect();
-                    if labels != numbers(&outputs["predict"]) {
-                        failures.push(format!("{name}: labels {labels:?}"));
-                    }
-                }
-            }
-            None => failures.push(format!("{name}: v2 {status} {reply}")),
-        }
+    if let Some(failures) = support::shared_corpus(binary(), "xgboost-", TOL).await {
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

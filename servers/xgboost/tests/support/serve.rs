@@ -214,3 +214,111 @@ pub(crate) fn help_first_line(binary: &Path) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// The rows without a NaN (V2 JSON has no NaN) and the expected values of those rows (`want` holds
+/// `rows × width` values).
+pub(crate) fn finite_rows(x: &[f64], cols: usize, want: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / cols;
+    let width = want.len() / n;
+    (0..n)
+        .filter(|r| x[r * cols..(r + 1) * cols].iter().all(|v| v.is_finite()))
+        .fold((Vec::new(), Vec::new()), |(mut xs, mut ws), r| {
+            xs.extend_from_slice(&x[r * cols..(r + 1) * cols]);
+            ws.extend_from_slice(&want[r * width..(r + 1) * width]);
+            (xs, ws)
+        })
+}
+
+/// KServe v1's `:predict` with `instances` (`rows × cols` values): the reply's `predictions`.
+pub(crate) async fn kserve_v1(server: &ServerProcess, rows: &[f64], cols: usize) -> Value {
+    let instances: Vec<&[f64]> = rows.chunks(cols).collect();
+    let reply = oxserve_tests::http_client()
+        .post(server.url("/v1/models/booster:predict"))
+        .json(&json!({ "instances": instances }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let reply: Value = reply.json().await.unwrap();
+    reply["predictions"].clone()
+}
+
+/// The argmax of each row of `rows × k` probabilities.
+fn labels(p: &[f64], k: usize) -> Vec<f64> {
+    p.chunks(k)
+        .map(|r| (0..k).fold(0, |b, i| if r[i] > r[b] { i } else { b }) as f64)
+        .collect()
+}
+
+/// The shared corpus's cases named `prefix*` (`../shared/conformance/public` from the repository root, or
+/// `$OXSERVE_SHARED/conformance/public`) through `binary`: Seldon v1 answers the default method's values
+/// (`predict_proba` for classifiers, else `predict`), V2 that same output by name, and the argmax of the
+/// probabilities are the labels. The failures; `None` when the corpus is absent (the suite skips).
+pub(crate) async fn shared_corpus(binary: &Path, prefix: &str, tol: f64) -> Option<Vec<String>> {
+    let root = std::env::var_os("OXSERVE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| oxserve_tests::repo_root().join("../shared"))
+        .join("conformance/public");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!("SKIPPED: {} not present", root.display());
+        return None;
+    };
+    let mut dirs: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no {prefix}* case in {}", root.display());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(dir.join("case.json"))
+            .unwrap()
+            .replace("NaN", "null");
+        let case: Value = serde_json::from_str(&text).unwrap();
+        let (atol, rtol) = (
+            case["atol"].as_f64().unwrap_or(tol),
+            case["rtol"].as_f64().unwrap_or(tol),
+        );
+        let outputs = &case["outputs"];
+        let proba = outputs.get("predict_proba");
+        let want = numbers(proba.unwrap_or(&outputs["predict"]));
+        let server = match start(binary, &dir.join(case["artifact"].as_str().unwrap()), &[]) {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("{name}: did not start: {e}"));
+                continue;
+            }
+        };
+        let request = case
+            .get("seldon_request")
+            .cloned()
+            .unwrap_or(json!({"data": {"ndarray": case["X"]}}));
+        let (status, reply) = seldon(&server, &request).await;
+        if let Err(e) = close(&numbers(&reply["data"]["ndarray"]), &want, atol, rtol) {
+            failures.push(format!("{name}: seldon {status} {e}"));
+        }
+        let (_, x, cols) = rows(&case["X"]);
+        let asked = if proba.is_some() {
+            "predict_proba"
+        } else {
+            "predict"
+        };
+        let (status, reply) = v2(&server, &x, cols, &[asked]).await;
+        let Some((_, got)) = v2_output(&reply, asked) else {
+            failures.push(format!("{name}: v2 {status} {reply}"));
+            continue;
+        };
+        if let Err(e) = close(&got, &want, atol, rtol) {
+            failures.push(format!("{name}: v2 {asked} {e}"));
+        }
+        if proba.is_some()
+            && labels(&got, got.len() / (x.len() / cols)) != numbers(&outputs["predict"])
+        {
+            failures.push(format!(
+                "{name}: the probabilities' argmax are not the labels"
+            ));
+        }
+    }
+    Some(failures)
+}
