@@ -27,6 +27,18 @@ pub fn find_model_file(dir: &Path, names: &[&str], what: &str) -> anyhow::Result
         })
 }
 
+/// [`find_model_file`], then its bytes (an error names the file).
+pub fn read_model_file(
+    dir: &Path,
+    names: &[&str],
+    what: &str,
+) -> anyhow::Result<(PathBuf, Vec<u8>)> {
+    let file = find_model_file(dir, names, what)?;
+    let bytes =
+        std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    Ok((file, bytes))
+}
+
 /// A count parameter such as `nthread` (`INT` or text): `default` when absent; a value that is not a whole
 /// number from 1 to `max` refuses the start, naming the parameter.
 pub fn count_parameter(

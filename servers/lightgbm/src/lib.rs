@@ -13,7 +13,7 @@
 //! - Parameter `nthread` (`INT`, default 1): threads one large request may use (the engine splits its rows into
 //!   blocks); small requests always run on one thread.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oxserve_core::{
     DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
@@ -41,11 +41,6 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
     parameters: &PARAMETERS,
 };
 
-/// Finds the model file in a folder (or accepts a file path): the first of [`MODEL_FILES`] present.
-pub fn find_model_file(dir: &Path) -> anyhow::Result<PathBuf> {
-    oxserve_runtime::loader::find_model_file(dir, &MODEL_FILES, "LightGBM model")
-}
-
 /// Reads the `nthread` parameter: threads one large request may use (default 1).
 pub fn threads_parameter(parameters: &oxserve_runtime::Parameters) -> anyhow::Result<usize> {
     oxserve_runtime::loader::count_parameter(parameters, "nthread", 1, 1024)
@@ -62,11 +57,11 @@ pub struct LightgbmModel {
 }
 
 impl LightgbmModel {
-    /// Loads the model file in `dir` (see [`find_model_file`]); `threads` as [`threads_parameter`] reads it.
+    /// Loads the first of [`MODEL_FILES`] in `dir` (or the file `dir` names); `threads` as
+    /// [`threads_parameter`] reads it. A malformed file is refused with its name and what is wrong.
     pub fn load(dir: &Path, threads: usize) -> anyhow::Result<Self> {
-        let file = find_model_file(dir)?;
-        let bytes = std::fs::read(&file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let (file, bytes) =
+            oxserve_runtime::loader::read_model_file(dir, &MODEL_FILES, "LightGBM model")?;
         let booster =
             Booster::load(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         Ok(Self::new(booster, threads))

@@ -27,7 +27,7 @@ fn cases() -> PathBuf {
 }
 
 fn expected(case: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap()
+    support::read_json(&case.join("expected.json"))
 }
 
 async fn check_case(case: &Path) -> Result<(), String> {

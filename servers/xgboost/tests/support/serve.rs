@@ -32,6 +32,11 @@ pub(crate) fn start(
     )
 }
 
+/// Reads a JSON file.
+pub(crate) fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// Posts a Seldon v1 request.
 pub(crate) async fn seldon(server: &ServerProcess, body: &Value) -> (u16, Value) {
     post(server, "/api/v1.0/predictions", body).await
