@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# images/test-images.sh: builds both images (images/build.sh: one cargo run, target dir target/images reused
+# images/test-images.sh: builds the images (images/build.sh: one cargo run, target dir target/images reused
 # between runs), exports each image's root filesystem into an empty folder and runs its entrypoint there the way
 # a pod does: chroot as UID 8888, read-only root, only the image's ENV plus the operator's env, /mnt/models
 # mounted (read-write for the initializer, read-only for the server), on a private loopback-only network.
@@ -9,6 +9,9 @@
 #                        SIGTERM → exit 0
 #   both:                size limits, USER/EXPOSE/ENTRYPOINT, only the expected files, static executables,
 #                        the operator's preStop hook `/bin/sh -c "/bin/sleep 0"` in the chroot
+#   xgboost-server:      on a folder from XGBoost 1.7 (its legacy binary model.bst is read first), and
+#   lightgbm-server:     on a LightGBM 4.7 model.txt: the fixture's rows answer what Booster.predict returned
+#                        over Seldon v1 (NaN rows included) and V2; SIGTERM → exit 0
 # Prints `N passed, N failed`; exits 1 on a failure. Without podman/docker, or without root (chroot, mounts,
 # namespaces), prints SKIPPED and exits 0. ENGINE=podman|docker chooses; PODMAN_FLAGS as in build.sh.
 set -uo pipefail
@@ -18,8 +21,9 @@ repo=$(dirname "$here")
 source "$here/lib.sh"
 
 # Size targets in bytes (MB = 10^6), as the image store reports them.
-declare -A LIMIT=([sklearn-server]=20000000 [storage-initializer]=25000000)
-SERVERS=(storage-initializer sklearn-server)
+declare -A LIMIT=([sklearn-server]=20000000 [storage-initializer]=25000000 [xgboost-server]=20000000
+  [lightgbm-server]=20000000)
+SERVERS=(storage-initializer sklearn-server xgboost-server lightgbm-server)
 
 if [ "${1:-}" != --inside ]; then
   t0=$(date +%s)
@@ -202,6 +206,66 @@ if wait_tcp "$hp" 30 "$server"; then
 else
   not_ok "$sk: ready (TCP connect to the HTTP port)"; sed 's/^/  | /' "$WORK/$sk.log" | tail -n 20
 fi
+
+# ---- xgboost-server and lightgbm-server images, each on a committed fixture folder ------------------------------
+# fixture_answers PORT EXPECTED TOL: the fixture's rows over Seldon v1 (every row, NaN as null) and V2 (the rows
+# without NaN) answer expected.json's `predict` (what Booster.predict returned) within TOL.
+fixture_answers() {
+  python3 - "$1" "$2" "$3" <<'EOF'
+import json, math, sys, urllib.request
+port, exp, tol = sys.argv[1], json.load(open(sys.argv[2])), float(sys.argv[3])
+def flat(v):
+    return [y for x in v for y in flat(x)] if isinstance(v, list) else [math.nan if v is None else v]
+def post(path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+def close(got, want):
+    return len(got) == len(want) and all(abs(g - w) <= tol + tol * abs(w) for g, w in zip(got, want))
+rows, want = exp["X"], flat(exp["predict"])
+width = len(want) // len(rows)
+ok = True
+got = flat(post("/api/v1.0/predictions", {"data": {"ndarray": rows}})["data"]["ndarray"])
+if not close(got, want):
+    print(f"  seldon: got {got}, want {want}", file=sys.stderr); ok = False
+keep = [i for i, r in enumerate(rows) if all(v is not None and math.isfinite(v) for v in r)]
+data = [v for i in keep for v in rows[i]]
+reply = post("/v2/models/booster/infer",
+             {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [len(keep), len(rows[0])], "data": data}]})
+got, want = flat(reply["outputs"][0]["data"]), [want[i * width + k] for i in keep for k in range(width)]
+if not close(got, want):
+    print(f"  v2: got {got}, want {want}", file=sys.stderr); ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+
+# tree_server NAME FIXTURE TOL: NAME's image serving the fixture folder (mounted read-only at /mnt/models).
+tree_server() {
+  local name=$1 fixture=$2 tol=$3 entry hp gp mp pid
+  mapfile -t entry <"$WORK/$name.entrypoint"
+  mount --bind "$fixture" "$WORK/$name.rootfs/mnt/models" && mount -o remount,bind,ro "$WORK/$name.rootfs/mnt/models"
+  hp=$(free_port) gp=$(free_port) mp=$(free_port)
+  image_cmd "$name" \
+    PREDICTIVE_UNIT_SERVICE_PORT="$hp" PREDICTIVE_UNIT_HTTP_SERVICE_PORT="$hp" PREDICTIVE_UNIT_GRPC_SERVICE_PORT="$gp" \
+    PREDICTIVE_UNIT_PARAMETERS='[{"name":"model_uri","value":"/mnt/models","type":"STRING"}]' \
+    PREDICTIVE_UNIT_ID=booster PREDICTIVE_UNIT_IMAGE="oxserve/$name:test" PREDICTOR_ID=default \
+    SELDON_DEPLOYMENT_ID=booster-model SELDON_EXECUTOR_ENABLED=true \
+    PREDICTIVE_UNIT_METRICS_SERVICE_PORT="$mp" PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus \
+    -- "${entry[@]}"
+  "${RUN[@]}" >"$WORK/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  if wait_tcp "$hp" 30 "$pid"; then
+    ok "$name: ready (TCP connect to the HTTP port)"
+    check "$name: ${fixture#"$REPO"/} answers Booster.predict's values ($tol) over Seldon v1 and V2" \
+      fixture_answers "$hp" "$fixture/expected.json" "$tol"
+    check "$name: SIGTERM exits 0" term_exits_zero "$pid"
+  else
+    not_ok "$name: ready (TCP connect to the HTTP port)"; sed 's/^/  | /' "$WORK/$name.log" | tail -n 20
+  fi
+}
+tree_server xgboost-server "$REPO/crates/xgboost/fixtures/cases/v17/multi-softprob" 1e-6
+tree_server lightgbm-server "$REPO/crates/lightgbm/fixtures/cases/v4/multiclass" 1e-9
 
 echo "images/test-images.sh: $(($(date +%s) - T0)) s in all"
 summary

@@ -5,8 +5,9 @@ seldon-config: `predictor_servers` is JSON, implementation -> {"protocols": {p: 
 with p only seldon/v2/kfserving/tensorflow (anything else is silently ignored by the operator), the Helm defaults
 kept for every other server, SKLEARN_SERVER on oxserve's image for seldon and v2; `storageInitializer` has an image
 and four Kubernetes quantities that parse (the operator fails injection otherwise). The SeldonDeployment is the
-seed's iris one; the ClusterServingRuntime declares sklearn and the v2 protocol on the same image; the ONNX and
-Hugging Face runtimes and the TENSORFLOW_SERVER / HUGGINGFACE_SERVER examples resolve to onnx-server / candle-server.
+seed's iris one; the ClusterServingRuntime declares sklearn and the v2 protocol on the same image; the ONNX, Hugging
+Face, XGBoost and LightGBM runtimes and the TENSORFLOW_SERVER / HUGGINGFACE_SERVER / XGBOOST_SERVER examples resolve
+to onnx-server / candle-server / xgboost-server (XGBOOST_SERVER and the new LIGHTGBM_SERVER: seldon and v2).
 
 Needs PyYAML: run scripts/install-image-tools.sh (it fills .venv-images); this script re-runs itself there.
 Prints `N passed, N failed`; exits 1 on any failure.
@@ -35,9 +36,10 @@ OXSERVE = {
     "TENSORFLOW_SERVER": ({"seldon", "tensorflow", "v2"}, "onnx-server"),
     "HUGGINGFACE_SERVER": ({"seldon", "v2"}, "candle-server"),
     "PYTORCH_SERVER": ({"seldon", "v2"}, "candle-server"),
+    "XGBOOST_SERVER": ({"seldon", "v2"}, "xgboost-server"),
+    "LIGHTGBM_SERVER": ({"seldon", "v2"}, "lightgbm-server"),
 }
 HELM_DEFAULTS = {  # seldon-core-operator 1.18.2 values.yaml, every entry oxserve does not replace
-    "XGBOOST_SERVER": {"seldon": "seldonio/xgboostserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-xgboost"},
     "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-mlflow"},
     "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
     "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.3.5-slim"},
@@ -199,7 +201,8 @@ def other_runtime(file, name, fmt, protocols):
     assert set(spec["protocolVersions"]) == protocols, spec["protocolVersions"]
     container, = spec["containers"]
     assert container["name"] == "kserve-container", container["name"]
-    impl = {"onnx": "TENSORFLOW_SERVER", "huggingface": "HUGGINGFACE_SERVER"}[fmt]
+    impl = {"onnx": "TENSORFLOW_SERVER", "huggingface": "HUGGINGFACE_SERVER", "xgboost": "XGBOOST_SERVER",
+            "lightgbm": "LIGHTGBM_SERVER"}[fmt]
     assert container["image"] == image_of(servers[impl]["protocols"]["v2"]), container["image"]
     env = {e["name"]: e["value"] for e in container.get("env", [])}
     assert env.get("PREDICTIVE_UNIT_METRICS_SERVICE_PORT") == spec["annotations"]["prometheus.kserve.io/port"], env
@@ -217,7 +220,8 @@ def other_runtime(file, name, fmt, protocols):
 
 def example_deployments_resolve():
     for file, impl, image in [("tensorflow-seldondeployment.yaml", "TENSORFLOW_SERVER", "onnx-server"),
-                              ("huggingface-seldondeployment.yaml", "HUGGINGFACE_SERVER", "candle-server")]:
+                              ("huggingface-seldondeployment.yaml", "HUGGINGFACE_SERVER", "candle-server"),
+                              ("xgboost-seldondeployment.yaml", "XGBOOST_SERVER", "xgboost-server")]:
         dep, = load(file)
         assert dep["kind"] == "SeldonDeployment", dep["kind"]
         graph = dep["spec"]["predictors"][0]["graph"]
@@ -231,7 +235,8 @@ for name, fn in [
     ("seldon-config keys hold JSON", config_map_keys_are_json),
     ("predictor_servers has the shape the operator reads", predictor_servers_shape),
     ("predictor_servers keeps the Helm defaults", helm_defaults_kept),
-    ("SKLEARN_SERVER, TENSORFLOW_SERVER, HUGGINGFACE_SERVER, PYTORCH_SERVER use oxserve", oxserve_implementations),
+    ("SKLEARN_SERVER, TENSORFLOW_SERVER, HUGGINGFACE_SERVER, PYTORCH_SERVER, XGBOOST_SERVER, LIGHTGBM_SERVER use oxserve",
+     oxserve_implementations),
     ("storageInitializer image and four quantities", storage_initializer_entry),
     ("SeldonDeployment is the seed's iris", seldon_deployment_is_the_seed),
     ("SeldonDeployment resolves to the oxserve image", seldon_deployment_resolves_to_oxserve),
@@ -241,7 +246,11 @@ for name, fn in [
      lambda: other_runtime("kserve-onnx-runtime.yaml", "oxserve-onnx", "onnx", {"v1", "v2", "grpc-v1", "grpc-v2"})),
     ("ClusterServingRuntime oxserve-huggingface: huggingface, v2",
      lambda: other_runtime("kserve-huggingface-runtime.yaml", "oxserve-huggingface", "huggingface", {"v2", "grpc-v2"})),
-    ("TENSORFLOW_SERVER and HUGGINGFACE_SERVER examples resolve to oxserve", example_deployments_resolve),
+    ("ClusterServingRuntime oxserve-xgboost: xgboost, v1/v2 REST + v2 gRPC",
+     lambda: other_runtime("kserve-xgboost-runtime.yaml", "oxserve-xgboost", "xgboost", {"v1", "v2", "grpc-v2"})),
+    ("ClusterServingRuntime oxserve-lightgbm: lightgbm, v1/v2 REST + v2 gRPC",
+     lambda: other_runtime("kserve-lightgbm-runtime.yaml", "oxserve-lightgbm", "lightgbm", {"v1", "v2", "grpc-v2"})),
+    ("TENSORFLOW_SERVER, HUGGINGFACE_SERVER and XGBOOST_SERVER examples resolve to oxserve", example_deployments_resolve),
 ]:
     check(name, fn)
 

@@ -25,6 +25,7 @@ mod conn;
 pub mod error;
 mod grpc;
 mod grpc_v2;
+pub mod loader;
 pub mod metrics;
 mod openapi;
 pub mod rest;

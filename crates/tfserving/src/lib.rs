@@ -66,6 +66,17 @@ pub fn rest_extension() -> RestExtension {
     }
 }
 
+/// KServe v1's REST API (`/v1/models/{name}[:predict]`, TF Serving's routes) for a model with several outputs of
+/// which one is *the* prediction: `:predict` answers only the model's default output, as one array, where TF
+/// Serving would answer every output of the signature as an object per instance. KServe's xgbserver and
+/// lgbserver answer this way (the booster's prediction alone); status and metadata are TF Serving's.
+pub fn kserve_v1_extension() -> RestExtension {
+    RestExtension {
+        routes: rest::default_output_routes(),
+        ..rest_extension()
+    }
+}
+
 /// Which version a request names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VersionChoice {

@@ -22,6 +22,20 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
     Router::new().route("/v1/{*path}", any(handle))
 }
 
+/// The same routes, whose `:predict` asks the model for its default output only (KServe v1).
+pub(crate) fn default_output_routes() -> Router<Arc<ServerState>> {
+    Router::new().route("/v1/{*path}", any(handle_default_output))
+}
+
+/// Which outputs `:predict` asks the model for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outputs {
+    /// Every output of the signature (TF Serving).
+    All,
+    /// The model's default output (KServe v1 predictors).
+    Default,
+}
+
 /// What a path under `/v1/` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -41,7 +55,19 @@ async fn handle(
     uri: Uri,
     body: Body,
 ) -> Response {
-    match serve(&state, &method, &uri, body).await {
+    match serve(&state, &method, &uri, body, Outputs::All).await {
+        Ok(response) => response,
+        Err(e) => e.into_tf_serving_response(),
+    }
+}
+
+async fn handle_default_output(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    match serve(&state, &method, &uri, body, Outputs::Default).await {
         Ok(response) => response,
         Err(e) => e.into_tf_serving_response(),
     }
@@ -52,6 +78,7 @@ async fn serve(
     method: &Method,
     uri: &Uri,
     body: Body,
+    outputs: Outputs,
 ) -> Result<Response, ServeError> {
     match parse_route(method, uri.path())? {
         Route::Status(name, choice) => {
@@ -79,7 +106,10 @@ async fn serve(
             let response = state
                 .predict(PredictRequest {
                     inputs: decoded.inputs,
-                    outputs: all_outputs(state),
+                    outputs: match outputs {
+                        Outputs::All => all_outputs(state),
+                        Outputs::Default => Vec::new(),
+                    },
                 })
                 .await?;
             let body = tfserving::encode_predict(decoded.format, &response.outputs)

@@ -1,0 +1,32 @@
+//! `xgboost-server`: XGBOOST_SERVER on the oxserve runtime. Serves `model.bst`, else `model.json` / `model.ubj`
+//! (XGBoost's JSON, UBJSON or legacy binary format, detected from the bytes), over Seldon v1, V2 and KServe v1.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use oxserve_core::Model;
+use oxserve_xgboost_server::{SERVER, XgboostModel, threads_parameter};
+
+fn main() -> ExitCode {
+    oxserve_runtime::run_with::<oxserve_runtime::NoArgs, _>(
+        &SERVER,
+        oxserve_runtime::Extensions::default().with_rest(oxserve_tfserving::kserve_v1_extension()),
+        |ctx| {
+            let threads = threads_parameter(&ctx.parameters)?;
+            let model = XgboostModel::load(&ctx.model_dir, threads)?;
+            let booster = model.booster();
+            tracing::info!(
+                format = ?booster.format(),
+                booster = ?booster.kind(),
+                objective = booster.objective(),
+                features = booster.n_features(),
+                rounds = booster.n_rounds(),
+                wrapper = ?model.wrapper(),
+                default_output = model.default_output(),
+                nthread = threads,
+                "XGBoost model loaded"
+            );
+            Ok(Arc::new(model) as Arc<dyn Model>)
+        },
+    )
+}

@@ -1,0 +1,329 @@
+//! What the tree servers' process tests share (included with `#[path]` by `oxserve-xgboost-server` and
+//! `oxserve-lightgbm-server`): starting a binary on a model, the Seldon v1, V2 REST and V2 gRPC calls, reading
+//! numbers back, and a start that must fail.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use oxserve_protocol::pb::inference as pb;
+use oxserve_tests::ServerProcess;
+use serde_json::{Value, json};
+
+/// Starts `binary` on `model` (a folder or a file) with extra `PREDICTIVE_UNIT_PARAMETERS` entries.
+pub(crate) fn start(
+    binary: &Path,
+    model: &Path,
+    params: &[(&str, &str, &str)],
+) -> anyhow::Result<ServerProcess> {
+    let mut list =
+        vec![json!({"name": "model_uri", "value": model.display().to_string(), "type": "STRING"})];
+    list.extend(
+        params
+            .iter()
+            .map(|(n, v, t)| json!({"name": n, "value": v, "type": t})),
+    );
+    let params = Value::Array(list).to_string();
+    ServerProcess::start(
+        binary,
+        &[
+            ("PREDICTIVE_UNIT_PARAMETERS", params.as_str()),
+            ("PREDICTIVE_UNIT_ID", "booster"),
+        ],
+    )
+}
+
+/// Reads a JSON file.
+pub(crate) fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Posts a Seldon v1 request.
+pub(crate) async fn seldon(server: &ServerProcess, body: &Value) -> (u16, Value) {
+    post(server, "/api/v1.0/predictions", body).await
+}
+
+/// Posts a V2 REST inference of `rows` (`rows × cols` float64 values) asking for `outputs` (none: the default).
+pub(crate) async fn v2(
+    server: &ServerProcess,
+    rows: &[f64],
+    cols: usize,
+    outputs: &[&str],
+) -> (u16, Value) {
+    let mut body = json!({
+        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [rows.len() / cols, cols], "data": rows}]
+    });
+    if !outputs.is_empty() {
+        body["outputs"] = outputs.iter().map(|o| json!({"name": o})).collect();
+    }
+    post(server, "/v2/models/booster/infer", &body).await
+}
+
+/// GETs a path; the status and the JSON body.
+pub(crate) async fn get(server: &ServerProcess, path: &str) -> (u16, Value) {
+    let reply = oxserve_tests::http_client()
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
+    let reply = oxserve_tests::http_client()
+        .post(server.url(path))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(Value::Null))
+}
+
+/// One V2 gRPC inference of `rows` (NaN allowed: protobuf carries it); each output's name, shape and values.
+pub(crate) async fn grpc(
+    server: &ServerProcess,
+    rows: &[f64],
+    cols: usize,
+    outputs: &[&str],
+) -> Vec<(String, Vec<i64>, Vec<f64>)> {
+    let endpoint = format!("http://127.0.0.1:{}", server.grpc);
+    let mut client =
+        pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
+            .await
+            .unwrap();
+    let request = pb::ModelInferRequest {
+        model_name: "booster".into(),
+        inputs: vec![pb::model_infer_request::InferInputTensor {
+            name: "input-0".into(),
+            datatype: "FP64".into(),
+            shape: vec![(rows.len() / cols) as i64, cols as i64],
+            contents: Some(pb::InferTensorContents {
+                fp64_contents: rows.to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        outputs: outputs
+            .iter()
+            .map(|o| pb::model_infer_request::InferRequestedOutputTensor {
+                name: (*o).into(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let reply = client.model_infer(request).await.unwrap().into_inner();
+    reply
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let values: Vec<f64> = match (&o.contents, reply.raw_output_contents.get(i)) {
+                (Some(c), _) if !c.fp64_contents.is_empty() => c.fp64_contents.clone(),
+                (Some(c), _) if !c.int64_contents.is_empty() => {
+                    c.int64_contents.iter().map(|&v| v as f64).collect()
+                }
+                (_, Some(raw)) if o.datatype == "FP64" => raw
+                    .chunks(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+                    .collect(),
+                (_, Some(raw)) if o.datatype == "INT64" => raw
+                    .chunks(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
+                    .collect(),
+                other => panic!("output {} has no contents: {other:?}", o.name),
+            };
+            (o.name.clone(), o.shape.clone(), values)
+        })
+        .collect()
+}
+
+/// A V2 REST reply's output by name: its shape and values.
+pub(crate) fn v2_output(reply: &Value, name: &str) -> Option<(Vec<i64>, Vec<f64>)> {
+    let o = reply["outputs"]
+        .as_array()?
+        .iter()
+        .find(|o| o["name"] == name)?;
+    let shape = o["shape"]
+        .as_array()?
+        .iter()
+        .map(|d| d.as_i64().unwrap())
+        .collect();
+    Some((shape, numbers(&o["data"])))
+}
+
+/// Every number of a nested JSON array, row-major; `null` reads as NaN.
+pub(crate) fn numbers(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(numbers).collect(),
+        Value::Null => vec![f64::NAN],
+        v => vec![v.as_f64().unwrap()],
+    }
+}
+
+/// `|got - want| <= atol + rtol·|want|` everywhere (NaN matches NaN), or why not.
+pub(crate) fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{} values, want {}", got.len(), want.len()));
+    }
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let same = (g.is_nan() && w.is_nan()) || (g - w).abs() <= atol + rtol * w.abs();
+        if !same {
+            return Err(format!("[{i}]: got {g}, want {w}"));
+        }
+    }
+    Ok(())
+}
+
+/// The expected rows as a Seldon `ndarray` (NaN as `null`) and flat (NaN kept).
+pub(crate) fn rows(x: &Value) -> (Value, Vec<f64>, usize) {
+    let cols = x[0].as_array().map_or(0, Vec::len);
+    (x.clone(), numbers(x), cols)
+}
+
+/// Runs `binary` on a folder holding `file` = `bytes`; returns (exit success, stderr).
+pub(crate) fn start_and_fail(binary: &Path, file: &str, bytes: &[u8]) -> (bool, String) {
+    let dir = oxserve_tests::TempDir::new("badmodel").unwrap();
+    if !file.is_empty() {
+        std::fs::write(dir.0.join(file), bytes).unwrap();
+    }
+    let params = Value::Array(vec![
+        json!({"name": "model_uri", "value": dir.0.display().to_string(), "type": "STRING"}),
+    ])
+    .to_string();
+    let out = std::process::Command::new(binary)
+        .env("PREDICTIVE_UNIT_PARAMETERS", params)
+        .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0")
+        .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "0")
+        .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "0")
+        .env("OXSERVE_HOST", "127.0.0.1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first line `binary --help` prints.
+pub(crate) fn help_first_line(binary: &Path) -> String {
+    let out = std::process::Command::new(binary)
+        .arg("--help")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The rows without a NaN (V2 JSON has no NaN) and the expected values of those rows (`want` holds
+/// `rows × width` values).
+pub(crate) fn finite_rows(x: &[f64], cols: usize, want: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / cols;
+    let width = want.len() / n;
+    (0..n)
+        .filter(|r| x[r * cols..(r + 1) * cols].iter().all(|v| v.is_finite()))
+        .fold((Vec::new(), Vec::new()), |(mut xs, mut ws), r| {
+            xs.extend_from_slice(&x[r * cols..(r + 1) * cols]);
+            ws.extend_from_slice(&want[r * width..(r + 1) * width]);
+            (xs, ws)
+        })
+}
+
+/// KServe v1's `:predict` with `instances` (`rows × cols` values): the reply's `predictions`.
+pub(crate) async fn kserve_v1(server: &ServerProcess, rows: &[f64], cols: usize) -> Value {
+    let instances: Vec<&[f64]> = rows.chunks(cols).collect();
+    let reply = oxserve_tests::http_client()
+        .post(server.url("/v1/models/booster:predict"))
+        .json(&json!({ "instances": instances }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let reply: Value = reply.json().await.unwrap();
+    reply["predictions"].clone()
+}
+
+/// The argmax of each row of `rows × k` probabilities.
+fn labels(p: &[f64], k: usize) -> Vec<f64> {
+    p.chunks(k)
+        .map(|r| (0..k).fold(0, |b, i| if r[i] > r[b] { i } else { b }) as f64)
+        .collect()
+}
+
+/// The shared corpus's cases named `prefix*` (`../shared/conformance/public` from the repository root, or
+/// `$OXSERVE_SHARED/conformance/public`) through `binary`: Seldon v1 answers the default method's values
+/// (`predict_proba` for classifiers, else `predict`), V2 that same output by name, and the argmax of the
+/// probabilities are the labels. The failures; `None` when the corpus is absent (the suite skips).
+pub(crate) async fn shared_corpus(binary: &Path, prefix: &str, tol: f64) -> Option<Vec<String>> {
+    let root = std::env::var_os("OXSERVE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| oxserve_tests::repo_root().join("../shared"))
+        .join("conformance/public");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!("SKIPPED: {} not present", root.display());
+        return None;
+    };
+    let mut dirs: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no {prefix}* case in {}", root.display());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(dir.join("case.json"))
+            .unwrap()
+            .replace("NaN", "null");
+        let case: Value = serde_json::from_str(&text).unwrap();
+        let (atol, rtol) = (
+            case["atol"].as_f64().unwrap_or(tol),
+            case["rtol"].as_f64().unwrap_or(tol),
+        );
+        let outputs = &case["outputs"];
+        let proba = outputs.get("predict_proba");
+        let want = numbers(proba.unwrap_or(&outputs["predict"]));
+        let server = match start(binary, &dir.join(case["artifact"].as_str().unwrap()), &[]) {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("{name}: did not start: {e}"));
+                continue;
+            }
+        };
+        let request = case
+            .get("seldon_request")
+            .cloned()
+            .unwrap_or(json!({"data": {"ndarray": case["X"]}}));
+        let (status, reply) = seldon(&server, &request).await;
+        if let Err(e) = close(&numbers(&reply["data"]["ndarray"]), &want, atol, rtol) {
+            failures.push(format!("{name}: seldon {status} {e}"));
+        }
+        let (_, x, cols) = rows(&case["X"]);
+        let asked = if proba.is_some() {
+            "predict_proba"
+        } else {
+            "predict"
+        };
+        let (status, reply) = v2(&server, &x, cols, &[asked]).await;
+        let Some((_, got)) = v2_output(&reply, asked) else {
+            failures.push(format!("{name}: v2 {status} {reply}"));
+            continue;
+        };
+        if let Err(e) = close(&got, &want, atol, rtol) {
+            failures.push(format!("{name}: v2 {asked} {e}"));
+        }
+        if proba.is_some()
+            && labels(&got, got.len() / (x.len() / cols)) != numbers(&outputs["predict"])
+        {
+            failures.push(format!(
+                "{name}: the probabilities' argmax are not the labels"
+            ));
+        }
+    }
+    Some(failures)
+}
