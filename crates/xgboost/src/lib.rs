@@ -180,6 +180,39 @@ impl Booster {
         Booster::build(format, parts)
     }
 
+    /// Reads the bytes a pickled `xgboost.core.Booster` keeps under `handle` (what `XGBoosterSerializeToBuffer`
+    /// writes; the scikit-learn wrappers pickle their booster this way). XGBoost ≥ 2.0 writes a UBJSON document
+    /// `{"Config": …, "Model": …}` whose `Model` is the saved model; XGBoost 1.x writes `CONFIG-offset:`, the
+    /// config's offset as a little-endian i64, the legacy binary model, then the JSON config. Only the model is
+    /// read: the config holds training parameters, which prediction does not use. A bare saved model (any
+    /// format [`Booster::load`] reads) is accepted too.
+    pub fn load_serialized(bytes: &[u8]) -> Result<Booster, XgbError> {
+        if let Some(rest) = bytes.strip_prefix(b"CONFIG-offset:") {
+            let (offset, body) = rest.split_first_chunk::<8>().ok_or_else(|| {
+                fmt_err("serialized booster: truncated after the CONFIG-offset header")
+            })?;
+            let offset = i64::from_le_bytes(*offset);
+            let model = usize::try_from(offset)
+                .ok()
+                .and_then(|n| body.get(..n))
+                .ok_or_else(|| {
+                    fmt_err(format!(
+                        "serialized booster: the config offset {offset} is outside the {} bytes that follow",
+                        body.len()
+                    ))
+                })?;
+            return Booster::load_as(model, Format::LegacyBinary);
+        }
+        let format = detect(bytes);
+        let root = match format {
+            Format::Json => doc::parse_json(bytes)?,
+            Format::Ubjson => doc::parse_ubjson(bytes)?,
+            Format::LegacyBinary => return Booster::load_as(bytes, format),
+        };
+        let model = root.get("Model").unwrap_or(&root);
+        Booster::build(format, from_doc(model)?)
+    }
+
     fn build(format: Format, mut p: Parts) -> Result<Booster, XgbError> {
         if p.num_feature > MAX_FEATURES {
             return Err(XgbError::Format(format!(
