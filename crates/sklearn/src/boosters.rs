@@ -42,10 +42,10 @@ pub(crate) fn build(obj: &Object) -> Option<Result<Box<dyn Estimator>, SklearnEr
     }
     Some(match obj.class.module.as_str() {
         "xgboost.sklearn" if name.starts_with("XGB") => {
-            XgbWrapper::from_object(obj).map(|e| Box::new(e) as Box<dyn Estimator>)
+            XgbEngine::wrapper(obj).map(|e| Box::new(e) as Box<dyn Estimator>)
         }
         "lightgbm.sklearn" if name.starts_with("LGBM") => {
-            LgbWrapper::from_object(obj).map(|e| Box::new(e) as Box<dyn Estimator>)
+            LgbEngine::wrapper(obj).map(|e| Box::new(e) as Box<dyn Estimator>)
         }
         _ => return None,
     })
@@ -109,29 +109,79 @@ fn check_classes(
     Ok(())
 }
 
-/// A column of outputs, or a matrix when the booster has several (multi-target regression).
-fn values_output(values: Vec<f64>, rows: usize, cols: usize) -> Result<Output, SklearnError> {
-    if cols == 1 {
-        Ok(Output::Column(values))
-    } else {
-        Ok(Output::Matrix(Matrix::new(rows, cols, values)?))
-    }
+/// What the XGBoost and LightGBM wrappers compute differently; [`Wrapper`] does the rest.
+trait Engine: Send + Sync + std::fmt::Debug {
+    /// The booster's input columns.
+    fn n_features(&self) -> usize;
+    /// The wrapper's `predict` for a regressor or ranker: `Booster.predict` with the wrapper's options.
+    fn values(&self, x: &Matrix) -> Result<xgb::Output, SklearnError>;
+    /// A classifier's `predict_proba`.
+    fn proba(&self, x: &Matrix) -> Result<Matrix, SklearnError>;
+    /// A classifier's `predict`.
+    fn labels(&self, x: &Matrix, classes: &Labels) -> Result<Labels, SklearnError>;
 }
 
-/// An XGBoost scikit-learn wrapper.
+/// A scikit-learn wrapper of either library.
 #[derive(Debug)]
-struct XgbWrapper {
+struct Wrapper<E> {
     class: String,
-    booster: xgb::Booster,
-    opts: xgb::Predict,
-    /// The wrapper's `missing` when it is not NaN: inputs equal to it are missing.
-    missing: Option<f64>,
+    engine: E,
     /// Classifiers: `classes_`.
     classes: Option<Labels>,
 }
 
-impl XgbWrapper {
-    fn from_object(obj: &Object) -> Result<Self, SklearnError> {
+impl<E: Engine> Estimator for Wrapper<E> {
+    fn class_name(&self) -> &str {
+        &self.class
+    }
+
+    fn n_features_in(&self) -> Option<usize> {
+        Some(self.engine.n_features())
+    }
+
+    fn supports(&self, method: Method) -> bool {
+        match method {
+            Method::Predict => true,
+            Method::PredictProba => self.classes.is_some(),
+            _ => false,
+        }
+    }
+
+    fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
+        x.expect_features(self.engine.n_features(), &self.class)?;
+        match (method, &self.classes) {
+            (Method::Predict, Some(classes)) => Ok(Output::Labels(self.engine.labels(x, classes)?)),
+            (Method::Predict, None) => {
+                let out = self.engine.values(x)?;
+                if out.n_cols == 1 {
+                    Ok(Output::Column(out.values))
+                } else {
+                    Ok(Output::Matrix(Matrix::new(
+                        out.n_rows, out.n_cols, out.values,
+                    )?))
+                }
+            }
+            (Method::PredictProba, Some(_)) => Ok(Output::Matrix(self.engine.proba(x)?)),
+            _ => Err(self.no_method(method)),
+        }
+    }
+
+    fn classes(&self) -> Option<&Labels> {
+        self.classes.as_ref()
+    }
+}
+
+/// An XGBoost wrapper's booster and prediction options.
+#[derive(Debug)]
+struct XgbEngine {
+    booster: xgb::Booster,
+    opts: xgb::Predict,
+    /// The wrapper's `missing` when it is not NaN: inputs equal to it are missing.
+    missing: Option<f64>,
+}
+
+impl XgbEngine {
+    fn wrapper(obj: &Object) -> Result<Wrapper<XgbEngine>, SklearnError> {
         let class = obj.class_name();
         let bad = |reason: String| SklearnError::bad_model(class, reason);
         let inner = booster_object(obj, "xgboost.core.Booster")?;
@@ -196,29 +246,41 @@ impl XgbWrapper {
         } else {
             None
         };
-        Ok(XgbWrapper {
+        Ok(Wrapper {
             class: class.to_string(),
-            booster,
-            opts,
-            missing,
+            engine: XgbEngine {
+                booster,
+                opts,
+                missing,
+            },
             classes,
         })
     }
 
-    /// The batch as the booster reads it: `missing` values made NaN.
+    /// The batch as the booster reads it: values equal to `missing` made NaN (compared in float32, as XGBoost's
+    /// `IsValidFunctor` compares the float32 input with the float32 `missing`; NaN is always missing).
     fn rows<'a>(&self, x: &'a Matrix) -> std::borrow::Cow<'a, [f64]> {
         match self.missing {
             None => std::borrow::Cow::Borrowed(x.data()),
-            Some(m) => std::borrow::Cow::Owned(
-                x.data()
-                    .iter()
-                    .map(|&v| if v == m { f64::NAN } else { v })
-                    .collect(),
-            ),
+            Some(m) => {
+                let m = m as f32;
+                std::borrow::Cow::Owned(
+                    x.data()
+                        .iter()
+                        .map(|&v| if v as f32 == m { f64::NAN } else { v })
+                        .collect(),
+                )
+            }
         }
     }
+}
 
-    fn predict_values(&self, x: &Matrix) -> Result<xgb::Output, SklearnError> {
+impl Engine for XgbEngine {
+    fn n_features(&self) -> usize {
+        self.booster.n_features()
+    }
+
+    fn values(&self, x: &Matrix) -> Result<xgb::Output, SklearnError> {
         let data = self.rows(x);
         self.booster
             .predict(xgb::Rows::F64(&data), &self.opts)
@@ -227,7 +289,7 @@ impl XgbWrapper {
 
     /// `XGBClassifier.predict_proba`: probabilities per class (`[1 − p, p]` for one output, in float32 as numpy
     /// computes it on XGBoost's float32 output); `multi:softmax` models give the softmax of their margins.
-    fn predict_proba(&self, x: &Matrix) -> Result<Matrix, SklearnError> {
+    fn proba(&self, x: &Matrix) -> Result<Matrix, SklearnError> {
         let out = if self.booster.link() == xgb::Link::ArgMax {
             let data = self.rows(x);
             let mut m = self
@@ -239,7 +301,7 @@ impl XgbWrapper {
                 .for_each(crate::math::softmax_in_place);
             m
         } else {
-            self.predict_values(x)?
+            self.values(x)?
         };
         if out.n_cols == 1 {
             let mut m = Matrix::zeros(out.n_rows, 2);
@@ -253,8 +315,8 @@ impl XgbWrapper {
     }
 
     /// `XGBClassifier.predict`: the argmax class, `p > 0.5` for one output, the class index of `multi:softmax`.
-    fn predict_labels(&self, x: &Matrix, classes: &Labels) -> Result<Labels, SklearnError> {
-        let out = self.predict_values(x)?;
+    fn labels(&self, x: &Matrix, classes: &Labels) -> Result<Labels, SklearnError> {
+        let out = self.values(x)?;
         let last = classes.len().saturating_sub(1);
         let idx: Vec<usize> = if self.booster.link() == xgb::Link::ArgMax {
             out.values
@@ -276,55 +338,15 @@ impl XgbWrapper {
     }
 }
 
-impl Estimator for XgbWrapper {
-    fn class_name(&self) -> &str {
-        &self.class
-    }
-
-    fn n_features_in(&self) -> Option<usize> {
-        Some(self.booster.n_features())
-    }
-
-    fn supports(&self, method: Method) -> bool {
-        match method {
-            Method::Predict => true,
-            Method::PredictProba => self.classes.is_some(),
-            _ => false,
-        }
-    }
-
-    fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
-        x.expect_features(self.booster.n_features(), &self.class)?;
-        match (method, &self.classes) {
-            (Method::Predict, Some(classes)) => {
-                Ok(Output::Labels(self.predict_labels(x, classes)?))
-            }
-            (Method::Predict, None) => {
-                let out = self.predict_values(x)?;
-                values_output(out.values, out.n_rows, out.n_cols)
-            }
-            (Method::PredictProba, Some(_)) => Ok(Output::Matrix(self.predict_proba(x)?)),
-            _ => Err(self.no_method(method)),
-        }
-    }
-
-    fn classes(&self) -> Option<&Labels> {
-        self.classes.as_ref()
-    }
-}
-
-/// A LightGBM scikit-learn wrapper.
+/// A LightGBM wrapper's booster and prediction options.
 #[derive(Debug)]
-struct LgbWrapper {
-    class: String,
+struct LgbEngine {
     booster: lgb::Booster,
     opts: lgb::Predict,
-    /// Classifiers: `classes_` (`_classes`).
-    classes: Option<Labels>,
 }
 
-impl LgbWrapper {
-    fn from_object(obj: &Object) -> Result<Self, SklearnError> {
+impl LgbEngine {
+    fn wrapper(obj: &Object) -> Result<Wrapper<LgbEngine>, SklearnError> {
         let class = obj.class_name();
         let bad = |reason: String| SklearnError::bad_model(class, reason);
         let inner = booster_object(obj, "lightgbm.basic.Booster")?;
@@ -377,65 +399,36 @@ impl LgbWrapper {
             }
             None
         };
-        Ok(LgbWrapper {
+        Ok(Wrapper {
             class: class.to_string(),
-            booster,
-            opts,
+            engine: LgbEngine { booster, opts },
             classes,
         })
     }
+}
 
-    fn predict_values(&self, x: &Matrix) -> Result<lgb::Output, SklearnError> {
+impl Engine for LgbEngine {
+    fn n_features(&self) -> usize {
+        self.booster.n_features()
+    }
+
+    fn values(&self, x: &Matrix) -> Result<lgb::Output, SklearnError> {
         self.booster
             .predict(lgb::Rows::F64(x.data()), &self.opts)
             .map_err(|e| SklearnError::BadInput(e.to_string()))
     }
 
     /// `LGBMClassifier.predict_proba`: the booster's probabilities, `[1 − p, p]` for a binary model.
-    fn predict_proba(&self, x: &Matrix) -> Result<Matrix, SklearnError> {
-        let out = self.predict_values(x)?;
+    fn proba(&self, x: &Matrix) -> Result<Matrix, SklearnError> {
+        let out = self.values(x)?;
         if out.n_cols == 1 {
             return Ok(crate::math::two_columns(&out.values));
         }
         Matrix::new(out.n_rows, out.n_cols, out.values)
     }
-}
 
-impl Estimator for LgbWrapper {
-    fn class_name(&self) -> &str {
-        &self.class
-    }
-
-    fn n_features_in(&self) -> Option<usize> {
-        Some(self.booster.n_features())
-    }
-
-    fn supports(&self, method: Method) -> bool {
-        match method {
-            Method::Predict => true,
-            Method::PredictProba => self.classes.is_some(),
-            _ => false,
-        }
-    }
-
-    fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
-        x.expect_features(self.booster.n_features(), &self.class)?;
-        match (method, &self.classes) {
-            // `LGBMClassifier.predict`: `argmax(predict_proba)` through the label encoder.
-            (Method::Predict, Some(classes)) => Ok(Output::Labels(crate::math::argmax_labels(
-                &self.predict_proba(x)?,
-                classes,
-            ))),
-            (Method::Predict, None) => {
-                let out = self.predict_values(x)?;
-                values_output(out.values, out.n_rows, out.n_cols)
-            }
-            (Method::PredictProba, Some(_)) => Ok(Output::Matrix(self.predict_proba(x)?)),
-            _ => Err(self.no_method(method)),
-        }
-    }
-
-    fn classes(&self) -> Option<&Labels> {
-        self.classes.as_ref()
+    /// `LGBMClassifier.predict`: `argmax(predict_proba)` through the label encoder.
+    fn labels(&self, x: &Matrix, classes: &Labels) -> Result<Labels, SklearnError> {
+        Ok(crate::math::argmax_labels(&self.proba(x)?, classes))
     }
 }
