@@ -142,6 +142,8 @@ const NUMPY_RANDOM: &[(&str, &str)] = &[
 /// engine crates. Nothing else in those packages is allowed.
 const BOOSTER_WRAPPERS: &[(&str, &str)] = &[
     ("xgboost.core", "Booster"),
+    // XGBoost 1.3–1.5 classifiers keep a label encoder (`_le`, a scikit-learn `LabelEncoder` subclass).
+    ("xgboost.compat", "XGBoostLabelEncoder"),
     ("xgboost.sklearn", "XGBClassifier"),
     ("xgboost.sklearn", "XGBRegressor"),
     ("xgboost.sklearn", "XGBRFClassifier"),

@@ -3,8 +3,8 @@
 //! inside a pickle, alone or as a step of a `Pipeline` / `ColumnTransformer`.
 //!
 //! The wrapper's state holds its booster (`_Booster`), whose own pickled state is the model itself: XGBoost keeps
-//! the bytes of `XGBoosterSerializeToBuffer` under `handle` (XGBoost ≥ 2.0: a UBJSON `{"Config", "Model"}`
-//! document; 1.x: `CONFIG-offset:` + the legacy binary model + a JSON config), LightGBM its text model under
+//! the bytes of `XGBoosterSerializeToBuffer` under `handle` (a `{"Config", "Model"}` document: UBJSON since 1.6,
+//! JSON text in 1.5), LightGBM its text model under
 //! `_handle` (4.x) or `handle` (3.x). Those bytes go through `oxserve-xgboost` and `oxserve-lightgbm`, the same
 //! engines `xgboost-server` and `lightgbm-server` use; nothing of the libraries runs.
 //!

@@ -1,7 +1,7 @@
 //! The XGBoost and LightGBM scikit-learn wrappers inside pickles (`src/boosters.rs`).
 //!
 //! Their numbers against the libraries are checked with every other case by `conformance.rs` (the `xgb3-*`,
-//! `xgb17-*`, `lgbm4-*` and `lgbm3-*` cases of `fixtures/gen_boosters.py`). Here: what the wrappers expose
+//! `xgb17-*`, `xgb15-*`, `lgbm4-*` and `lgbm3-*` cases of `fixtures/gen_boosters.py`). Here: what the wrappers expose
 //! (classes, methods, feature counts), and state an attacker edits — wrong types, truncated booster bytes, class
 //! counts that do not match the booster — refused at load with a message naming what is wrong.
 
@@ -136,6 +136,12 @@ fn wrappers_expose_their_classes_methods_and_features() {
             "virginica".into()
         ]))
     );
+
+    // XGBoost ≤ 1.5 encodes labels itself (`_le`): its `classes_` are the labels it was fitted on.
+    let est =
+        oxserve_sklearn::load_file(&case_dir("xgb15-clf-iris-strlabels").join("model.joblib"))
+            .unwrap();
+    assert!(matches!(est.classes(), Some(Labels::Str(v)) if v[2] == "virginica"));
 
     for (case, class) in [
         ("xgb17-reg-diabetes-earlystop", "XGBRegressor"),

@@ -1,5 +1,5 @@
 //! XGBoost and LightGBM scikit-learn wrappers pickled inside a `Pipeline`, served by the real `sklearn-server` over
-//! Seldon v1 and V2 REST: the numbers XGBoost 3.2 / 1.7 and LightGBM 4.7 / 3.3 returned when the cases were made
+//! Seldon v1 and V2 REST: the numbers XGBoost 3.2 / 1.7 / 1.5 and LightGBM 4.7 / 3.3 returned when the cases were made
 //! (`crates/sklearn/fixtures/gen_boosters.py`), class labels from `predict`, probabilities from `predict_proba`.
 
 #![allow(clippy::unwrap_used)]
@@ -102,20 +102,10 @@ async fn serves_case(name: &str) {
     );
 
     // V2: both outputs by name, the rows without NaNs (V2 JSON has no NaN).
-    let rows: Vec<&Value> = x
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r.as_array().unwrap().iter().all(Value::is_number))
+    let kept: Vec<usize> = (0..x.as_array().unwrap().len())
+        .filter(|&i| x[i].as_array().unwrap().iter().all(Value::is_number))
         .collect();
-    let kept: Vec<usize> = x
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.as_array().unwrap().iter().all(Value::is_number))
-        .map(|(i, _)| i)
-        .collect();
+    let rows: Vec<&Value> = kept.iter().map(|&i| &x[i]).collect();
     let n_cols = rows[0].as_array().unwrap().len();
     let data: Vec<Value> = rows.iter().flat_map(|r| flat(r)).collect();
     let request = json!({
@@ -165,6 +155,11 @@ async fn xgboost3_classifier_in_a_pipeline() {
 #[tokio::test]
 async fn xgboost17_classifier_in_a_pipeline() {
     serves_case("xgb17-pipeline-clf-cancer").await;
+}
+
+#[tokio::test]
+async fn xgboost15_classifier_keeps_its_string_labels() {
+    serves_case("xgb15-clf-iris-strlabels").await;
 }
 
 #[tokio::test]
