@@ -2,7 +2,8 @@
 //!
 //! Nothing is ever imported or executed. A name on the list is either understood by the VM (numpy's array and
 //! dtype reconstructors, a few builtins, `copyreg` helpers) or kept as an inert record of its class and arguments
-//! (scikit-learn estimators, numpy random states, Cython `__pyx_unpickle_*` helpers). Any other name is an error.
+//! (scikit-learn estimators, numpy random states, Cython `__pyx_unpickle_*` helpers, and the XGBoost / LightGBM
+//! scikit-learn wrappers and boosters). Any other name is an error.
 
 use crate::QualName;
 
@@ -39,6 +40,8 @@ pub(crate) enum Callable {
     Tuple,
     /// `builtins.dict`, `collections.OrderedDict`.
     Dict,
+    /// `collections.defaultdict(factory)`: an empty dict (its items follow by `SETITEMS`; the factory is dropped).
+    DefaultDict,
     /// joblib's `NumpyArrayWrapper`: its `BUILD` is followed by the array's raw bytes.
     JoblibArrayWrapper,
     /// joblib ≤ 0.9's `NDArrayWrapper` (arrays in side files): recognised to be refused with a clear message.
@@ -134,6 +137,24 @@ const NUMPY_RANDOM: &[(&str, &str)] = &[
     ("numpy.random._generator", "Generator"),
 ];
 
+/// The scikit-learn wrappers of XGBoost and LightGBM and the boosters they hold, exactly these classes: a booster's
+/// pickled state is its model as bytes (XGBoost) or text (LightGBM), which `oxserve-sklearn` reads through the
+/// engine crates. Nothing else in those packages is allowed.
+const BOOSTER_WRAPPERS: &[(&str, &str)] = &[
+    ("xgboost.core", "Booster"),
+    // XGBoost 1.3–1.5 classifiers keep a label encoder (`_le`, a scikit-learn `LabelEncoder` subclass).
+    ("xgboost.compat", "XGBoostLabelEncoder"),
+    ("xgboost.sklearn", "XGBClassifier"),
+    ("xgboost.sklearn", "XGBRegressor"),
+    ("xgboost.sklearn", "XGBRFClassifier"),
+    ("xgboost.sklearn", "XGBRFRegressor"),
+    ("xgboost.sklearn", "XGBRanker"),
+    ("lightgbm.basic", "Booster"),
+    ("lightgbm.sklearn", "LGBMClassifier"),
+    ("lightgbm.sklearn", "LGBMRegressor"),
+    ("lightgbm.sklearn", "LGBMRanker"),
+];
+
 fn classify(module: &str, name: &str) -> Option<Callable> {
     let numpy_core = |sub: &str| {
         module
@@ -158,6 +179,8 @@ fn classify(module: &str, name: &str) -> Option<Callable> {
         ("builtins", "list") => Callable::List,
         ("builtins", "tuple") => Callable::Tuple,
         ("builtins", "dict") | ("collections", "OrderedDict") => Callable::Dict,
+        // LightGBM's `Booster.best_score` is a `defaultdict(OrderedDict)`.
+        ("collections", "defaultdict") => Callable::DefaultDict,
         ("builtins", "slice" | "object") => Callable::Inert,
         // `partial(func, *args, **kw)` wraps a function as data (HistGradientBoosting's categorical
         // preprocessor holds `partial(sklearn.utils.validation.check_array, ...)`); it is recorded, never called.
@@ -168,6 +191,7 @@ fn classify(module: &str, name: &str) -> Option<Callable> {
             Callable::JoblibLegacyWrapper
         }
         _ if NUMPY_RANDOM.contains(&(module, name)) => Callable::Inert,
+        _ if BOOSTER_WRAPPERS.contains(&(module, name)) => Callable::Inert,
         _ if is_sklearn(module, name) => Callable::Inert,
         _ => return None,
     };
@@ -207,6 +231,12 @@ mod tests {
             Some("builtins.set".to_string())
         );
         assert!(resolve("sklearn.tree._tree", "Tree").is_some());
+        assert_eq!(
+            resolve("collections", "defaultdict").map(|r| r.1),
+            Some(Callable::DefaultDict)
+        );
+        assert!(resolve("xgboost.sklearn", "XGBClassifier").is_some());
+        assert!(resolve("lightgbm.basic", "Booster").is_some());
         assert!(
             resolve(
                 "sklearn._loss._loss",
@@ -224,6 +254,10 @@ mod tests {
             ("sklearn..x", "A"),
             ("sklearn.x", "a b"),
             ("numpy", "load"),
+            ("xgboost.core", "_LIB"),
+            ("xgboost.sklearn", "XGBModel.fit"),
+            ("lightgbm.basic", "_LIB"),
+            ("lightgbm.callback", "early_stopping"),
         ] {
             assert!(resolve(m, n).is_none(), "{m}.{n}");
         }

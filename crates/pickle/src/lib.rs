@@ -1,8 +1,8 @@
 //! A safe reader for Python pickles and joblib files.
 //!
 //! It runs a pickle VM for protocols 0–5 that builds a [`Value`] tree and resolves `GLOBAL`/`STACK_GLOBAL` only
-//! against an allowlist (numpy's array and dtype helpers, joblib's array wrapper, a few builtins, and scikit-learn
-//! classes). It never executes anything: objects are inert records of their class, arguments and state; numpy
+//! against an allowlist (numpy's array and dtype helpers, joblib's array wrapper, a few builtins, scikit-learn
+//! classes, and the XGBoost / LightGBM scikit-learn wrappers and boosters). It never executes anything: objects are inert records of their class, arguments and state; numpy
 //! arrays are decoded into typed buffers in C order and native byte order.
 //!
 //! Every size read from the input is checked against the bytes that remain before anything is allocated, and the

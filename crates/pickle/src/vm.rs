@@ -1125,6 +1125,25 @@ impl<'a> Vm<'a> {
                     _ => Node::Tuple(items),
                 })
             }
+            Callable::DefaultDict => {
+                // `defaultdict(factory)`: the factory (a global such as `collections.OrderedDict`, or `None`) only
+                // makes values for missing keys, which an inert tree never looks up; the items follow by `SETITEMS`.
+                if let Some(factory) = arg(0)
+                    && !matches!(
+                        self.node(factory)?,
+                        Node::Global(..) | Node::Leaf(Value::None)
+                    )
+                {
+                    return Err(self.malformed(format!(
+                        "{name}'s default factory is {}, not a class",
+                        self.kind_of(factory)
+                    )));
+                }
+                if args.len() > 1 {
+                    return Err(self.malformed(format!("{name} takes only its default factory")));
+                }
+                self.alloc(Node::Dict(DictNode::default()))
+            }
             Callable::Dict => {
                 let mut flat = Vec::new();
                 if let Some(src) = arg(0) {
@@ -1171,6 +1190,7 @@ impl<'a> Vm<'a> {
             | Callable::List
             | Callable::Tuple
             | Callable::Dict
+            | Callable::DefaultDict
             | Callable::Bytes
             | Callable::Bytearray => self.call(qn, callable, args),
             Callable::JoblibArrayWrapper | Callable::JoblibLegacyWrapper | Callable::Inert => {

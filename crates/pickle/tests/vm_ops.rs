@@ -183,3 +183,34 @@ fn numpy_scalar_is_a_0d_array() {
     assert!(a.shape.is_empty());
     assert_eq!(v.as_f64(), Some(2.5));
 }
+
+#[test]
+fn defaultdict_is_a_dict_and_its_factory_only_a_class() {
+    // defaultdict(OrderedDict, {"a": 1}) as `__reduce__` writes it: REDUCE with the factory, then SETITEMS.
+    let head = [
+        b"\x80\x04".to_vec(),
+        global("collections", "defaultdict"),
+        global("collections", "OrderedDict"),
+    ]
+    .concat();
+    let good = [
+        head.clone(),
+        b"\x85R(".to_vec(),
+        u("a"),
+        b"K\x01u.".to_vec(),
+    ]
+    .concat();
+    assert_eq!(load(&good), Value::Dict(vec![(s("a"), Value::Int(1))]));
+    // A factory that is not a class (an int), or a second argument, is malformed, never called.
+    let bad_factory = [
+        b"\x80\x04".to_vec(),
+        global("collections", "defaultdict"),
+        b"K\x01\x85R.".to_vec(),
+    ]
+    .concat();
+    let e = loads(&bad_factory).unwrap_err().to_string();
+    assert!(e.contains("default factory is int"), "{e}");
+    let two_args = [head, b"K\x01\x86R.".to_vec()].concat();
+    let e = loads(&two_args).unwrap_err().to_string();
+    assert!(e.contains("takes only its default factory"), "{e}");
+}

@@ -26,6 +26,7 @@ mod preprocessing;
 mod svm;
 
 mod adaboost;
+mod boosters;
 mod flat_tree;
 mod forest;
 mod gradient_boosting;

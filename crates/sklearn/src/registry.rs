@@ -32,6 +32,7 @@ const FAMILIES: &[(&[&str], Builder)] = &[
     ),
     (crate::adaboost::CLASSES, crate::adaboost::build),
     (crate::iforest::CLASSES, crate::iforest::build),
+    (crate::boosters::CLASSES, crate::boosters::build),
 ];
 
 /// The class names this crate can build, sorted.

@@ -180,6 +180,65 @@ impl Booster {
         Booster::build(format, parts)
     }
 
+    /// Reads the bytes a pickled `xgboost.core.Booster` keeps under `handle` (what `XGBoosterSerializeToBuffer`
+    /// writes; the scikit-learn wrappers pickle their booster this way): a document `{"Config": …, "Model": …}`
+    /// whose `Model` is the saved model, UBJSON since XGBoost 1.6 and JSON text before (checked against 1.5, 1.7
+    /// and 3.2); the oldest releases' binary framing (`CONFIG-offset:`, the config's offset as a little-endian
+    /// i64, the legacy binary model, then the JSON config) is read too. Only the model is read, and from the config
+    /// only `num_parallel_tree` when the model lacks it (before 1.6), which rounds need. A bare saved model (any
+    /// format [`Booster::load`] reads) is accepted too.
+    pub fn load_serialized(bytes: &[u8]) -> Result<Booster, XgbError> {
+        if let Some(rest) = bytes.strip_prefix(b"CONFIG-offset:") {
+            let (offset, body) = rest.split_first_chunk::<8>().ok_or_else(|| {
+                fmt_err("serialized booster: truncated after the CONFIG-offset header")
+            })?;
+            let offset = i64::from_le_bytes(*offset);
+            let model = usize::try_from(offset)
+                .ok()
+                .and_then(|n| body.get(..n))
+                .ok_or_else(|| {
+                    fmt_err(format!(
+                        "serialized booster: the config offset {offset} is outside the {} bytes that follow",
+                        body.len()
+                    ))
+                })?;
+            return Booster::load_as(model, Format::LegacyBinary);
+        }
+        let format = detect(bytes);
+        let root = match format {
+            Format::Json => doc::parse_json(bytes)?,
+            Format::Ubjson => doc::parse_ubjson(bytes)?,
+            Format::LegacyBinary => return Booster::load_as(bytes, format),
+        };
+        let model = root.get("Model").unwrap_or(&root);
+        let mut parts = from_doc(model)?;
+        // Before 1.6 the model does not store `num_parallel_tree` (a boosting round's trees per output), only the
+        // training config does; rounds (`best_iteration`) need it.
+        fn gbtree(d: &Doc) -> Option<&Doc> {
+            let gb = d.get("learner")?.get("gradient_booster")?;
+            Some(gb.get("gbtree").unwrap_or(gb))
+        }
+        let stored = gbtree(model)
+            .and_then(|g| {
+                g.get("model")?
+                    .get("gbtree_model_param")?
+                    .get("num_parallel_tree")
+            })
+            .is_some();
+        if !stored
+            && let Some(n) = root
+                .get("Config")
+                .and_then(gbtree)
+                .and_then(|g| g.get("gbtree_train_param")?.get("num_parallel_tree"))
+        {
+            parts.num_parallel_tree = n
+                .count()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| fmt_err("Config: num_parallel_tree is not a positive count"))?;
+        }
+        Booster::build(format, parts)
+    }
+
     fn build(format: Format, mut p: Parts) -> Result<Booster, XgbError> {
         if p.num_feature > MAX_FEATURES {
             return Err(XgbError::Format(format!(

@@ -3,6 +3,7 @@
 //!   `crates/sklearn/fixtures/gen_hostile.py`): the server exits at start-up with a message naming the attribute;
 //! - zero-width batches with a huge row count (`[10^12, 0]`, zero bytes of data): a clean 400 from every family
 //!   tried, and the server keeps answering;
+//! - XGBoost / LightGBM scikit-learn wrappers whose pickled booster is corrupt: refused at start-up the same way;
 //! - a transformer-only model (a bare scaler, a pipeline ending in a transformer): its metadata lists only the
 //!   methods it answers (`transform` first, never `predict`), and Seldon and V2 requests that name no output get
 //!   `transform`.
@@ -114,6 +115,48 @@ fn hostile_model_files_are_refused_at_startup_naming_the_attribute() {
             !stderr.contains("panicked") && !stderr.contains("memory allocation"),
             "{name}: {stderr}"
         );
+    }
+}
+
+/// XGBoost / LightGBM scikit-learn wrappers whose pickled booster is corrupt (a key of XGBoost's model document or
+/// LightGBM's `end of trees` line renamed in place, so the pickle itself stays valid) stop the server at start-up
+/// with a message naming the wrapper and the engine's reason.
+#[test]
+fn corrupt_pickled_boosters_are_refused_at_startup() {
+    let cases: [(&str, &[u8], &[u8], &str); 3] = [
+        (
+            "xgb3-pipeline-clf-cancer",
+            b"tree_info",
+            b"tree_infX",
+            "`XGBClassifier`: the pickled booster: invalid XGBoost model",
+        ),
+        (
+            "xgb17-pipeline-clf-cancer",
+            b"split_conditions",
+            b"split_conditionX",
+            "`XGBClassifier`: the pickled booster: invalid XGBoost model",
+        ),
+        (
+            "lgbm4-pipeline-clf-cancer",
+            b"end of trees",
+            b"end of treeX",
+            "`LGBMClassifier`: the pickled booster: invalid LightGBM model",
+        ),
+    ];
+    for (name, from, to, needle) in cases {
+        let good = std::fs::read(fixtures().join("cases").join(name).join("model.pkl")).unwrap();
+        let at = good
+            .windows(from.len())
+            .position(|w| w == from)
+            .unwrap_or_else(|| panic!("{name}: no {from:?} in the pickle"));
+        let mut bad = good;
+        bad[at..at + from.len()].copy_from_slice(to);
+        let dir = oxserve_tests::TempDir::new("oxserve-corrupt-booster").unwrap();
+        std::fs::write(dir.0.join("model.pkl"), &bad).unwrap();
+        let (ok, stderr) = run_to_exit(&dir.0);
+        assert!(!ok, "{name}: the server exited successfully");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
 }
 
