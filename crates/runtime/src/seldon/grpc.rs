@@ -30,18 +30,20 @@ impl SeldonGrpc {
         RequestLimits::from_body_limit(self.state.max_body_bytes)
     }
 
+    /// Decodes a protobuf SeldonMessage: a message that does not decode is the client's fault.
+    fn decode(&self, request: pb::SeldonMessage) -> Result<SeldonMessage, ServeError> {
+        conv::from_pb(request, &self.limits()).map_err(ServeError::BadRequest)
+    }
+
     async fn predict(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let message = conv::from_pb(request, &self.limits())
-            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
-        let reply = super::predict(&self.state, message)
-            .await
-            .map_err(|e| e.grpc_status())?;
+        let message = self.decode(request)?;
+        let reply = super::predict(&self.state, message).await?;
         Ok(conv::to_pb(&reply))
     }
 
     fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, Status> {
-        let feedback = conv::feedback_from_pb(request, &self.limits())
-            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let feedback =
+            conv::feedback_from_pb(request, &self.limits()).map_err(ServeError::BadRequest)?;
         self.state.metrics.feedback(feedback.reward);
         let meta = feedback
             .request
@@ -59,8 +61,7 @@ impl SeldonGrpc {
     }
 
     fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let mut message = conv::from_pb(request, &self.limits())
-            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let mut message = self.decode(request)?;
         message.meta = reply_meta(&self.state, &message.meta);
         if let Payload::Data(data) = &mut message.payload
             && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())
@@ -75,7 +76,7 @@ impl SeldonGrpc {
             .state
             .seldon_metadata
             .as_ref()
-            .ok_or_else(|| ServeError::BadMetadata.grpc_status())?;
+            .ok_or(ServeError::BadMetadata)?;
         let item = |m: &seldon::MessageMetadata| pb::SeldonMessageMetadata {
             messagetype: m.messagetype.clone().unwrap_or_default(),
             schema: m.schema.as_ref().map(conv::json_to_pb),
@@ -99,7 +100,7 @@ impl SeldonGrpc {
 }
 
 fn not_implemented(what: &'static str) -> Status {
-    ServeError::NotImplemented(what).grpc_status()
+    ServeError::NotImplemented(what).into()
 }
 
 #[tonic::async_trait]
