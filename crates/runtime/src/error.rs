@@ -1,12 +1,13 @@
 //! One error type for every request path, mapped in one place to each protocol's status and body.
 //!
 //! An error is classified once, where it is born: the protocol crate's typed errors convert with `?`
-//! ([`From`] for [`V2Error`], [`LimitError`], [`ModelError`]), and every transport answers the class's status
+//! ([`From`] for [`V2Error`], [`LimitError`], Seldon's [`DecodeError`], [`ModelError`]), and every transport
+//! answers the class's status
 //! from the table in [`ServeError::http_status`] / [`ServeError::grpc_status`]:
 //!
 //! | class | variants | HTTP | gRPC |
 //! |---|---|---|---|
-//! | bad input | `BadRequest`, `V2`, `Limit`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
+//! | bad input | `BadRequest`, `V2`, `Limit`, `Seldon`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
 //! | not found | `ModelNotFound`, `RouteNotFound` | 404 | `NOT_FOUND` |
 //! | method | `MethodNotAllowed` | 405 | `UNIMPLEMENTED` |
 //! | too large | `TooLarge` | 413 | `RESOURCE_EXHAUSTED` |
@@ -17,6 +18,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oxserve_core::ModelError;
 use oxserve_protocol::LimitError;
+use oxserve_protocol::seldon::grpc::DecodeError;
 use oxserve_protocol::seldon::{self, ErrorBody, Status};
 use oxserve_protocol::v2::V2Error;
 
@@ -34,6 +36,10 @@ pub enum ServeError {
     /// A request tensor larger than the request's budget (derived from the body limit): the client's fault.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// A protobuf SeldonMessage or Feedback that does not decode: the client's fault. (Seldon's JSON is read
+    /// with the Python wrapper's own wording, in `seldon/rest.rs`.)
+    #[error(transparent)]
+    Seldon(#[from] DecodeError),
     /// The model refused or failed the request.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -98,6 +104,7 @@ impl ServeError {
             ServeError::BadRequest(_)
             | ServeError::V2(_)
             | ServeError::Limit(_)
+            | ServeError::Seldon(_)
             | ServeError::TooCostly { .. }
             | ServeError::NotImplemented(_)
             | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => {
