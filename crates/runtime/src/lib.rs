@@ -24,13 +24,14 @@ pub mod config;
 mod conn;
 pub mod error;
 mod grpc;
-mod grpc_v2;
 pub mod loader;
 pub mod metrics;
+mod observe;
 mod openapi;
 pub mod rest;
+mod seldon;
 mod state;
-mod v2_rest;
+mod v2;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,6 @@ use anyhow::Context as _;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use oxserve_core::Model;
-use oxserve_protocol::seldon::ModelMetadataMessage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -122,6 +122,9 @@ pub struct Extensions {
     pub rest: Vec<RestExtension>,
     /// Extra gRPC services.
     pub grpc: Vec<GrpcExtension>,
+    /// The `protocol` label of the extra gRPC services in metrics, by service-name prefix
+    /// (`("tensorflow.serving.", "tfserving")`); a service not listed is counted as `grpc`.
+    pub grpc_protocols: Vec<(&'static str, &'static str)>,
     /// Called instead of the server's loader when no model URI is given (its `model_dir` is empty); without
     /// it, a missing model URI is a start-up error.
     pub without_model: Option<Loader>,
@@ -135,6 +138,7 @@ impl std::fmt::Debug for Extensions {
         f.debug_struct("Extensions")
             .field("rest", &self.rest)
             .field("grpc", &self.grpc.len())
+            .field("grpc_protocols", &self.grpc_protocols)
             .field("without_model", &self.without_model.is_some())
             .finish()
     }
@@ -155,6 +159,17 @@ impl Extensions {
         + 'static,
     ) -> Self {
         self.grpc.push(Box::new(extension));
+        self
+    }
+
+    /// Names the `protocol` label in metrics of the gRPC services whose full name starts with `service_prefix`
+    /// (`tensorflow.serving.`), as [`RestExtension::protocol`] does for REST routes.
+    pub fn with_grpc_protocol(
+        mut self,
+        service_prefix: &'static str,
+        protocol: &'static str,
+    ) -> Self {
+        self.grpc_protocols.push((service_prefix, protocol));
         self
     }
 
@@ -326,8 +341,8 @@ pub fn build_state(
     model_dir: &Path,
 ) -> anyhow::Result<Arc<ServerState>> {
     let image = config.predictive_unit_image.clone();
-    let seldon_metadata = seldon_metadata(config, model_dir);
-    let (image_name, image_version) = rest::seldon::split_image(image.as_deref());
+    let seldon_metadata = seldon::load_metadata(config, model_dir);
+    let (image_name, image_version) = seldon::split_image(image.as_deref());
     let metrics = Metrics::new(metrics::FeedbackIdentity {
         model_name: config.predictive_unit_id.clone().unwrap_or_default(),
         model_image: image_name,
@@ -352,36 +367,6 @@ pub fn build_state(
     state.max_request_cost = config.max_request_cost;
     state.set_model_threads(config.model_threads);
     Ok(Arc::new(state))
-}
-
-/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
-/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
-fn seldon_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
-    let defaults = rest::seldon::default_metadata(config.predictive_unit_image.as_deref());
-    let mut merged = match serde_json::to_value(&defaults) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => return Some(defaults),
-    };
-    let file = model_dir.join("metadata.yaml");
-    let sources = [
-        std::fs::read_to_string(&file).ok(),
-        config.model_metadata.clone(),
-    ];
-    for text in sources.into_iter().flatten() {
-        match serde_yaml::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Object(m)) => merged.extend(m),
-            Ok(_) | Err(_) => {
-                tracing::warn!("model metadata is not a YAML/JSON mapping; ignoring it");
-            }
-        }
-    }
-    match serde_json::from_value(serde_json::Value::Object(merged)) {
-        Ok(meta) => Some(meta),
-        Err(e) => {
-            tracing::error!(error = %e, "model metadata fails Seldon's schema; metadata calls will answer 500");
-            None
-        }
-    }
 }
 
 /// Waits for SIGTERM or SIGINT.
@@ -500,6 +485,11 @@ pub async fn serve_state_with(
             // Reap dead peers; an idle client still answers pings.
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+            // Every gRPC request counted, timed and guarded against panics, the extensions' included.
+            .layer(observe::GrpcObserveLayer::new(
+                state.clone(),
+                &extensions.grpc_protocols,
+            ))
             .add_routes(grpc_routes)
             .serve_with_incoming_shutdown(
                 conn::incoming(grpc, config.header_read_timeout),

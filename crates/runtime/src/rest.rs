@@ -1,20 +1,19 @@
-//! The REST app: Seldon v1 and V2 routes, probes, the error shapes of unknown routes, metrics per request, and a
+//! The REST app on the model port: Seldon v1's routes (`seldon/rest.rs`) and V2's (`v2/rest.rs`)
+//! with the server's extensions, the probes, the error shapes of unknown routes, metrics per request, and a
 //! panic guard.
 
-pub(crate) mod seldon;
-
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ServeError;
+use crate::observe::{Observation, PANIC_MESSAGE, Transport, catch_panic};
 use crate::state::ServerState;
 
 /// Extra REST routes a server adds to the model port (TF Serving's API, an embeddings route).
@@ -51,35 +50,10 @@ pub fn app(state: Arc<ServerState>) -> Router {
 
 /// [`app`] plus the routes of a server's extensions.
 pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router {
-    let seldon_routes = Router::new()
-        .route("/predict", get(seldon::predict).post(seldon::predict))
-        .route("/api/v1.0/predictions", post(seldon::predict))
-        .route("/api/v0.1/predictions", post(seldon::predict))
-        .route(
-            "/send-feedback",
-            get(seldon::feedback).post(seldon::feedback),
-        )
-        .route("/api/v1.0/feedback", post(seldon::feedback))
-        .route("/api/v0.1/feedback", post(seldon::feedback))
-        .route(
-            "/transform-input",
-            get(seldon::transform).post(seldon::transform),
-        )
-        .route(
-            "/transform-output",
-            get(seldon::transform).post(seldon::transform),
-        )
-        .route("/route", get(seldon::route).post(seldon::route))
-        .route("/aggregate", get(seldon::aggregate).post(seldon::aggregate))
-        .route("/metadata", get(seldon::metadata))
-        .route("/api/v1.0/metadata", get(seldon::metadata))
-        .route("/health/ping", get(seldon::ping))
-        .route("/health/status", get(seldon::health_status))
-        .route("/api/v1.0/health/status", get(seldon::health_status))
+    let mut router = crate::seldon::rest::routes()
         .route("/live", get(live))
-        .route("/ready", get(ready));
-    let mut router = seldon_routes
-        .merge(crate::v2_rest::routes())
+        .route("/ready", get(ready))
+        .merge(crate::v2::rest::routes())
         .merge(crate::openapi::routes());
     let mut labels = Vec::with_capacity(extensions.len());
     for extension in extensions {
@@ -106,12 +80,12 @@ pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router
 }
 
 /// Kubernetes liveness: the process answers.
-async fn live() -> Response {
+pub(crate) async fn live() -> Response {
     StatusCode::OK.into_response()
 }
 
 /// Kubernetes readiness: the model is loaded and the server is not shutting down.
-async fn ready(State(state): State<Arc<ServerState>>) -> Response {
+pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
     if state.is_ready() {
         StatusCode::OK.into_response()
     } else {
@@ -150,13 +124,15 @@ struct Observed {
     labels: Arc<[ExtensionLabel]>,
 }
 
-/// Records each request's count and latency by protocol, route template and status; turns a panic in a handler
+/// Records each request's count and latency by protocol, route template and status ([`crate::observe`], the
+/// same path as gRPC's); refuses a declared body over the limit before reading it; turns a panic in a handler
 /// into a 500 for that request alone.
 async fn observe(State(observed): State<Observed>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
+    let observation = Observation::start(Transport::Rest);
     let state = &observed.state;
     // An `Arc<str>` clone, not a copy of the path.
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let route_label = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let path = request.uri().path();
     let extension = observed
         .labels
@@ -167,7 +143,11 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
     } else {
         extension.map_or("seldon", |(_, protocol, _)| protocol)
     };
-    let v2 = protocol == "v2";
+    let error_response = |err: ServeError| match (protocol, extension) {
+        ("v2", _) => err.into_v2_response(),
+        (_, Some((_, _, error_response))) => error_response(err),
+        _ => err.into_seldon_response(),
+    };
     // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
     // the body is never read).
     let declared = request
@@ -175,46 +155,29 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(length) = declared
+    let response = if let Some(length) = declared
         && length > state.max_body_bytes as u64
     {
-        let err = ServeError::TooLarge(state.max_body_bytes);
-        let response = match (protocol, extension) {
-            ("v2", _) => err.into_v2_response(),
-            (_, Some((_, _, error_response))) => error_response(err),
-            _ => err.into_seldon_response(),
-        };
-        state.metrics.observe(
-            protocol,
-            route.as_ref().map_or("unmatched", MatchedPath::as_str),
-            response.status().as_str(),
-            start.elapsed().as_secs_f64(),
-        );
-        return response;
-    }
-    let response =
-        match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request)))
-            .await
-        {
+        error_response(ServeError::TooLarge(state.max_body_bytes))
+    } else {
+        match catch_panic(next.run(request)).await {
             Ok(response) => response,
-            Err(_) => {
-                tracing::error!(
-                    route = route.as_ref().map(MatchedPath::as_str),
-                    "handler panicked"
-                );
-                let err = ServeError::Internal("internal error while handling the request".into());
-                if v2 {
+            Err(()) => {
+                tracing::error!(route = route_label, "handler panicked");
+                let err = ServeError::Internal(PANIC_MESSAGE.into());
+                if protocol == "v2" {
                     err.into_v2_response()
                 } else {
                     err.into_seldon_response()
                 }
             }
-        };
-    state.metrics.observe(
+        }
+    };
+    observation.finish(
+        &state.metrics,
         protocol,
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        route_label,
         response.status().as_str(),
-        start.elapsed().as_secs_f64(),
     );
     response
 }
