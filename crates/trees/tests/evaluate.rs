@@ -107,18 +107,18 @@ fn lightgbm_missing_types() {
     assert_eq!(e(Missing::Zero), [10.0, 10.0, 10.0, 10.0, 20.0]);
 }
 
-#[test]
-fn categorical_sets_both_ways() {
-    let mk = |left_members| RawTree {
+/// A categorical stump on feature 0: left leaf -1.0, right leaf 1.0.
+fn cat_stump(set: CategorySplit, default_left: bool) -> RawTree {
+    RawTree {
         nodes: vec![
             RawNode::Split {
                 feature: 0,
                 threshold: 0.0,
                 left: 1,
                 right: 2,
-                default_left: true,
+                default_left,
                 missing: Missing::NanDefault,
-                categories: Some(CategorySplit::from_codes(&[1, 3, 40], left_members).unwrap()),
+                categories: Some(set),
             },
             RawNode::Leaf(0),
             RawNode::Leaf(1),
@@ -127,6 +127,16 @@ fn categorical_sets_both_ways() {
         width: 1,
         output: 0,
         weight: 1.0,
+    }
+}
+
+#[test]
+fn categorical_sets_both_ways() {
+    let mk = |left_members| {
+        cat_stump(
+            CategorySplit::from_codes(&[1, 3, 40], left_members).unwrap(),
+            true,
+        )
     };
     let rows = [1.0, 2.0, 3.7, 40.0, 41.0, 1e9, -0.5, f64::NAN, 0.0];
     // XGBoost: members go right; invalid (negative, huge) and non-members go left; NaN the default side.
@@ -154,25 +164,7 @@ fn categorical_sets_with_known_codes() {
                 .unwrap()
                 .bits,
         );
-        RawTree {
-            nodes: vec![
-                RawNode::Split {
-                    feature: 0,
-                    threshold: 0.0,
-                    left: 1,
-                    right: 2,
-                    default_left,
-                    missing: Missing::NanDefault,
-                    categories: Some(set),
-                },
-                RawNode::Leaf(0),
-                RawNode::Leaf(1),
-            ],
-            leaf_values: vec![-1.0, 1.0],
-            width: 1,
-            output: 0,
-            weight: 1.0,
-        }
+        cat_stump(set, default_left)
     };
     let rows = [
         1.0,
