@@ -1,5 +1,6 @@
 //! Compiles the crate's `.proto` files with protox (pure Rust: no system `protoc`) and generates prost messages
-//! plus tonic clients and servers.
+//! plus tonic clients and servers. The servers need only tonic's codegen; the clients' modules are compiled with the
+//! `client` feature (which brings tonic's channel), so serving never builds an HTTP client.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
@@ -30,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        .client_mod_attribute(".", r#"#[cfg(feature = "client")]"#)
         .codec_path("crate::wire_budget::WireBudgetCodec")
         .compile_fds_with_config(fds, config)?;
     Ok(())

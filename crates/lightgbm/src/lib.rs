@@ -557,6 +557,7 @@ fn read_tree(
                 Some(CategorySplit {
                     bits: bits[bounds[k]..bounds[k + 1]].to_vec(),
                     members_go_left: true,
+                    known: None,
                 })
             } else {
                 None

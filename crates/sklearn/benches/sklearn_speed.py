@@ -1,7 +1,8 @@
 """scikit-learn's own speed on the tree benchmark models, single-threaded, for comparison with `benches/trees.rs`.
 
 Loads `fixtures/bench/{rf-clf-100,hgb-clf}.joblib` and the 1000-row `batch.npy` (run `fixtures/gen_bench.py`
-first) and prints rows/s of `predict_proba` on the whole batch (best and median of 300 calls, as benches/trees.rs).
+first) and prints rows/s of `predict_proba` on the whole batch and on its first row (best and median of 300 /
+3,000 calls; benches/trees.rs reports the best too).
 
 Run: `OMP_NUM_THREADS=1 $(scripts/fixtures-venv.sh) crates/sklearn/benches/sklearn_speed.py`
 """
@@ -38,10 +39,11 @@ def main():
             model = joblib.load(os.path.join(BENCH, f"{name}.joblib"))
             if hasattr(model, "n_jobs"):
                 model.n_jobs = 1
-            model.predict_proba(batch)  # warm-up
-            best, median = time_it(lambda: model.predict_proba(batch))
-            print(f"sklearn {name} predict_proba 1000 rows: best {best * 1e3:.3f} ms/batch "
-                  f"({len(batch) / best:,.0f} rows/s), median {median * 1e3:.3f} ms")
+            for rows, calls in [(batch, 300), (batch[:1], 3000)]:
+                model.predict_proba(rows)  # warm-up
+                best, median = time_it(lambda: model.predict_proba(rows), calls)
+                print(f"sklearn {name} predict_proba {len(rows):>4} rows: best {best * 1e3:.3f} ms/batch "
+                      f"({len(rows) / best:,.0f} rows/s), median {median * 1e3:.3f} ms")
 
 
 if __name__ == "__main__":

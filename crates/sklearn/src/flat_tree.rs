@@ -1,336 +1,75 @@
-//! The shared tree engine: every tree of every family (decision trees, forests, gradient boosting, histogram
-//! gradient boosting, AdaBoost, isolation forests) becomes one [`FlatTree`] at load time, and batches are evaluated
-//! in row blocks over all trees of an ensemble.
+//! scikit-learn's trees as `oxserve-trees` ensembles. Every tree of every family (decision trees, forests,
+//! gradient boosting, histogram gradient boosting, isolation forests, AdaBoost's members) is read here from
+//! scikit-learn's own structures ([`SkTree`] for `sklearn.tree._tree.Tree`; HGB's predictor nodes in
+//! `hist_gradient_boosting.rs`) into [`RawTree`]s, and evaluated by [`Trees`]: an `oxserve_trees::Ensemble` that was
+//! validated once at load (every walk ends at a leaf, features in range, no NaN threshold) and walks rows in
+//! blocks, several in lockstep.
 //!
-//! A [`FlatTree`] is a compact array of 24-byte nodes (threshold, feature, left, right, missing-goes-left) plus the
-//! leaves' value vectors. It is validated once when built — features in range, every child index greater than its
-//! parent's (so no cycle can exist and every walk ends at a leaf) — so evaluation never fails and never panics.
+//! What scikit-learn means by a tree, and which `oxserve_trees` settings say it: go left iff `x <= threshold` in
+//! float64 ([`Comparison::LessEqual`]), with X first rounded to float32 by `sklearn.tree` (validated with
+//! `dtype=np.float32`; [`TREE_RULES`]) but not by HGB's predictors ([`HGB_RULES`]); NaN follows the node's
+//! `missing_go_to_left` ([`Missing::NanDefault`]); leaf values summed in float64 in `estimators_` order.
 //!
-//! Also here: reading `sklearn.tree._tree.Tree` objects ([`SkTree`]), the float32 input preparation scikit-learn's
-//! trees need ([`prepare_rows`]) and the small link functions the boosting families share.
+//! Also here: the input checks of the families' `validate_data` calls ([`Finite`], [`check_rows`]) and the small
+//! link functions the boosting families share.
 
 use oxserve_pickle::{Object, Value};
+use oxserve_trees::{Accumulate, Comparison, Ensemble, Missing, RawNode, RawTree, Rows, Rules};
 
 use crate::{Labels, Matrix, SklearnError};
 
-/// Rows evaluated per pass over the trees: each tree is walked for the whole block before the next
-/// (tree-major, as a tree of a few hundred nodes stays in L1 meanwhile), and a block of rows of a
-/// few dozen features stays in L2.
-const BLOCK_ROWS: usize = 1024;
+/// `sklearn.tree`'s evaluation (DecisionTree*, ExtraTree*, forests, GradientBoosting*, IsolationForest): each value
+/// of X rounded to float32, compared `<=` with the float64 threshold, sums in float64.
+pub(crate) const TREE_RULES: Rules = Rules {
+    comparison: Comparison::LessEqual,
+    round_inputs_to_f32: true,
+    accumulate: Accumulate::F64,
+    negative_fraction_invalid: true,
+};
 
-/// Rows walked in lockstep through one tree: independent walks overlap their memory latency, and the
-/// comparisons select the next node by index instead of by a hard-to-predict branch. 8 measured best
-/// (4 leaves latency exposed, 16 spills registers).
-const LANES: usize = 8;
+/// HGB's `TreePredictor` (sklearn 1.9.1 `_predictor.pyx`): float64 X as given; a negative categorical code
+/// (fractional ones included) counts as missing.
+pub(crate) const HGB_RULES: Rules = Rules {
+    round_inputs_to_f32: false,
+    ..TREE_RULES
+};
 
-/// [`Node::meta`] bit: the node is a leaf (the low 29 bits are then its ordinal in [`FlatTree::values`]).
-/// Also set on every child reference (`Node::children`) that points to a leaf.
-const LEAF_BIT: u32 = 1 << 31;
-/// [`Node::meta`] bit: NaN goes left.
-const MISSING_LEFT: u32 = 1 << 30;
-/// [`Node::meta`] bit: a categorical split (the low 29 bits are then its index in [`FlatTree::cats`]).
-const CATEGORICAL: u32 = 1 << 29;
-/// The ordinal bits of [`Node::meta`].
-const ORDINAL: u32 = CATEGORICAL - 1;
-
-/// One node, 24 bytes. A leaf points to itself on both sides and splits on feature 0, so stepping from a leaf is a
-/// no-op (what lets [`LANES`] walks advance together until all have arrived); its `threshold` holds the leaf's
-/// first value, so single-value trees never touch the value table.
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    threshold: f64,
-    /// `[left, right]`, indexed by "goes right" so that a step is a load, not a branch.
-    children: [u32; 2],
-    feature: u32,
-    meta: u32,
+/// A validated ensemble of a family's trees.
+#[derive(Debug)]
+pub(crate) struct Trees {
+    ensemble: Ensemble,
 }
 
-/// A node as a family reads it from its file, before validation.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawNode {
-    /// Left child index; ignored for leaves.
-    pub(crate) left: i64,
-    /// Right child index; ignored for leaves.
-    pub(crate) right: i64,
-    /// Feature index; ignored for leaves.
-    pub(crate) feature: i64,
-    /// Go left iff `x <= threshold`.
-    pub(crate) threshold: f64,
-    /// Where NaN goes.
-    pub(crate) missing_left: bool,
-    /// Whether the node is a leaf.
-    pub(crate) is_leaf: bool,
-    /// For a categorical split (HGB), its category sets; `threshold` is then unused.
-    pub(crate) categories: Option<CatSplit>,
-}
-
-/// A categorical split of a histogram gradient boosting tree: 256-bit sets of category codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CatSplit {
-    /// The codes that go left (`raw_left_cat_bitsets[bitset_idx]`).
-    pub(crate) left: [u32; 8],
-    /// The codes seen in training for the feature (`known_cat_bitsets[f_idx_map[feature]]`).
-    pub(crate) known: [u32; 8],
-}
-
-impl CatSplit {
-    fn contains(set: &[u32; 8], code: u32) -> bool {
-        set[(code >> 5) as usize & 7] >> (code & 31) & 1 == 1
-    }
-}
-
-/// A validated tree in evaluation layout.
-#[derive(Debug, Clone)]
-pub(crate) struct FlatTree {
-    nodes: Vec<Node>,
-    /// `width` values per leaf, leaf-major.
-    values: Vec<f64>,
-    width: usize,
-    /// The categorical splits' category sets (empty for every tree but HGB's with categorical features).
-    cats: Vec<CatSplit>,
-}
-
-impl FlatTree {
-    /// Builds and validates a tree. `leaf_value(node, out)` appends the `width` values of leaf `node` to `out`;
-    /// `feature_map`, when given, renames each split's feature (`feature_map[f]` is the column of the batch).
+impl Trees {
+    /// Validates `trees` (see `oxserve_trees::Ensemble::new`): each adds its leaf vectors into columns
+    /// `output..output + width` of `n_outputs` per row.
     pub(crate) fn new(
-        raw: &[RawNode],
+        trees: &[RawTree],
         n_features: usize,
-        feature_map: Option<&[usize]>,
-        width: usize,
-        mut leaf_value: impl FnMut(usize, &mut Vec<f64>) -> Result<(), String>,
-    ) -> Result<FlatTree, String> {
-        if raw.is_empty() {
-            return Err("tree has no nodes".into());
-        }
-        if raw.len() > ORDINAL as usize {
-            return Err(format!("tree has {} nodes, too many", raw.len()));
-        }
-        let mut nodes = Vec::with_capacity(raw.len());
-        let mut values = Vec::new();
-        let mut cats = Vec::new();
-        let mut n_leaves: u32 = 0;
-        for (i, r) in raw.iter().enumerate() {
-            let me = i as u32;
-            if r.is_leaf {
-                let start = values.len();
-                leaf_value(i, &mut values)?;
-                if values.len() != start + width {
-                    return Err(format!(
-                        "leaf {i} has {} values, expected {width}",
-                        values.len() - start
-                    ));
-                }
-                nodes.push(Node {
-                    threshold: values.get(start).copied().unwrap_or(0.0),
-                    children: [me | LEAF_BIT, me | LEAF_BIT],
-                    feature: 0,
-                    meta: LEAF_BIT | n_leaves,
-                });
-                n_leaves += 1;
-                continue;
-            }
-            // Children strictly after their parent: sklearn's builders (depth-first and best-first trees, HGB's
-            // predictor arrays) all number nodes that way, and it proves every walk reaches a leaf.
-            let child = |c: i64| -> Result<u32, String> {
-                usize::try_from(c)
-                    .ok()
-                    .filter(|&c| c > i && c < raw.len())
-                    .map(|c| c as u32 | if raw[c].is_leaf { LEAF_BIT } else { 0 })
-                    .ok_or_else(|| {
-                        format!(
-                            "node {i} has child {c} out of range (must be in {}..{})",
-                            i + 1,
-                            raw.len()
-                        )
-                    })
-            };
-            let f = usize::try_from(r.feature)
-                .ok()
-                .filter(|&f| match feature_map {
-                    Some(m) => f < m.len(),
-                    None => f < n_features,
-                })
-                .ok_or_else(|| format!("node {i} splits on feature {} out of range", r.feature))?;
-            let f = match feature_map {
-                Some(m) => m[f],
-                None => f,
-            };
-            if f >= n_features || f > u32::MAX as usize {
-                return Err(format!(
-                    "node {i} maps to feature {f}, but there are {n_features}"
-                ));
-            }
-            let mut meta = if r.missing_left { MISSING_LEFT } else { 0 };
-            if let Some(c) = r.categories {
-                meta |= CATEGORICAL | cats.len() as u32;
-                cats.push(c);
-            }
-            nodes.push(Node {
-                threshold: r.threshold,
-                children: [child(r.left)?, child(r.right)?],
-                feature: f as u32,
-                meta,
-            });
-        }
-        Ok(FlatTree {
-            nodes,
-            values,
-            cats,
-            width,
-        })
+        n_outputs: usize,
+        rules: Rules,
+    ) -> Result<Trees, String> {
+        Ensemble::new(trees, n_features, n_outputs, rules)
+            .map(|ensemble| Trees { ensemble })
+            .map_err(|e| e.to_string())
     }
 
-    /// Values per leaf.
-    pub(crate) fn width(&self) -> usize {
-        self.width
+    /// Adds the leaf values of every tree, in ensemble order, for each row of `x` (row-major, `n_features`
+    /// columns, as the family validated it) into `out` (`rows × n_outputs`, holding the starting values).
+    pub(crate) fn add_into(&self, x: &[f64], out: &mut [f64]) -> Result<(), SklearnError> {
+        self.ensemble
+            .predict_into(Rows::F64(x), out, 0..usize::MAX, 1)
+            .map_err(|e| SklearnError::BadInput(e.to_string()))
     }
 
-    /// One step from node `i` for `row` (a no-op at a leaf). `CAT`: whether the tree has categorical
-    /// splits; `NAN`: whether the batch may hold NaN. Node references carry [`LEAF_BIT`] when they
-    /// point to a leaf, so the caller knows a walk has ended without another load.
-    #[inline(always)]
-    fn step<const CAT: bool, const NAN: bool>(&self, i: u32, rows: &[f64], row: usize) -> u32 {
-        let n = &self.nodes[(i & !LEAF_BIT) as usize];
-        // `row` is the offset of the row's first value; features were checked against the row
-        // width at load.
-        let x = rows[row + n.feature as usize];
-        let missing_left = n.meta & MISSING_LEFT != 0;
-        let left = if CAT && n.meta & CATEGORICAL != 0 {
-            self.categorical_left(n, x, missing_left)
-        } else if NAN {
-            // NaN fails `<=`; it follows the node's learnt missing-value direction (sklearn >= 1.3
-            // trees, HGB). Bitwise `|`/`&` keep this free of data-dependent branches.
-            (x <= n.threshold) | (x.is_nan() & missing_left)
-        } else {
-            x <= n.threshold
-        };
-        n.children[usize::from(!left)]
+    /// Trees in the ensemble.
+    pub(crate) fn len(&self) -> usize {
+        self.ensemble.trees().len()
     }
 
-    /// HGB's categorical rule (sklearn 1.9.1 `_predictor.pyx`): NaN and negative codes count as
-    /// missing; a code in the node's left set goes left, another known code goes right, an unknown
-    /// code counts as missing. Codes are ordinal encodings below 256 (`max_bins` <= 255); anything
-    /// from 256 up is treated as unknown.
-    #[inline(never)]
-    fn categorical_left(&self, n: &Node, x: f64, missing_left: bool) -> bool {
-        // NaN is outside the range too.
-        if !(0.0..256.0).contains(&x) {
-            return missing_left;
-        }
-        // Truncation toward zero, as sklearn's cast to its uint8 bin type.
-        let code = x as u32;
-        let Some(split) = self.cats.get((n.meta & ORDINAL) as usize) else {
-            return missing_left;
-        };
-        if CatSplit::contains(&split.left, code) {
-            true
-        } else if CatSplit::contains(&split.known, code) {
-            false
-        } else {
-            missing_left
-        }
-    }
-
-    /// The leaf node `row` ends in. `row` must have the tree's `n_features` columns.
-    #[cfg(test)]
-    pub(crate) fn leaf(&self, row: &[f64]) -> u32 {
-        let mut out = [0];
-        self.leaves(row, row.len(), true, &mut out);
-        out[0]
-    }
-
-    /// The leaf nodes of consecutive rows (`rows` row-major with `nf` columns, `out.len()` rows).
-    fn leaves(&self, rows: &[f64], nf: usize, nan: bool, out: &mut [u32]) {
-        match (self.cats.is_empty(), nan) {
-            (true, false) => self.leaves_impl::<false, false>(rows, nf, out),
-            (true, true) => self.leaves_impl::<false, true>(rows, nf, out),
-            (false, _) => self.leaves_impl::<true, true>(rows, nf, out),
-        }
-    }
-
-    /// Walks [`LANES`] rows in lockstep until all have reached a leaf, then the next group; the last
-    /// rows one at a time.
-    #[inline(always)]
-    fn leaves_impl<const CAT: bool, const NAN: bool>(
-        &self,
-        rows: &[f64],
-        nf: usize,
-        out: &mut [u32],
-    ) {
-        // A lone leaf (the only tree possible over zero features) reads no column.
-        if self.nodes.len() == 1 {
-            out.fill(0);
-            return;
-        }
-        let mut groups = out.chunks_exact_mut(LANES);
-        let mut base = 0;
-        for group in &mut groups {
-            let lane_rows: [usize; LANES] = std::array::from_fn(|l| (base + l) * nf);
-            let mut idx = [0u32; LANES];
-            loop {
-                let mut done = LEAF_BIT;
-                for l in 0..LANES {
-                    idx[l] = self.step::<CAT, NAN>(idx[l], rows, lane_rows[l]);
-                    done &= idx[l];
-                }
-                if done != 0 {
-                    break;
-                }
-            }
-            for (o, i) in group.iter_mut().zip(idx) {
-                *o = i & !LEAF_BIT;
-            }
-            base += LANES;
-        }
-        for (l, o) in groups.into_remainder().iter_mut().enumerate() {
-            let row = (base + l) * nf;
-            let mut i = 0;
-            while i & LEAF_BIT == 0 {
-                i = self.step::<CAT, NAN>(i, rows, row);
-            }
-            *o = i & !LEAF_BIT;
-        }
-    }
-
-    /// The first value of leaf node `leaf` (the only one for single-output regression trees).
-    #[inline(always)]
-    pub(crate) fn value(&self, leaf: u32) -> f64 {
-        self.nodes[leaf as usize].threshold
-    }
-
-    /// The value vector of leaf node `leaf`.
-    #[inline(always)]
-    pub(crate) fn values(&self, leaf: u32) -> &[f64] {
-        let ord = (self.nodes[leaf as usize].meta & ORDINAL) as usize;
-        &self.values[ord * self.width..(ord + 1) * self.width]
-    }
-}
-
-/// Runs `visit(tree_index, first_row, tree, leaves)` for every tree over blocks of a row-major batch
-/// (`nf` columns): `leaves[i]` is the leaf node of row `first_row + i`. Inside a block all trees are
-/// visited in order, so for each row the trees come in ensemble order (the order scikit-learn
-/// accumulates in). One stack buffer, no allocation.
-#[inline]
-pub(crate) fn for_each_leaf(
-    trees: &[FlatTree],
-    rows: &[f64],
-    nf: usize,
-    n_rows: usize,
-    mut visit: impl FnMut(usize, usize, &FlatTree, &[u32]),
-) {
-    let mut leaves = [0u32; BLOCK_ROWS];
-    let mut start = 0;
-    while start < n_rows {
-        let end = (start + BLOCK_ROWS).min(n_rows);
-        let block = &rows[start * nf..end * nf];
-        let nan = block.iter().any(|v| v.is_nan());
-        let out = &mut leaves[..end - start];
-        for (t, tree) in trees.iter().enumerate() {
-            tree.leaves(block, nf, nan, out);
-            visit(t, start, tree, out);
-        }
-        start = end;
+    /// Output columns per row.
+    pub(crate) fn n_outputs(&self) -> usize {
+        self.ensemble.n_outputs()
     }
 }
 
@@ -345,23 +84,32 @@ pub(crate) enum Finite {
     Any,
 }
 
-/// Checks the feature count and returns the batch as scikit-learn's trees see it: each value rounded to float32
-/// (sklearn validates X with `dtype=np.float32` and compares `float32(x) <= threshold` with a float64 threshold),
-/// widened back to f64, row-major. One allocation per batch.
-pub(crate) fn prepare_rows(
+/// Checks the feature count and, as `validate_data(X, dtype=np.float32, ...)` does, the values once rounded to
+/// float32 (1e300 is infinity there). The batch is then evaluated as is: [`TREE_RULES`] round each value while
+/// walking, so no rounded copy is made.
+pub(crate) fn check_rows(
     x: &Matrix,
     n_features: usize,
     class: &str,
     finite: Finite,
-) -> Result<Vec<f64>, SklearnError> {
+) -> Result<(), SklearnError> {
     x.expect_features(n_features, class)?;
-    let mut out = Vec::with_capacity(x.data().len());
-    for &v in x.data() {
-        let r = f64::from(v as f32);
-        check_finite(r, finite, "float32")?;
-        out.push(r);
+    if finite != Finite::Any {
+        for &v in x.data() {
+            check_finite(f64::from(v as f32), finite, "float32")?;
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The batch with each value rounded to float32 and widened back, as `validate_data(X, dtype=np.float32)` leaves
+/// it (what a gradient boosting's `init_` estimator is called on).
+pub(crate) fn rounded_to_f32(x: &Matrix) -> Result<Matrix, SklearnError> {
+    Matrix::new(
+        x.rows(),
+        x.cols(),
+        x.data().iter().map(|&v| f64::from(v as f32)).collect(),
+    )
 }
 
 /// Checks a float64 batch for non-finite values as `validate_data` does.
@@ -393,7 +141,7 @@ fn check_finite(v: f64, finite: Finite, dtype: &str) -> Result<(), SklearnError>
     }
 }
 
-/// A `sklearn.tree._tree.Tree` as read from its pickled state.
+/// A `sklearn.tree._tree.Tree` as read from its pickled state: the `nodes` record array as columns.
 #[derive(Debug, Clone)]
 pub(crate) struct SkTree {
     /// `n_features` (constructor argument).
@@ -404,8 +152,16 @@ pub(crate) struct SkTree {
     pub(crate) n_classes: Vec<usize>,
     /// `max_n_classes`: the last axis of `values`.
     pub(crate) max_n_classes: usize,
-    /// The node records.
-    pub(crate) nodes: Vec<RawNode>,
+    /// `nodes.left_child` (`-1`, sklearn's `TREE_LEAF`, for a leaf).
+    pub(crate) left: Vec<i64>,
+    /// `nodes.right_child`.
+    pub(crate) right: Vec<i64>,
+    /// `nodes.feature`.
+    pub(crate) feature: Vec<i64>,
+    /// `nodes.threshold`.
+    pub(crate) threshold: Vec<f64>,
+    /// `nodes.missing_go_to_left`.
+    pub(crate) missing_left: Vec<bool>,
     /// `n_node_samples` per node.
     pub(crate) n_node_samples: Vec<i64>,
     /// `values`, (node_count, n_outputs, max_n_classes) flattened.
@@ -506,57 +262,108 @@ impl SkTree {
                 values_arr.shape
             ));
         }
-        let nodes = (0..count)
-            .map(|i| RawNode {
-                left: left[i],
-                right: right[i],
-                feature: feature[i],
-                threshold: threshold[i],
-                missing_left: missing[i] != 0,
-                // sklearn's TREE_LEAF: a leaf has left_child == -1.
-                is_leaf: left[i] == -1,
-                categories: None,
-            })
-            .collect();
+        let lens = [
+            right.len(),
+            feature.len(),
+            threshold.len(),
+            missing.len(),
+            n_node_samples.len(),
+        ];
+        if lens.iter().any(|&l| l != count) {
+            return Err(format!(
+                "node fields of different lengths: {count}, {lens:?}"
+            ));
+        }
         Ok(SkTree {
             n_features,
             n_outputs,
             n_classes,
             max_n_classes,
-            nodes,
+            left,
+            right,
+            feature,
+            threshold,
+            missing_left: missing.into_iter().map(|m| m != 0).collect(),
             n_node_samples,
             values,
         })
     }
 
-    /// The `values` entries of node `i`, output `k`: `max_n_classes` numbers.
-    pub(crate) fn node_values(&self, i: usize, k: usize) -> &[f64] {
-        let stride = self.n_outputs * self.max_n_classes;
-        let start = i * stride + k * self.max_n_classes;
-        &self.values[start..start + self.max_n_classes]
+    /// Node records.
+    pub(crate) fn node_count(&self) -> usize {
+        self.left.len()
     }
 
-    /// The tree as a [`FlatTree`] whose leaves carry `values[leaf, :, 0]` (regression: one value per output).
-    pub(crate) fn regression(&self, feature_map: Option<&[usize]>) -> Result<FlatTree, String> {
-        FlatTree::new(
-            &self.nodes,
-            self.n_features,
-            feature_map,
-            self.n_outputs,
-            |i, out| {
-                for k in 0..self.n_outputs {
-                    out.push(self.node_values(i, k)[0]);
+    /// Whether node `i` is a leaf (sklearn's `TREE_LEAF`: `left_child == -1`).
+    pub(crate) fn is_leaf(&self, i: usize) -> bool {
+        self.left[i] == -1
+    }
+
+    /// The tree as `oxserve_trees` reads it, with `width` leaf values per node in `leaf_values` (node `i`'s at
+    /// `i * width`; internal nodes' are never read). `feature_map`, when given, renames each split's feature
+    /// (`feature_map[f]` is the column of the batch: a tree fit on a feature subset).
+    pub(crate) fn raw(
+        &self,
+        feature_map: Option<&[usize]>,
+        leaf_values: Vec<f64>,
+        width: usize,
+        output: usize,
+        weight: f64,
+    ) -> Result<RawTree, String> {
+        let index = |i: usize, what: &str, v: i64| {
+            usize::try_from(v).map_err(|_| format!("node {i} has {what} {v}"))
+        };
+        let nodes = (0..self.node_count())
+            .map(|i| {
+                if self.is_leaf(i) {
+                    return Ok(RawNode::Leaf(i));
                 }
-                Ok(())
-            },
-        )
+                let f = index(i, "feature", self.feature[i])?;
+                let feature = match feature_map {
+                    Some(m) => *m.get(f).ok_or_else(|| {
+                        format!(
+                            "node {i} splits on feature {f} of {} in its subset",
+                            m.len()
+                        )
+                    })?,
+                    None => f,
+                };
+                Ok(RawNode::Split {
+                    feature,
+                    threshold: self.threshold[i],
+                    left: index(i, "left child", self.left[i])?,
+                    right: index(i, "right child", self.right[i])?,
+                    default_left: self.missing_left[i],
+                    missing: Missing::NanDefault,
+                    categories: None,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(RawTree {
+            nodes,
+            leaf_values,
+            width,
+            output,
+            weight,
+        })
     }
 
-    /// The tree as a [`FlatTree`] whose leaves carry the class probabilities of a single-output classifier:
+    /// The tree whose leaves carry `values[leaf, :, 0]` (regression: one value per output), adding into columns
+    /// `output..` scaled by `weight`.
+    pub(crate) fn regression(&self, output: usize, weight: f64) -> Result<RawTree, String> {
+        let values = self
+            .values
+            .chunks_exact(self.max_n_classes)
+            .map(|v| v[0])
+            .collect();
+        self.raw(None, values, self.n_outputs, output, weight)
+    }
+
+    /// The tree whose leaves carry the class probabilities of a single-output classifier:
     /// `values[leaf, 0, :n_classes]` as stored. Since sklearn 1.4 these are already fractions and `predict_proba`
     /// returns them unnormalised; trees from older releases stored weighted counts, which are normalised here
     /// (sum 0 → left as is), as those releases' `predict_proba` did.
-    pub(crate) fn classification(&self) -> Result<FlatTree, String> {
+    pub(crate) fn classification(&self) -> Result<RawTree, String> {
         if self.n_outputs != 1 {
             return Err(format!(
                 "{} outputs; only single-output classifiers are supported",
@@ -564,16 +371,17 @@ impl SkTree {
             ));
         }
         let n = self.n_classes[0];
-        FlatTree::new(&self.nodes, self.n_features, None, n, |i, out| {
-            let v = &self.node_values(i, 0)[..n];
+        let mut values = Vec::with_capacity(self.node_count() * n);
+        for node in self.values.chunks_exact(self.max_n_classes) {
+            let v = &node[..n];
             let sum: f64 = v.iter().sum();
             if (sum - 1.0).abs() <= 1e-6 || sum == 0.0 {
-                out.extend_from_slice(v);
+                values.extend_from_slice(v);
             } else {
-                out.extend(v.iter().map(|x| x / sum));
+                values.extend(v.iter().map(|x| x / sum));
             }
-            Ok(())
-        })
+        }
+        self.raw(None, values, n, 0, 1.0)
     }
 }
 
@@ -612,154 +420,104 @@ pub(crate) fn classes(obj: &Object) -> Result<Labels, SklearnError> {
 mod tests {
     use super::*;
 
-    fn stump() -> Vec<RawNode> {
-        vec![
-            RawNode {
-                left: 1,
-                right: 2,
-                feature: 0,
-                threshold: 0.5,
-                missing_left: true,
-                is_leaf: false,
-                categories: None,
-            },
-            RawNode {
-                left: -1,
-                right: -1,
-                feature: -2,
-                threshold: -2.0,
-                missing_left: false,
-                is_leaf: true,
-                categories: None,
-            },
-            RawNode {
-                left: -1,
-                right: -1,
-                feature: -2,
-                threshold: -2.0,
-                missing_left: false,
-                is_leaf: true,
-                categories: None,
-            },
-        ]
+    /// A stump on feature 0 (left leaf 1.0, right leaf 2.0; NaN goes left), as `SkTree::raw` writes it.
+    fn stump(categories: Option<oxserve_trees::CategorySplit>) -> RawTree {
+        RawTree {
+            nodes: vec![
+                RawNode::Split {
+                    feature: 0,
+                    threshold: 0.5,
+                    left: 1,
+                    right: 2,
+                    default_left: true,
+                    missing: Missing::NanDefault,
+                    categories,
+                },
+                RawNode::Leaf(1),
+                RawNode::Leaf(2),
+            ],
+            leaf_values: vec![0.0, 1.0, 2.0],
+            width: 1,
+            output: 0,
+            weight: 1.0,
+        }
     }
 
-    #[test]
-    fn walks_and_routes_nan() {
-        let t = FlatTree::new(&stump(), 1, None, 1, |i, out| {
-            out.push(i as f64);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(t.value(t.leaf(&[0.5])), 1.0);
-        assert_eq!(t.value(t.leaf(&[0.6])), 2.0);
-        assert_eq!(t.value(t.leaf(&[f64::NAN])), 1.0);
-        assert_eq!(t.values(t.leaf(&[f64::INFINITY])), &[2.0]);
-        let rows: Vec<f64> = (0..21)
-            .map(|i| {
-                if i % 3 == 0 {
-                    f64::NAN
-                } else {
-                    i as f64 / 20.0
-                }
-            })
-            .collect();
-        let mut got = Vec::new();
-        for_each_leaf(
-            std::slice::from_ref(&t),
-            &rows,
-            1,
-            rows.len(),
-            |_, start, tree, leaves| {
-                for (i, &leaf) in leaves.iter().enumerate() {
-                    got.push((start + i, tree.value(leaf)));
-                }
-            },
-        );
-        let want: Vec<(usize, f64)> = rows
-            .iter()
-            .enumerate()
-            .map(|(r, &x)| (r, t.value(t.leaf(&[x]))))
-            .collect();
-        assert_eq!(got, want);
+    fn eval(trees: &Trees, rows: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; rows.len()];
+        trees.add_into(rows, &mut out).unwrap();
+        out
     }
 
+    /// sklearn.tree compares `float32(x) <= threshold` in float64: a value just above a threshold that rounds
+    /// onto it goes left; HGB compares the float64 value as is. NaN follows `missing_go_to_left`.
     #[test]
-    fn categorical_split() {
-        let mut nodes = stump();
-        // Codes 1 and 40 go left; 0..=3 and 40 are known; missing goes left.
-        let mut known = [0u32; 8];
+    fn rounds_like_sklearn_tree_and_not_like_hgb() {
+        let t = f64::from(0.3f32);
+        let mut raw = stump(None);
+        if let RawNode::Split { threshold, .. } = &mut raw.nodes[0] {
+            *threshold = t;
+        }
+        let above = t + 1e-12;
+        let rows = [t, above, 0.31, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+        let tree = Trees::new(std::slice::from_ref(&raw), 1, 1, TREE_RULES).unwrap();
+        assert_eq!(eval(&tree, &rows), [1.0, 1.0, 2.0, 1.0, 2.0, 1.0]);
+        let hgb = Trees::new(&[raw], 1, 1, HGB_RULES).unwrap();
+        assert_eq!(eval(&hgb, &rows), [1.0, 2.0, 2.0, 1.0, 2.0, 1.0]);
+    }
+
+    /// HGB's categorical rule (sklearn 1.9.1 `_predictor.pyx`) through `HGB_RULES`: codes 1 and 40 go left;
+    /// 0..=3 and 40 are known; missing goes left.
+    #[test]
+    fn hgb_categorical_split() {
+        let mut known = vec![0u32; 8];
         known[0] = 0b1111;
         known[1] = 1 << 8;
-        let mut left = [0u32; 8];
+        let mut left = vec![0u32; 8];
         left[0] = 0b10;
         left[1] = 1 << 8;
-        nodes[0].categories = Some(CatSplit { left, known });
-        let t = FlatTree::new(&nodes, 1, None, 1, |i, out| {
-            out.push(i as f64);
-            Ok(())
-        })
-        .unwrap();
-        let go = |x: f64| t.value(t.leaf(&[x]));
-        assert_eq!(go(1.0), 1.0);
-        assert_eq!(go(40.0), 1.0);
-        assert_eq!(go(1.7), 1.0, "codes truncate");
-        assert_eq!(go(0.0), 2.0);
-        assert_eq!(go(3.0), 2.0);
-        assert_eq!(go(5.0), 1.0, "unknown code counts as missing");
-        assert_eq!(go(-1.0), 1.0);
-        assert_eq!(go(f64::NAN), 1.0);
-        assert_eq!(go(1e9), 1.0);
-        let mut rows = vec![0.0, 1.0, 3.0, 5.0, 40.0, f64::NAN, 2.0, 3.0, 1.0];
-        rows.extend_from_within(..);
-        let mut got = Vec::new();
-        for_each_leaf(
-            std::slice::from_ref(&t),
-            &rows,
-            1,
-            rows.len(),
-            |_, _, tree, leaves| {
-                got.extend(leaves.iter().map(|&leaf| tree.value(leaf)));
-            },
-        );
-        let want: Vec<f64> = rows.iter().map(|&x| go(x)).collect();
-        assert_eq!(got, want);
+        let split = oxserve_trees::CategorySplit {
+            bits: left,
+            members_go_left: true,
+            known: Some(known),
+        };
+        let trees = Trees::new(&[stump(Some(split))], 1, 1, HGB_RULES).unwrap();
+        let rows = [
+            1.0,
+            40.0,
+            1.7,
+            0.0,
+            3.0,
+            5.0,
+            -1.0,
+            -0.5,
+            f64::NAN,
+            1e9,
+            255.0,
+            256.0,
+        ];
+        let want = [1.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        assert_eq!(eval(&trees, &rows), want);
+        let many: Vec<f64> = rows.iter().copied().cycle().take(rows.len() * 5).collect();
+        assert_eq!(eval(&trees, &many), want.repeat(5));
     }
 
     #[test]
-    fn rejects_cycles_and_bad_features() {
-        let mut cyc = stump();
-        cyc[0].left = 0;
-        assert!(
-            FlatTree::new(&cyc, 1, None, 1, |_, o| {
-                o.push(0.0);
-                Ok(())
-            })
-            .is_err()
-        );
-        let mut far = stump();
-        far[0].right = 7;
-        assert!(
-            FlatTree::new(&far, 1, None, 1, |_, o| {
-                o.push(0.0);
-                Ok(())
-            })
-            .is_err()
-        );
-        assert!(
-            FlatTree::new(&stump(), 0, None, 1, |_, o| {
-                o.push(0.0);
-                Ok(())
-            })
-            .is_err()
-        );
-        assert!(
-            FlatTree::new(&stump(), 1, None, 2, |_, o| {
-                o.push(0.0);
-                Ok(())
-            })
-            .is_err()
-        );
+    fn refuses_cycles_and_bad_features() {
+        let mut cyc = stump(None);
+        if let RawNode::Split { left, .. } = &mut cyc.nodes[0] {
+            *left = 0;
+        }
+        assert!(Trees::new(&[cyc], 1, 1, TREE_RULES).is_err());
+        let mut far = stump(None);
+        if let RawNode::Split { right, .. } = &mut far.nodes[0] {
+            *right = 7;
+        }
+        assert!(Trees::new(&[far], 1, 1, TREE_RULES).is_err());
+        assert!(Trees::new(&[stump(None)], 0, 1, TREE_RULES).is_err());
+        let mut wide = stump(None);
+        wide.width = 2;
+        assert!(Trees::new(&[wide], 1, 1, TREE_RULES).is_err());
     }
 
     #[test]

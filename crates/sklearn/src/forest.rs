@@ -7,7 +7,7 @@
 
 use oxserve_pickle::{Object, Value};
 
-use crate::flat_tree::{self, Finite, FlatTree, SkTree};
+use crate::flat_tree::{self, Finite, SkTree, TREE_RULES, Trees};
 use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
 /// The classes this family builds.
@@ -66,7 +66,7 @@ pub(crate) fn estimator_objects<'a>(
 pub(crate) struct Forest {
     class: String,
     classes: Option<Labels>,
-    trees: Vec<FlatTree>,
+    trees: Trees,
     /// Values per tree leaf: classes (classifier) or outputs (regressor).
     width: usize,
     n_features: usize,
@@ -86,7 +86,7 @@ impl Forest {
         let Some(first) = members.first() else {
             return Err(SklearnError::bad_model(class, "`estimators_` is empty"));
         };
-        let mut trees = Vec::with_capacity(members.len());
+        let mut raws = Vec::with_capacity(members.len());
         let mut n_features = None;
         for (i, m) in members.iter().enumerate() {
             let sk = SkTree::from_estimator(m)?;
@@ -96,16 +96,16 @@ impl Forest {
                     format!("tree {i} has {} features", sk.n_features),
                 ));
             }
-            let tree = if is_classifier {
+            let raw = if is_classifier {
                 sk.classification()
             } else {
-                sk.regression(None)
+                sk.regression(0, 1.0)
             }
             .map_err(|e| SklearnError::bad_model(class, format!("tree {i}: {e}")))?;
-            trees.push(tree);
+            raws.push(raw);
         }
-        let width = trees[0].width();
-        if trees.iter().any(|t| t.width() != width) {
+        let width = raws[0].width;
+        if raws.iter().any(|t| t.width != width) {
             return Err(SklearnError::bad_model(
                 class,
                 "trees disagree on their number of outputs",
@@ -120,6 +120,9 @@ impl Forest {
             ));
         }
         let n_features = n_features.unwrap_or(0);
+        let trees = Trees::new(&raws, n_features, width, TREE_RULES)
+            .map_err(|e| SklearnError::bad_model(class, e))?;
+        drop(raws);
         if let Some(n) = crate::attrs::n_features_in(obj)
             && n != n_features
         {
@@ -145,26 +148,10 @@ impl Forest {
 
     /// Mean over trees of the leaf vectors, row-major `rows × width`.
     fn mean(&self, x: &Matrix) -> Result<Vec<f64>, SklearnError> {
-        let rows = flat_tree::prepare_rows(x, self.n_features, &self.class, self.finite)?;
-        let n = x.rows();
-        let w = self.width;
-        let nf = self.n_features;
-        let mut out = vec![0.0; n * w];
-        if w == 1 {
-            flat_tree::for_each_leaf(&self.trees, &rows, nf, n, |_, start, tree, leaves| {
-                for (o, &leaf) in out[start..].iter_mut().zip(leaves) {
-                    *o += tree.value(leaf);
-                }
-            });
-        } else {
-            flat_tree::for_each_leaf(&self.trees, &rows, nf, n, |_, start, tree, leaves| {
-                for (o, &leaf) in out[start * w..].chunks_exact_mut(w).zip(leaves) {
-                    for (o, x) in o.iter_mut().zip(tree.values(leaf)) {
-                        *o += x;
-                    }
-                }
-            });
-        }
+        flat_tree::check_rows(x, self.n_features, &self.class, self.finite)?;
+        // sklearn sums the trees' outputs into a zeroed accumulator, in `estimators_` order, as `add_into` does.
+        let mut out = vec![0.0; x.rows() * self.width];
+        self.trees.add_into(x.data(), &mut out)?;
         let k = self.trees.len() as f64;
         for o in &mut out {
             *o /= k;

@@ -11,7 +11,7 @@
 
 use oxserve_pickle::{ArrayData, Object, Value};
 
-use crate::flat_tree::{self, Finite, FlatTree, SkTree};
+use crate::flat_tree::{self, Finite, SkTree, TREE_RULES, Trees};
 use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
 /// The classes this family builds.
@@ -52,11 +52,10 @@ enum Init {
 pub(crate) struct GradientBoosting {
     class: String,
     classes: Option<Labels>,
-    /// Stage-major: `trees[s * k + j]` is stage `s`, output `j`.
-    trees: Vec<FlatTree>,
+    /// Stage-major: tree `s * k + j` is stage `s`, output `j`, its leaves scaled by the learning rate.
+    trees: Trees,
     /// Trees per stage (`n_trees_per_iteration_`): 1, or the number of classes.
     k: usize,
-    learning_rate: f64,
     init: Init,
     link: Link,
     n_features: usize,
@@ -99,7 +98,7 @@ impl GradientBoosting {
             Some(c) if c.len() == k && k > 2 => Link::Multinomial,
             Some(c) => return Err(bad(format!("{} classes but {k} trees per stage", c.len()))),
         };
-        let mut trees = Vec::with_capacity(items.len());
+        let mut raws = Vec::with_capacity(items.len());
         let mut n_features = None;
         for (i, item) in items.iter().enumerate() {
             let tree_obj = item
@@ -115,19 +114,22 @@ impl GradientBoosting {
                     sk.n_features
                 )));
             }
-            trees.push(
-                sk.regression(None)
+            // sklearn's `predict_stages`: `out[i, j] += learning_rate * value` per stage, i.e. the leaf value
+            // times the tree's weight.
+            raws.push(
+                sk.regression(i % k, learning_rate)
                     .map_err(|e| bad(format!("stage tree {i}: {e}")))?,
             );
         }
         let n_features = n_features.unwrap_or(0);
+        let trees = Trees::new(&raws, n_features, k, TREE_RULES).map_err(&bad)?;
+        drop(raws);
         let init = Self::init(obj, link, k)?;
         Ok(GradientBoosting {
             class: class.to_string(),
             classes,
             trees,
             k,
-            learning_rate,
             init,
             link,
             n_features,
@@ -184,31 +186,20 @@ impl GradientBoosting {
 
     /// Raw scores, row-major `rows × k`.
     fn raw(&self, x: &Matrix) -> Result<Vec<f64>, SklearnError> {
-        let rows = flat_tree::prepare_rows(x, self.n_features, &self.class, Finite::Require)?;
+        flat_tree::check_rows(x, self.n_features, &self.class, Finite::Require)?;
         let n = x.rows();
         let k = self.k;
         let mut raw = match &self.init {
             Init::Constant(c) => c.iter().copied().cycle().take(n * k).collect::<Vec<f64>>(),
-            Init::Estimator(est) => self.estimator_init(est.as_ref(), &rows, n)?,
+            Init::Estimator(est) => self.estimator_init(est.as_ref(), x)?,
         };
-        let nf = self.n_features;
-        let lr = self.learning_rate;
-        flat_tree::for_each_leaf(&self.trees, &rows, nf, n, |t, start, tree, leaves| {
-            let j = t % k;
-            for (r, &leaf) in raw[start * k..].chunks_exact_mut(k).zip(leaves) {
-                r[j] += lr * tree.value(leaf);
-            }
-        });
+        self.trees.add_into(x.data(), &mut raw)?;
         Ok(raw)
     }
 
-    fn estimator_init(
-        &self,
-        est: &dyn Estimator,
-        rows: &[f64],
-        n: usize,
-    ) -> Result<Vec<f64>, SklearnError> {
-        let x32 = Matrix::new(n, self.n_features, rows.to_vec())?;
+    fn estimator_init(&self, est: &dyn Estimator, x: &Matrix) -> Result<Vec<f64>, SklearnError> {
+        let x32 = flat_tree::rounded_to_f32(x)?;
+        let n = x.rows();
         let k = self.k;
         if self.link == Link::Identity {
             let out = match est.call(Method::Predict, &x32)? {

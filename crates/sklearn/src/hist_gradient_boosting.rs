@@ -15,7 +15,9 @@
 
 use oxserve_pickle::{Object, Value};
 
-use crate::flat_tree::{self, CatSplit, Finite, FlatTree, RawNode};
+use oxserve_trees::{CategorySplit, Missing, RawNode, RawTree};
+
+use crate::flat_tree::{self, Finite, HGB_RULES, Trees};
 use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
 /// The classes this family builds.
@@ -37,8 +39,8 @@ pub(crate) fn build(obj: &Object) -> Option<Result<Box<dyn Estimator>, SklearnEr
 pub(crate) struct HistGradientBoosting {
     class: String,
     classes: Option<Labels>,
-    /// Iteration-major: `trees[i * k + j]`.
-    trees: Vec<FlatTree>,
+    /// Iteration-major: tree `i * k + j` adds into column `j`.
+    trees: Trees,
     k: usize,
     baseline: Vec<f64>,
     /// Regressor with a log link (`poisson`, `gamma`).
@@ -205,7 +207,7 @@ impl HistGradientBoosting {
         let iterations = crate::attrs::req(obj, "_predictors")?
             .as_seq()
             .ok_or_else(|| bad("`_predictors` is not a list".into()))?;
-        let mut trees = Vec::with_capacity(iterations.len() * k);
+        let mut raws = Vec::with_capacity(iterations.len().saturating_mul(k));
         for (i, it) in iterations.iter().enumerate() {
             let preds = it
                 .as_seq()
@@ -220,12 +222,14 @@ impl HistGradientBoosting {
                 let p = p
                     .as_object()
                     .ok_or_else(|| bad(format!("`_predictors[{i}][{j}]` is a {}", p.kind())))?;
-                trees.push(
-                    predictor(p, n_features, &known)
+                raws.push(
+                    predictor(p, j, &known)
                         .map_err(|e| bad(format!("_predictors[{i}][{j}]: {e}")))?,
                 );
             }
         }
+        let trees = Trees::new(&raws, n_features, k, HGB_RULES).map_err(&bad)?;
+        drop(raws);
         let loss = obj.get("loss").and_then(Value::as_str).unwrap_or("");
         let exp_link = classes.is_none() && matches!(loss, "poisson" | "gamma");
         Ok(HistGradientBoosting {
@@ -244,27 +248,26 @@ impl HistGradientBoosting {
     fn raw(&self, x: &Matrix) -> Result<Vec<f64>, SklearnError> {
         flat_tree::check_batch(x, self.n_features, &self.class, Finite::Any)?;
         let n = x.rows();
-        let k = self.k;
-        let nf = self.n_features;
         let encoded = self.encoding.as_ref().map(|e| e.apply(x));
         let data = encoded.as_deref().unwrap_or(x.data());
-        let mut raw: Vec<f64> = self.baseline.iter().copied().cycle().take(n * k).collect();
-        flat_tree::for_each_leaf(&self.trees, data, nf, n, |t, start, tree, leaves| {
-            let j = t % k;
-            for (r, &leaf) in raw[start * k..].chunks_exact_mut(k).zip(leaves) {
-                r[j] += tree.value(leaf);
-            }
-        });
+        let mut raw: Vec<f64> = self
+            .baseline
+            .iter()
+            .copied()
+            .cycle()
+            .take(n * self.k)
+            .collect();
+        self.trees.add_into(data, &mut raw)?;
         Ok(raw)
     }
 }
 
-/// One `TreePredictor` (its record array `nodes`) as a flat tree.
-fn predictor(
-    p: &Object,
-    n_features: usize,
-    known: &[Option<[u32; 8]>],
-) -> Result<FlatTree, String> {
+/// One `TreePredictor` (its record array `nodes`) as a tree adding into column `output`. Categorical splits
+/// (sklearn 1.9.1 `_predictor.pyx`): NaN and negative codes count as missing; a code in the node's
+/// `raw_left_cat_bitsets` row goes left, another known code (`known_cat_bitsets`, from the bin mapper) goes right,
+/// an unknown code counts as missing. Codes are ordinal encodings below 256 (`max_bins` <= 255), truncated toward
+/// zero as sklearn's cast to its uint8 bin type; anything from 256 up is unknown.
+fn predictor(p: &Object, output: usize, known: &[Option<[u32; 8]>]) -> Result<RawTree, String> {
     let nodes = p
         .get("nodes")
         .and_then(Value::as_array)
@@ -301,7 +304,7 @@ fn predictor(
     } else {
         (Vec::new(), Vec::new())
     };
-    let split = |i: usize| -> Result<Option<CatSplit>, String> {
+    let split = |i: usize| -> Result<Option<CategorySplit>, String> {
         if is_cat[i] == 0 || is_leaf[i] != 0 {
             return Ok(None);
         }
@@ -310,34 +313,47 @@ fn predictor(
             .checked_mul(8)
             .and_then(|s| words.get(s..s.checked_add(8)?))
             .ok_or_else(|| format!("node {i}: bitset {b} out of range"))?;
-        let mut left = [0u32; 8];
-        for (w, &v) in left.iter_mut().zip(row) {
-            *w = u32::try_from(v).map_err(|e| e.to_string())?;
-        }
+        let left = row
+            .iter()
+            .map(|&v| u32::try_from(v).map_err(|e| format!("node {i}: bitset word {v}: {e}")))
+            .collect::<Result<Vec<u32>, String>>()?;
         let f = usize::try_from(feature[i]).map_err(|e| e.to_string())?;
         let known = known
             .get(f)
             .copied()
             .flatten()
             .ok_or_else(|| format!("node {i}: feature {f} has no known categories"))?;
-        Ok(Some(CatSplit { left, known }))
+        Ok(Some(CategorySplit {
+            bits: left,
+            members_go_left: true,
+            known: Some(known.to_vec()),
+        }))
     };
-    let raw: Vec<RawNode> = (0..value.len())
+    let index = |i: usize, what: &str, v: i64| {
+        usize::try_from(v).map_err(|_| format!("node {i} has {what} {v}"))
+    };
+    let nodes: Vec<RawNode> = (0..value.len())
         .map(|i| {
-            Ok(RawNode {
-                left: left[i],
-                right: right[i],
-                feature: feature[i],
+            if is_leaf[i] != 0 {
+                return Ok(RawNode::Leaf(i));
+            }
+            Ok(RawNode::Split {
+                feature: index(i, "feature", feature[i])?,
                 threshold: threshold[i],
-                missing_left: missing[i] != 0,
-                is_leaf: is_leaf[i] != 0,
+                left: index(i, "left child", left[i])?,
+                right: index(i, "right child", right[i])?,
+                default_left: missing[i] != 0,
+                missing: Missing::NanDefault,
                 categories: split(i)?,
             })
         })
         .collect::<Result<_, String>>()?;
-    FlatTree::new(&raw, n_features, None, 1, |i, out| {
-        out.push(value[i]);
-        Ok(())
+    Ok(RawTree {
+        nodes,
+        leaf_values: value,
+        width: 1,
+        output,
+        weight: 1.0,
     })
 }
 

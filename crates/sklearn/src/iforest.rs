@@ -11,7 +11,7 @@
 
 use oxserve_pickle::{Object, Value};
 
-use crate::flat_tree::{self, Finite, FlatTree, SkTree};
+use crate::flat_tree::{self, Finite, SkTree, TREE_RULES, Trees};
 use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
 /// The classes this family builds.
@@ -41,7 +41,8 @@ fn average_path_length(n: f64) -> f64 {
 /// A fitted isolation forest.
 #[derive(Debug)]
 pub(crate) struct IsolationForest {
-    trees: Vec<FlatTree>,
+    /// Each leaf holds the depth a row ending there gets.
+    trees: Trees,
     /// `n_trees · c(_max_samples)`.
     denominator: f64,
     offset: f64,
@@ -73,7 +74,7 @@ impl IsolationForest {
         let averages = obj
             .get("_average_path_length_per_tree")
             .and_then(float_arrays);
-        let mut trees = Vec::with_capacity(members.len());
+        let mut raws = Vec::with_capacity(members.len());
         for (t, m) in members.iter().enumerate() {
             let sk = SkTree::from_estimator(m)?;
             let map = match &features {
@@ -84,7 +85,7 @@ impl IsolationForest {
                 ),
                 None => None,
             };
-            let count = sk.nodes.len();
+            let count = sk.node_count();
             let (path, avg) = match (&paths, &averages) {
                 (Some(p), Some(a)) => (
                     p.get(t)
@@ -101,24 +102,20 @@ impl IsolationForest {
                     "tree {t}: path length arrays do not match its {count} nodes"
                 )));
             }
-            let n_cols = if map.is_some() {
-                n_features
-            } else {
-                sk.n_features
-            };
             if map.is_none() && sk.n_features != n_features {
                 return Err(bad(format!(
                     "tree {t} has {} features, expected {n_features}",
                     sk.n_features
                 )));
             }
-            let tree = FlatTree::new(&sk.nodes, n_cols, map, 1, |i, out| {
-                out.push(path[i] + avg[i] - 1.0);
-                Ok(())
-            })
-            .map_err(|e| bad(format!("tree {t}: {e}")))?;
-            trees.push(tree);
+            let depths = path.iter().zip(&avg).map(|(p, a)| p + a - 1.0).collect();
+            raws.push(
+                sk.raw(map, depths, 1, 0, 1.0)
+                    .map_err(|e| bad(format!("tree {t}: {e}")))?,
+            );
         }
+        let trees = Trees::new(&raws, n_features, 1, TREE_RULES).map_err(&bad)?;
+        drop(raws);
         let max_samples = crate::attrs::float(obj, "_max_samples")?;
         let offset = crate::attrs::float(obj, "offset_")?;
         Ok(IsolationForest {
@@ -130,15 +127,9 @@ impl IsolationForest {
     }
 
     fn score_samples(&self, x: &Matrix) -> Result<Vec<f64>, SklearnError> {
-        let rows = flat_tree::prepare_rows(x, self.n_features, "IsolationForest", Finite::Any)?;
-        let n = x.rows();
-        let nf = self.n_features;
-        let mut depths = vec![0.0; n];
-        flat_tree::for_each_leaf(&self.trees, &rows, nf, n, |_, start, tree, leaves| {
-            for (d, &leaf) in depths[start..].iter_mut().zip(leaves) {
-                *d += tree.value(leaf);
-            }
-        });
+        flat_tree::check_rows(x, self.n_features, "IsolationForest", Finite::Any)?;
+        let mut depths = vec![0.0; x.rows()];
+        self.trees.add_into(x.data(), &mut depths)?;
         Ok(depths
             .into_iter()
             .map(|d| {
@@ -156,11 +147,11 @@ impl IsolationForest {
 
 /// Per node: nodes on the path from the root (root = 1), and `c(n_node_samples)`.
 fn recompute_lengths(sk: &SkTree) -> (Vec<f64>, Vec<f64>) {
-    let count = sk.nodes.len();
+    let count = sk.node_count();
     let mut path = vec![1.0; count];
-    for (i, n) in sk.nodes.iter().enumerate() {
-        if !n.is_leaf {
-            for c in [n.left, n.right] {
+    for i in 0..count {
+        if !sk.is_leaf(i) {
+            for c in [sk.left[i], sk.right[i]] {
                 if let Some(c) = usize::try_from(c).ok().filter(|&c| c > i && c < count) {
                     path[c] = path[i] + 1.0;
                 }

@@ -5,7 +5,7 @@
 
 use oxserve_pickle::Object;
 
-use crate::flat_tree::{self, Finite, FlatTree, SkTree};
+use crate::flat_tree::{self, Finite, SkTree, TREE_RULES, Trees};
 use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
 /// The classes this family builds.
@@ -42,7 +42,8 @@ pub(crate) struct DecisionTree {
     class: String,
     /// `classes_` for classifiers.
     classes: Option<Labels>,
-    tree: FlatTree,
+    /// One tree; its leaves hold the class fractions (classifier) or one mean per output (regressor).
+    tree: Trees,
     n_features: usize,
     finite: Finite,
 }
@@ -52,29 +53,28 @@ impl DecisionTree {
         let class = obj.class_name();
         let sk = SkTree::from_estimator(obj)?;
         let is_classifier = class.ends_with("Classifier");
-        let (classes, tree) = if is_classifier {
+        let bad = |e: String| SklearnError::bad_model(class, e);
+        let (classes, raw) = if is_classifier {
             let classes = flat_tree::classes(obj)?;
-            let tree = sk
-                .classification()
-                .map_err(|e| SklearnError::bad_model(class, e))?;
-            if tree.width() != classes.len() {
-                return Err(SklearnError::bad_model(
-                    class,
-                    format!(
-                        "tree has {} classes but classes_ has {}",
-                        tree.width(),
-                        classes.len()
-                    ),
-                ));
+            let raw = sk.classification().map_err(bad)?;
+            if raw.width != classes.len() {
+                return Err(bad(format!(
+                    "tree has {} classes but classes_ has {}",
+                    raw.width,
+                    classes.len()
+                )));
             }
-            (Some(classes), tree)
+            (Some(classes), raw)
         } else {
-            (
-                None,
-                sk.regression(None)
-                    .map_err(|e| SklearnError::bad_model(class, e))?,
-            )
+            (None, sk.regression(0, 1.0).map_err(bad)?)
         };
+        let tree = Trees::new(
+            std::slice::from_ref(&raw),
+            sk.n_features,
+            raw.width,
+            TREE_RULES,
+        )
+        .map_err(bad)?;
         Ok(DecisionTree {
             class: class.to_string(),
             classes,
@@ -90,21 +90,11 @@ impl DecisionTree {
 
     /// Leaf values of every row, row-major (`rows × width`).
     fn leaf_matrix(&self, x: &Matrix) -> Result<Vec<f64>, SklearnError> {
-        let rows = flat_tree::prepare_rows(x, self.n_features, &self.class, self.finite)?;
-        let width = self.tree.width();
-        let nf = self.n_features;
-        let mut out = Vec::with_capacity(x.rows() * width);
-        flat_tree::for_each_leaf(
-            std::slice::from_ref(&self.tree),
-            &rows,
-            nf,
-            x.rows(),
-            |_, _, tree, leaves| {
-                for &leaf in leaves {
-                    out.extend_from_slice(tree.values(leaf));
-                }
-            },
-        );
+        flat_tree::check_rows(x, self.n_features, &self.class, self.finite)?;
+        // -0.0 + v is v for every v, -0.0 included: the leaf values come back exactly as stored, as sklearn's
+        // `tree_.predict` copies them.
+        let mut out = vec![-0.0; x.rows() * self.tree.n_outputs()];
+        self.tree.add_into(x.data(), &mut out)?;
         Ok(out)
     }
 }
@@ -130,7 +120,7 @@ impl Estimator for DecisionTree {
         if !self.supports(method) {
             return Err(self.no_method(method));
         }
-        let width = self.tree.width();
+        let width = self.tree.n_outputs();
         let values = self.leaf_matrix(x)?;
         match (&self.classes, method) {
             (Some(classes), Method::Predict) => Ok(Output::Labels(flat_tree::argmax_labels(

@@ -129,12 +129,19 @@ pub enum Missing {
 /// A categorical split: a set of category codes as a bitset, least significant bit first (`code` is in the set
 /// iff `bits[code / 32] >> (code % 32) & 1 == 1`). A NaN value takes the node's default side; an invalid code
 /// (negative, at least [`MAX_CATEGORY`], or beyond the bitset) counts as not in the set.
+///
+/// With `known`, the split tells three cases apart instead of two: a member goes to the members' side, a code in
+/// `known` that is not a member goes to the other side, and any other code (unseen in training, invalid or beyond
+/// both sets) takes the node's default side, as a missing value does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategorySplit {
     /// The set.
     pub bits: Vec<u32>,
     /// Whether members go left (LightGBM) or right (XGBoost).
     pub members_go_left: bool,
+    /// The codes the split knows, in the same bitset layout; `None` when every non-member goes to the
+    /// non-members' side.
+    pub known: Option<Vec<u32>>,
 }
 
 impl CategorySplit {
@@ -157,6 +164,7 @@ impl CategorySplit {
         Ok(CategorySplit {
             bits,
             members_go_left,
+            known: None,
         })
     }
 }
@@ -222,8 +230,8 @@ pub struct Tree {
     width: usize,
     output: usize,
     weight: f64,
-    /// Category sets: `(start, len)` into `cat_bits` per categorical node ordinal.
-    cat_sets: Vec<(u32, u32)>,
+    /// Category sets per categorical node ordinal, as ranges of `cat_bits`.
+    cat_sets: Vec<CatSet>,
     cat_bits: Vec<u32>,
     /// Whether a node needs the general decision for non-NaN values too (categorical, zero-as-missing).
     special: bool,
@@ -360,21 +368,20 @@ impl Tree {
                     let mut meta = if *default_left { MISSING_LEFT } else { 0 };
                     let mut t = 0.0;
                     if let Some(cs) = categories {
-                        if cs.bits.len() > (MAX_CATEGORY / 32) as usize {
-                            return Err(format!(
-                                "node {i} has a category set of {} words, more than {}",
-                                cs.bits.len(),
-                                MAX_CATEGORY / 32
-                            ));
-                        }
                         meta |= CATEGORICAL | cat_sets.len() as u32;
                         if cs.members_go_left {
                             meta |= CAT_IN_LEFT;
                         }
-                        let start = u32::try_from(cat_bits.len())
-                            .map_err(|_| "category sets too large".to_string())?;
-                        cat_sets.push((start, cs.bits.len() as u32));
-                        cat_bits.extend_from_slice(&cs.bits);
+                        let members = push_bits(&mut cat_bits, &cs.bits)
+                            .map_err(|e| format!("node {i}: {e}"))?;
+                        let known = match &cs.known {
+                            Some(k) => Some(
+                                push_bits(&mut cat_bits, k)
+                                    .map_err(|e| format!("node {i}: {e}"))?,
+                            ),
+                            None => None,
+                        };
+                        cat_sets.push(CatSet { members, known });
                         special = true;
                     } else {
                         if threshold.is_nan() {
@@ -436,20 +443,17 @@ impl Tree {
             } else {
                 x <= -1.0
             };
-            let member = !invalid
-                && x < MAX_CATEGORY as f64
-                && self
-                    .cat_sets
-                    .get((n.meta & ORDINAL) as usize)
-                    .is_some_and(|&(start, len)| {
-                        let code = x as u32;
-                        let w = (code / 32) as usize;
-                        w < len as usize
-                            && self
-                                .cat_bits
-                                .get(start as usize + w)
-                                .is_some_and(|b| b >> (code % 32) & 1 == 1)
-                    });
+            let code = (!invalid && x < MAX_CATEGORY as f64).then_some(x as u32);
+            let Some(set) = self.cat_sets.get((n.meta & ORDINAL) as usize) else {
+                return default_left;
+            };
+            let member = self.in_set(set.members.clone(), code);
+            if !member
+                && let Some(known) = &set.known
+                && !self.in_set(known.clone(), code)
+            {
+                return default_left;
+            }
             return member == in_left;
         }
         let x = if x.is_nan() {
@@ -464,6 +468,19 @@ impl Tree {
             return default_left;
         }
         x <= n.threshold
+    }
+
+    /// Whether `code` (`None`: an invalid one) is in the bitset `words` of `cat_bits`.
+    #[inline]
+    fn in_set(&self, words: Range<usize>, code: Option<u32>) -> bool {
+        code.is_some_and(|code| {
+            let w = (code / 32) as usize;
+            w < words.len()
+                && self
+                    .cat_bits
+                    .get(words.start + w)
+                    .is_some_and(|b| b >> (code % 32) & 1 == 1)
+        })
     }
 
     /// One step from node `i` (a no-op at a leaf). `NAN`: the block may hold NaN, handled inline and without
@@ -592,6 +609,27 @@ impl Tree {
         let ord = (self.nodes[leaf as usize].meta & ORDINAL) as usize;
         &self.values[ord * self.width..(ord + 1) * self.width]
     }
+}
+
+/// A categorical node's sets: ranges of [`Tree::cat_bits`].
+#[derive(Debug, Clone)]
+struct CatSet {
+    members: Range<usize>,
+    known: Option<Range<usize>>,
+}
+
+/// Appends one bitset to `all`, refusing one longer than [`MAX_CATEGORY`] codes need; returns its range.
+fn push_bits(all: &mut Vec<u32>, bits: &[u32]) -> Result<Range<usize>, String> {
+    if bits.len() > (MAX_CATEGORY / 32) as usize {
+        return Err(format!(
+            "a category set of {} words, more than {}",
+            bits.len(),
+            MAX_CATEGORY / 32
+        ));
+    }
+    let start = all.len();
+    all.extend_from_slice(bits);
+    Ok(start..all.len())
 }
 
 /// The largest float32 below `t`, widened: for float32 `x`, `x < t` iff `x <= below_f32(t)`.

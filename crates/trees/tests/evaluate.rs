@@ -107,18 +107,18 @@ fn lightgbm_missing_types() {
     assert_eq!(e(Missing::Zero), [10.0, 10.0, 10.0, 10.0, 20.0]);
 }
 
-#[test]
-fn categorical_sets_both_ways() {
-    let mk = |left_members| RawTree {
+/// A categorical stump on feature 0: left leaf -1.0, right leaf 1.0.
+fn cat_stump(set: CategorySplit, default_left: bool) -> RawTree {
+    RawTree {
         nodes: vec![
             RawNode::Split {
                 feature: 0,
                 threshold: 0.0,
                 left: 1,
                 right: 2,
-                default_left: true,
+                default_left,
                 missing: Missing::NanDefault,
-                categories: Some(CategorySplit::from_codes(&[1, 3, 40], left_members).unwrap()),
+                categories: Some(set),
             },
             RawNode::Leaf(0),
             RawNode::Leaf(1),
@@ -127,6 +127,16 @@ fn categorical_sets_both_ways() {
         width: 1,
         output: 0,
         weight: 1.0,
+    }
+}
+
+#[test]
+fn categorical_sets_both_ways() {
+    let mk = |left_members| {
+        cat_stump(
+            CategorySplit::from_codes(&[1, 3, 40], left_members).unwrap(),
+            true,
+        )
     };
     let rows = [1.0, 2.0, 3.7, 40.0, 41.0, 1e9, -0.5, f64::NAN, 0.0];
     // XGBoost: members go right; invalid (negative, huge) and non-members go left; NaN the default side.
@@ -141,6 +151,70 @@ fn categorical_sets_both_ways() {
         &rows,
     );
     assert_eq!(l, [-1.0, 1.0, -1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 1.0]);
+}
+
+/// A split that knows its categories: members go left, other known codes right, and unknown codes (unseen,
+/// negative, fractional below zero, beyond both sets) take the default side like NaN, on either side.
+#[test]
+fn categorical_sets_with_known_codes() {
+    let mk = |default_left| {
+        let mut set = CategorySplit::from_codes(&[1, 40], true).unwrap();
+        set.known = Some(
+            CategorySplit::from_codes(&[0, 1, 2, 3, 40], true)
+                .unwrap()
+                .bits,
+        );
+        cat_stump(set, default_left)
+    };
+    let rows = [
+        1.0,
+        40.0,
+        1.7,
+        0.0,
+        3.0,
+        5.0,
+        -1.0,
+        -0.5,
+        f64::NAN,
+        1e9,
+        255.0,
+    ];
+    let rules = Rules {
+        round_inputs_to_f32: false,
+        ..Rules::LIGHTGBM
+    };
+    let strict = Rules {
+        negative_fraction_invalid: true,
+        ..rules
+    };
+    let go = |default_left, r| eval(&Ensemble::new(&[mk(default_left)], 1, 1, r).unwrap(), &rows);
+    let known = [-1.0, -1.0, -1.0, 1.0, 1.0];
+    let unknown = |d: f64| [d, d, d, d, d, d];
+    let want = |d: f64| [known.as_slice(), &unknown(d)].concat();
+    assert_eq!(go(true, strict), want(-1.0));
+    assert_eq!(go(false, strict), want(1.0));
+    // Without `negative_fraction_invalid`, -0.5 truncates to the known category 0 and goes right.
+    let mut lenient = want(1.0);
+    lenient[7] = 1.0;
+    assert_eq!(go(false, rules), lenient);
+    let mut lenient = want(-1.0);
+    lenient[7] = 1.0;
+    assert_eq!(go(true, rules), lenient);
+    // Many rows walk in lockstep: the same answers.
+    let many: Vec<f64> = rows.iter().copied().cycle().take(rows.len() * 9).collect();
+    let e = Ensemble::new(&[mk(true)], 1, 1, strict).unwrap();
+    assert_eq!(eval(&e, &many), want(-1.0).repeat(9));
+    // A known set as long as every category code allows, and no longer.
+    let mut huge = mk(true);
+    if let RawNode::Split {
+        categories: Some(c),
+        ..
+    } = &mut huge.nodes[0]
+    {
+        c.known = Some(vec![0; (oxserve_trees::MAX_CATEGORY / 32) as usize + 1]);
+    }
+    let err = Ensemble::new(&[huge], 1, 1, strict).unwrap_err();
+    assert!(err.to_string().contains("category set of"), "{err}");
 }
 
 #[test]
