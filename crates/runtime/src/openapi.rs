@@ -1,11 +1,11 @@
 //! The REST API's OpenAPI 3.1 document and the Swagger UI that shows it, as Seldon's executor serves them at
 //! `/api/v1.0/doc/` (and the Python wrapper at `/seldon.json`).
 //!
-//! The document lists the routes [`crate::rest::app`] serves, with schemas that mirror the wire shapes of
-//! `oxserve_protocol` (written here, so the protocol crate needs no OpenAPI derive) and every status the
-//! runtime's one error table ([`crate::error`]) can give each route. The Swagger UI's assets (from the npm
-//! package `swagger-ui-dist`, refreshed by `scripts/update-swagger-ui.sh`) are compiled into the binary;
-//! nothing is fetched at run time.
+//! The document lists the routes [`crate::rest::app`] serves, with the schemas of `oxserve_protocol`'s own wire
+//! types (its `openapi` feature: derived from their serde attributes, or written next to their hand-written
+//! serde) and every status the runtime's one error table ([`crate::error`]) can give each route. The Swagger
+//! UI's assets (from the npm package `swagger-ui-dist`, refreshed by `scripts/update-swagger-ui.sh`) are
+//! compiled into the binary; nothing is fetched at run time.
 //!
 //! Every URL the page uses is relative, and so is the document's server (`../../..`, resolved against
 //! `…/api/v1.0/doc/openapi.json`), so "Try it out" posts to the right place both directly and behind an
@@ -23,12 +23,13 @@ use utoipa::openapi::path::{
     Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
-    PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ServerBuilder, Tag,
+    PathsBuilder, Ref, Required, ResponseBuilder, ServerBuilder, Tag,
 };
+
+use oxserve_protocol::{seldon, v2};
 
 use crate::error::{ServeError, json_response};
 use crate::state::ServerState;
@@ -501,27 +502,23 @@ pub(crate) fn openapi(model_name: &str, model_version: Option<&str>) -> OpenApi 
         )
         .build();
 
-    let mut components = [
-        component::<schemas::SeldonMessage>,
-        component::<schemas::Feedback>,
-        component::<schemas::SeldonError>,
-        component::<schemas::SeldonModelMetadata>,
-        component::<schemas::V2ServerMetadata>,
-        component::<schemas::V2Live>,
-        component::<schemas::V2Ready>,
-        component::<schemas::V2ModelReady>,
-        component::<schemas::V2ModelMetadata>,
-        component::<schemas::InferenceRequest>,
-        component::<schemas::InferenceResponse>,
-        component::<schemas::V2Error>,
+    let components = [
+        component::<seldon::SeldonMessage>,
+        component::<seldon::Feedback>,
+        component::<seldon::ErrorBody>,
+        component::<seldon::ModelMetadataMessage>,
+        component::<v2::MetadataServerResponse>,
+        component::<v2::ServerLiveResponse>,
+        component::<v2::ServerReadyResponse>,
+        component::<v2::ModelReadyResponse>,
+        component::<v2::MetadataModelResponse>,
+        component::<v2::InferenceRequest>,
+        component::<v2::InferenceResponse>,
+        component::<v2::ErrorResponse>,
     ]
     .into_iter()
     .fold(ComponentsBuilder::new(), |builder, add| add(builder))
     .build();
-    // Feedback is parsed with `deny_unknown_fields` (as the wrapper's protobuf parse); the derive cannot say so.
-    if let Some(RefOr::T(Schema::Object(feedback))) = components.schemas.get_mut("Feedback") {
-        feedback.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
-    }
 
     OpenApiBuilder::new()
         .info(
@@ -749,286 +746,6 @@ impl Merged for PathItem {
     fn merged(mut self, method: HttpMethod, op: OperationBuilder) -> Self {
         self.merge_operations(PathItem::new(method, Operation::from(op)));
         self
-    }
-}
-
-/// Schemas mirroring the wire shapes of `oxserve_protocol`; the types exist only for their schemas.
-#[allow(dead_code)]
-mod schemas {
-    use std::collections::BTreeMap;
-
-    use serde_json::Value;
-    use utoipa::ToSchema;
-
-    /// A Seldon message: `meta` plus one payload (`data`, `binData`, `strData` or `jsonData`; the first
-    /// present, in that order, is used).
-    #[derive(ToSchema)]
-    pub(super) struct SeldonMessage {
-        #[schema(required = false)]
-        data: Option<DefaultData>,
-        /// Bytes, base64-encoded.
-        #[schema(rename = "binData", required = false, format = Byte)]
-        bin_data: Option<String>,
-        #[schema(rename = "strData", required = false)]
-        str_data: Option<String>,
-        /// Any JSON.
-        #[schema(rename = "jsonData", required = false)]
-        json_data: Value,
-        #[schema(required = false)]
-        meta: Option<Meta>,
-        #[schema(required = false)]
-        status: Option<Status>,
-    }
-
-    /// `data`: column names and one array form.
-    #[derive(ToSchema)]
-    pub(super) struct DefaultData {
-        /// One name per column (feature names in requests, output names such as `t:0` in replies).
-        #[schema(required = false)]
-        names: Vec<String>,
-        /// Nested lists, one inner list per row (a flat list is one row).
-        #[schema(required = false)]
-        ndarray: Option<Vec<Value>>,
-        #[schema(required = false)]
-        tensor: Option<SeldonTensor>,
-        /// A TensorFlow `TensorProto` in its JSON form (read only when neither `ndarray` nor `tensor` is
-        /// present).
-        #[schema(required = false)]
-        tftensor: Value,
-    }
-
-    /// Seldon's `tensor` form: a shape and the values, flat and row-major.
-    #[derive(ToSchema)]
-    pub(super) struct SeldonTensor {
-        #[schema(required = false)]
-        shape: Vec<i64>,
-        #[schema(required = false)]
-        values: Vec<f64>,
-    }
-
-    /// `meta`: copied from request to reply, with this node added to `requestPath`.
-    #[derive(ToSchema)]
-    pub(super) struct Meta {
-        /// The prediction's id.
-        #[schema(required = false)]
-        puid: String,
-        #[schema(required = false)]
-        tags: BTreeMap<String, Value>,
-        /// Router decisions (read from requests only).
-        #[schema(required = false)]
-        routing: BTreeMap<String, i32>,
-        /// Graph node name → image.
-        #[schema(rename = "requestPath", required = false)]
-        request_path: BTreeMap<String, String>,
-        #[schema(required = false)]
-        metrics: Vec<Metric>,
-    }
-
-    /// A custom metric.
-    #[derive(ToSchema)]
-    pub(super) struct Metric {
-        key: String,
-        /// `COUNTER`, `GAUGE` or `TIMER`.
-        #[schema(rename = "type", required = false)]
-        kind: String,
-        #[schema(required = false)]
-        value: f64,
-        #[schema(required = false)]
-        tags: BTreeMap<String, String>,
-    }
-
-    /// A status: `status` is 0 on success, 1 on failure (`"SUCCESS"`/`"FAILURE"` accepted on input).
-    #[derive(ToSchema)]
-    pub(super) struct Status {
-        #[schema(required = false)]
-        code: i32,
-        #[schema(required = false)]
-        info: String,
-        #[schema(required = false)]
-        reason: String,
-        /// An integer, or `"SUCCESS"`/`"FAILURE"`.
-        #[schema(required = false)]
-        status: Value,
-    }
-
-    /// Feedback on an earlier prediction: the request, the reply, a reward and the truth (other keys are
-    /// refused).
-    #[derive(ToSchema)]
-    pub(super) struct Feedback {
-        #[schema(required = false)]
-        request: Option<SeldonMessage>,
-        #[schema(required = false)]
-        response: Option<SeldonMessage>,
-        #[schema(required = false)]
-        reward: f64,
-        #[schema(required = false)]
-        truth: Option<SeldonMessage>,
-    }
-
-    /// A Seldon error reply, e.g. `{"status":{"code":-1,"info":"…","reason":"MICROSERVICE_BAD_DATA","status":1}}`.
-    #[derive(ToSchema)]
-    #[schema(example = json!({"status": {"code": -1, "info": "Can't find JSON in data", "reason": "MICROSERVICE_BAD_DATA", "status": 1}}))]
-    pub(super) struct SeldonError {
-        status: ErrorStatus,
-    }
-
-    /// The status of an error reply.
-    #[derive(ToSchema)]
-    pub(super) struct ErrorStatus {
-        /// Always -1.
-        code: i32,
-        /// What went wrong.
-        info: String,
-        reason: ErrorReason,
-        /// Always 1 (failure).
-        status: i32,
-    }
-
-    /// Why a request failed.
-    #[derive(ToSchema)]
-    pub(super) enum ErrorReason {
-        /// The request (or its size) was refused.
-        #[schema(rename = "MICROSERVICE_BAD_DATA")]
-        BadData,
-        /// The model or the server failed.
-        #[schema(rename = "MICROSERVICE_INTERNAL_ERROR")]
-        Internal,
-        /// The model's metadata fails Seldon's schema.
-        #[schema(rename = "MICROSERVICE_BAD_METADATA")]
-        BadMetadata,
-        /// Too many requests at once.
-        #[schema(rename = "MICROSERVICE_OVERLOADED")]
-        Overloaded,
-    }
-
-    /// Seldon model metadata.
-    #[derive(ToSchema)]
-    pub(super) struct SeldonModelMetadata {
-        name: String,
-        versions: Vec<String>,
-        platform: String,
-        inputs: Vec<MessageMetadata>,
-        outputs: Vec<MessageMetadata>,
-        custom: BTreeMap<String, String>,
-    }
-
-    /// One input or output: Seldon's `{messagetype, schema}` form or the `{name, datatype, shape}` form.
-    #[derive(ToSchema)]
-    pub(super) struct MessageMetadata {
-        #[schema(required = false)]
-        name: String,
-        #[schema(required = false)]
-        datatype: String,
-        #[schema(required = false)]
-        shape: Vec<i64>,
-        /// `tensor`, `ndarray`, `tftensor`, `jsonData`, `strData`, `binData`, or custom.
-        #[schema(required = false)]
-        messagetype: String,
-        #[schema(required = false)]
-        schema: Value,
-    }
-
-    /// `GET /v2`.
-    #[derive(ToSchema)]
-    pub(super) struct V2ServerMetadata {
-        name: String,
-        version: String,
-        extensions: Vec<String>,
-    }
-
-    /// `GET /v2/health/live`.
-    #[derive(ToSchema)]
-    pub(super) struct V2Live {
-        live: bool,
-    }
-
-    /// `GET /v2/health/ready`.
-    #[derive(ToSchema)]
-    pub(super) struct V2Ready {
-        ready: bool,
-    }
-
-    /// `GET /v2/models/{name}/ready`.
-    #[derive(ToSchema)]
-    pub(super) struct V2ModelReady {
-        name: String,
-        ready: bool,
-    }
-
-    /// `GET /v2/models/{name}`.
-    #[derive(ToSchema)]
-    pub(super) struct V2ModelMetadata {
-        name: String,
-        versions: Vec<String>,
-        platform: String,
-        inputs: Vec<MetadataTensor>,
-        outputs: Vec<MetadataTensor>,
-        #[schema(required = false)]
-        parameters: BTreeMap<String, Value>,
-    }
-
-    /// A tensor's description; `-1` marks a variable dimension.
-    #[derive(ToSchema)]
-    pub(super) struct MetadataTensor {
-        name: String,
-        datatype: String,
-        shape: Vec<i64>,
-    }
-
-    /// An inference request.
-    #[derive(ToSchema)]
-    pub(super) struct InferenceRequest {
-        #[schema(required = false)]
-        id: Option<String>,
-        /// `binary_data_output`, `content_type`, ...
-        #[schema(required = false)]
-        parameters: Option<BTreeMap<String, Value>>,
-        inputs: Vec<V2Tensor>,
-        /// The outputs wanted; absent means the model's default.
-        #[schema(required = false)]
-        outputs: Option<Vec<RequestOutput>>,
-    }
-
-    /// A tensor in JSON: a request input or a response output.
-    #[derive(ToSchema)]
-    pub(super) struct V2Tensor {
-        name: String,
-        shape: Vec<i64>,
-        /// `BOOL`, `UINT8`…`UINT64`, `INT8`…`INT64`, `FP16`, `BF16`, `FP32`, `FP64` or `BYTES`.
-        datatype: String,
-        #[schema(required = false)]
-        parameters: Option<BTreeMap<String, Value>>,
-        /// The elements, flat or nested; absent when they travel as a binary blob.
-        #[schema(required = false)]
-        data: Vec<Value>,
-    }
-
-    /// An output asked for.
-    #[derive(ToSchema)]
-    pub(super) struct RequestOutput {
-        name: String,
-        /// `binary_data`, ...
-        #[schema(required = false)]
-        parameters: Option<BTreeMap<String, Value>>,
-    }
-
-    /// An inference response.
-    #[derive(ToSchema)]
-    pub(super) struct InferenceResponse {
-        model_name: String,
-        #[schema(required = false)]
-        model_version: String,
-        id: String,
-        #[schema(required = false)]
-        parameters: BTreeMap<String, Value>,
-        outputs: Vec<V2Tensor>,
-    }
-
-    /// A V2 error reply.
-    #[derive(ToSchema)]
-    #[schema(example = json!({"error": "Model x not found"}))]
-    pub(super) struct V2Error {
-        error: String,
     }
 }
 
