@@ -24,12 +24,12 @@ pub mod config;
 mod conn;
 pub mod error;
 mod grpc;
-mod grpc_v2;
 pub mod metrics;
 mod openapi;
 pub mod rest;
+mod seldon;
 mod state;
-mod v2_rest;
+mod v2;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,6 @@ use anyhow::Context as _;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use oxserve_core::Model;
-use oxserve_protocol::seldon::ModelMetadataMessage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -325,8 +324,8 @@ pub fn build_state(
     model_dir: &Path,
 ) -> anyhow::Result<Arc<ServerState>> {
     let image = config.predictive_unit_image.clone();
-    let seldon_metadata = seldon_metadata(config, model_dir);
-    let (image_name, image_version) = rest::seldon::split_image(image.as_deref());
+    let seldon_metadata = seldon::load_metadata(config, model_dir);
+    let (image_name, image_version) = seldon::split_image(image.as_deref());
     let metrics = Metrics::new(metrics::FeedbackIdentity {
         model_name: config.predictive_unit_id.clone().unwrap_or_default(),
         model_image: image_name,
@@ -351,36 +350,6 @@ pub fn build_state(
     state.max_request_cost = config.max_request_cost;
     state.set_model_threads(config.model_threads);
     Ok(Arc::new(state))
-}
-
-/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
-/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
-fn seldon_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
-    let defaults = rest::seldon::default_metadata(config.predictive_unit_image.as_deref());
-    let mut merged = match serde_json::to_value(&defaults) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => return Some(defaults),
-    };
-    let file = model_dir.join("metadata.yaml");
-    let sources = [
-        std::fs::read_to_string(&file).ok(),
-        config.model_metadata.clone(),
-    ];
-    for text in sources.into_iter().flatten() {
-        match serde_yaml::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Object(m)) => merged.extend(m),
-            Ok(_) | Err(_) => {
-                tracing::warn!("model metadata is not a YAML/JSON mapping; ignoring it");
-            }
-        }
-    }
-    match serde_json::from_value(serde_json::Value::Object(merged)) {
-        Ok(meta) => Some(meta),
-        Err(e) => {
-            tracing::error!(error = %e, "model metadata fails Seldon's schema; metadata calls will answer 500");
-            None
-        }
-    }
 }
 
 /// Waits for SIGTERM or SIGINT.

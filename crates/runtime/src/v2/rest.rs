@@ -1,4 +1,6 @@
-//! Open Inference Protocol (V2) REST routes.
+//! The Open Inference Protocol (V2) over REST: decodes the JSON (or binary-tensor) body with
+//! `oxserve_protocol::v2::decode_rest`, calls the protocol's logic ([`super`]), and writes the reply or the error
+//! as `{"error": …}`.
 
 use std::sync::Arc;
 
@@ -8,9 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use oxserve_protocol::RequestLimits;
 use oxserve_protocol::v2;
 
+use super::check_model;
 use crate::error::{ServeError, json_response};
 use crate::state::ServerState;
 
@@ -40,26 +42,26 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
 }
 
 /// The server's name, version and extensions.
-pub(crate) fn server_metadata_json() -> serde_json::Value {
+fn server_metadata_json() -> serde_json::Value {
     serde_json::json!({
-        "name": "oxserve",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data"],
+        "name": super::SERVER_NAME,
+        "version": super::SERVER_VERSION,
+        "extensions": super::EXTENSIONS,
     })
 }
 
-async fn server_metadata() -> Response {
+pub(crate) async fn server_metadata() -> Response {
     json_response(
         StatusCode::OK,
         server_metadata_json().to_string().into_bytes(),
     )
 }
 
-async fn live() -> Response {
+pub(crate) async fn live() -> Response {
     json_response(StatusCode::OK, br#"{"live":true}"#.to_vec())
 }
 
-async fn ready(State(state): Shared) -> Response {
+pub(crate) async fn ready(State(state): Shared) -> Response {
     if state.is_ready() {
         json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec())
     } else {
@@ -71,28 +73,11 @@ async fn ready(State(state): Shared) -> Response {
     }
 }
 
-impl ServerState {
-    /// Checks a V2 model name (and version) against the served model.
-    pub(crate) fn check_model(&self, name: &str, version: Option<&str>) -> Result<(), ServeError> {
-        if name != self.model_name {
-            return Err(ServeError::ModelNotFound(format!("Model {name} not found")));
-        }
-        if let Some(v) = version
-            && self.model_version.as_deref() != Some(v)
-        {
-            return Err(ServeError::ModelNotFound(format!(
-                "Model {name} with version {v} not found"
-            )));
-        }
-        Ok(())
-    }
-}
-
-async fn model_ready(State(state): Shared, Path(name): Path<String>) -> Response {
+pub(crate) async fn model_ready(State(state): Shared, Path(name): Path<String>) -> Response {
     ready_reply(&state, &name, None)
 }
 
-async fn model_version_ready(
+pub(crate) async fn model_version_ready(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
@@ -100,7 +85,7 @@ async fn model_version_ready(
 }
 
 fn ready_reply(state: &ServerState, name: &str, version: Option<&str>) -> Response {
-    match state.check_model(name, version) {
+    match check_model(state, name, version) {
         Ok(()) => json_response(
             StatusCode::OK,
             serde_json::json!({"name": name, "ready": state.is_ready()})
@@ -112,65 +97,11 @@ fn ready_reply(state: &ServerState, name: &str, version: Option<&str>) -> Respon
     .into_response()
 }
 
-impl ServerState {
-    /// The versions V2 metadata lists.
-    pub(crate) fn v2_versions(&self) -> Vec<String> {
-        self.model_version.iter().cloned().collect()
-    }
-
-    /// Decodes, runs and encodes one V2 REST inference.
-    async fn v2_infer(&self, headers: &HeaderMap, body: Body) -> Result<Response, ServeError> {
-        let header_len = match headers.get(v2::HEADER_CONTENT_LENGTH) {
-            None => None,
-            Some(v) => Some(
-                v.to_str()
-                    .ok()
-                    .and_then(|s| s.trim().parse::<usize>().ok())
-                    .ok_or_else(|| {
-                        ServeError::BadRequest(format!("bad {} header", v2::HEADER_CONTENT_LENGTH))
-                    })?,
-            ),
-        };
-        let bytes = axum::body::to_bytes(body, self.max_body_bytes)
-            .await
-            .map_err(|_| ServeError::TooLarge(self.max_body_bytes))?;
-        let decoded = v2::decode_rest(
-            &bytes,
-            header_len,
-            &RequestLimits::from_body_limit(self.max_body_bytes),
-        )
-        .map_err(|e| ServeError::BadRequest(e.to_string()))?;
-        let id = decoded
-            .id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let response = self.predict(decoded.request).await?;
-        let encoded = v2::encode_rest(
-            &self.model_name,
-            self.model_version.as_deref(),
-            id,
-            response.outputs,
-            &decoded.binary_outputs,
-        )
-        .map_err(|e| ServeError::BadRequest(e.to_string()))?;
-        let mut reply = json_response(StatusCode::OK, encoded.body);
-        if let Some(len) = encoded.header_len {
-            let headers = reply.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            headers.insert(v2::HEADER_CONTENT_LENGTH, HeaderValue::from(len));
-        }
-        Ok(reply)
-    }
-}
-
-async fn model_metadata(State(state): Shared, Path(name): Path<String>) -> Response {
+pub(crate) async fn model_metadata(State(state): Shared, Path(name): Path<String>) -> Response {
     metadata_reply(&state, &name, None)
 }
 
-async fn model_version_metadata(
+pub(crate) async fn model_version_metadata(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
@@ -178,12 +109,12 @@ async fn model_version_metadata(
 }
 
 fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Response {
-    if let Err(e) = state.check_model(name, version) {
+    if let Err(e) = check_model(state, name, version) {
         return e.into_v2_response();
     }
     let meta = v2::model_metadata_rest(
         &state.model_name,
-        state.v2_versions(),
+        super::versions(state),
         state.model.metadata(),
     );
     match serde_json::to_vec(&meta) {
@@ -192,7 +123,7 @@ fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Res
     }
 }
 
-async fn infer(
+pub(crate) async fn infer(
     State(state): Shared,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -201,7 +132,7 @@ async fn infer(
     infer_reply(&state, &name, None, &headers, body).await
 }
 
-async fn infer_version(
+pub(crate) async fn infer_version(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
@@ -217,9 +148,56 @@ async fn infer_reply(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let result = match state.check_model(name, version) {
-        Ok(()) => state.v2_infer(headers, body).await,
+    let result = match check_model(state, name, version) {
+        Ok(()) => v2_infer(state, headers, body).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(ServeError::into_v2_response)
+}
+
+/// Decodes, runs and encodes one V2 REST inference.
+async fn v2_infer(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ServeError> {
+    let header_len = match headers.get(v2::HEADER_CONTENT_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ServeError::BadRequest(format!("bad {} header", v2::HEADER_CONTENT_LENGTH))
+                })?,
+        ),
+    };
+    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
+    let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))
+        .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+    let id = decoded
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let response = super::infer(state, decoded.request).await?;
+    let encoded = v2::encode_rest(
+        &state.model_name,
+        state.model_version.as_deref(),
+        id,
+        response.outputs,
+        &decoded.binary_outputs,
+    )
+    .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+    let mut reply = json_response(StatusCode::OK, encoded.body);
+    if let Some(len) = encoded.header_len {
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(v2::HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Ok(reply)
 }

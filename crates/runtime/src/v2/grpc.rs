@@ -1,12 +1,14 @@
-//! `inference.GRPCInferenceService`: the Open Inference Protocol over gRPC.
+//! The Open Inference Protocol (V2) over gRPC, `inference.GRPCInferenceService`: decodes `ModelInferRequest`
+//! with `oxserve_protocol::v2::decode_grpc`, calls the protocol's logic ([`super`]), and encodes the reply; an
+//! error becomes its gRPC status in [`ServeError::grpc_status`].
 
 use std::sync::Arc;
 
-use oxserve_protocol::RequestLimits;
 use oxserve_protocol::pb::inference as pb;
 use oxserve_protocol::v2;
 use tonic::{Request, Response, Status};
 
+use super::check_model;
 use crate::error::ServeError;
 use crate::state::ServerState;
 
@@ -50,9 +52,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelReadyRequest>,
     ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let r = r.into_inner();
-        self.state
-            .check_model(&r.name, version(&r.version))
-            .map_err(|e| e.grpc_status())?;
+        check_model(&self.state, &r.name, version(&r.version)).map_err(|e| e.grpc_status())?;
         Ok(Response::new(pb::ModelReadyResponse {
             ready: self.state.is_ready(),
         }))
@@ -62,11 +62,10 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         &self,
         _r: Request<pb::ServerMetadataRequest>,
     ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
-        let meta = crate::v2_rest::server_metadata_json();
         Ok(Response::new(pb::ServerMetadataResponse {
-            name: meta["name"].as_str().unwrap_or_default().to_string(),
-            version: meta["version"].as_str().unwrap_or_default().to_string(),
-            extensions: vec!["binary_tensor_data".to_string()],
+            name: super::SERVER_NAME.to_string(),
+            version: super::SERVER_VERSION.to_string(),
+            extensions: super::EXTENSIONS.iter().map(|e| e.to_string()).collect(),
         }))
     }
 
@@ -75,12 +74,10 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let r = r.into_inner();
-        self.state
-            .check_model(&r.name, version(&r.version))
-            .map_err(|e| e.grpc_status())?;
+        check_model(&self.state, &r.name, version(&r.version)).map_err(|e| e.grpc_status())?;
         Ok(Response::new(v2::model_metadata_grpc(
             &self.state.model_name,
-            self.state.v2_versions(),
+            super::versions(&self.state),
             self.state.model.metadata(),
         )))
     }
@@ -90,19 +87,13 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let r = r.into_inner();
-        self.state
-            .check_model(&r.model_name, version(&r.model_version))
+        check_model(&self.state, &r.model_name, version(&r.model_version))
             .map_err(|e| e.grpc_status())?;
-        let decoded = v2::decode_grpc(
-            r,
-            &RequestLimits::from_body_limit(self.state.max_body_bytes),
-        )
-        .map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
+        let decoded = v2::decode_grpc(r, &super::limits(&self.state))
+            .map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
-        let response = self
-            .state
-            .predict(decoded.request)
+        let response = super::infer(&self.state, decoded.request)
             .await
             .map_err(|e| e.grpc_status())?;
         let reply = v2::encode_grpc(

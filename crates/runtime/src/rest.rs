@@ -1,7 +1,6 @@
-//! The REST app: Seldon v1 and V2 routes, probes, the error shapes of unknown routes, metrics per request, and a
+//! The REST app on the model port: Seldon v1's routes (`seldon/rest.rs`) and V2's (`v2/rest.rs`)
+//! with the server's extensions, the probes, the error shapes of unknown routes, metrics per request, and a
 //! panic guard.
-
-pub(crate) mod seldon;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ServeError;
@@ -51,35 +50,10 @@ pub fn app(state: Arc<ServerState>) -> Router {
 
 /// [`app`] plus the routes of a server's extensions.
 pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router {
-    let seldon_routes = Router::new()
-        .route("/predict", get(seldon::predict).post(seldon::predict))
-        .route("/api/v1.0/predictions", post(seldon::predict))
-        .route("/api/v0.1/predictions", post(seldon::predict))
-        .route(
-            "/send-feedback",
-            get(seldon::feedback).post(seldon::feedback),
-        )
-        .route("/api/v1.0/feedback", post(seldon::feedback))
-        .route("/api/v0.1/feedback", post(seldon::feedback))
-        .route(
-            "/transform-input",
-            get(seldon::transform).post(seldon::transform),
-        )
-        .route(
-            "/transform-output",
-            get(seldon::transform).post(seldon::transform),
-        )
-        .route("/route", get(seldon::route).post(seldon::route))
-        .route("/aggregate", get(seldon::aggregate).post(seldon::aggregate))
-        .route("/metadata", get(seldon::metadata))
-        .route("/api/v1.0/metadata", get(seldon::metadata))
-        .route("/health/ping", get(seldon::ping))
-        .route("/health/status", get(seldon::health_status))
-        .route("/api/v1.0/health/status", get(seldon::health_status))
+    let mut router = crate::seldon::rest::routes()
         .route("/live", get(live))
-        .route("/ready", get(ready));
-    let mut router = seldon_routes
-        .merge(crate::v2_rest::routes())
+        .route("/ready", get(ready))
+        .merge(crate::v2::rest::routes())
         .merge(crate::openapi::routes());
     let mut labels = Vec::with_capacity(extensions.len());
     for extension in extensions {
@@ -106,12 +80,12 @@ pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router
 }
 
 /// Kubernetes liveness: the process answers.
-async fn live() -> Response {
+pub(crate) async fn live() -> Response {
     StatusCode::OK.into_response()
 }
 
 /// Kubernetes readiness: the model is loaded and the server is not shutting down.
-async fn ready(State(state): State<Arc<ServerState>>) -> Response {
+pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
     if state.is_ready() {
         StatusCode::OK.into_response()
     } else {

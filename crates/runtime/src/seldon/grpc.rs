@@ -1,0 +1,249 @@
+//! Seldon v1 over gRPC: `seldon.protos` (Model, Seldon, Generic, Transformer, OutputTransformer, Router,
+//! Combiner) decode the protobuf message, call the protocol's logic ([`super`]) and encode its reply; an error
+//! becomes its gRPC status in [`ServeError::grpc_status`].
+
+use std::sync::Arc;
+
+use oxserve_protocol::RequestLimits;
+use oxserve_protocol::pb::seldon::protos as pb;
+use oxserve_protocol::seldon::{self, DefaultData, Payload, SeldonMessage, grpc as conv};
+use tonic::{Request, Response, Status};
+
+use super::{default_names, reply_meta};
+use crate::error::ServeError;
+use crate::state::ServerState;
+
+/// The Seldon gRPC services, sharing one state.
+#[derive(Debug, Clone)]
+pub(crate) struct SeldonGrpc {
+    state: Arc<ServerState>,
+}
+
+impl SeldonGrpc {
+    /// Wraps the state.
+    pub(crate) fn new(state: Arc<ServerState>) -> Self {
+        SeldonGrpc { state }
+    }
+
+    /// The per-request budget every decoded tensor is charged to, from the body (message) limit.
+    fn limits(&self) -> RequestLimits {
+        RequestLimits::from_body_limit(self.state.max_body_bytes)
+    }
+
+    async fn predict(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
+        let message = conv::from_pb(request, &self.limits())
+            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        let reply = super::predict(&self.state, message)
+            .await
+            .map_err(|e| e.grpc_status())?;
+        Ok(conv::to_pb(&reply))
+    }
+
+    fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, Status> {
+        let feedback = conv::feedback_from_pb(request, &self.limits())
+            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        self.state.metrics.feedback(feedback.reward);
+        let meta = feedback
+            .request
+            .as_ref()
+            .map(|r| r.meta.clone())
+            .unwrap_or_default();
+        Ok(conv::to_pb(&SeldonMessage {
+            meta: reply_meta(&self.state, &meta),
+            payload: Payload::Data(DefaultData {
+                names: Vec::new(),
+                array: seldon::DataArray::None,
+            }),
+            status: None,
+        }))
+    }
+
+    fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
+        let mut message = conv::from_pb(request, &self.limits())
+            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+        message.meta = reply_meta(&self.state, &message.meta);
+        if let Payload::Data(data) = &mut message.payload
+            && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())
+        {
+            data.names = default_names(*cols);
+        }
+        Ok(conv::to_pb(&message))
+    }
+
+    fn metadata(&self) -> Result<pb::SeldonModelMetadata, Status> {
+        let meta = self
+            .state
+            .seldon_metadata
+            .as_ref()
+            .ok_or_else(|| ServeError::BadMetadata.grpc_status())?;
+        let item = |m: &seldon::MessageMetadata| pb::SeldonMessageMetadata {
+            messagetype: m.messagetype.clone().unwrap_or_default(),
+            schema: m.schema.as_ref().map(conv::json_to_pb),
+            name: m.name.clone().unwrap_or_default(),
+            datatype: m.datatype.clone().unwrap_or_default(),
+            shape: m.shape.clone().unwrap_or_default(),
+        };
+        Ok(pb::SeldonModelMetadata {
+            name: meta.name.clone(),
+            versions: meta.versions.clone(),
+            platform: meta.platform.clone(),
+            inputs: meta.inputs.iter().map(item).collect(),
+            outputs: meta.outputs.iter().map(item).collect(),
+            custom: meta
+                .custom
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+}
+
+fn not_implemented(what: &'static str) -> Status {
+    ServeError::NotImplemented(what).grpc_status()
+}
+
+#[tonic::async_trait]
+impl pb::model_server::Model for SeldonGrpc {
+    async fn predict(
+        &self,
+        request: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        SeldonGrpc::predict(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn send_feedback(
+        &self,
+        request: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.feedback(request.into_inner()).map(Response::new)
+    }
+
+    async fn metadata(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<pb::SeldonModelMetadata>, Status> {
+        SeldonGrpc::metadata(self).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::seldon_server::Seldon for SeldonGrpc {
+    async fn predict(
+        &self,
+        request: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        SeldonGrpc::predict(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn send_feedback(
+        &self,
+        request: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.feedback(request.into_inner()).map(Response::new)
+    }
+
+    async fn model_metadata(
+        &self,
+        _request: Request<pb::SeldonModelMetadataRequest>,
+    ) -> Result<Response<pb::SeldonModelMetadata>, Status> {
+        SeldonGrpc::metadata(self).map(Response::new)
+    }
+
+    async fn graph_metadata(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<pb::SeldonGraphMetadata>, Status> {
+        Err(Status::unknown(
+            "GraphMetadata not available on the Model level.",
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::generic_server::Generic for SeldonGrpc {
+    async fn transform_input(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.transform(r.into_inner()).map(Response::new)
+    }
+
+    async fn transform_output(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.transform(r.into_inner()).map(Response::new)
+    }
+
+    async fn route(
+        &self,
+        _r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        Err(not_implemented("route"))
+    }
+
+    async fn aggregate(
+        &self,
+        _r: Request<pb::SeldonMessageList>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        Err(not_implemented("aggregate"))
+    }
+
+    async fn send_feedback(
+        &self,
+        r: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.feedback(r.into_inner()).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::transformer_server::Transformer for SeldonGrpc {
+    async fn transform_input(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.transform(r.into_inner()).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::output_transformer_server::OutputTransformer for SeldonGrpc {
+    async fn transform_output(
+        &self,
+        r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.transform(r.into_inner()).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::router_server::Router for SeldonGrpc {
+    async fn route(
+        &self,
+        _r: Request<pb::SeldonMessage>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        Err(not_implemented("route"))
+    }
+
+    async fn send_feedback(
+        &self,
+        r: Request<pb::Feedback>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        self.feedback(r.into_inner()).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::combiner_server::Combiner for SeldonGrpc {
+    async fn aggregate(
+        &self,
+        _r: Request<pb::SeldonMessageList>,
+    ) -> Result<Response<pb::SeldonMessage>, Status> {
+        Err(not_implemented("aggregate"))
+    }
+}

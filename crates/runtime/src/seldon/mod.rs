@@ -1,0 +1,307 @@
+//! Seldon's protocol without its transports: a SeldonMessage in, the model run, a SeldonMessage back in the
+//! request's form; the reply `meta`, default column names and metadata. [`rest`] (JSON over HTTP) and [`grpc`]
+//! (`seldon.protos`) decode and encode around it, so both answer the same thing for the same message.
+
+pub(crate) mod grpc;
+pub(crate) mod rest;
+
+use std::path::Path;
+
+use oxserve_core::{DataType, NamedTensor, PredictRequest, Tensor, TensorData};
+use oxserve_protocol::seldon::{
+    self, ArrayKind, DataArray, DefaultData, Meta, ModelMetadataMessage, NdArrayRef, Payload,
+    SeldonMessage,
+};
+
+use crate::config::Config;
+use crate::error::ServeError;
+use crate::state::ServerState;
+
+/// The reply `meta`: the request's `puid`, `tags` and `metrics`, plus `requestPath` with this node.
+pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
+    let mut meta = Meta {
+        metrics: request.metrics.clone(),
+        puid: request.puid.clone(),
+        request_path: Default::default(),
+        routing: Default::default(),
+        tags: request.tags.clone(),
+    };
+    if let Some((unit, image)) = &state.request_path {
+        meta.request_path.insert(unit.clone(), image.clone());
+    }
+    meta.request_path.extend(
+        request
+            .request_path
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    meta
+}
+
+/// Runs a Seldon prediction: one tensor in, the model's default output back in the request's form.
+///
+/// A numeric model takes `data` only (a 1-D array is one row). A model whose first input is `BYTES` (text
+/// models) also takes strings: `strData` (one string, shape `[1]`), `jsonData` holding a string, a list of
+/// strings or `{"inputs": string | [strings]}` (MLServer's Hugging Face form), `binData` (one byte string),
+/// and a `data.ndarray` of strings, passed with the shape it was sent in (`["a","b"]` → `[2]`,
+/// `[["a"],["b"]]` → `[2,1]`). The reply follows Seldon's Python wrapper (see `SeldonForm` in this module).
+pub(crate) async fn predict(
+    state: &ServerState,
+    request: SeldonMessage,
+) -> Result<SeldonMessage, ServeError> {
+    let meta = reply_meta(state, &request.meta);
+    let takes_strings = state
+        .model
+        .metadata()
+        .inputs
+        .first()
+        .is_some_and(|spec| spec.datatype == DataType::Bytes);
+    let (form, tensor) = if takes_strings {
+        string_request(request.payload)?
+    } else {
+        numeric_request(request.payload)?
+    };
+    let input_name = state
+        .model
+        .metadata()
+        .inputs
+        .first()
+        .map_or_else(|| "input-0".to_string(), |spec| spec.name.clone());
+    let response = state
+        .predict(PredictRequest {
+            inputs: vec![NamedTensor::new(input_name, tensor)],
+            outputs: Vec::new(),
+        })
+        .await?;
+    let output = response
+        .outputs
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServeError::Internal("the model returned no output".into()))?;
+    let payload = match form {
+        SeldonForm::Json => Payload::JsonData(tensor_to_json(&output.tensor)?),
+        SeldonForm::Str | SeldonForm::Bin
+            if output.tensor.dtype() == DataType::Bytes && output.tensor.len() == 1 =>
+        {
+            let one = match output.tensor.into_parts().1 {
+                TensorData::Bytes(mut strings) => strings.pop().unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if form == SeldonForm::Bin {
+                Payload::BinData(one)
+            } else {
+                Payload::StrData(String::from_utf8_lossy(&one).into_owned())
+            }
+        }
+        SeldonForm::Str | SeldonForm::Bin => data_payload(state, output, ArrayKind::Tensor),
+        SeldonForm::Array(kind) => data_payload(state, output, kind),
+    };
+    Ok(SeldonMessage {
+        meta,
+        payload,
+        status: None,
+    })
+}
+
+/// `data` for an output: numbers in `kind`, strings always as `ndarray` (as the Python wrapper answers a
+/// non-numeric result), with `names`.
+fn data_payload(state: &ServerState, output: NamedTensor, kind: ArrayKind) -> Payload {
+    let kind = if output.tensor.dtype() == DataType::Bytes {
+        ArrayKind::NdArray
+    } else {
+        kind
+    };
+    let names = output_names(state, &output);
+    Payload::Data(DefaultData {
+        names,
+        array: DataArray::of_kind(kind, output.tensor),
+    })
+}
+
+/// Seldon's `names` for an output: the model's column names, else `t:0 … t:{n-1}` for 2-D outputs and none
+/// for 1-D ones.
+fn output_names(state: &ServerState, output: &NamedTensor) -> Vec<String> {
+    match output.tensor.shape() {
+        [_, cols, ..] => state
+            .model
+            .column_names(&output.name)
+            .filter(|names| names.len() == *cols)
+            .unwrap_or_else(|| default_names(*cols)),
+        _ => Vec::new(),
+    }
+}
+
+/// A 1-D request is one row (the seed's quickstart sends `[1,2,3,4]`); 0-d is one row of one feature.
+fn as_rows(tensor: Tensor) -> Result<Tensor, ServeError> {
+    let shape = tensor.shape().to_vec();
+    let reshaped = match shape.as_slice() {
+        [] => tensor.reshape(vec![1, 1]),
+        [n] => tensor.reshape(vec![1, *n]),
+        _ => Ok(tensor),
+    };
+    reshaped.map_err(|e| ServeError::BadRequest(e.to_string()))
+}
+
+/// The form a Seldon reply takes, decided by the request's payload as Seldon's Python wrapper decides it.
+///
+/// - `data` request → `data` in the request's array form (`ndarray`, `tensor`, `tftensor`); a `BYTES` output is
+///   always an `ndarray` of strings.
+/// - `strData` request → `strData` when the output is one string; otherwise `data.tensor` for numbers and
+///   `data.ndarray` for strings (the wrapper's rule for a request without `data`).
+/// - `binData` request → `binData` when the output is one byte string; otherwise as for `strData`.
+/// - `jsonData` request → `jsonData` holding the output as nested JSON lists (the REST wrapper echoes `jsonData`
+///   whatever the model returns; oxserve's gRPC path answers the same, so REST and gRPC agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeldonForm {
+    Array(ArrayKind),
+    Str,
+    Bin,
+    Json,
+}
+
+/// A numeric model's request: `data` only, a 1-D array as one row.
+fn numeric_request(payload: Payload) -> Result<(SeldonForm, Tensor), ServeError> {
+    match payload {
+        Payload::Data(DefaultData { array, .. }) => {
+            let kind = array.kind().unwrap_or(ArrayKind::NdArray);
+            let tensor = array.into_tensor().ok_or_else(|| {
+                ServeError::BadRequest("request `data` holds no ndarray, tensor or tftensor".into())
+            })?;
+            Ok((SeldonForm::Array(kind), as_rows(tensor)?))
+        }
+        Payload::None => Err(ServeError::BadRequest(
+            "Invalid request data type: no data".into(),
+        )),
+        _ => Err(ServeError::BadRequest(
+            "this model takes `data` (ndarray, tensor or tftensor), not strData, binData or jsonData"
+                .into(),
+        )),
+    }
+}
+
+/// A text model's request: strings from `strData`, `jsonData`, `binData` or a string `ndarray` (shape kept);
+/// a numeric `data` array goes the numeric way (and the model says what it thinks of it).
+fn string_request(payload: Payload) -> Result<(SeldonForm, Tensor), ServeError> {
+    let one = |bytes: Vec<u8>| {
+        Tensor::new(vec![1], TensorData::Bytes(vec![bytes]))
+            .map_err(|e| ServeError::Internal(e.to_string()))
+    };
+    match payload {
+        Payload::StrData(s) => Ok((SeldonForm::Str, one(s.into_bytes())?)),
+        Payload::BinData(b) => Ok((SeldonForm::Bin, one(b)?)),
+        Payload::JsonData(value) => Ok((SeldonForm::Json, strings_from_json(value)?)),
+        Payload::Data(DefaultData { array, .. })
+            if array.tensor().is_some_and(|t| t.dtype() == DataType::Bytes) =>
+        {
+            let kind = array.kind().unwrap_or(ArrayKind::NdArray);
+            let tensor = array
+                .into_tensor()
+                .ok_or_else(|| ServeError::BadRequest("request `data` holds no ndarray".into()))?;
+            Ok((SeldonForm::Array(kind), tensor))
+        }
+        other => numeric_request(other),
+    }
+}
+
+/// The strings of a `jsonData` payload: a string (shape `[1]`), a list of strings (`[N]`), or an object whose
+/// `inputs` is either (MLServer's and Hugging Face's request shape).
+fn strings_from_json(value: serde_json::Value) -> Result<Tensor, ServeError> {
+    const EXPECTED: &str = "jsonData must be a string, a list of strings, or {\"inputs\": a string or a list of strings}";
+    let value = match value {
+        // Only `inputs`: other keys (Hugging Face's `parameters`) would be silently ignored.
+        serde_json::Value::Object(mut map) => match map.remove("inputs") {
+            Some(inputs) if map.is_empty() => inputs,
+            inputs => {
+                let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                if inputs.is_some() {
+                    keys.push("inputs");
+                }
+                keys.sort_unstable();
+                return Err(ServeError::BadRequest(format!(
+                    "{EXPECTED}; got an object with keys {keys:?}"
+                )));
+            }
+        },
+        other => other,
+    };
+    let strings = match value {
+        serde_json::Value::String(s) => vec![s.into_bytes()],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(s) => Ok(s.into_bytes()),
+                other => Err(ServeError::BadRequest(format!(
+                    "{EXPECTED}; got a list holding {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        other => {
+            return Err(ServeError::BadRequest(format!("{EXPECTED}; got {other}")));
+        }
+    };
+    let n = strings.len();
+    Tensor::new(vec![n], TensorData::Bytes(strings))
+        .map_err(|e| ServeError::Internal(e.to_string()))
+}
+
+/// An output as nested JSON lists (`jsonData` replies): numbers keep their type, strings are strings.
+fn tensor_to_json(tensor: &Tensor) -> Result<serde_json::Value, ServeError> {
+    serde_json::to_value(NdArrayRef(tensor))
+        .map_err(|e| ServeError::Internal(format!("cannot encode the output as JSON: {e}")))
+}
+
+/// Splits an image reference `repo/name:tag` into name and tag (a `:` inside the registry host is not a tag).
+pub(crate) fn split_image(image: Option<&str>) -> (String, String) {
+    match image {
+        Some(image) => match image.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+            _ => (image.to_string(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    }
+}
+
+/// Seldon's default column names for a 2-D output: `t:0 … t:{cols-1}`.
+pub(crate) fn default_names(cols: usize) -> Vec<String> {
+    (0..cols).map(|i| format!("t:{i}")).collect()
+}
+
+/// The default Seldon metadata: name and version from the image (`repo/name:tag`).
+pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
+    let (name, version) = split_image(image);
+    seldon::ModelMetadataMessage {
+        name,
+        versions: vec![version],
+        ..Default::default()
+    }
+}
+
+/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
+/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
+pub(crate) fn load_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
+    let defaults = default_metadata(config.predictive_unit_image.as_deref());
+    let mut merged = match serde_json::to_value(&defaults) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Some(defaults),
+    };
+    let file = model_dir.join("metadata.yaml");
+    let sources = [
+        std::fs::read_to_string(&file).ok(),
+        config.model_metadata.clone(),
+    ];
+    for text in sources.into_iter().flatten() {
+        match serde_yaml::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(m)) => merged.extend(m),
+            Ok(_) | Err(_) => {
+                tracing::warn!("model metadata is not a YAML/JSON mapping; ignoring it");
+            }
+        }
+    }
+    match serde_json::from_value(serde_json::Value::Object(merged)) {
+        Ok(meta) => Some(meta),
+        Err(e) => {
+            tracing::error!(error = %e, "model metadata fails Seldon's schema; metadata calls will answer 500");
+            None
+        }
+    }
+}
