@@ -153,7 +153,7 @@ async fn rest_grpc_and_metrics_on_their_ports() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"oxserve_requests_total{code="200",protocol="seldon",route="/api/v1.0/predictions"} 1"#),
+        metrics.contains(r#"oxserve_requests_total{code="200",protocol="seldon",route="/api/v1.0/predictions",transport="rest"} 1"#),
         "{metrics}"
     );
     assert!(

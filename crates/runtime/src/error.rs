@@ -1,9 +1,26 @@
 //! One error type for every request path, mapped in one place to each protocol's status and body.
+//!
+//! An error is classified once, where it is born: the protocol crate's typed errors convert with `?`
+//! ([`From`] for [`V2Error`], [`LimitError`], Seldon's [`DecodeError`], [`ModelError`]), and every transport
+//! answers the class's status
+//! from the table in [`ServeError::http_status`] / [`ServeError::grpc_status`]:
+//!
+//! | class | variants | HTTP | gRPC |
+//! |---|---|---|---|
+//! | bad input | `BadRequest`, `V2`, `Limit`, `Seldon`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
+//! | not found | `ModelNotFound`, `RouteNotFound` | 404 | `NOT_FOUND` |
+//! | method | `MethodNotAllowed` | 405 | `UNIMPLEMENTED` |
+//! | too large | `TooLarge` | 413 | `RESOURCE_EXHAUSTED` |
+//! | overloaded | `Overloaded` | 429 | `RESOURCE_EXHAUSTED` |
+//! | internal | `Internal`, `BadMetadata`, `Model(Internal)` | 500 | `INTERNAL` |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oxserve_core::ModelError;
+use oxserve_protocol::LimitError;
+use oxserve_protocol::seldon::grpc::DecodeError;
 use oxserve_protocol::seldon::{self, ErrorBody, Status};
+use oxserve_protocol::v2::V2Error;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +28,18 @@ pub enum ServeError {
     /// The request could not be read (not JSON, wrong shape, bad tensor): the client's fault.
     #[error("{0}")]
     BadRequest(String),
+    /// A V2 request that does not decode, or a reply that cannot be written in the form the request asked for
+    /// (a non-UTF-8 `BYTES` output as JSON): the client's fault, as `oxserve_protocol::v2` documents, on REST
+    /// and gRPC alike.
+    #[error(transparent)]
+    V2(#[from] V2Error),
+    /// A request tensor larger than the request's budget (derived from the body limit): the client's fault.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// A protobuf SeldonMessage or Feedback that does not decode: the client's fault. (Seldon's JSON is read
+    /// with the Python wrapper's own wording, in `seldon/rest.rs`.)
+    #[error(transparent)]
+    Seldon(#[from] DecodeError),
     /// The model refused or failed the request.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -73,6 +102,9 @@ impl ServeError {
     fn kind(&self) -> Kind {
         match self {
             ServeError::BadRequest(_)
+            | ServeError::V2(_)
+            | ServeError::Limit(_)
+            | ServeError::Seldon(_)
             | ServeError::TooCostly { .. }
             | ServeError::NotImplemented(_)
             | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => {
@@ -137,6 +169,13 @@ impl ServeError {
         let body = serde_json::to_vec(&serde_json::json!({ "error": self.to_string() }))
             .unwrap_or_default();
         json_response(status, body)
+    }
+}
+
+/// The gRPC status of an error, so a gRPC handler's `?` answers the runtime's classification.
+impl From<ServeError> for tonic::Status {
+    fn from(e: ServeError) -> tonic::Status {
+        e.grpc_status()
     }
 }
 

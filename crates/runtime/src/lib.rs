@@ -25,6 +25,7 @@ mod conn;
 pub mod error;
 mod grpc;
 pub mod metrics;
+mod observe;
 mod openapi;
 pub mod rest;
 mod seldon;
@@ -120,6 +121,9 @@ pub struct Extensions {
     pub rest: Vec<RestExtension>,
     /// Extra gRPC services.
     pub grpc: Vec<GrpcExtension>,
+    /// The `protocol` label of the extra gRPC services in metrics, by service-name prefix
+    /// (`("tensorflow.serving.", "tfserving")`); a service not listed is counted as `grpc`.
+    pub grpc_protocols: Vec<(&'static str, &'static str)>,
     /// Called instead of the server's loader when no model URI is given (its `model_dir` is empty); without
     /// it, a missing model URI is a start-up error.
     pub without_model: Option<Loader>,
@@ -133,6 +137,7 @@ impl std::fmt::Debug for Extensions {
         f.debug_struct("Extensions")
             .field("rest", &self.rest)
             .field("grpc", &self.grpc.len())
+            .field("grpc_protocols", &self.grpc_protocols)
             .field("without_model", &self.without_model.is_some())
             .finish()
     }
@@ -153,6 +158,17 @@ impl Extensions {
         + 'static,
     ) -> Self {
         self.grpc.push(Box::new(extension));
+        self
+    }
+
+    /// Names the `protocol` label in metrics of the gRPC services whose full name starts with `service_prefix`
+    /// (`tensorflow.serving.`), as [`RestExtension::protocol`] does for REST routes.
+    pub fn with_grpc_protocol(
+        mut self,
+        service_prefix: &'static str,
+        protocol: &'static str,
+    ) -> Self {
+        self.grpc_protocols.push((service_prefix, protocol));
         self
     }
 
@@ -468,6 +484,11 @@ pub async fn serve_state_with(
             // Reap dead peers; an idle client still answers pings.
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+            // Every gRPC request counted, timed and guarded against panics, the extensions' included.
+            .layer(observe::GrpcObserveLayer::new(
+                state.clone(),
+                &extensions.grpc_protocols,
+            ))
             .add_routes(grpc_routes)
             .serve_with_incoming_shutdown(
                 conn::incoming(grpc, config.header_read_timeout),

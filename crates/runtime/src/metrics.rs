@@ -1,13 +1,23 @@
-//! Prometheus metrics: request counts and latencies by protocol, route and status, Seldon's feedback counters,
-//! and process metrics. Names are defined once, here.
+//! Prometheus metrics: request counts and latencies by transport, protocol, route and status, Seldon's
+//! feedback counters, and process metrics. Names are defined once, here; every REST and gRPC request is
+//! recorded through one path (`observe.rs`).
+//!
+//! Request labels:
+//! - `transport`: `rest` or `grpc`.
+//! - `protocol`: `seldon`, `v2`, or an extension's (`tfserving`, `embed`); `reflection` for gRPC server
+//!   reflection, `grpc` for a gRPC service no one named.
+//! - `route`: REST's route template (`/v2/models/{name}/infer`) or gRPC's method path
+//!   (`/inference.GRPCInferenceService/ModelInfer`); `unmatched` for a path nothing serves.
+//! - `code` (requests only): the HTTP status on REST (`200`), the gRPC status name on gRPC (`OK`,
+//!   `InvalidArgument`, as gRPC's Go implementation names them).
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-/// Requests served, by protocol, route and status code.
+/// Requests served, by transport, protocol, route and status code.
 pub const REQUESTS_TOTAL: &str = "oxserve_requests_total";
-/// Request latency in seconds, by protocol and route.
+/// Request latency in seconds, by transport, protocol and route.
 pub const REQUEST_DURATION: &str = "oxserve_request_duration_seconds";
 /// Seldon feedback calls with a non-zero reward (Seldon's own name).
 pub const FEEDBACK_TOTAL: &str = "seldon_api_model_feedback_total";
@@ -63,20 +73,20 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 REQUESTS_TOTAL,
-                "Requests served, by protocol, route and status code.",
+                "Requests served, by transport, protocol, route and status code.",
             ),
-            &["protocol", "route", "code"],
+            &["transport", "protocol", "route", "code"],
         )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 REQUEST_DURATION,
-                "Request latency in seconds, by protocol and route.",
+                "Request latency in seconds, by transport, protocol and route.",
             )
             .buckets(vec![
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                 1.0, 2.5, 5.0, 10.0,
             ]),
-            &["protocol", "route"],
+            &["transport", "protocol", "route"],
         )?;
         let feedback = IntCounterVec::new(
             Opts::new(FEEDBACK_TOTAL, "Feedback calls with a non-zero reward."),
@@ -111,13 +121,13 @@ impl Metrics {
         })
     }
 
-    /// Records one request.
-    pub fn observe(&self, protocol: &str, route: &str, code: &str, seconds: f64) {
+    /// Records one request (the labels are described in this module's documentation).
+    pub fn observe(&self, transport: &str, protocol: &str, route: &str, code: &str, seconds: f64) {
         self.requests
-            .with_label_values(&[protocol, route, code])
+            .with_label_values(&[transport, protocol, route, code])
             .inc();
         self.duration
-            .with_label_values(&[protocol, route])
+            .with_label_values(&[transport, protocol, route])
             .observe(seconds);
     }
 

@@ -3,7 +3,6 @@
 //! panic guard.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -17,6 +16,7 @@ pub use crate::openapi::{Coverage, Doc, DocRouter, check_document};
 use crate::openapi::{LiveResponses, ReadyResponses, TAG_PROBES};
 
 use crate::error::ServeError;
+use crate::observe::{Observation, PANIC_MESSAGE, Transport, catch_panic};
 use crate::state::ServerState;
 
 /// Extra REST routes a server adds to the model port (TF Serving's API, an embeddings route).
@@ -150,13 +150,15 @@ struct Observed {
     labels: Arc<[ExtensionLabel]>,
 }
 
-/// Records each request's count and latency by protocol, route template and status; turns a panic in a handler
+/// Records each request's count and latency by protocol, route template and status ([`crate::observe`], the
+/// same path as gRPC's); refuses a declared body over the limit before reading it; turns a panic in a handler
 /// into a 500 for that request alone.
 async fn observe(State(observed): State<Observed>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
+    let observation = Observation::start(Transport::Rest);
     let state = &observed.state;
     // An `Arc<str>` clone, not a copy of the path.
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let route_label = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let path = request.uri().path();
     let extension = observed
         .labels
@@ -167,7 +169,11 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
     } else {
         extension.map_or("seldon", |(_, protocol, _)| protocol)
     };
-    let v2 = protocol == "v2";
+    let error_response = |err: ServeError| match (protocol, extension) {
+        ("v2", _) => err.into_v2_response(),
+        (_, Some((_, _, error_response))) => error_response(err),
+        _ => err.into_seldon_response(),
+    };
     // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
     // the body is never read).
     let declared = request
@@ -175,46 +181,29 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(length) = declared
+    let response = if let Some(length) = declared
         && length > state.max_body_bytes as u64
     {
-        let err = ServeError::TooLarge(state.max_body_bytes);
-        let response = match (protocol, extension) {
-            ("v2", _) => err.into_v2_response(),
-            (_, Some((_, _, error_response))) => error_response(err),
-            _ => err.into_seldon_response(),
-        };
-        state.metrics.observe(
-            protocol,
-            route.as_ref().map_or("unmatched", MatchedPath::as_str),
-            response.status().as_str(),
-            start.elapsed().as_secs_f64(),
-        );
-        return response;
-    }
-    let response =
-        match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(request)))
-            .await
-        {
+        error_response(ServeError::TooLarge(state.max_body_bytes))
+    } else {
+        match catch_panic(next.run(request)).await {
             Ok(response) => response,
-            Err(_) => {
-                tracing::error!(
-                    route = route.as_ref().map(MatchedPath::as_str),
-                    "handler panicked"
-                );
-                let err = ServeError::Internal("internal error while handling the request".into());
-                if v2 {
+            Err(()) => {
+                tracing::error!(route = route_label, "handler panicked");
+                let err = ServeError::Internal(PANIC_MESSAGE.into());
+                if protocol == "v2" {
                     err.into_v2_response()
                 } else {
                     err.into_seldon_response()
                 }
             }
-        };
-    state.metrics.observe(
+        }
+    };
+    observation.finish(
+        &state.metrics,
         protocol,
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        route_label,
         response.status().as_str(),
-        start.elapsed().as_secs_f64(),
     );
     response
 }

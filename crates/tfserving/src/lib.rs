@@ -43,7 +43,7 @@ pub use args::{METRICS_PATH, TfServingArgs};
 pub use grpc::{TfServingGrpc, add_grpc_services};
 pub use status::TfServingStatus;
 
-/// The label TF Serving requests carry in metrics.
+/// The label TF Serving requests carry in metrics (REST and gRPC).
 pub const PROTOCOL: &str = "tfserving";
 
 /// The path prefix TF Serving's REST API owns.
@@ -54,6 +54,7 @@ pub fn extensions() -> Extensions {
     Extensions::default()
         .with_rest(rest_extension())
         .with_grpc(add_grpc_services)
+        .with_grpc_protocol("tensorflow.serving.", PROTOCOL)
 }
 
 /// TF Serving's REST API: every path under `/v1/`, counted as `tfserving` in metrics.

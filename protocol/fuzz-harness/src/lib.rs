@@ -279,17 +279,21 @@ impl Decoder {
                 .map_err(|e| e.to_string()),
             Decoder::SeldonPb => {
                 let msg: seldon_pb::SeldonMessage = protobuf(input)?;
-                seldon::grpc::from_pb(msg, limits).map(|m| tensors(&m))
+                seldon::grpc::from_pb(msg, limits)
+                    .map(|m| tensors(&m))
+                    .map_err(String::from)
             }
             Decoder::SeldonFeedbackPb => {
                 let fb: seldon_pb::Feedback = protobuf(input)?;
-                seldon::grpc::feedback_from_pb(fb, limits).map(|f| {
-                    [&f.request, &f.response, &f.truth]
-                        .into_iter()
-                        .flatten()
-                        .map(tensors)
-                        .sum()
-                })
+                seldon::grpc::feedback_from_pb(fb, limits)
+                    .map(|f| {
+                        [&f.request, &f.response, &f.truth]
+                            .into_iter()
+                            .flatten()
+                            .map(tensors)
+                            .sum()
+                    })
+                    .map_err(String::from)
             }
             Decoder::V2Json => v2::decode_rest(input, None, limits)
                 .map(|d| d.request.inputs.len())

@@ -13,10 +13,34 @@ use super::tftensor;
 use crate::limits::{Budget, RequestLimits};
 use crate::pb::seldon::protos as pb;
 
+/// Why a protobuf SeldonMessage (or Feedback) could not be read: always the sender's fault (a shape its values do
+/// not fill, a ragged or mixed `ndarray`, a tensor over the request's budget, `customData`). It reads as its
+/// message (`Deref<Target = str>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+impl std::ops::Deref for DecodeError {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<DecodeError> for String {
+    fn from(e: DecodeError) -> String {
+        e.0
+    }
+}
+
 /// Reads a protobuf SeldonMessage, charging the tensor it declares to one budget of `limits` before
 /// allocating it (a `tftensor` broadcast or a `[2147483647, 0]` shape is refused).
-pub fn from_pb(msg: pb::SeldonMessage, limits: &RequestLimits) -> Result<SeldonMessage, String> {
-    message_from_pb(msg, &mut limits.budget())
+pub fn from_pb(
+    msg: pb::SeldonMessage,
+    limits: &RequestLimits,
+) -> Result<SeldonMessage, DecodeError> {
+    message_from_pb(msg, &mut limits.budget()).map_err(DecodeError)
 }
 
 fn message_from_pb(msg: pb::SeldonMessage, budget: &mut Budget) -> Result<SeldonMessage, String> {
@@ -104,10 +128,12 @@ pub fn to_pb(msg: &SeldonMessage) -> pb::SeldonMessage {
 }
 
 /// Reads a protobuf Feedback; its three messages share one budget of `limits`.
-pub fn feedback_from_pb(fb: pb::Feedback, limits: &RequestLimits) -> Result<Feedback, String> {
+pub fn feedback_from_pb(fb: pb::Feedback, limits: &RequestLimits) -> Result<Feedback, DecodeError> {
     let mut budget = limits.budget();
-    let mut read =
-        |m: Option<pb::SeldonMessage>| m.map(|m| message_from_pb(m, &mut budget)).transpose();
+    let mut read = |m: Option<pb::SeldonMessage>| {
+        m.map(|m| message_from_pb(m, &mut budget).map_err(DecodeError))
+            .transpose()
+    };
     Ok(Feedback {
         request: read(fb.request)?,
         response: read(fb.response)?,

@@ -30,18 +30,14 @@ impl SeldonGrpc {
         RequestLimits::from_body_limit(self.state.max_body_bytes)
     }
 
-    async fn predict(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let message = conv::from_pb(request, &self.limits())
-            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
-        let reply = super::predict(&self.state, message)
-            .await
-            .map_err(|e| e.grpc_status())?;
+    async fn predict(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, ServeError> {
+        let message = conv::from_pb(request, &self.limits())?;
+        let reply = super::predict(&self.state, message).await?;
         Ok(conv::to_pb(&reply))
     }
 
-    fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, Status> {
-        let feedback = conv::feedback_from_pb(request, &self.limits())
-            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+    fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, ServeError> {
+        let feedback = conv::feedback_from_pb(request, &self.limits())?;
         self.state.metrics.feedback(feedback.reward);
         let meta = feedback
             .request
@@ -58,9 +54,8 @@ impl SeldonGrpc {
         }))
     }
 
-    fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, Status> {
-        let mut message = conv::from_pb(request, &self.limits())
-            .map_err(|e| ServeError::BadRequest(e).grpc_status())?;
+    fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, ServeError> {
+        let mut message = conv::from_pb(request, &self.limits())?;
         message.meta = reply_meta(&self.state, &message.meta);
         if let Payload::Data(data) = &mut message.payload
             && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())
@@ -70,12 +65,12 @@ impl SeldonGrpc {
         Ok(conv::to_pb(&message))
     }
 
-    fn metadata(&self) -> Result<pb::SeldonModelMetadata, Status> {
+    fn metadata(&self) -> Result<pb::SeldonModelMetadata, ServeError> {
         let meta = self
             .state
             .seldon_metadata
             .as_ref()
-            .ok_or_else(|| ServeError::BadMetadata.grpc_status())?;
+            .ok_or(ServeError::BadMetadata)?;
         let item = |m: &seldon::MessageMetadata| pb::SeldonMessageMetadata {
             messagetype: m.messagetype.clone().unwrap_or_default(),
             schema: m.schema.as_ref().map(conv::json_to_pb),
@@ -99,7 +94,7 @@ impl SeldonGrpc {
 }
 
 fn not_implemented(what: &'static str) -> Status {
-    ServeError::NotImplemented(what).grpc_status()
+    ServeError::NotImplemented(what).into()
 }
 
 #[tonic::async_trait]
@@ -111,20 +106,25 @@ impl pb::model_server::Model for SeldonGrpc {
         SeldonGrpc::predict(self, request.into_inner())
             .await
             .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn send_feedback(
         &self,
         request: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.feedback(request.into_inner()).map(Response::new)
+        self.feedback(request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn metadata(
         &self,
         _request: Request<()>,
     ) -> Result<Response<pb::SeldonModelMetadata>, Status> {
-        SeldonGrpc::metadata(self).map(Response::new)
+        SeldonGrpc::metadata(self)
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }
 
@@ -137,20 +137,25 @@ impl pb::seldon_server::Seldon for SeldonGrpc {
         SeldonGrpc::predict(self, request.into_inner())
             .await
             .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn send_feedback(
         &self,
         request: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.feedback(request.into_inner()).map(Response::new)
+        self.feedback(request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn model_metadata(
         &self,
         _request: Request<pb::SeldonModelMetadataRequest>,
     ) -> Result<Response<pb::SeldonModelMetadata>, Status> {
-        SeldonGrpc::metadata(self).map(Response::new)
+        SeldonGrpc::metadata(self)
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn graph_metadata(
@@ -169,14 +174,18 @@ impl pb::generic_server::Generic for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner()).map(Response::new)
+        self.transform(r.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn transform_output(
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner()).map(Response::new)
+        self.transform(r.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn route(
@@ -197,7 +206,9 @@ impl pb::generic_server::Generic for SeldonGrpc {
         &self,
         r: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.feedback(r.into_inner()).map(Response::new)
+        self.feedback(r.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }
 
@@ -207,7 +218,9 @@ impl pb::transformer_server::Transformer for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner()).map(Response::new)
+        self.transform(r.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }
 
@@ -217,7 +230,9 @@ impl pb::output_transformer_server::OutputTransformer for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner()).map(Response::new)
+        self.transform(r.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }
 
@@ -234,7 +249,9 @@ impl pb::router_server::Router for SeldonGrpc {
         &self,
         r: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.feedback(r.into_inner()).map(Response::new)
+        self.feedback(r.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }
 

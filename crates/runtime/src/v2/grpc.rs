@@ -52,7 +52,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelReadyRequest>,
     ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let r = r.into_inner();
-        check_model(&self.state, &r.name, version(&r.version)).map_err(|e| e.grpc_status())?;
+        check_model(&self.state, &r.name, version(&r.version))?;
         Ok(Response::new(pb::ModelReadyResponse {
             ready: self.state.is_ready(),
         }))
@@ -74,7 +74,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let r = r.into_inner();
-        check_model(&self.state, &r.name, version(&r.version)).map_err(|e| e.grpc_status())?;
+        check_model(&self.state, &r.name, version(&r.version))?;
         Ok(Response::new(v2::model_metadata_grpc(
             &self.state.model_name,
             super::versions(&self.state),
@@ -86,24 +86,25 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         &self,
         r: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let r = r.into_inner();
-        check_model(&self.state, &r.model_name, version(&r.model_version))
-            .map_err(|e| e.grpc_status())?;
-        let decoded = v2::decode_grpc(r, &super::limits(&self.state))
-            .map_err(|e| ServeError::BadRequest(e.to_string()).grpc_status())?;
+        Ok(Response::new(self.infer(r.into_inner()).await?))
+    }
+}
+
+impl InferenceGrpc {
+    /// One inference: the model checked, the request decoded (`decode_grpc`), run ([`super::infer`]) and
+    /// encoded (`encode_grpc`); every failure is classified by its `ServeError` conversion.
+    async fn infer(&self, r: pb::ModelInferRequest) -> Result<pb::ModelInferResponse, ServeError> {
+        check_model(&self.state, &r.model_name, version(&r.model_version))?;
+        let decoded = v2::decode_grpc(r, &super::limits(&self.state))?;
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
-        let response = super::infer(&self.state, decoded.request)
-            .await
-            .map_err(|e| e.grpc_status())?;
-        let reply = v2::encode_grpc(
+        let response = super::infer(&self.state, decoded.request).await?;
+        Ok(v2::encode_grpc(
             &self.state.model_name,
             self.state.model_version.as_deref(),
             id,
             response.outputs,
             raw,
-        )
-        .map_err(|e| ServeError::Internal(e.to_string()).grpc_status())?;
-        Ok(Response::new(reply))
+        )?)
     }
 }

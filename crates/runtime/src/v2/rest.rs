@@ -240,8 +240,7 @@ async fn v2_infer(
     let bytes = axum::body::to_bytes(body, state.max_body_bytes)
         .await
         .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
-    let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))
-        .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+    let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))?;
     let id = decoded
         .id
         .clone()
@@ -253,8 +252,7 @@ async fn v2_infer(
         id,
         response.outputs,
         &decoded.binary_outputs,
-    )
-    .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+    )?;
     let mut reply = json_response(StatusCode::OK, encoded.body);
     if let Some(len) = encoded.header_len {
         let headers = reply.headers_mut();
