@@ -1,34 +1,36 @@
 //! The REST API's OpenAPI 3.1 document and the Swagger UI that shows it, as Seldon's executor serves them at
 //! `/api/v1.0/doc/` (and the Python wrapper at `/seldon.json`).
 //!
-//! The document lists the routes [`crate::rest::app`] serves, with schemas that mirror the wire shapes of
-//! `oxserve_protocol` (written here, so the protocol crate needs no OpenAPI derive) and every status the
-//! runtime's one error table ([`crate::error`]) can give each route. The Swagger UI's assets (from the npm
-//! package `swagger-ui-dist`, refreshed by `scripts/update-swagger-ui.sh`) are compiled into the binary;
-//! nothing is fetched at run time.
+//! The document is assembled from the routes themselves: every route is added through a [`DocRouter`] together
+//! with its [`Doc`], which comes from the `#[utoipa::path(...)]` attribute on its handler (`seldon/rest.rs`,
+//! `v2/rest.rs`, the probes in `rest.rs`, an extension's own handlers), so a served route cannot be missing
+//! from the document. The schemas are `oxserve_protocol`'s own wire types (its `openapi` feature: derived from
+//! their serde attributes, or written next to their hand-written serde); the statuses are those the runtime's
+//! one error table ([`crate::error`]) can give each route. [`check_document`] probes a router against its
+//! document in both directions. The Swagger UI's assets (from the npm package `swagger-ui-dist`, refreshed by
+//! `scripts/update-swagger-ui.sh`) are compiled into the binary; nothing is fetched at run time.
 //!
 //! Every URL the page uses is relative, and so is the document's server (`../../..`, resolved against
 //! `…/api/v1.0/doc/openapi.json`), so "Try it out" posts to the right place both directly and behind an
 //! ingress prefix such as `/seldon/<namespace>/<model>/` that the proxy strips.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde_json::{Value, json};
-use utoipa::openapi::path::{
-    Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
-};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
-    PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ServerBuilder, Tag,
+    ComponentsBuilder, ContentBuilder, Deprecated, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
+    Paths, Ref, RefOr, Required, Response as ApiResponse, ResponseBuilder, ServerBuilder, Tag,
 };
+
+use oxserve_protocol::{seldon, v2};
 
 use crate::error::{ServeError, json_response};
 use crate::state::ServerState;
@@ -41,41 +43,253 @@ const DOC_PREFIXES: [&str; 2] = ["/api/v1.0/doc", "/api/v0.1/doc"];
 const RELATIVE_SERVER: &str = "../../..";
 
 /// The seed's first prediction, the example body of the predictions route.
-const SEED_EXAMPLE: &str = r#"{"data":{"ndarray":[[1,2,3,4]]}}"#;
+pub(crate) const SEED_EXAMPLE: &str = r#"{"data":{"ndarray":[[1,2,3,4]]}}"#;
 
-const TAG_SELDON: &str = "Seldon v1";
-const TAG_V2: &str = "Open Inference Protocol (V2)";
-const TAG_PROBES: &str = "Probes";
+/// The tag of Seldon's routes.
+pub(crate) const TAG_SELDON: &str = "Seldon v1";
+/// The tag of V2's routes.
+pub(crate) const TAG_V2: &str = "Open Inference Protocol (V2)";
+/// The tag of the Kubernetes probes.
+pub(crate) const TAG_PROBES: &str = "Probes";
+
+type State = Arc<ServerState>;
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// The documentation of one route: an operation per HTTP method it serves, and the schemas they refer to.
+///
+/// Made from a handler's `#[utoipa::path(...)]` with [`Doc::of`] (the attribute's own `path` only names the
+/// handler's main route: the path documented is the one the route is added at), or by hand with
+/// [`Doc::operation`]; adjusted per route with [`Doc::id`], [`Doc::summary`] and [`Doc::deprecated`].
+#[derive(Clone, Default)]
+pub struct Doc {
+    operations: Vec<(HttpMethod, Operation)>,
+    schemas: Schemas,
+}
+
+impl std::fmt::Debug for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<_> = self
+            .operations
+            .iter()
+            .map(|(_, op)| op.operation_id.as_deref())
+            .collect();
+        f.debug_struct("Doc").field("operations", &ids).finish()
+    }
+}
+
+impl Doc {
+    /// The operation a handler's `#[utoipa::path(...)]` describes (pass its `__path_<handler>` type), on each
+    /// method the attribute names, with the schemas it refers to.
+    pub fn of<P>() -> Self
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+    {
+        let mut operation = P::operation();
+        // The attribute's `tag` travels beside the operation (utoipa's own routers add it the same way).
+        let tags = P::tags();
+        if !tags.is_empty() {
+            operation
+                .tags
+                .get_or_insert_with(Vec::new)
+                .extend(tags.iter().map(ToString::to_string));
+        }
+        let mut schemas = Vec::new();
+        P::schemas(&mut schemas);
+        Doc {
+            operations: P::methods()
+                .into_iter()
+                .map(|method| (method, operation.clone()))
+                .collect(),
+            schemas,
+        }
+    }
+
+    /// One operation built by hand, for a method.
+    pub fn operation(method: HttpMethod, operation: Operation) -> Self {
+        Doc {
+            operations: vec![(method, operation)],
+            schemas: Vec::new(),
+        }
+    }
+
+    /// Adds the schema of `T` (and those it refers to) to the document's components.
+    pub fn with_schema<T: utoipa::ToSchema>(mut self) -> Self {
+        self.schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(&mut self.schemas);
+        self
+    }
+
+    /// Adds another method's operation (the same route served on GET and POST, say).
+    pub fn and(mut self, other: Doc) -> Self {
+        self.operations.extend(other.operations);
+        self.schemas.extend(other.schemas);
+        self
+    }
+
+    /// The same operations on another method.
+    pub fn on(mut self, method: HttpMethod) -> Self {
+        for (m, _) in &mut self.operations {
+            *m = method.clone();
+        }
+        self
+    }
+
+    /// Sets the operation id (ids are unique in a document: a route added at several paths needs one each).
+    pub fn id(self, id: &str) -> Self {
+        self.map(|op| op.operation_id = Some(id.to_owned()))
+    }
+
+    /// Sets the summary.
+    pub fn summary(self, summary: &str) -> Self {
+        self.map(|op| op.summary = Some(summary.to_owned()))
+    }
+
+    /// Marks the operations deprecated (an old alias of a route).
+    pub fn deprecated(self) -> Self {
+        self.map(|op| op.deprecated = Some(Deprecated::True))
+    }
+
+    /// Changes every operation.
+    pub fn map(mut self, mut f: impl FnMut(&mut Operation)) -> Self {
+        for (_, op) in &mut self.operations {
+            f(op);
+        }
+        self
+    }
+}
+
+/// How a route registered on a [`DocRouter`] is covered by the document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// Documented at its own path.
+    Documented,
+    /// A wildcard route (`/v1/{*path}`) whose documented paths are these.
+    Below(Vec<String>),
+    /// Not an API route (the document itself, the UI's assets); why.
+    Exempt(&'static str),
+}
+
+/// A REST router whose routes carry their documentation: [`DocRouter::route`] takes the route's [`Doc`] with
+/// its method router, so the OpenAPI document is assembled from the routes that are served. Servers use it for
+/// their [`RestExtension`](crate::RestExtension)s too.
+#[derive(Clone, Default)]
+pub struct DocRouter {
+    router: Router<State>,
+    paths: Vec<(String, Doc)>,
+    served: Vec<(String, Coverage)>,
+}
+
+impl std::fmt::Debug for DocRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocRouter")
+            .field("served", &self.served)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DocRouter {
+    /// An empty router.
+    pub fn new() -> Self {
+        DocRouter::default()
+    }
+
+    /// Serves `path` with `method_router`, documented by `doc` (one operation per method it serves).
+    pub fn route(mut self, path: &str, method_router: MethodRouter<State>, doc: Doc) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.paths.push((path.to_owned(), doc));
+        self.served.push((path.to_owned(), Coverage::Documented));
+        self
+    }
+
+    /// Serves a wildcard `path` (a protocol whose paths axum cannot match, such as TF Serving's
+    /// `/v1/models/{name}:predict`), documented as the concrete paths in `docs`.
+    pub fn wildcard(
+        mut self,
+        path: &str,
+        method_router: MethodRouter<State>,
+        docs: Vec<(String, Doc)>,
+    ) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.served.push((
+            path.to_owned(),
+            Coverage::Below(docs.iter().map(|(p, _)| p.clone()).collect()),
+        ));
+        self.paths.extend(docs);
+        self
+    }
+
+    /// Serves `path` outside the document (the document itself, the UI), saying why.
+    pub(crate) fn exempt(
+        mut self,
+        path: &str,
+        method_router: MethodRouter<State>,
+        why: &'static str,
+    ) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.served.push((path.to_owned(), Coverage::Exempt(why)));
+        self
+    }
+
+    /// Adds another router's routes and documentation.
+    pub fn merge(mut self, other: DocRouter) -> Self {
+        self.router = self.router.merge(other.router);
+        self.paths.extend(other.paths);
+        self.served.extend(other.served);
+        self
+    }
+
+    /// Every route registered, in order, with how the document covers it.
+    pub fn served(&self) -> &[(String, Coverage)] {
+        &self.served
+    }
+
+    /// The axum router and the documented paths.
+    pub(crate) fn into_parts(self) -> (Router<State>, Vec<(String, Doc)>) {
+        (self.router, self.paths)
+    }
+}
 
 /// The routes of the document and the UI: `/api/v1.0/doc/` (and `v0.1`), its assets, `openapi.json` (also as
-/// the executor's `seldon.json`), and the wrapper's `/seldon.json`.
-pub(crate) fn routes() -> Router<Arc<ServerState>> {
-    let mut router = Router::new().route("/seldon.json", get(document));
+/// the executor's `seldon.json`), and the wrapper's `/seldon.json`. `document` is the document's JSON (or why it
+/// could not be written).
+pub(crate) fn routes(document: Result<String, String>) -> DocRouter {
+    let document: Arc<Result<String, String>> = Arc::new(document);
+    let serve = move || {
+        let document = document.clone();
+        get(move || async move { serve_document(&document) })
+    };
+    let mut router = DocRouter::new().exempt("/seldon.json", serve(), "the document");
     for prefix in DOC_PREFIXES {
+        let ui = "the Swagger UI";
         router = router
-            .route(prefix, get(redirect_to_slash))
-            .route(
+            .exempt(prefix, get(redirect_to_slash), ui)
+            .exempt(
                 &format!("{prefix}/"),
                 get(|headers: HeaderMap| async move { asset(&INDEX_HTML, &headers) }),
+                ui,
             )
-            .route(
+            .exempt(
                 &format!("{prefix}/index.html"),
                 get(|headers: HeaderMap| async move { asset(&INDEX_HTML, &headers) }),
+                ui,
             )
-            .route(
+            .exempt(
                 &format!("{prefix}/swagger-initializer.js"),
                 get(|headers: HeaderMap| async move { asset(&INITIALIZER_JS, &headers) }),
+                ui,
             )
-            .route(
+            .exempt(
                 &format!("{prefix}/swagger-ui.css"),
                 get(|headers: HeaderMap| async move { asset(&SWAGGER_CSS, &headers) }),
+                ui,
             )
-            .route(
+            .exempt(
                 &format!("{prefix}/swagger-ui-bundle.js"),
                 get(|headers: HeaderMap| async move { asset(&SWAGGER_BUNDLE, &headers) }),
+                ui,
             )
-            .route(&format!("{prefix}/openapi.json"), get(document))
-            .route(&format!("{prefix}/seldon.json"), get(document));
+            .exempt(&format!("{prefix}/openapi.json"), serve(), "the document")
+            .exempt(&format!("{prefix}/seldon.json"), serve(), "the document");
     }
     router
 }
@@ -90,12 +304,12 @@ async fn redirect_to_slash() -> Response {
         .into_response()
 }
 
-/// `openapi.json`: built per request (it names the served model in its examples); not cached by clients, since
-/// it changes with the server.
-async fn document(State(state): State<Arc<ServerState>>) -> Response {
-    match openapi(&state.model_name, state.model_version.as_deref()).to_json() {
+/// `openapi.json`: written once per router (it names the served model in its examples); not cached by clients,
+/// since it changes with the server.
+fn serve_document(document: &Result<String, String>) -> Response {
+    match document {
         Ok(body) => {
-            let mut response = json_response(StatusCode::OK, body.into_bytes());
+            let mut response = json_response(StatusCode::OK, body.clone().into_bytes());
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -196,331 +410,59 @@ fn asset(asset: &Asset, request: &HeaderMap) -> Response {
     }
 }
 
-/// The OpenAPI document of the REST routes; the served model's name and version are the examples of V2's
-/// `{name}` and `{version}`.
-pub(crate) fn openapi(model_name: &str, model_version: Option<&str>) -> OpenApi {
-    let seldon_predict = || {
-        operation(TAG_SELDON, "Runs a prediction on a SeldonMessage", SEED_RESPONSES)
-            .description(Some(
-                "Seldon's external prediction route. The body is a SeldonMessage with `data` (`ndarray`, \
-                 `tensor` or `tftensor`); the reply carries the model's output in the same form, named `t:0…`.",
-            ))
-            .request_body(Some(seldon_body("SeldonMessage", Some(seed_example()))))
-    };
-    let seldon_node = |summary: &str| {
-        operation(TAG_SELDON, summary, SEED_RESPONSES)
-            .request_body(Some(seldon_body("SeldonMessage", None)))
-    };
-    let feedback = || {
-        operation(
-            TAG_SELDON,
-            "Sends feedback (a reward) on an earlier prediction",
-            SEED_RESPONSES,
-        )
-        .request_body(Some(seldon_body("Feedback", None)))
-    };
-    let not_implemented = |summary: &str| {
-        operation(
-            TAG_SELDON,
-            summary,
-            &[
-                (400, "not implemented by a model", Body::SeldonError),
-                SELDON_413,
-                SELDON_405,
-            ],
-        )
-        .request_body(Some(seldon_body("SeldonMessage", None)))
-    };
-    let metadata = || {
-        operation(
-            TAG_SELDON,
-            "The model's Seldon metadata",
-            &[
-                (200, "the metadata", Body::Json("SeldonModelMetadata")),
-                (500, "the metadata fails Seldon's schema", Body::SeldonError),
-            ],
-        )
-    };
-    let health_status = || {
-        operation(
-            TAG_SELDON,
-            "Health: a SeldonMessage with `strData: healthy`",
-            &[(200, "healthy", Body::Json("SeldonMessage"))],
-        )
-    };
-
-    let name = path_param("name", "the model's name", model_name);
-    let version = path_param(
-        "version",
-        "the model's version",
-        model_version.unwrap_or("1"),
-    );
-    let v2_model = |summary: &str, responses: &[(u16, &str, Body)], with_version: bool| {
-        let mut op = operation(TAG_V2, summary, responses).parameter(name.clone());
-        if with_version {
-            op = op.parameter(version.clone());
+/// The OpenAPI document of `paths` (as [`DocRouter`]s collect them); the served model's name and version are
+/// the examples of the `{name}` and `{version}` path parameters.
+pub(crate) fn openapi(
+    paths: &[(String, Doc)],
+    model_name: &str,
+    model_version: Option<&str>,
+) -> OpenApi {
+    let mut documented = Paths::new();
+    let mut components = ComponentsBuilder::new();
+    // The replies the response tables below name (a request body's schema comes with its route's `Doc`).
+    let mut schemas: Schemas = Vec::new();
+    add_schema::<seldon::SeldonMessage>(&mut schemas);
+    add_schema::<seldon::Feedback>(&mut schemas);
+    add_schema::<seldon::ErrorBody>(&mut schemas);
+    add_schema::<seldon::ModelMetadataMessage>(&mut schemas);
+    add_schema::<v2::MetadataServerResponse>(&mut schemas);
+    add_schema::<v2::ServerLiveResponse>(&mut schemas);
+    add_schema::<v2::ServerReadyResponse>(&mut schemas);
+    add_schema::<v2::ModelReadyResponse>(&mut schemas);
+    add_schema::<v2::MetadataModelResponse>(&mut schemas);
+    add_schema::<v2::InferenceRequest>(&mut schemas);
+    add_schema::<v2::InferenceResponse>(&mut schemas);
+    add_schema::<v2::ErrorResponse>(&mut schemas);
+    for (path, doc) in paths {
+        for (method, operation) in &doc.operations {
+            let mut operation = operation.clone();
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                let example = match parameter.name.as_str() {
+                    "name" => Some(model_name),
+                    "version" => Some(model_version.unwrap_or("1")),
+                    _ => None,
+                };
+                if let (Some(example), ParameterIn::Path) = (example, &parameter.parameter_in) {
+                    *parameter = ParameterBuilder::from(parameter.clone())
+                        .example(Some(json!(example)))
+                        .build();
+                }
+            }
+            let item = PathItem::new(method.clone(), operation);
+            match documented.paths.get_mut(path) {
+                Some(existing) => existing.merge_operations(item),
+                None => {
+                    documented.paths.insert(path.clone(), item);
+                }
+            }
         }
-        op
-    };
-    let v2_infer = |with_version: bool| {
-        v2_model("Runs an inference", V2_INFER_RESPONSES, with_version).request_body(Some(
-            RequestBodyBuilder::new()
-                .required(Some(Required::True))
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("InferenceRequest")))
-                        .example(Some(json!({
-                            "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]
-                        })))
-                        .build(),
-                )
-                .build(),
-        ))
-    };
-    let v2_metadata_responses: &[(u16, &str, Body)] = &[
-        (200, "the model's metadata", Body::Json("V2ModelMetadata")),
-        (404, "no such model or version", Body::V2Error),
-        (500, "the metadata cannot be encoded", Body::V2Error),
-    ];
-    let v2_ready_responses: &[(u16, &str, Body)] = &[
-        (
-            200,
-            "whether the model is ready",
-            Body::Json("V2ModelReady"),
-        ),
-        (404, "no such model or version", Body::V2Error),
-    ];
-
-    let paths = PathsBuilder::new()
-        .path(
-            "/api/v1.0/predictions",
-            post(seldon_predict().operation_id(Some("predictions"))),
-        )
-        .path(
-            "/api/v1.0/feedback",
-            post(feedback().operation_id(Some("feedback"))),
-        )
-        .path(
-            "/api/v1.0/metadata",
-            get_op(metadata().operation_id(Some("metadata"))),
-        )
-        .path(
-            "/api/v1.0/health/status",
-            get_op(health_status().operation_id(Some("healthStatusV1"))),
-        )
-        .path(
-            "/api/v0.1/predictions",
-            post(
-                seldon_predict()
-                    .operation_id(Some("predictionsV01"))
-                    .deprecated(Some(utoipa::openapi::Deprecated::True)),
-            ),
-        )
-        .path(
-            "/api/v0.1/feedback",
-            post(
-                feedback()
-                    .operation_id(Some("feedbackV01"))
-                    .deprecated(Some(utoipa::openapi::Deprecated::True)),
-            ),
-        )
-        .path(
-            "/predict",
-            both(
-                || {
-                    seldon_node("The model node's prediction route (what the executor calls)")
-                        .operation_id(Some("predict"))
-                },
-                "predictGet",
-            ),
-        )
-        .path(
-            "/send-feedback",
-            both(
-                || feedback().operation_id(Some("sendFeedback")),
-                "sendFeedbackGet",
-            ),
-        )
-        .path(
-            "/transform-input",
-            both(
-                || {
-                    seldon_node("Passes the payload through (a model's transform-input)")
-                        .operation_id(Some("transformInput"))
-                },
-                "transformInputGet",
-            ),
-        )
-        .path(
-            "/transform-output",
-            both(
-                || {
-                    seldon_node("Passes the payload through (a model's transform-output)")
-                        .operation_id(Some("transformOutput"))
-                },
-                "transformOutputGet",
-            ),
-        )
-        .path(
-            "/route",
-            both(
-                || {
-                    not_implemented("Routing (not implemented by a model)")
-                        .operation_id(Some("route"))
-                },
-                "routeGet",
-            ),
-        )
-        .path(
-            "/aggregate",
-            both(
-                || {
-                    not_implemented("Aggregation (not implemented by a model)")
-                        .operation_id(Some("aggregate"))
-                },
-                "aggregateGet",
-            ),
-        )
-        .path(
-            "/metadata",
-            get_op(metadata().operation_id(Some("nodeMetadata"))),
-        )
-        .path(
-            "/health/status",
-            get_op(health_status().operation_id(Some("healthStatus"))),
-        )
-        .path(
-            "/health/ping",
-            get_op(
-                operation(
-                    TAG_PROBES,
-                    "Answers `pong`",
-                    &[(200, "pong", Body::Text("text/html"))],
-                )
-                .operation_id(Some("ping")),
-            ),
-        )
-        .path(
-            "/live",
-            get_op(
-                operation(
-                    TAG_PROBES,
-                    "Liveness: the process answers",
-                    &[(200, "alive", Body::Empty)],
-                )
-                .operation_id(Some("live")),
-            ),
-        )
-        .path(
-            "/ready",
-            get_op(
-                operation(
-                    TAG_PROBES,
-                    "Readiness: the model is loaded and the server is not shutting down",
-                    &[(200, "ready", Body::Empty), (503, "not ready", Body::Empty)],
-                )
-                .operation_id(Some("ready")),
-            ),
-        )
-        .path(
-            "/v2",
-            get_op(
-                operation(
-                    TAG_V2,
-                    "Server metadata",
-                    &[(
-                        200,
-                        "the server's name, version and extensions",
-                        Body::Json("V2ServerMetadata"),
-                    )],
-                )
-                .operation_id(Some("v2ServerMetadata")),
-            ),
-        )
-        .path(
-            "/v2/health/live",
-            get_op(
-                operation(
-                    TAG_V2,
-                    "Server liveness",
-                    &[(200, "live", Body::Json("V2Live"))],
-                )
-                .operation_id(Some("v2Live")),
-            ),
-        )
-        .path(
-            "/v2/health/ready",
-            get_op(
-                operation(
-                    TAG_V2,
-                    "Server readiness",
-                    &[
-                        (200, "ready", Body::Json("V2Ready")),
-                        (503, "not ready (shutting down)", Body::V2Error),
-                    ],
-                )
-                .operation_id(Some("v2Ready")),
-            ),
-        )
-        .path(
-            "/v2/models/{name}",
-            get_op(
-                v2_model("Model metadata", v2_metadata_responses, false)
-                    .operation_id(Some("v2ModelMetadata")),
-            ),
-        )
-        .path(
-            "/v2/models/{name}/versions/{version}",
-            get_op(
-                v2_model("Model version metadata", v2_metadata_responses, true)
-                    .operation_id(Some("v2ModelVersionMetadata")),
-            ),
-        )
-        .path(
-            "/v2/models/{name}/ready",
-            get_op(
-                v2_model("Model readiness", v2_ready_responses, false)
-                    .operation_id(Some("v2ModelReady")),
-            ),
-        )
-        .path(
-            "/v2/models/{name}/versions/{version}/ready",
-            get_op(
-                v2_model("Model version readiness", v2_ready_responses, true)
-                    .operation_id(Some("v2ModelVersionReady")),
-            ),
-        )
-        .path(
-            "/v2/models/{name}/infer",
-            post(v2_infer(false).operation_id(Some("v2Infer"))),
-        )
-        .path(
-            "/v2/models/{name}/versions/{version}/infer",
-            post(v2_infer(true).operation_id(Some("v2InferVersion"))),
-        )
-        .build();
-
-    let mut components = [
-        component::<schemas::SeldonMessage>,
-        component::<schemas::Feedback>,
-        component::<schemas::SeldonError>,
-        component::<schemas::SeldonModelMetadata>,
-        component::<schemas::V2ServerMetadata>,
-        component::<schemas::V2Live>,
-        component::<schemas::V2Ready>,
-        component::<schemas::V2ModelReady>,
-        component::<schemas::V2ModelMetadata>,
-        component::<schemas::InferenceRequest>,
-        component::<schemas::InferenceResponse>,
-        component::<schemas::V2Error>,
-    ]
-    .into_iter()
-    .fold(ComponentsBuilder::new(), |builder, add| add(builder))
-    .build();
-    // Feedback is parsed with `deny_unknown_fields` (as the wrapper's protobuf parse); the derive cannot say so.
-    if let Some(RefOr::T(Schema::Object(feedback))) = components.schemas.get_mut("Feedback") {
-        feedback.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        schemas.extend(doc.schemas.iter().cloned());
+    }
+    for (name, schema) in schemas {
+        components = components.schema(name, schema);
     }
 
     OpenApiBuilder::new()
@@ -547,9 +489,14 @@ pub(crate) fn openapi(model_name: &str, model_version: Option<&str>) -> OpenApi 
             tag(TAG_V2, "KServe / MLServer V2 inference protocol"),
             tag(TAG_PROBES, "Kubernetes probes"),
         ]))
-        .paths(paths)
-        .components(Some(components))
+        .paths(documented)
+        .components(Some(components.build()))
         .build()
+}
+
+fn add_schema<T: utoipa::ToSchema>(schemas: &mut Schemas) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
 }
 
 /// What a response carries.
@@ -578,50 +525,127 @@ const SELDON_413: (u16, &str, Body) = (
     Body::SeldonError,
 );
 
-/// The statuses of every Seldon route that runs the model.
-const SEED_RESPONSES: &[(u16, &str, Body)] = &[
-    (200, "the model's answer", Body::Json("SeldonMessage")),
-    (
-        400,
-        "the request cannot be read, or the model refuses it (`MICROSERVICE_BAD_DATA`)",
-        Body::SeldonError,
-    ),
-    SELDON_413,
-    (
-        429,
-        "the server is overloaded (`MICROSERVICE_OVERLOADED`)",
-        Body::SeldonError,
-    ),
-    (
-        500,
-        "the model failed (`MICROSERVICE_INTERNAL_ERROR`)",
-        Body::SeldonError,
-    ),
-];
+/// Statuses a route answers with, for `#[utoipa::path(responses(...))]`: one type per table below.
+macro_rules! responses {
+    ($($(#[$doc:meta])* $name:ident = $table:expr;)*) => {$(
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-/// The statuses of V2 inference.
-const V2_INFER_RESPONSES: &[(u16, &str, Body)] = &[
-    (200, "the model's answer", Body::Json("InferenceResponse")),
-    (
-        400,
-        "the request cannot be read, or the model refuses it",
-        Body::V2Error,
-    ),
-    (404, "no such model or version", Body::V2Error),
-    (
-        413,
-        "the body is larger than the server's limit",
-        Body::V2Error,
-    ),
-    (429, "the server is overloaded", Body::V2Error),
-    (500, "the model failed", Body::V2Error),
-];
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+                table($table)
+            }
+        }
+    )*};
+}
 
-/// Adds a schema and the schemas it refers to.
-fn component<T: utoipa::ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
-    let mut nested = Vec::new();
-    T::schemas(&mut nested);
-    builder.schema_from::<T>().schemas_from_iter(nested)
+responses! {
+    /// Every Seldon route that runs the model.
+    SeldonResponses = &[
+        (200, "the model's answer", Body::Json("SeldonMessage")),
+        (
+            400,
+            "the request cannot be read, or the model refuses it (`MICROSERVICE_BAD_DATA`)",
+            Body::SeldonError,
+        ),
+        SELDON_413,
+        (
+            429,
+            "the server is overloaded (`MICROSERVICE_OVERLOADED`)",
+            Body::SeldonError,
+        ),
+        (
+            500,
+            "the model failed (`MICROSERVICE_INTERNAL_ERROR`)",
+            Body::SeldonError,
+        ),
+    ];
+    /// Seldon's routing and aggregation, which a model does not implement.
+    NotImplementedResponses = &[
+        (400, "not implemented by a model", Body::SeldonError),
+        SELDON_413,
+        SELDON_405,
+    ];
+    /// Seldon's metadata.
+    SeldonMetadataResponses = &[
+        (200, "the metadata", Body::Json("SeldonModelMetadata")),
+        (500, "the metadata fails Seldon's schema", Body::SeldonError),
+    ];
+    /// Seldon's health status.
+    HealthStatusResponses = &[(200, "healthy", Body::Json("SeldonMessage"))];
+    /// `pong`.
+    PingResponses = &[(200, "pong", Body::Text("text/html"))];
+    /// Liveness.
+    LiveResponses = &[(200, "alive", Body::Empty)];
+    /// Readiness.
+    ReadyResponses = &[(200, "ready", Body::Empty), (503, "not ready", Body::Empty)];
+    /// V2 inference.
+    V2InferResponses = &[
+        (200, "the model's answer", Body::Json("InferenceResponse")),
+        (
+            400,
+            "the request cannot be read, or the model refuses it",
+            Body::V2Error,
+        ),
+        (404, "no such model or version", Body::V2Error),
+        (
+            413,
+            "the body is larger than the server's limit",
+            Body::V2Error,
+        ),
+        (429, "the server is overloaded", Body::V2Error),
+        (500, "the model failed", Body::V2Error),
+    ];
+    /// V2 model metadata.
+    V2MetadataResponses = &[
+        (200, "the model's metadata", Body::Json("V2ModelMetadata")),
+        (404, "no such model or version", Body::V2Error),
+        (500, "the metadata cannot be encoded", Body::V2Error),
+    ];
+    /// V2 model readiness.
+    V2ModelReadyResponses = &[
+        (200, "whether the model is ready", Body::Json("V2ModelReady")),
+        (404, "no such model or version", Body::V2Error),
+    ];
+    /// V2 server metadata.
+    V2ServerMetadataResponses = &[(
+        200,
+        "the server's name, version and extensions",
+        Body::Json("V2ServerMetadata"),
+    )];
+    /// V2 server liveness.
+    V2LiveResponses = &[(200, "live", Body::Json("V2Live"))];
+    /// V2 server readiness.
+    V2ReadyResponses = &[
+        (200, "ready", Body::Json("V2Ready")),
+        (503, "not ready (shutting down)", Body::V2Error),
+    ];
+}
+
+/// A table of statuses as OpenAPI responses.
+fn table(responses: &[(u16, &str, Body)]) -> BTreeMap<String, RefOr<ApiResponse>> {
+    let json = |schema: &str| {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(schema)))
+            .build()
+    };
+    responses
+        .iter()
+        .map(|(status, description, body)| {
+            let response = ResponseBuilder::new().description(*description);
+            let response = match body {
+                Body::Json(schema) => response.content("application/json", json(schema)),
+                Body::SeldonError => response.content("application/json", json("SeldonError")),
+                Body::V2Error => response.content("application/json", json("V2Error")),
+                Body::Text(media) => response.content(
+                    *media,
+                    ContentBuilder::new().schema(Some(string_schema())).build(),
+                ),
+                Body::Empty => response,
+            };
+            (status.to_string(), RefOr::T(response.build()))
+        })
+        .collect()
 }
 
 fn tag(name: &str, description: &str) -> Tag {
@@ -632,102 +656,24 @@ fn tag(name: &str, description: &str) -> Tag {
 }
 
 fn string_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .build()
+    ObjectBuilder::new().schema_type(Type::String).build()
 }
 
-fn path_param(name: &str, description: &str, example: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some(description))
-        .schema(Some(string_schema()))
-        .example(Some(json!(example)))
-        .build()
+/// A form with the request's JSON in its `json` field, as Seldon's wrapper also reads it.
+pub(crate) fn json_form() -> utoipa::openapi::content::Content {
+    let form = ObjectBuilder::new()
+        .property("json", string_schema())
+        .required("json");
+    ContentBuilder::new().schema(Some(form)).build()
 }
 
-fn seed_example() -> Value {
+/// The seed's example request.
+pub(crate) fn seed_example() -> Value {
     serde_json::from_str(SEED_EXAMPLE).unwrap_or(Value::Null)
 }
 
-/// A Seldon request body: JSON, or (as the wrapper also reads it) a form with the JSON in its `json` field.
-fn seldon_body(schema: &str, example: Option<Value>) -> utoipa::openapi::request_body::RequestBody {
-    let form = utoipa::openapi::schema::ObjectBuilder::new()
-        .property("json", string_schema())
-        .required("json");
-    RequestBodyBuilder::new()
-        .required(Some(Required::True))
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name(schema)))
-                .example(example)
-                .build(),
-        )
-        .content(
-            "application/x-www-form-urlencoded",
-            ContentBuilder::new().schema(Some(form)).build(),
-        )
-        .build()
-}
-
-/// An operation with its tag, summary and responses.
-fn operation(tag: &str, summary: &str, responses: &[(u16, &str, Body)]) -> OperationBuilder {
-    let mut op = OperationBuilder::new().tag(tag).summary(Some(summary));
-    for (status, description, body) in responses {
-        let mut response = ResponseBuilder::new().description(*description);
-        response = match body {
-            Body::Json(schema) => response.content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name(*schema)))
-                    .build(),
-            ),
-            Body::SeldonError => response.content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("SeldonError")))
-                    .build(),
-            ),
-            Body::V2Error => response.content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("V2Error")))
-                    .build(),
-            ),
-            Body::Text(media) => response.content(
-                *media,
-                ContentBuilder::new().schema(Some(string_schema())).build(),
-            ),
-            Body::Empty => response,
-        };
-        op = op.response(status.to_string(), response.build());
-    }
-    op
-}
-
-fn post(op: OperationBuilder) -> PathItem {
-    PathItem::new(HttpMethod::Post, op.build())
-}
-
-fn get_op(op: OperationBuilder) -> PathItem {
-    PathItem::new(HttpMethod::Get, op.build())
-}
-
-/// A route served on POST with a body and on GET with the body's JSON in the `json` query parameter (the
-/// wrapper's node routes), with distinct operation ids.
-fn both(op: impl Fn() -> OperationBuilder, get_id: &str) -> PathItem {
-    let get = op()
-        .request_body(None)
-        .parameter(json_query())
-        .operation_id(Some(get_id));
-    PathItem::new(HttpMethod::Post, op().build()).merged(HttpMethod::Get, get)
-}
-
-/// The `json` query parameter: the request as JSON text (read before any body).
-fn json_query() -> Parameter {
+/// The `json` query parameter of Seldon's GET routes: the request as JSON text (read before any body).
+pub(crate) fn json_query() -> Parameter {
     ParameterBuilder::new()
         .name("json")
         .parameter_in(ParameterIn::Query)
@@ -740,295 +686,124 @@ fn json_query() -> Parameter {
         .build()
 }
 
-/// Adds an operation for another method to a path item.
-trait Merged {
-    fn merged(self, method: HttpMethod, op: OperationBuilder) -> Self;
+fn paths_doc_has(paths: &Value, path: &str) -> bool {
+    paths.get(path).is_some()
 }
 
-impl Merged for PathItem {
-    fn merged(mut self, method: HttpMethod, op: OperationBuilder) -> Self {
-        self.merge_operations(PathItem::new(method, Operation::from(op)));
-        self
-    }
-}
+/// Checks a REST app against its document in both directions, by requests (no socket): every route the
+/// [`DocRouter`]s registered (the runtime's and `extensions`') answers each method it serves (anything but 405)
+/// only where the document lists that method at that path, and every documented operation is served (neither
+/// the router's unknown-route 404 nor a 405) with the served model's name and version in its path. Returns the number of operations
+/// checked, or every disagreement. Servers call it from their tests with their own extensions.
+pub async fn check_document(
+    state: Arc<ServerState>,
+    extensions: &[crate::RestExtension],
+) -> Result<usize, String> {
+    use tower::ServiceExt as _;
 
-/// Schemas mirroring the wire shapes of `oxserve_protocol`; the types exist only for their schemas.
-#[allow(dead_code)]
-mod schemas {
-    use std::collections::BTreeMap;
+    let (app, served, document) = crate::rest::assemble(state.clone(), extensions);
+    let document: Value = match document {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| e.to_string())?,
+        Err(e) => return Err(e),
+    };
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    let paths_json = document["paths"].clone();
+    let version = state.model_version.clone().unwrap_or_else(|| "1".into());
+    let concrete = |path: &str| {
+        path.replace("{name}", &state.model_name)
+            .replace("{version}", &version)
+            .replace("{label}", "stable")
+    };
+    let call = |method: axum::http::Method, uri: String| {
+        let app = app.clone();
+        async move {
+            let request = axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from("{}"))
+                .map_err(|e| e.to_string())?;
+            let response = app.oneshot(request).await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
+        }
+    };
+    // A 404 from the router's fallback (no such route), not a handler's (no such model or version); or a
+    // wildcard's refusal of a path it does not read (TF Serving's `Malformed request`).
+    let unrouted = |status: StatusCode, body: &str, uri: &str| {
+        (status == StatusCode::NOT_FOUND
+            && (body.contains(&format!("route {uri} not found"))
+                || body.contains(&ServeError::RouteNotFound.to_string())))
+            || body.contains("Malformed request")
+    };
+    const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+    let mut problems = Vec::new();
+    let mut checked = 0;
 
-    use serde_json::Value;
-    use utoipa::ToSchema;
-
-    /// A Seldon message: `meta` plus one payload (`data`, `binData`, `strData` or `jsonData`; the first
-    /// present, in that order, is used).
-    #[derive(ToSchema)]
-    pub(super) struct SeldonMessage {
-        #[schema(required = false)]
-        data: Option<DefaultData>,
-        /// Bytes, base64-encoded.
-        #[schema(rename = "binData", required = false, format = Byte)]
-        bin_data: Option<String>,
-        #[schema(rename = "strData", required = false)]
-        str_data: Option<String>,
-        /// Any JSON.
-        #[schema(rename = "jsonData", required = false)]
-        json_data: Value,
-        #[schema(required = false)]
-        meta: Option<Meta>,
-        #[schema(required = false)]
-        status: Option<Status>,
-    }
-
-    /// `data`: column names and one array form.
-    #[derive(ToSchema)]
-    pub(super) struct DefaultData {
-        /// One name per column (feature names in requests, output names such as `t:0` in replies).
-        #[schema(required = false)]
-        names: Vec<String>,
-        /// Nested lists, one inner list per row (a flat list is one row).
-        #[schema(required = false)]
-        ndarray: Option<Vec<Value>>,
-        #[schema(required = false)]
-        tensor: Option<SeldonTensor>,
-        /// A TensorFlow `TensorProto` in its JSON form (read only when neither `ndarray` nor `tensor` is
-        /// present).
-        #[schema(required = false)]
-        tftensor: Value,
-    }
-
-    /// Seldon's `tensor` form: a shape and the values, flat and row-major.
-    #[derive(ToSchema)]
-    pub(super) struct SeldonTensor {
-        #[schema(required = false)]
-        shape: Vec<i64>,
-        #[schema(required = false)]
-        values: Vec<f64>,
-    }
-
-    /// `meta`: copied from request to reply, with this node added to `requestPath`.
-    #[derive(ToSchema)]
-    pub(super) struct Meta {
-        /// The prediction's id.
-        #[schema(required = false)]
-        puid: String,
-        #[schema(required = false)]
-        tags: BTreeMap<String, Value>,
-        /// Router decisions (read from requests only).
-        #[schema(required = false)]
-        routing: BTreeMap<String, i32>,
-        /// Graph node name → image.
-        #[schema(rename = "requestPath", required = false)]
-        request_path: BTreeMap<String, String>,
-        #[schema(required = false)]
-        metrics: Vec<Metric>,
-    }
-
-    /// A custom metric.
-    #[derive(ToSchema)]
-    pub(super) struct Metric {
-        key: String,
-        /// `COUNTER`, `GAUGE` or `TIMER`.
-        #[schema(rename = "type", required = false)]
-        kind: String,
-        #[schema(required = false)]
-        value: f64,
-        #[schema(required = false)]
-        tags: BTreeMap<String, String>,
-    }
-
-    /// A status: `status` is 0 on success, 1 on failure (`"SUCCESS"`/`"FAILURE"` accepted on input).
-    #[derive(ToSchema)]
-    pub(super) struct Status {
-        #[schema(required = false)]
-        code: i32,
-        #[schema(required = false)]
-        info: String,
-        #[schema(required = false)]
-        reason: String,
-        /// An integer, or `"SUCCESS"`/`"FAILURE"`.
-        #[schema(required = false)]
-        status: Value,
+    // Served → documented: probe every registered route with every method.
+    for (route, coverage) in &served {
+        let covered: Vec<String> = match coverage {
+            Coverage::Exempt(_) => continue,
+            Coverage::Documented => vec![route.clone()],
+            Coverage::Below(paths) if paths.is_empty() => {
+                problems.push(format!("wildcard route {route} documents no path"));
+                continue;
+            }
+            Coverage::Below(paths) => {
+                // A wildcard answers every method in its protocol's own words (TF Serving: 400 `Malformed
+                // request`), so only its documented paths are probed, below.
+                for path in paths {
+                    if !paths_doc_has(&paths_json, path) {
+                        problems.push(format!("{path} (under {route}) is not in the document"));
+                    }
+                }
+                continue;
+            }
+        };
+        for path in covered {
+            let item = paths.get(&path);
+            if item.is_none() {
+                problems.push(format!("served route {path} is not in the document"));
+            }
+            for method in METHODS {
+                let http = axum::http::Method::from_bytes(method.to_uppercase().as_bytes())
+                    .map_err(|e| e.to_string())?;
+                let (status, _) = call(http, concrete(&path)).await?;
+                let documented = item.is_some_and(|item| item.get(method).is_some());
+                if status != StatusCode::METHOD_NOT_ALLOWED && !documented {
+                    problems.push(format!(
+                        "{} {path} is served ({status}) but not documented",
+                        method.to_uppercase()
+                    ));
+                }
+            }
+        }
     }
 
-    /// Feedback on an earlier prediction: the request, the reply, a reward and the truth (other keys are
-    /// refused).
-    #[derive(ToSchema)]
-    pub(super) struct Feedback {
-        #[schema(required = false)]
-        request: Option<SeldonMessage>,
-        #[schema(required = false)]
-        response: Option<SeldonMessage>,
-        #[schema(required = false)]
-        reward: f64,
-        #[schema(required = false)]
-        truth: Option<SeldonMessage>,
+    // Documented → served.
+    for (path, item) in &paths {
+        for method in item.as_object().into_iter().flat_map(|o| o.keys()) {
+            let Ok(http) = axum::http::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let uri = concrete(path);
+            let (status, body) = call(http, uri.clone()).await?;
+            if unrouted(status, &body, &uri) || status == StatusCode::METHOD_NOT_ALLOWED {
+                problems.push(format!(
+                    "{} {path} is documented but answers {status}",
+                    method.to_uppercase()
+                ));
+            }
+            checked += 1;
+        }
     }
-
-    /// A Seldon error reply, e.g. `{"status":{"code":-1,"info":"…","reason":"MICROSERVICE_BAD_DATA","status":1}}`.
-    #[derive(ToSchema)]
-    #[schema(example = json!({"status": {"code": -1, "info": "Can't find JSON in data", "reason": "MICROSERVICE_BAD_DATA", "status": 1}}))]
-    pub(super) struct SeldonError {
-        status: ErrorStatus,
-    }
-
-    /// The status of an error reply.
-    #[derive(ToSchema)]
-    pub(super) struct ErrorStatus {
-        /// Always -1.
-        code: i32,
-        /// What went wrong.
-        info: String,
-        reason: ErrorReason,
-        /// Always 1 (failure).
-        status: i32,
-    }
-
-    /// Why a request failed.
-    #[derive(ToSchema)]
-    pub(super) enum ErrorReason {
-        /// The request (or its size) was refused.
-        #[schema(rename = "MICROSERVICE_BAD_DATA")]
-        BadData,
-        /// The model or the server failed.
-        #[schema(rename = "MICROSERVICE_INTERNAL_ERROR")]
-        Internal,
-        /// The model's metadata fails Seldon's schema.
-        #[schema(rename = "MICROSERVICE_BAD_METADATA")]
-        BadMetadata,
-        /// Too many requests at once.
-        #[schema(rename = "MICROSERVICE_OVERLOADED")]
-        Overloaded,
-    }
-
-    /// Seldon model metadata.
-    #[derive(ToSchema)]
-    pub(super) struct SeldonModelMetadata {
-        name: String,
-        versions: Vec<String>,
-        platform: String,
-        inputs: Vec<MessageMetadata>,
-        outputs: Vec<MessageMetadata>,
-        custom: BTreeMap<String, String>,
-    }
-
-    /// One input or output: Seldon's `{messagetype, schema}` form or the `{name, datatype, shape}` form.
-    #[derive(ToSchema)]
-    pub(super) struct MessageMetadata {
-        #[schema(required = false)]
-        name: String,
-        #[schema(required = false)]
-        datatype: String,
-        #[schema(required = false)]
-        shape: Vec<i64>,
-        /// `tensor`, `ndarray`, `tftensor`, `jsonData`, `strData`, `binData`, or custom.
-        #[schema(required = false)]
-        messagetype: String,
-        #[schema(required = false)]
-        schema: Value,
-    }
-
-    /// `GET /v2`.
-    #[derive(ToSchema)]
-    pub(super) struct V2ServerMetadata {
-        name: String,
-        version: String,
-        extensions: Vec<String>,
-    }
-
-    /// `GET /v2/health/live`.
-    #[derive(ToSchema)]
-    pub(super) struct V2Live {
-        live: bool,
-    }
-
-    /// `GET /v2/health/ready`.
-    #[derive(ToSchema)]
-    pub(super) struct V2Ready {
-        ready: bool,
-    }
-
-    /// `GET /v2/models/{name}/ready`.
-    #[derive(ToSchema)]
-    pub(super) struct V2ModelReady {
-        name: String,
-        ready: bool,
-    }
-
-    /// `GET /v2/models/{name}`.
-    #[derive(ToSchema)]
-    pub(super) struct V2ModelMetadata {
-        name: String,
-        versions: Vec<String>,
-        platform: String,
-        inputs: Vec<MetadataTensor>,
-        outputs: Vec<MetadataTensor>,
-        #[schema(required = false)]
-        parameters: BTreeMap<String, Value>,
-    }
-
-    /// A tensor's description; `-1` marks a variable dimension.
-    #[derive(ToSchema)]
-    pub(super) struct MetadataTensor {
-        name: String,
-        datatype: String,
-        shape: Vec<i64>,
-    }
-
-    /// An inference request.
-    #[derive(ToSchema)]
-    pub(super) struct InferenceRequest {
-        #[schema(required = false)]
-        id: Option<String>,
-        /// `binary_data_output`, `content_type`, ...
-        #[schema(required = false)]
-        parameters: Option<BTreeMap<String, Value>>,
-        inputs: Vec<V2Tensor>,
-        /// The outputs wanted; absent means the model's default.
-        #[schema(required = false)]
-        outputs: Option<Vec<RequestOutput>>,
-    }
-
-    /// A tensor in JSON: a request input or a response output.
-    #[derive(ToSchema)]
-    pub(super) struct V2Tensor {
-        name: String,
-        shape: Vec<i64>,
-        /// `BOOL`, `UINT8`…`UINT64`, `INT8`…`INT64`, `FP16`, `BF16`, `FP32`, `FP64` or `BYTES`.
-        datatype: String,
-        #[schema(required = false)]
-        parameters: Option<BTreeMap<String, Value>>,
-        /// The elements, flat or nested; absent when they travel as a binary blob.
-        #[schema(required = false)]
-        data: Vec<Value>,
-    }
-
-    /// An output asked for.
-    #[derive(ToSchema)]
-    pub(super) struct RequestOutput {
-        name: String,
-        /// `binary_data`, ...
-        #[schema(required = false)]
-        parameters: Option<BTreeMap<String, Value>>,
-    }
-
-    /// An inference response.
-    #[derive(ToSchema)]
-    pub(super) struct InferenceResponse {
-        model_name: String,
-        #[schema(required = false)]
-        model_version: String,
-        id: String,
-        #[schema(required = false)]
-        parameters: BTreeMap<String, Value>,
-        outputs: Vec<V2Tensor>,
-    }
-
-    /// A V2 error reply.
-    #[derive(ToSchema)]
-    #[schema(example = json!({"error": "Model x not found"}))]
-    pub(super) struct V2Error {
-        error: String,
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems.join("\n"))
     }
 }
 
@@ -1061,9 +836,9 @@ mod tests {
         }
     }
 
-    fn app() -> axum::Router {
+    fn state() -> Arc<ServerState> {
         let metrics = Metrics::new(FeedbackIdentity::default()).expect("metrics");
-        let state = ServerState::new(
+        Arc::new(ServerState::new(
             Arc::new(Identity(ModelMetadata::default())),
             "iris".into(),
             Some("7".into()),
@@ -1071,8 +846,26 @@ mod tests {
             Some(Default::default()),
             metrics,
             0,
-        );
-        crate::rest::app(Arc::new(state))
+        ))
+    }
+
+    fn app() -> axum::Router {
+        crate::rest::app(state())
+    }
+
+    /// Every route the router serves is documented with the methods it answers, and every documented operation
+    /// is served; `OPENAPI_DUMP=<file>` also writes the document there (to compare two builds' documents).
+    #[tokio::test]
+    async fn the_router_and_the_document_agree_both_ways() {
+        match super::check_document(state(), &[]).await {
+            Ok(checked) => assert!(checked >= 30, "only {checked} operations"),
+            Err(problems) => panic!("{problems}"),
+        }
+        if let Ok(path) = std::env::var("OPENAPI_DUMP") {
+            let doc = document("/api/v1.0/doc/openapi.json").await;
+            let text = serde_json::to_string_pretty(&doc).expect("json");
+            std::fs::write(path, text).expect("write the document");
+        }
     }
 
     async fn call(

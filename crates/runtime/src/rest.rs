@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use crate::openapi::{Coverage, Doc, DocRouter, check_document};
+use crate::openapi::{LiveResponses, ReadyResponses, TAG_PROBES};
+
 use crate::error::ServeError;
 use crate::observe::{Observation, PANIC_MESSAGE, Transport, catch_panic};
 use crate::state::ServerState;
@@ -27,8 +30,9 @@ pub struct RestExtension {
     pub protocol: &'static str,
     /// The path prefix the extension owns (`/v1/models`).
     pub prefix: &'static str,
-    /// The routes, sharing the runtime's state.
-    pub routes: Router<Arc<ServerState>>,
+    /// The routes, sharing the runtime's state, each with its documentation (the document at
+    /// `/api/v1.0/doc/openapi.json` lists them with the runtime's own).
+    pub routes: DocRouter,
     /// How the protocol shapes an error the runtime answers for it before its routes run (a body over the
     /// limit): TF Serving's `{"error": …}` with its status table, or [`ServeError::into_seldon_response`].
     pub error_response: fn(ServeError) -> Response,
@@ -50,25 +54,41 @@ pub fn app(state: Arc<ServerState>) -> Router {
 
 /// [`app`] plus the routes of a server's extensions.
 pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router {
-    let mut router = crate::seldon::rest::routes()
-        .route("/live", get(live))
-        .route("/ready", get(ready))
-        .merge(crate::v2::rest::routes())
-        .merge(crate::openapi::routes());
+    assemble(state, extensions).0
+}
+
+/// The app, every route it registered (with how the document covers it), and the document's JSON.
+pub(crate) fn assemble(
+    state: Arc<ServerState>,
+    extensions: &[RestExtension],
+) -> (Router, Vec<(String, Coverage)>, Result<String, String>) {
+    let mut documented = crate::seldon::rest::routes()
+        .route("/live", get(live), Doc::of::<__path_live>())
+        .route("/ready", get(ready), Doc::of::<__path_ready>())
+        .merge(crate::v2::rest::routes());
     let mut labels = Vec::with_capacity(extensions.len());
     for extension in extensions {
-        router = router.merge(extension.routes.clone());
+        documented = documented.merge(extension.routes.clone());
         labels.push((
             extension.prefix,
             extension.protocol,
             extension.error_response,
         ));
     }
+    let (router, paths) = documented.clone().into_parts();
+    let document =
+        crate::openapi::openapi(&paths, &state.model_name, state.model_version.as_deref())
+            .to_json()
+            .map_err(|e| e.to_string());
+    let ui = crate::openapi::routes(document.clone());
+    let mut served = documented.served().to_vec();
+    served.extend(ui.served().iter().cloned());
+    let router = router.merge(ui.into_parts().0);
     let observed = Observed {
         state: state.clone(),
         labels: Arc::from(labels),
     };
-    router
+    let app = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(observed, observe))
@@ -76,15 +96,21 @@ pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
         ))
-        .with_state(state)
+        .with_state(state);
+    (app, served, document)
 }
 
 /// Kubernetes liveness: the process answers.
+#[utoipa::path(get, path = "/live", tag = TAG_PROBES, operation_id = "live",
+    summary = "Liveness: the process answers", responses(LiveResponses))]
 pub(crate) async fn live() -> Response {
     StatusCode::OK.into_response()
 }
 
 /// Kubernetes readiness: the model is loaded and the server is not shutting down.
+#[utoipa::path(get, path = "/ready", tag = TAG_PROBES, operation_id = "ready",
+    summary = "Readiness: the model is loaded and the server is not shutting down",
+    responses(ReadyResponses))]
 pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
     if state.is_ready() {
         StatusCode::OK.into_response()

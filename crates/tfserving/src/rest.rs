@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -13,13 +12,177 @@ use axum::routing::any;
 use oxserve_core::PredictRequest;
 use oxserve_protocol::RequestLimits;
 use oxserve_protocol::tfserving::{self, RequestError};
+use oxserve_runtime::rest::{Doc, DocRouter};
 use oxserve_runtime::{ServeError, ServerState};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
+};
+use utoipa::openapi::request_body::{RequestBody, RequestBodyBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Required, ResponseBuilder};
 
 use crate::{TfServingStatus as _, VersionChoice, all_outputs, resolve};
 
 /// The routes: every method on every path under `/v1/`.
-pub(crate) fn routes() -> Router<Arc<ServerState>> {
-    Router::new().route("/v1/{*path}", any(handle))
+pub(crate) fn routes() -> DocRouter {
+    DocRouter::new().wildcard("/v1/{*path}", any(handle), docs())
+}
+
+/// The paths [`parse_route`] reads, as the OpenAPI document lists them (with the runtime's): status and
+/// signature metadata of the latest version, a version or a label, and `:predict` on each (`:classify` and
+/// `:regress` answer 501). TF Serving also reads the path case-insensitively; the document shows one spelling.
+fn docs() -> Vec<(String, Doc)> {
+    let mut docs = Vec::new();
+    for (suffix, id, what) in [
+        ("", "", "the latest version"),
+        ("/versions/{version}", "Version", "a version"),
+        ("/labels/{label}", "Label", "a labelled version"),
+    ] {
+        let path = format!("/v1/models/{{name}}{suffix}");
+        let params = |op: OperationBuilder| {
+            let op = op.parameter(param("name", "the model's name"));
+            match id {
+                "Version" => op.parameter(param("version", "the version's number")),
+                "Label" => op.parameter(param(
+                    "label",
+                    "a version label (any label names the served version)",
+                )),
+                _ => op,
+            }
+        };
+        docs.push((
+            path.clone(),
+            doc(
+                HttpMethod::Get,
+                params(operation(
+                    &format!("tfServingStatus{id}"),
+                    &format!("Model status of {what}"),
+                    &[
+                        (200, "the version's status (`model_version_status`)"),
+                        NOT_FOUND,
+                    ],
+                )),
+            ),
+        ));
+        docs.push((
+            format!("{path}/metadata"),
+            doc(
+                HttpMethod::Get,
+                params(operation(
+                    &format!("tfServingMetadata{id}"),
+                    &format!("Signature metadata of {what}"),
+                    &[
+                        (
+                            200,
+                            "the `serving_default` signature (`metadata.signature_def`)",
+                        ),
+                        NOT_FOUND,
+                    ],
+                )),
+            ),
+        ));
+        docs.push((
+            format!("{path}:predict"),
+            doc(HttpMethod::Post, params(operation(
+                &format!("tfServingPredict{id}"),
+                &format!("Predicts with {what}: `instances` (row format) or `inputs` (columnar)"),
+                &[
+                    (200, "`predictions` (row format) or `outputs` (columnar)"),
+                    (400, "the request cannot be read, or the model refuses it"),
+                    NOT_FOUND,
+                    (413, "the body is larger than the server's limit"),
+                    (429, "the server is overloaded"),
+                    (500, "the model failed"),
+                ],
+            ))
+            .request_body(Some(json_body("`{\"instances\": [...]}` or `{\"inputs\": ...}`, with an optional `signature_name`")))),
+        ));
+    }
+    for verb in ["classify", "regress"] {
+        docs.push((
+            format!("/v1/models/{{name}}:{verb}"),
+            doc(
+                HttpMethod::Post,
+                operation(
+                    &format!(
+                        "tfServing{}",
+                        if verb == "classify" {
+                            "Classify"
+                        } else {
+                            "Regress"
+                        }
+                    ),
+                    &format!("`:{verb}` (tf.Example input): not implemented, use `:predict`"),
+                    &[(501, "not implemented")],
+                )
+                .parameter(param("name", "the model's name"))
+                .request_body(Some(json_body("TF Serving's `:{verb}` request"))),
+            ),
+        ));
+    }
+    docs
+}
+
+/// A 404 as TF Serving words it.
+const NOT_FOUND: (u16, &str) = (
+    404,
+    "no such model or version (`Servable not found for request: …`)",
+);
+
+fn doc(method: HttpMethod, op: OperationBuilder) -> Doc {
+    Doc::operation(method, op.build())
+}
+
+/// An operation tagged TF Serving, with its responses: a JSON object on success, `{"error": "…"}` otherwise.
+fn operation(id: &str, summary: &str, responses: &[(u16, &str)]) -> OperationBuilder {
+    let mut op = OperationBuilder::new()
+        .tag("TF Serving")
+        .operation_id(Some(id))
+        .summary(Some(summary));
+    for (status, description) in responses {
+        let schema = if *status < 300 {
+            ObjectBuilder::new().schema_type(Type::Object).build()
+        } else {
+            ObjectBuilder::new()
+                .property("error", ObjectBuilder::new().schema_type(Type::String))
+                .required("error")
+                .build()
+        };
+        op = op.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(schema)).build(),
+                )
+                .build(),
+        );
+    }
+    op
+}
+
+fn param(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn json_body(description: &str) -> RequestBody {
+    RequestBodyBuilder::new()
+        .required(Some(Required::True))
+        .description(Some(description))
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                .build(),
+        )
+        .build()
 }
 
 /// The same routes, whose `:predict` asks the model for its default output only (KServe v1).

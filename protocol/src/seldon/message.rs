@@ -111,6 +111,9 @@ impl DataArray {
 }
 
 /// `meta`. Keys serialize in sorted order; empty ones are omitted, as the Python wrapper does.
+///
+/// Its OpenAPI schema (feature `openapi`) is written by hand below: `routing` is read but never written, which a
+/// derive would drop from the schema altogether.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Meta {
     /// `metrics`: custom metrics, copied from request to reply.
@@ -136,6 +139,7 @@ pub struct Meta {
 
 /// One custom metric in `meta.metrics`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metric {
     /// The metric's name.
     pub key: String,
@@ -156,6 +160,7 @@ fn default_metric_type() -> String {
 
 /// The error (or success) status of a Seldon reply: `{"code":-1,"info":"…","reason":"…","status":1}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// `code`: -1 on the Python wrapper's errors.
     #[serde(default)]
@@ -168,6 +173,7 @@ pub struct Status {
     pub reason: String,
     /// `status`: 0 success, 1 failure (written as the integer; `"SUCCESS"`/`"FAILURE"` accepted on input).
     #[serde(default, deserialize_with = "status_flag")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::status_flag))]
     pub status: i32,
 }
 
@@ -198,6 +204,9 @@ impl Status {
 }
 
 /// The body of an error reply: `{"status":{…}}`.
+///
+/// Its OpenAPI schema (feature `openapi`, named `SeldonError`) is narrower than [`Status`]'s: `code` -1, `status`
+/// 1 and `reason` one of the `REASON_*` constants, as [`Status::failure`] writes them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorBody {
     /// The status.
@@ -207,6 +216,7 @@ pub struct ErrorBody {
 /// `Feedback`: a request, the reply it got, a reward and the truth. Unknown fields are rejected, as the
 /// wrapper's protobuf parse does.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
     /// The original request.
@@ -261,63 +271,97 @@ impl Feedback {
 /// One input or output description in model metadata. Either Seldon's `{messagetype, schema}` form or the
 /// V2-style `{name, datatype, shape}` form; absent keys are omitted.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MessageMetadata {
     /// `datatype` (V2 style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub datatype: Option<String>,
     /// `messagetype`: `tensor`, `ndarray`, `tftensor`, `jsonData`, `strData`, `binData`, or custom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub messagetype: Option<String>,
     /// `name` (V2 style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
     /// `schema`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub schema: Option<serde_json::Value>,
     /// `shape` (V2 style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub shape: Option<Vec<i64>>,
 }
 
 /// Model metadata as `GET /metadata` returns it (keys sorted).
+// Every field is always written, so the OpenAPI schema (feature `openapi`, named `SeldonModelMetadata`: it
+// describes the reply) requires them all, though a metadata file may leave them out.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = SeldonModelMetadata)
+)]
 #[serde(deny_unknown_fields)]
 pub struct ModelMetadataMessage {
     /// `custom`: string → string.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub custom: BTreeMap<String, String>,
     /// `inputs`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub inputs: Vec<MessageMetadata>,
     /// `name`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub name: String,
     /// `outputs`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub outputs: Vec<MessageMetadata>,
     /// `platform`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub platform: String,
     /// `versions`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub versions: Vec<String>,
 }
 
 // ---- JSON (de)serialization of SeldonMessage ----
 
+// The wire structs below are what a JSON `SeldonMessage` is read into, so their derived OpenAPI schemas (feature
+// `openapi`) are the schemas of `SeldonMessage`, `DefaultData` and Seldon's `tensor` form; the public types'
+// `ToSchema` hands them out (see `openapi` at the end of this file). What `Serialize` writes is a subset.
+
+/// A Seldon message: `meta` plus one payload (`data`, `binData`, `strData` or `jsonData`; the first present, in
+/// that order, is used).
 #[derive(Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = SeldonMessage)
+)]
 struct WireMessage {
     #[serde(default)]
-    meta: Option<Meta>,
-    #[serde(default)]
     data: Option<WireData>,
+    /// Bytes, base64-encoded.
     #[serde(default, rename = "binData")]
+    #[cfg_attr(feature = "openapi", schema(format = Byte))]
     bin_data: Option<String>,
     #[serde(default, rename = "strData")]
     str_data: Option<String>,
+    /// Any JSON.
     #[serde(default, rename = "jsonData", deserialize_with = "present_json")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     json_data: Option<serde_json::Value>,
+    #[serde(default)]
+    meta: Option<Meta>,
     #[serde(default)]
     status: Option<Status>,
 }
@@ -327,19 +371,28 @@ fn present_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Va
     serde_json::Value::deserialize(d).map(Some)
 }
 
+/// `data`: column names and one array form.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DefaultData))]
 struct WireData {
+    /// One name per column (feature names in requests, output names such as `t:0` in replies).
     #[serde(default)]
     names: Vec<String>,
+    /// Nested lists, one inner list per row (a flat list is one row).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::ndarray))]
     ndarray: Option<NdArray>,
     #[serde(default)]
     tensor: Option<WireTensor>,
+    /// A TensorFlow `TensorProto` in its JSON form (read only when neither `ndarray` nor `tensor` is present).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     tftensor: Option<serde_json::Value>,
 }
 
+/// Seldon's `tensor` form: a shape and the values, flat and row-major.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SeldonTensor))]
 struct WireTensor {
     #[serde(default)]
     shape: Vec<i64>,
@@ -483,5 +536,216 @@ impl Serialize for TensorRef<'_> {
         map.serialize_entry("shape", self.0.shape())?;
         map.serialize_entry("values", &FlatRef(self.0))?;
         map.end()
+    }
+}
+
+/// The OpenAPI schemas (feature `openapi`) of the types whose serde is written by hand: each says what that code
+/// reads and writes.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{
+        ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType,
+        Type,
+    };
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{
+        DefaultData, ErrorBody, Meta, Metric, NdArray, SeldonMessage, WireData, WireMessage,
+    };
+    use crate::seldon::{
+        REASON_BAD_DATA, REASON_BAD_METADATA, REASON_INTERNAL_ERROR, REASON_OVERLOADED,
+    };
+
+    type Schemas = Vec<(String, RefOr<Schema>)>;
+
+    /// `Status.status`: the integer, or any string (`"FAILURE"` reads as 1, any other as 0).
+    pub(super) fn status_flag() -> Schema {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32))),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "0 success, 1 failure; `\"SUCCESS\"`/`\"FAILURE\"` accepted on input.",
+            ))
+            .into()
+    }
+
+    /// `data.ndarray`: [`NdArray`]'s schema, or `null` for none.
+    pub(super) fn ndarray() -> RefOr<Schema> {
+        let mut schema = NdArray::schema();
+        if let RefOr::T(Schema::Array(array)) = &mut schema {
+            array.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+        }
+        schema
+    }
+
+    impl PartialSchema for SeldonMessage {
+        fn schema() -> RefOr<Schema> {
+            WireMessage::schema()
+        }
+    }
+
+    /// `SeldonMessage`: what [`SeldonMessage::from_json`] reads (its wire struct's derived schema).
+    impl ToSchema for SeldonMessage {
+        fn name() -> Cow<'static, str> {
+            WireMessage::name()
+        }
+
+        fn schemas(schemas: &mut Schemas) {
+            WireMessage::schemas(schemas);
+        }
+    }
+
+    impl PartialSchema for DefaultData {
+        fn schema() -> RefOr<Schema> {
+            WireData::schema()
+        }
+    }
+
+    /// `DefaultData`: what the message reader reads into `data`.
+    impl ToSchema for DefaultData {
+        fn name() -> Cow<'static, str> {
+            WireData::name()
+        }
+
+        fn schemas(schemas: &mut Schemas) {
+            WireData::schemas(schemas);
+        }
+    }
+
+    impl PartialSchema for Meta {
+        fn schema() -> RefOr<Schema> {
+            let map = |values: RefOr<Schema>, description: &str| {
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .additional_properties(Some(values))
+                    .property_names(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some(description))
+            };
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(
+                    "`meta`: copied from request to reply, with this node added to `requestPath`.",
+                ))
+                .property(
+                    "metrics",
+                    ArrayBuilder::new()
+                        .items(RefOr::Ref(Ref::from_schema_name(Metric::name())))
+                        .description(Some("Custom metrics.")),
+                )
+                .property(
+                    "puid",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some("The prediction's id.")),
+                )
+                .property(
+                    "requestPath",
+                    map(String::schema(), "Graph node name → image."),
+                )
+                .property(
+                    "routing",
+                    map(
+                        i32::schema(),
+                        "Router decisions (read from requests, never written).",
+                    )
+                    .write_only(true),
+                )
+                .property("tags", map(serde_json::Value::schema(), "Free-form tags."))
+                .into()
+        }
+    }
+
+    /// `Meta`: every key optional; `routing` is read from requests only (a derive would drop it, since serde
+    /// skips it when writing).
+    impl ToSchema for Meta {
+        fn schemas(schemas: &mut Schemas) {
+            schemas.push((Metric::name().into_owned(), Metric::schema()));
+            Metric::schemas(schemas);
+        }
+    }
+
+    /// The error reply's `status`: always `code` -1 and `status` 1 ([`Status::failure`](super::Status::failure)).
+    fn error_status() -> Schema {
+        let int = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("The status of an error reply."))
+            .property("code", int("Always -1."))
+            .required("code")
+            .property(
+                "info",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("What went wrong.")),
+            )
+            .required("info")
+            .property("reason", RefOr::Ref(Ref::from_schema_name("ErrorReason")))
+            .required("reason")
+            .property("status", int("Always 1 (failure)."))
+            .required("status")
+            .into()
+    }
+
+    /// Why a request failed: the `REASON_*` constants the runtime's error table writes.
+    fn error_reason() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Why a request failed: bad data (or size), an internal error, metadata that fails Seldon's \
+                 schema, or too many requests at once.",
+            ))
+            .enum_values(Some([
+                REASON_BAD_DATA,
+                REASON_INTERNAL_ERROR,
+                REASON_BAD_METADATA,
+                REASON_OVERLOADED,
+            ]))
+            .into()
+    }
+
+    impl PartialSchema for ErrorBody {
+        // `example`, as the other schemas' `#[schema(example = …)]` write it (Swagger UI shows it).
+        #[allow(deprecated)]
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(
+                    "A Seldon error reply, e.g. \
+                     `{\"status\":{\"code\":-1,\"info\":\"…\",\"reason\":\"MICROSERVICE_BAD_DATA\",\"status\":1}}`.",
+                ))
+                .property("status", RefOr::Ref(Ref::from_schema_name("ErrorStatus")))
+                .required("status")
+                .example(Some(serde_json::json!({"status": {
+                    "code": -1,
+                    "info": "Can't find JSON in data",
+                    "reason": REASON_BAD_DATA,
+                    "status": 1,
+                }})))
+                .into()
+        }
+    }
+
+    /// `SeldonError`, with its `ErrorStatus` and `ErrorReason`.
+    impl ToSchema for ErrorBody {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("SeldonError")
+        }
+
+        fn schemas(schemas: &mut Schemas) {
+            schemas.push(("ErrorStatus".to_owned(), error_status().into()));
+            schemas.push(("ErrorReason".to_owned(), error_reason().into()));
+        }
     }
 }

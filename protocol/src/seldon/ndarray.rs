@@ -35,6 +35,19 @@ struct Flat {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NdArray(pub Tensor);
 
+/// Nested JSON lists (a flat list is one row), rectangular, of one element type.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for NdArray {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<serde_json::Value as utoipa::PartialSchema>::schema())
+            .description(Some(
+                "Nested lists, one inner list per row (a flat list is one row).",
+            ))
+            .into()
+    }
+}
+
 impl<'de> Deserialize<'de> for NdArray {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut flat = Flat::default();

@@ -576,6 +576,26 @@ impl Serialize for Utf8<'_> {
     }
 }
 
+/// `data`: a JSON array, flat or nested, of the tensor's `datatype` (numbers, booleans or strings; `null` for a
+/// NaN). Inlined where it is used ([`data_schema`]), not a component of its own.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TensorJson {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<Value as utoipa::PartialSchema>::schema())
+            .description(Some(
+                "The elements, flat or nested; absent when they travel as a binary blob.",
+            ))
+            .into()
+    }
+}
+
+/// The schema of a tensor's `data` field (the derive's `schema_with` takes a function).
+#[cfg(feature = "openapi")]
+pub(crate) fn data_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    <TensorJson as utoipa::PartialSchema>::schema()
+}
+
 impl<'de> de::Deserialize<'de> for TensorJson {
     /// Without a datatype the values stay an untyped JSON tree, typed when converted to a tensor.
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -42,9 +42,9 @@ pub use grpc::{
 pub use json_data::TensorJson;
 pub use rest::{
     DecodedResponse, EncodedBody, ErrorResponse, InferenceRequest, InferenceResponse,
-    MetadataModelResponse, MetadataServerResponse, MetadataTensor, RequestInput, RequestOutput,
-    ResponseOutput, decode_rest, decode_rest_response, encode_response, encode_rest,
-    model_metadata_rest,
+    MetadataModelResponse, MetadataServerResponse, MetadataTensor, ModelReadyResponse,
+    RequestInput, RequestOutput, ResponseOutput, ServerLiveResponse, ServerReadyResponse,
+    decode_rest, decode_rest_response, encode_response, encode_rest, model_metadata_rest,
 };
 
 /// The header that carries the JSON part's length in a binary-extension body.

@@ -24,6 +24,7 @@ use axum::routing::post;
 use oxserve_batching::{BatchConfig, BatchingModel, PARAM_MAX_BATCH_SIZE, PARAM_MAX_BATCH_TIME};
 use oxserve_candle::{CandleModel, LoadOptions, OUTPUT_EMBEDDING, TEXT_INPUT, Task};
 use oxserve_core::{Model, ModelError, NamedTensor, PredictRequest, Tensor, TensorData};
+use oxserve_runtime::rest::{Doc, DocRouter};
 use oxserve_runtime::{LoadContext, ParamValue, RestExtension, ServeError, ServerState};
 
 /// Parameters this server accepts (besides `model_uri`).
@@ -107,36 +108,66 @@ pub fn embed_extension() -> RestExtension {
     RestExtension {
         protocol: "embed",
         prefix: "/embed",
-        routes: axum::Router::new().route("/embed", post(embed)),
+        routes: DocRouter::new().route("/embed", post(embed), Doc::of::<__path_embed>()),
         error_response: ServeError::into_seldon_response,
     }
 }
 
-#[derive(serde::Deserialize)]
+/// One text or several.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum Inputs {
     One(String),
     Many(Vec<String>),
 }
 
-#[derive(serde::Deserialize)]
+/// The `/embed` request (text-embeddings-inference's).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 struct EmbedRequest {
+    /// The texts to embed.
     inputs: Inputs,
+    /// Whether to L2-normalise each embedding (the default: yes).
     #[serde(default)]
     normalize: Option<bool>,
+    /// Accepted and ignored: inputs longer than the model's maximum are always truncated.
     #[serde(default)]
     #[allow(dead_code)]
     truncate: Option<bool>,
 }
 
+/// An `/embed` error, as text-embeddings-inference writes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = EmbedError)]
+struct TeiError {
+    /// The message.
+    error: String,
+    /// `empty`, `validation`, `backend` or `overloaded`.
+    error_type: String,
+}
+
 fn tei_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     (
         status,
-        axum::Json(serde_json::json!({"error": message.into(), "error_type": kind})),
+        axum::Json(TeiError {
+            error: message.into(),
+            error_type: kind.to_owned(),
+        }),
     )
         .into_response()
 }
 
+/// `POST /embed`.
+#[utoipa::path(post, path = "/embed", tag = "Embeddings", operation_id = "embed",
+    summary = "Embeds texts (text-embeddings-inference's `/embed`)",
+    request_body(content = EmbedRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "one embedding per input", body = Vec<Vec<f32>>),
+        (status = 400, description = "`inputs` is empty", body = TeiError),
+        (status = 413, description = "too many inputs", body = TeiError),
+        (status = 422, description = "not the expected JSON, or the model refuses it", body = TeiError),
+        (status = 424, description = "the model failed", body = TeiError),
+        (status = 429, description = "the server is overloaded", body = TeiError),
+    ))]
 async fn embed(State(state): State<Arc<ServerState>>, body: axum::body::Bytes) -> Response {
     let request: EmbedRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

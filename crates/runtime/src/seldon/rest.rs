@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,32 +11,138 @@ use axum::routing::{get, post};
 use oxserve_core::Tensor;
 use oxserve_protocol::RequestLimits;
 use oxserve_protocol::seldon::{DefaultData, Feedback, Meta, Payload, SeldonMessage, pyjson};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::HttpMethod;
 
 use super::{default_names, reply_meta};
 use crate::error::{ServeError, json_response};
+use crate::openapi::{
+    Doc, DocRouter, HealthStatusResponses, NotImplementedResponses, PingResponses,
+    SeldonMetadataResponses, SeldonResponses, TAG_PROBES, TAG_SELDON, json_form, json_query,
+    seed_example,
+};
 use crate::state::ServerState;
 
 type Shared = State<Arc<ServerState>>;
 
 /// Seldon's routes: the microservice API (`/predict`, `/send-feedback`, ...) and the executor's (`/api/v1.0/…`,
 /// `/api/v0.1/…`).
-pub(crate) fn routes() -> Router<Arc<ServerState>> {
-    Router::new()
-        .route("/predict", get(predict).post(predict))
-        .route("/api/v1.0/predictions", post(predict))
-        .route("/api/v0.1/predictions", post(predict))
-        .route("/send-feedback", get(feedback).post(feedback))
-        .route("/api/v1.0/feedback", post(feedback))
-        .route("/api/v0.1/feedback", post(feedback))
-        .route("/transform-input", get(transform).post(transform))
-        .route("/transform-output", get(transform).post(transform))
-        .route("/route", get(route).post(route))
-        .route("/aggregate", get(aggregate).post(aggregate))
-        .route("/metadata", get(metadata))
-        .route("/api/v1.0/metadata", get(metadata))
-        .route("/health/ping", get(ping))
-        .route("/health/status", get(health_status))
-        .route("/api/v1.0/health/status", get(health_status))
+/// Each route carries its documentation: the handler's `#[utoipa::path]`, with the operation id (and summary)
+/// of the path it is added at; the routes served on GET too take the request in the `json` query parameter.
+pub(crate) fn routes() -> DocRouter {
+    DocRouter::new()
+        .route(
+            "/predict",
+            get(predict).post(predict),
+            both(
+                doc::<__path_predict>()
+                    .summary("The model node's prediction route (what the executor calls)")
+                    .map(|op| op.description = None),
+                "predict",
+            ),
+        )
+        .route(
+            "/api/v1.0/predictions",
+            post(predict),
+            doc::<__path_predict>(),
+        )
+        .route(
+            "/api/v0.1/predictions",
+            post(predict),
+            doc::<__path_predict>().id("predictionsV01").deprecated(),
+        )
+        .route(
+            "/send-feedback",
+            get(feedback).post(feedback),
+            both(doc::<__path_feedback>(), "sendFeedback"),
+        )
+        .route(
+            "/api/v1.0/feedback",
+            post(feedback),
+            doc::<__path_feedback>(),
+        )
+        .route(
+            "/api/v0.1/feedback",
+            post(feedback),
+            doc::<__path_feedback>().id("feedbackV01").deprecated(),
+        )
+        .route(
+            "/transform-input",
+            get(transform).post(transform),
+            both(doc::<__path_transform>(), "transformInput"),
+        )
+        .route(
+            "/transform-output",
+            get(transform).post(transform),
+            both(
+                doc::<__path_transform>()
+                    .summary("Passes the payload through (a model's transform-output)"),
+                "transformOutput",
+            ),
+        )
+        .route(
+            "/route",
+            get(route).post(route),
+            both(doc::<__path_route>(), "route"),
+        )
+        .route(
+            "/aggregate",
+            get(aggregate).post(aggregate),
+            both(doc::<__path_aggregate>(), "aggregate"),
+        )
+        .route(
+            "/metadata",
+            get(metadata),
+            doc::<__path_metadata>().id("nodeMetadata"),
+        )
+        .route(
+            "/api/v1.0/metadata",
+            get(metadata),
+            doc::<__path_metadata>(),
+        )
+        .route("/health/ping", get(ping), doc::<__path_ping>())
+        .route(
+            "/health/status",
+            get(health_status),
+            doc::<__path_health_status>(),
+        )
+        .route(
+            "/api/v1.0/health/status",
+            get(health_status),
+            doc::<__path_health_status>().id("healthStatusV1"),
+        )
+}
+
+/// A route served on POST with a body and on GET with the body's JSON in the `json` query parameter (the
+/// wrapper's node routes), with the ids `{id}` and `{id}Get`.
+fn both(post: Doc, id: &str) -> Doc {
+    let get = post
+        .clone()
+        .on(HttpMethod::Get)
+        .id(&format!("{id}Get"))
+        .map(|op| {
+            op.request_body = None;
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(json_query()));
+        });
+    post.id(id).and(get)
+}
+
+/// A handler's documentation, its JSON body also accepted as a form's `json` field (as [`request_json`] reads
+/// it).
+fn doc<P>() -> Doc
+where
+    P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+{
+    Doc::of::<P>().map(|op| {
+        if let Some(RefOr::T(body)) = &mut op.request_body {
+            body.content.insert(
+                "application/x-www-form-urlencoded".to_owned(),
+                RefOr::T(json_form()),
+            );
+        }
+    })
 }
 
 /// The wrapper's message when a request has no readable JSON.
@@ -113,6 +218,12 @@ fn ok_json(message: &impl serde::Serialize) -> Response {
 }
 
 /// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
+#[utoipa::path(post, path = "/api/v1.0/predictions", tag = TAG_SELDON, operation_id = "predictions",
+    summary = "Runs a prediction on a SeldonMessage",
+    description = "Seldon's external prediction route. The body is a SeldonMessage with `data` (`ndarray`, \
+        `tensor` or `tftensor`); the reply carries the model's output in the same form, named `t:0…`.",
+    request_body(content = SeldonMessage, content_type = "application/json", example = seed_example),
+    responses(SeldonResponses))]
 pub(crate) async fn predict(
     State(state): Shared,
     RawQuery(query): RawQuery,
@@ -132,6 +243,10 @@ pub(crate) async fn predict(
 }
 
 /// `POST /send-feedback`, `/api/v1.0/feedback`, `/api/v0.1/feedback`.
+#[utoipa::path(post, path = "/api/v1.0/feedback", tag = TAG_SELDON, operation_id = "feedback",
+    summary = "Sends feedback (a reward) on an earlier prediction",
+    request_body(content = Feedback, content_type = "application/json"),
+    responses(SeldonResponses))]
 pub(crate) async fn feedback(
     State(state): Shared,
     RawQuery(query): RawQuery,
@@ -179,6 +294,10 @@ pub(crate) async fn feedback(
 }
 
 /// `POST /transform-input`, `/transform-output`: a MODEL node passes the payload through, with `t:i` names.
+#[utoipa::path(post, path = "/transform-input", tag = TAG_SELDON, operation_id = "transformInput",
+    summary = "Passes the payload through (a model's transform-input)",
+    request_body(content = SeldonMessage, content_type = "application/json"),
+    responses(SeldonResponses))]
 pub(crate) async fn transform(
     State(state): Shared,
     RawQuery(query): RawQuery,
@@ -213,16 +332,26 @@ pub(crate) async fn transform(
 }
 
 /// `POST /route`: not implemented by a MODEL.
+#[utoipa::path(post, path = "/route", tag = TAG_SELDON, operation_id = "route",
+    summary = "Routing (not implemented by a model)",
+    request_body(content = SeldonMessage, content_type = "application/json"),
+    responses(NotImplementedResponses))]
 pub(crate) async fn route() -> Response {
     ServeError::NotImplemented("route").into_seldon_response()
 }
 
 /// `POST /aggregate`: not implemented by a MODEL.
+#[utoipa::path(post, path = "/aggregate", tag = TAG_SELDON, operation_id = "aggregate",
+    summary = "Aggregation (not implemented by a model)",
+    request_body(content = SeldonMessage, content_type = "application/json"),
+    responses(NotImplementedResponses))]
 pub(crate) async fn aggregate() -> Response {
     ServeError::NotImplemented("aggregate").into_seldon_response()
 }
 
 /// `GET /metadata`, `/api/v1.0/metadata`.
+#[utoipa::path(get, path = "/api/v1.0/metadata", tag = TAG_SELDON, operation_id = "metadata",
+    summary = "The model's Seldon metadata", responses(SeldonMetadataResponses))]
 pub(crate) async fn metadata(State(state): Shared) -> Response {
     match &state.seldon_metadata {
         Some(meta) => ok_json(meta),
@@ -231,11 +360,15 @@ pub(crate) async fn metadata(State(state): Shared) -> Response {
 }
 
 /// `GET /health/ping` → `pong`.
+#[utoipa::path(get, path = "/health/ping", tag = TAG_PROBES, operation_id = "ping",
+    summary = "Answers `pong`", responses(PingResponses))]
 pub(crate) async fn ping() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], "pong").into_response()
 }
 
 /// `GET /health/status`, `/api/v1.0/health/status`.
+#[utoipa::path(get, path = "/health/status", tag = TAG_SELDON, operation_id = "healthStatus",
+    summary = "Health: a SeldonMessage with `strData: healthy`", responses(HealthStatusResponses))]
 pub(crate) async fn health_status(State(state): Shared) -> Response {
     let reply = SeldonMessage {
         meta: reply_meta(&state, &Meta::default()),

@@ -4,41 +4,71 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oxserve_protocol::v2;
+use oxserve_protocol::v2::InferenceRequest;
 
 use super::check_model;
 use crate::error::{ServeError, json_response};
+use crate::openapi::{
+    Doc, DocRouter, TAG_V2, V2InferResponses, V2LiveResponses, V2MetadataResponses,
+    V2ModelReadyResponses, V2ReadyResponses, V2ServerMetadataResponses,
+};
 use crate::state::ServerState;
 
 type Shared = State<Arc<ServerState>>;
 
 /// The V2 routes.
-pub(crate) fn routes() -> Router<Arc<ServerState>> {
-    Router::new()
-        .route("/v2", get(server_metadata))
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready))
-        .route("/v2/models/{name}/ready", get(model_ready))
+pub(crate) fn routes() -> DocRouter {
+    DocRouter::new()
+        .route(
+            "/v2",
+            get(server_metadata),
+            Doc::of::<__path_server_metadata>(),
+        )
+        .route("/v2/health/live", get(live), Doc::of::<__path_live>())
+        .route("/v2/health/ready", get(ready), Doc::of::<__path_ready>())
+        .route(
+            "/v2/models/{name}/ready",
+            get(model_ready),
+            Doc::of::<__path_model_ready>(),
+        )
         .route(
             "/v2/models/{name}/versions/{version}/ready",
             get(model_version_ready),
+            Doc::of::<__path_model_version_ready>(),
         )
-        .route("/v2/models/{name}", get(model_metadata))
+        .route(
+            "/v2/models/{name}",
+            get(model_metadata),
+            Doc::of::<__path_model_metadata>(),
+        )
         .route(
             "/v2/models/{name}/versions/{version}",
             get(model_version_metadata),
+            Doc::of::<__path_model_version_metadata>(),
         )
-        .route("/v2/models/{name}/infer", post(infer))
+        .route(
+            "/v2/models/{name}/infer",
+            post(infer),
+            Doc::of::<__path_infer>(),
+        )
         .route(
             "/v2/models/{name}/versions/{version}/infer",
             post(infer_version),
+            Doc::of::<__path_infer_version>(),
         )
+}
+
+/// The example body of the infer routes.
+fn infer_example() -> serde_json::Value {
+    serde_json::json!({
+        "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]
+    })
 }
 
 /// The server's name, version and extensions.
@@ -50,6 +80,9 @@ fn server_metadata_json() -> serde_json::Value {
     })
 }
 
+#[utoipa::path(get, path = "/v2", tag = TAG_V2, operation_id = "v2ServerMetadata",
+    summary = "Server metadata",
+    responses(V2ServerMetadataResponses))]
 pub(crate) async fn server_metadata() -> Response {
     json_response(
         StatusCode::OK,
@@ -57,10 +90,16 @@ pub(crate) async fn server_metadata() -> Response {
     )
 }
 
+#[utoipa::path(get, path = "/v2/health/live", tag = TAG_V2, operation_id = "v2Live",
+    summary = "Server liveness",
+    responses(V2LiveResponses))]
 pub(crate) async fn live() -> Response {
     json_response(StatusCode::OK, br#"{"live":true}"#.to_vec())
 }
 
+#[utoipa::path(get, path = "/v2/health/ready", tag = TAG_V2, operation_id = "v2Ready",
+    summary = "Server readiness",
+    responses(V2ReadyResponses))]
 pub(crate) async fn ready(State(state): Shared) -> Response {
     if state.is_ready() {
         json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec())
@@ -73,10 +112,18 @@ pub(crate) async fn ready(State(state): Shared) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = TAG_V2, operation_id = "v2ModelReady",
+    summary = "Model readiness",
+    params(("name" = String, Path, description = "the model's name")),
+    responses(V2ModelReadyResponses))]
 pub(crate) async fn model_ready(State(state): Shared, Path(name): Path<String>) -> Response {
     ready_reply(&state, &name, None)
 }
 
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = TAG_V2, operation_id = "v2ModelVersionReady",
+    summary = "Model version readiness",
+    params(("name" = String, Path, description = "the model's name"), ("version" = String, Path, description = "the model's version")),
+    responses(V2ModelReadyResponses))]
 pub(crate) async fn model_version_ready(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
@@ -97,10 +144,18 @@ fn ready_reply(state: &ServerState, name: &str, version: Option<&str>) -> Respon
     .into_response()
 }
 
+#[utoipa::path(get, path = "/v2/models/{name}", tag = TAG_V2, operation_id = "v2ModelMetadata",
+    summary = "Model metadata",
+    params(("name" = String, Path, description = "the model's name")),
+    responses(V2MetadataResponses))]
 pub(crate) async fn model_metadata(State(state): Shared, Path(name): Path<String>) -> Response {
     metadata_reply(&state, &name, None)
 }
 
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = TAG_V2, operation_id = "v2ModelVersionMetadata",
+    summary = "Model version metadata",
+    params(("name" = String, Path, description = "the model's name"), ("version" = String, Path, description = "the model's version")),
+    responses(V2MetadataResponses))]
 pub(crate) async fn model_version_metadata(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
@@ -123,6 +178,11 @@ fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Res
     }
 }
 
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = TAG_V2, operation_id = "v2Infer",
+    summary = "Runs an inference",
+    params(("name" = String, Path, description = "the model's name")),
+    request_body(content = InferenceRequest, content_type = "application/json", example = infer_example),
+    responses(V2InferResponses))]
 pub(crate) async fn infer(
     State(state): Shared,
     Path(name): Path<String>,
@@ -132,6 +192,11 @@ pub(crate) async fn infer(
     infer_reply(&state, &name, None, &headers, body).await
 }
 
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = TAG_V2, operation_id = "v2InferVersion",
+    summary = "Runs an inference",
+    params(("name" = String, Path, description = "the model's name"), ("version" = String, Path, description = "the model's version")),
+    request_body(content = InferenceRequest, content_type = "application/json", example = infer_example),
+    responses(V2InferResponses))]
 pub(crate) async fn infer_version(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
