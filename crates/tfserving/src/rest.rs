@@ -186,8 +186,8 @@ fn json_body(description: &str) -> RequestBody {
 }
 
 /// The same routes, whose `:predict` asks the model for its default output only (KServe v1).
-pub(crate) fn default_output_routes() -> Router<Arc<ServerState>> {
-    Router::new().route("/v1/{*path}", any(handle_default_output))
+pub(crate) fn default_output_routes() -> DocRouter {
+    DocRouter::new().wildcard("/v1/{*path}", any(handle_default_output), docs())
 }
 
 /// Which outputs `:predict` asks the model for.

@@ -20,3 +20,20 @@ async fn tf_serving_routes_are_documented_and_served() {
         }
     }
 }
+
+/// The KServe v1 variant (xgboost- and lightgbm-server) serves and documents the same paths.
+#[tokio::test]
+async fn kserve_v1_routes_are_documented_and_served() {
+    for version in [None, Some("3")] {
+        let state = state(Arc::new(SumModel::default()), "m", version);
+        match oxserve_runtime::rest::check_document(
+            state,
+            &[oxserve_tfserving::kserve_v1_extension()],
+        )
+        .await
+        {
+            Ok(checked) => assert!(checked >= 43, "only {checked} operations"),
+            Err(problems) => panic!("{problems}"),
+        }
+    }
+}
