@@ -166,15 +166,22 @@ pub struct ServerProcess {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    /// Creates a fresh folder under the system temp dir.
+    /// Creates a fresh folder under the system temp dir, never one another `TempDir` of any process holds:
+    /// the name carries the process id and a per-process counter, and the folder is created exclusively (a
+    /// name that exists is skipped). A clock-based name is not enough: two tests starting servers at once can
+    /// read the same clock value, share one ports file and talk to each other's server.
     pub fn new(prefix: &str) -> std::io::Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let root = std::env::temp_dir();
+        loop {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = root.join(format!("{prefix}-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(TempDir(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -326,4 +333,39 @@ pub fn http_client() -> reqwest::Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
     reqwest::Client::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TempDir;
+
+    /// The CI failure of stop 12: two tests started servers in the same clock tick, got one temp folder (and so
+    /// one ports file), and one test talked to the other's server until that was killed. Folders made at once
+    /// from many threads must all differ, and dropping one must leave the others in place.
+    #[test]
+    fn temp_dirs_made_at_once_are_distinct() {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..50)
+                        .map(|_| TempDir::new("oxserve-tempdir-test").expect("temp dir"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut dirs: Vec<TempDir> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect();
+        let mut paths: Vec<_> = dirs.iter().map(|d| d.0.clone()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), 400);
+        let kept = dirs.split_off(200);
+        drop(dirs);
+        assert!(kept.iter().all(|d| d.0.is_dir()));
+    }
 }
