@@ -4,7 +4,9 @@
 //! `raw = init + Σ_stages learning_rate · tree(float32 X)`, accumulated stage by stage as sklearn's
 //! `predict_stages` does. The init comes from `init_`: `'zero'`, a `DummyClassifier`/`DummyRegressor` (its prior or
 //! constant through the loss's link), or any other estimator this crate builds (its `predict_proba`/`predict` on
-//! the float32 batch, through the same link). Classifier: binary `decision_function = raw`, `predict = raw ≥ 0`
+//! the float32 batch, through the same link). The link and clip are those of the scikit-learn that saved the model
+//! (`_loss`'s class and `_sklearn_version`): multiclass `log(p)` up to 1.3, `log(p / gmean(p))` from 1.4;
+//! probabilities clipped at float32's epsilon up to 1.7, float64's from 1.8. Classifier: binary `decision_function = raw`, `predict = raw ≥ 0`
 //! (sklearn's `>=`, unlike HGB's `>`), `predict_proba = [1−expit(raw), expit(raw)]` (`expit(2·raw)` for the
 //! exponential loss); multiclass softmax / argmax. Regressor: `predict = raw` (every GB regression loss has the
 //! identity link). NaN and infinity are rejected, as sklearn's `validate_data` does here.
@@ -47,6 +49,46 @@ enum Init {
     Estimator(Box<dyn Estimator>),
 }
 
+/// How the scikit-learn that saved the model turned init probabilities into raw scores (`_init_raw_predictions`).
+#[derive(Debug, Clone, Copy)]
+struct InitRule {
+    /// Multiclass: the symmetric `log(p / gmean(p))` of 1.4+'s `HalfMultinomialLoss`, or `false` for
+    /// `log(p)` as ≤ 1.3's `sklearn.ensemble._gb_losses.MultinomialDeviance` computed it.
+    centred: bool,
+    /// The clip `[eps, 1 − eps]`: float32's epsilon up to scikit-learn 1.7, float64's from 1.8.
+    eps: f64,
+}
+
+impl InitRule {
+    fn of(obj: &Object) -> InitRule {
+        let legacy_loss = ["_loss", "loss_"]
+            .iter()
+            .filter_map(|k| obj.get(k).and_then(Value::as_object))
+            .any(|l| {
+                matches!(
+                    l.class.module.as_str(),
+                    "sklearn.ensemble._gb_losses" | "sklearn.ensemble.gradient_boosting"
+                )
+            });
+        let before_1_8 = obj
+            .get("_sklearn_version")
+            .and_then(Value::as_str)
+            .and_then(|v| {
+                let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+                Some((parts.next()??, parts.next()??))
+            })
+            .is_some_and(|version| version < (1, 8));
+        InitRule {
+            centred: !legacy_loss,
+            eps: if before_1_8 {
+                f64::from(f32::EPSILON)
+            } else {
+                f64::EPSILON
+            },
+        }
+    }
+}
+
 /// A fitted gradient boosting model.
 #[derive(Debug)]
 pub(crate) struct GradientBoosting {
@@ -58,6 +100,7 @@ pub(crate) struct GradientBoosting {
     k: usize,
     init: Init,
     link: Link,
+    init_rule: InitRule,
     n_features: usize,
 }
 
@@ -124,7 +167,8 @@ impl GradientBoosting {
         let n_features = n_features.unwrap_or(0);
         let trees = Trees::new(&raws, n_features, k, TREE_RULES).map_err(&bad)?;
         drop(raws);
-        let init = Self::init(obj, link, k)?;
+        let init_rule = InitRule::of(obj);
+        let init = Self::init(obj, link, init_rule, k)?;
         Ok(GradientBoosting {
             class: class.to_string(),
             classes,
@@ -132,11 +176,12 @@ impl GradientBoosting {
             k,
             init,
             link,
+            init_rule,
             n_features,
         })
     }
 
-    fn init(obj: &Object, link: Link, k: usize) -> Result<Init, SklearnError> {
+    fn init(obj: &Object, link: Link, rule: InitRule, k: usize) -> Result<Init, SklearnError> {
         let class = obj.class_name();
         let init = crate::attrs::req(obj, "init_")?;
         if init.as_str() == Some("zero") {
@@ -163,7 +208,7 @@ impl GradientBoosting {
                     ));
                 }
                 let prior = crate::attrs::f64_vec(init_obj, "class_prior_")?;
-                let raw = link_probabilities(&prior, link, k).ok_or_else(|| {
+                let raw = link_probabilities(&prior, link, rule, k).ok_or_else(|| {
                     SklearnError::bad_model(class, "init prior does not match the classes")
                 })?;
                 Ok(Init::Constant(raw))
@@ -229,17 +274,19 @@ impl GradientBoosting {
         };
         let mut out = Vec::with_capacity(n * k);
         for row in p.iter_rows() {
-            out.extend(link_probabilities(row, self.link, k).ok_or_else(|| {
-                SklearnError::BadInput("init estimator's probabilities do not fit".into())
-            })?);
+            out.extend(
+                link_probabilities(row, self.link, self.init_rule, k).ok_or_else(|| {
+                    SklearnError::BadInput("init estimator's probabilities do not fit".into())
+                })?,
+            );
         }
         Ok(out)
     }
 }
 
 /// Probabilities → raw scores through the loss's link, after sklearn's clip to `[eps, 1 − eps]`.
-fn link_probabilities(p: &[f64], link: Link, k: usize) -> Option<Vec<f64>> {
-    let clip = |v: f64| v.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+fn link_probabilities(p: &[f64], link: Link, rule: InitRule, k: usize) -> Option<Vec<f64>> {
+    let clip = |v: f64| v.clamp(rule.eps, 1.0 - rule.eps);
     match link {
         Link::Identity => None,
         Link::Logit | Link::HalfLogit => {
@@ -252,6 +299,9 @@ fn link_probabilities(p: &[f64], link: Link, k: usize) -> Option<Vec<f64>> {
                 return None;
             }
             let c: Vec<f64> = p.iter().map(|&v| clip(v)).collect();
+            if !rule.centred {
+                return Some(c.iter().map(|v| v.ln()).collect());
+            }
             // log(p / gmean(p)), gmean = exp(mean(log p)), as sklearn's MultinomialLogit.link.
             let gmean = (c.iter().map(|v| v.ln()).sum::<f64>() / k as f64).exp();
             Some(c.iter().map(|v| (v / gmean).ln()).collect())
