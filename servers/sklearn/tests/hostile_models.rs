@@ -4,6 +4,9 @@
 //! - zero-width batches with a huge row count (`[10^12, 0]`, zero bytes of data): a clean 400 from every family
 //!   tried, and the server keeps answering;
 //! - XGBoost / LightGBM scikit-learn wrappers whose pickled booster is corrupt: refused at start-up the same way;
+//! - malicious pickles from `crates/sklearn/fixtures/hostile/malicious/` (issue #16; every one of them is checked
+//!   in-process by `crates/sklearn/tests/malicious.rs`), one of each shape: the server exits at start-up naming the
+//!   global and the payload's marker never appears;
 //! - a transformer-only model (a bare scaler, a pipeline ending in a transformer): its metadata lists only the
 //!   methods it answers (`transform` first, never `predict`), and Seldon and V2 requests that name no output get
 //!   `transform`.
@@ -157,6 +160,46 @@ fn corrupt_pickled_boosters_are_refused_at_startup() {
         assert!(!ok, "{name}: the server exited successfully");
         assert!(stderr.contains(needle), "{name}: {stderr}");
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
+
+/// One malicious pickle of each shape as the model file (`model.pkl`, or `model.joblib` for joblib's containers):
+/// the server exits at start-up with "forbidden global <name>" and CPython's marker for the payload never appears.
+#[test]
+fn malicious_pickles_stop_the_server_naming_the_global() {
+    let cases = [
+        ("os-system-p0.pkl", "os.system"),
+        ("exec-builtins-p4.pkl", "builtins.exec"),
+        ("inst-builtin-exec.pkl", "__builtin__.exec"),
+        ("obj-pop-hidden.pkl", "subprocess.check_call"),
+        ("frame-shorter-than-body.pkl", "os.system"),
+        ("ordereddict-state-dict.pkl", "os.system"),
+        (
+            "numpy-testing-runstring.pkl",
+            "numpy.testing._private.utils.runstring",
+        ),
+        ("container-xz-os-system.joblib", "os.system"),
+        ("carrier-logreg-joblib-z3.joblib", "posix.system"),
+    ];
+    let source = fixtures().join("hostile/malicious");
+    for (file, global) in cases {
+        let name = file.split('.').next().unwrap_or(file);
+        let marker = PathBuf::from(format!("/tmp/oxserve-marker-{name}~"));
+        let _ = std::fs::remove_file(&marker);
+        let dir = oxserve_tests::TempDir::new("oxserve-malicious").unwrap();
+        let model = if file.ends_with(".joblib") {
+            "model.joblib"
+        } else {
+            "model.pkl"
+        };
+        std::fs::copy(source.join(file), dir.0.join(model)).unwrap();
+        let (ok, stderr) = run_to_exit(&dir.0);
+        assert!(!ok, "{file}: the server exited successfully");
+        assert!(
+            stderr.contains(&format!("forbidden global {global} ")),
+            "{file}: {stderr}"
+        );
+        assert!(!marker.exists(), "{file}: {} appeared", marker.display());
     }
 }
 
