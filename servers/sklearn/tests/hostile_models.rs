@@ -5,7 +5,7 @@
 //!   tried, and the server keeps answering;
 //! - XGBoost / LightGBM scikit-learn wrappers whose pickled booster is corrupt: refused at start-up the same way;
 //! - malicious pickles from `crates/sklearn/fixtures/hostile/malicious/` (issue #16; every one of them is checked
-//!   in-process by `crates/sklearn/tests/malicious.rs`), one of each shape: the server exits at start-up naming the
+//!   in-process by `crates/sklearn/tests/malicious_proven.rs`), one of each shape: the server exits at start-up naming the
 //!   global and the payload's marker never appears;
 //! - a transformer-only model (a bare scaler, a pipeline ending in a transformer): its metadata lists only the
 //!   methods it answers (`transform` first, never `predict`), and Seldon and V2 requests that name no output get
