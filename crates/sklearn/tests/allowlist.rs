@@ -145,8 +145,14 @@ fn stack_global_pickle(module: &str, name: &str) -> Vec<u8> {
 #[test]
 fn dangerous_globals_are_refused_naming_them() {
     for &(module, name) in DANGEROUS {
-        assert!(!oxserve_pickle::is_allowed_global(module, name), "{module}.{name}");
-        for bytes in [global_pickle(module, name), stack_global_pickle(module, name)] {
+        assert!(
+            !oxserve_pickle::is_allowed_global(module, name),
+            "{module}.{name}"
+        );
+        for bytes in [
+            global_pickle(module, name),
+            stack_global_pickle(module, name),
+        ] {
             match oxserve_pickle::loads(&bytes) {
                 Err(PickleError::ForbiddenGlobal { global, .. }) => {
                     assert_eq!(global, format!("{module}.{name}"))
