@@ -316,7 +316,10 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
         &["Lars", "LarsCV", "LassoLars", "LassoLarsCV", "LassoLarsIC"],
     ),
     (
-        &["sklearn.linear_model._logistic", "sklearn.linear_model.logistic"],
+        &[
+            "sklearn.linear_model._logistic",
+            "sklearn.linear_model.logistic",
+        ],
         &["LogisticRegression", "LogisticRegressionCV"],
     ),
     (
@@ -331,7 +334,10 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
         &["PassiveAggressiveClassifier", "PassiveAggressiveRegressor"],
     ),
     (
-        &["sklearn.linear_model._perceptron", "sklearn.linear_model.perceptron"],
+        &[
+            "sklearn.linear_model._perceptron",
+            "sklearn.linear_model.perceptron",
+        ],
         &["Perceptron"],
     ),
     (
@@ -346,7 +352,10 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
         &["SGDClassifier", "SGDRegressor"],
     ),
     (
-        &["sklearn.linear_model._sgd_fast", "sklearn.linear_model.sgd_fast"],
+        &[
+            "sklearn.linear_model._sgd_fast",
+            "sklearn.linear_model.sgd_fast",
+        ],
         &[
             "Hinge",
             "SquaredHinge",
@@ -371,7 +380,10 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
     ),
     (&["sklearn.linear_model._quantile"], &["QuantileRegressor"]),
     (
-        &["sklearn.linear_model._theil_sen", "sklearn.linear_model.theil_sen"],
+        &[
+            "sklearn.linear_model._theil_sen",
+            "sklearn.linear_model.theil_sen",
+        ],
         &["TheilSenRegressor"],
     ),
     // losses
@@ -418,36 +430,73 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
     // SVMs
     (
         &["sklearn.svm._classes", "sklearn.svm.classes"],
-        &["SVC", "SVR", "NuSVC", "NuSVR", "OneClassSVM", "LinearSVC", "LinearSVR"],
+        &[
+            "SVC",
+            "SVR",
+            "NuSVC",
+            "NuSVR",
+            "OneClassSVM",
+            "LinearSVC",
+            "LinearSVR",
+        ],
     ),
     // naive Bayes, discriminant analysis
     (
         &["sklearn.naive_bayes"],
-        &["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"],
+        &[
+            "GaussianNB",
+            "MultinomialNB",
+            "BernoulliNB",
+            "ComplementNB",
+            "CategoricalNB",
+        ],
     ),
     (
         &["sklearn.discriminant_analysis"],
-        &["LinearDiscriminantAnalysis", "QuadraticDiscriminantAnalysis"],
+        &[
+            "LinearDiscriminantAnalysis",
+            "QuadraticDiscriminantAnalysis",
+        ],
     ),
     // neighbours
     (
-        &["sklearn.neighbors._classification", "sklearn.neighbors.classification"],
+        &[
+            "sklearn.neighbors._classification",
+            "sklearn.neighbors.classification",
+        ],
         &["KNeighborsClassifier", "RadiusNeighborsClassifier"],
     ),
     (
-        &["sklearn.neighbors._regression", "sklearn.neighbors.regression"],
+        &[
+            "sklearn.neighbors._regression",
+            "sklearn.neighbors.regression",
+        ],
         &["KNeighborsRegressor", "RadiusNeighborsRegressor"],
     ),
     (
-        &["sklearn.neighbors._nearest_centroid", "sklearn.neighbors.nearest_centroid"],
+        &[
+            "sklearn.neighbors._nearest_centroid",
+            "sklearn.neighbors.nearest_centroid",
+        ],
         &["NearestCentroid"],
     ),
     (
         &["sklearn.neighbors._kd_tree", "sklearn.neighbors.kd_tree"],
-        &["KDTree", "KDTree32", "KDTree64", "BinaryTree", "BinaryTree32", "BinaryTree64", "newObj"],
+        &[
+            "KDTree",
+            "KDTree32",
+            "KDTree64",
+            "BinaryTree",
+            "BinaryTree32",
+            "BinaryTree64",
+            "newObj",
+        ],
     ),
     (
-        &["sklearn.neighbors._ball_tree", "sklearn.neighbors.ball_tree"],
+        &[
+            "sklearn.neighbors._ball_tree",
+            "sklearn.neighbors.ball_tree",
+        ],
         &[
             "BallTree",
             "BallTree32",
@@ -493,18 +542,27 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
             "PowerTransformer",
         ],
     ),
-    (&["sklearn.preprocessing._polynomial"], &["PolynomialFeatures"]),
+    (
+        &["sklearn.preprocessing._polynomial"],
+        &["PolynomialFeatures"],
+    ),
     (
         &["sklearn.preprocessing._encoders"],
         &["OneHotEncoder", "OrdinalEncoder"],
     ),
-    (&["sklearn.preprocessing._discretization"], &["KBinsDiscretizer"]),
+    (
+        &["sklearn.preprocessing._discretization"],
+        &["KBinsDiscretizer"],
+    ),
     (
         &["sklearn.preprocessing._function_transformer"],
         &["FunctionTransformer"],
     ),
     (
-        &["sklearn.preprocessing._label", "sklearn.preprocessing.label"],
+        &[
+            "sklearn.preprocessing._label",
+            "sklearn.preprocessing.label",
+        ],
         &["LabelEncoder", "LabelBinarizer"],
     ),
     (
@@ -516,26 +574,44 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
         &["PCA"],
     ),
     (
-        &["sklearn.decomposition._incremental_pca", "sklearn.decomposition.incremental_pca"],
+        &[
+            "sklearn.decomposition._incremental_pca",
+            "sklearn.decomposition.incremental_pca",
+        ],
         &["IncrementalPCA"],
     ),
     (
-        &["sklearn.decomposition._truncated_svd", "sklearn.decomposition.truncated_svd"],
+        &[
+            "sklearn.decomposition._truncated_svd",
+            "sklearn.decomposition.truncated_svd",
+        ],
         &["TruncatedSVD"],
     ),
     // composition
     (&["sklearn.pipeline"], &["Pipeline", "FeatureUnion"]),
     (
         &["sklearn.compose._column_transformer"],
-        &["ColumnTransformer", "make_column_selector", "_RemainderColsList"],
+        &[
+            "ColumnTransformer",
+            "make_column_selector",
+            "_RemainderColsList",
+        ],
     ),
     (
         &["sklearn.multiclass"],
-        &["OneVsRestClassifier", "OneVsOneClassifier", "_ConstantPredictor"],
+        &[
+            "OneVsRestClassifier",
+            "OneVsOneClassifier",
+            "_ConstantPredictor",
+        ],
     ),
     (
         &["sklearn.calibration"],
-        &["CalibratedClassifierCV", "_CalibratedClassifier", "_SigmoidCalibration"],
+        &[
+            "CalibratedClassifierCV",
+            "_CalibratedClassifier",
+            "_SigmoidCalibration",
+        ],
     ),
     (&["sklearn.isotonic"], &["IsotonicRegression"]),
     (&["sklearn.dummy"], &["DummyClassifier", "DummyRegressor"]),
@@ -595,7 +671,10 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
         ],
     ),
     (
-        &["sklearn.ensemble._weight_boosting", "sklearn.ensemble.weight_boosting"],
+        &[
+            "sklearn.ensemble._weight_boosting",
+            "sklearn.ensemble.weight_boosting",
+        ],
         &["AdaBoostClassifier", "AdaBoostRegressor"],
     ),
     (
@@ -604,7 +683,10 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
     ),
     (
         &["sklearn.ensemble._hist_gradient_boosting.gradient_boosting"],
-        &["HistGradientBoostingClassifier", "HistGradientBoostingRegressor"],
+        &[
+            "HistGradientBoostingClassifier",
+            "HistGradientBoostingRegressor",
+        ],
     ),
     (
         &["sklearn.ensemble._hist_gradient_boosting.predictor"],
@@ -697,10 +779,7 @@ mod tests {
             Some("sklearn._loss._loss.CyHalfBinomialLoss".to_string())
         );
         // scikit-learn ≤ 0.22's vendored joblib is joblib.
-        let wrapper = resolve(
-            "sklearn.externals.joblib.numpy_pickle",
-            "NumpyArrayWrapper",
-        );
+        let wrapper = resolve("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper");
         assert_eq!(
             wrapper.map(|r| (r.0.dotted(), r.1)),
             Some((
@@ -739,7 +818,10 @@ mod tests {
             // scikit-learn modules admit exact class names only.
             ("sklearn", "os.system"),
             ("sklearn.svm._classes", "SVC.__init__"),
-            ("sklearn.utils._testing", "assert_run_python_script_without_output"),
+            (
+                "sklearn.utils._testing",
+                "assert_run_python_script_without_output",
+            ),
             ("sklearn.utils._testing", "assert_run_python_script"),
             ("sklearn.utils", "_IS_32BIT"),
             ("sklearn.tree._tree", "SVC"),

@@ -125,14 +125,21 @@ impl Vm<'_> {
         }
         let Some(dir) = self.dir else {
             return Err(side(
-                "the model was given as bytes, not as a file whose folder holds its side files".into(),
+                "the model was given as bytes, not as a file whose folder holds its side files"
+                    .into(),
             ));
         };
         let path = dir.join(&name);
         let size = std::fs::metadata(&path)
-            .map_err(|e| side(format!("missing beside the model in {}: {e}", dir.display())))?
+            .map_err(|e| {
+                side(format!(
+                    "missing beside the model in {}: {e}",
+                    dir.display()
+                ))
+            })?
             .len();
-        self.meter.charge(size, || format!("the side file {name}"))?;
+        self.meter
+            .charge(size, || format!("the side file {name}"))?;
         let result = std::fs::read(&path)
             .map_err(|e| side(format!("cannot read it: {e}")))
             .and_then(|bytes| {
@@ -166,7 +173,9 @@ fn parse_npy(bytes: &[u8]) -> Result<(numpy::NpDtype, Vec<usize>, bool, &[u8]), 
         [] => return Err("truncated .npy header".into()),
     };
     if len > MAX_NPY_HEADER {
-        return Err(format!(".npy header of {len} bytes (limit {MAX_NPY_HEADER})"));
+        return Err(format!(
+            ".npy header of {len} bytes (limit {MAX_NPY_HEADER})"
+        ));
     }
     let header = start
         .checked_add(len)
@@ -181,11 +190,14 @@ fn parse_npy(bytes: &[u8]) -> Result<(numpy::NpDtype, Vec<usize>, bool, &[u8]), 
         Ok(header[at + key.len() + 3..].trim_start())
     };
     let descr = field("descr")?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|d| d.split_once('\''))
-        .map(|(d, _)| d)
-        .ok_or_else(|| format!(".npy dtype is not a simple type: {header:?}"))?;
+    let dtype = match descr.strip_prefix('\'') {
+        Some(d) => d
+            .split_once('\'')
+            .map(|(d, _)| numpy::NpDtype::from_code(d))
+            .ok_or_else(|| format!(".npy dtype is not a simple type: {header:?}"))?,
+        None => record_descr(descr)
+            .ok_or_else(|| format!(".npy dtype is not understood: {header:?}"))?,
+    };
     let fortran = match field("fortran_order")? {
         f if f.starts_with("True") => true,
         f if f.starts_with("False") => false,
@@ -203,5 +215,36 @@ fn parse_npy(bytes: &[u8]) -> Result<(numpy::NpDtype, Vec<usize>, bool, &[u8]), 
         .map(|d| d.trim_end_matches('L').parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| format!(".npy shape is not a tuple of sizes: {header:?}"))?;
-    Ok((numpy::NpDtype::from_code(descr), shape, fortran, data))
+    Ok((dtype, shape, fortran, data))
+}
+
+/// A packed record dtype from a `.npy` header's `[('name', '<i8'), ('other', '<f8'), ...]` (what `np.save` writes
+/// for a structured array such as a tree's node records); `None` for anything else (nested or shaped fields).
+fn record_descr(descr: &str) -> Option<numpy::NpDtype> {
+    let list = descr.strip_prefix('[')?.split_once(']')?.0;
+    let mut fields = Vec::new();
+    let mut offset = 0usize;
+    for item in list.split(')').map(str::trim).filter(|s| !s.is_empty()) {
+        let item = item.trim_start_matches(',').trim().strip_prefix('(')?;
+        let mut parts = item.split(',').map(str::trim);
+        let name = parts.next()?.strip_prefix('\'')?.strip_suffix('\'')?;
+        let code = parts.next()?.strip_prefix('\'')?.strip_suffix('\'')?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let field = numpy::NpDtype::from_code(code);
+        let width = field.dtype().ok()?.itemsize()?;
+        fields.push((name.to_string(), field, i64::try_from(offset).ok()?));
+        offset = offset.checked_add(width)?;
+    }
+    let mut dtype = numpy::NpDtype::from_code(&format!("V{offset}"));
+    dtype
+        .apply_state(numpy::DtypeState {
+            byteorder: "|".into(),
+            has_subarray: false,
+            fields: Some(fields),
+            elsize: i64::try_from(offset).ok()?,
+        })
+        .ok()?;
+    Some(dtype)
 }

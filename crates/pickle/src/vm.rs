@@ -1293,7 +1293,11 @@ impl<'a> Vm<'a> {
             Node::PendingArray => self.build_array(target, state),
             Node::Dict(_) | Node::List(_) | Node::Set(_) => match self.node(state)? {
                 Node::Leaf(Value::None) | Node::Dict(_) => Ok(()),
-                _ => Err(self.malformed(format!("BUILD on {} with a {} state", self.kind_of(target), self.kind_of(state)))),
+                _ => Err(self.malformed(format!(
+                    "BUILD on {} with a {} state",
+                    self.kind_of(target),
+                    self.kind_of(state)
+                ))),
             },
             _ => Err(self.malformed(format!("BUILD on {}", self.kind_of(target)))),
         }
