@@ -98,7 +98,9 @@ impl Calibrator {
                         format!("{} thresholds for {} values", x.len(), y.len()),
                     ));
                 }
-                if x.windows(2).any(|w| !(w[0] <= w[1])) {
+                if x.windows(2)
+                    .any(|w| w[0].partial_cmp(&w[1]).is_none_or(|o| o.is_gt()))
+                {
                     return Err(SklearnError::bad_model(
                         class,
                         "`X_thresholds_` is not sorted",
