@@ -1,5 +1,5 @@
-//! The pickle allowlist (issue #16, item 3) against real files: every model file in the repo's fixtures (the
-//! generated cases, the hostile attribute edits, the version matrix and the synthetic 0.2x files when present, the
+//! The pickle allowlist (issue #16, item 3) against real files: every model file in the repo's fixtures but the
+//! malicious set (the generated cases, the hostile attribute edits, the version matrix and the synthetic 0.2x files when present, the
 //! shared corpus when present) names only admitted globals, and a list of dangerous globals is refused naming the
 //! global, through both `GLOBAL` and `STACK_GLOBAL`.
 
@@ -15,10 +15,11 @@ fn model_files(root: &Path, out: &mut Vec<PathBuf>) {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            if !path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
+            // `malicious/` holds the files that must be refused (`tests/malicious.rs`).
+            if !path.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with('.') || n == "malicious"
+            }) {
                 model_files(&path, out);
             }
         } else if path.extension().is_some_and(|e| {
