@@ -237,6 +237,17 @@ const CY_LOSSES: &[&str] = &[
     "__pyx_unpickle_CyPinballLoss",
 ];
 
+/// scikit-learn 0.20–1.2's gradient-boosting losses (`GradientBoosting*.loss_`).
+const GB_LOSSES: &[&str] = &[
+    "BinomialDeviance",
+    "MultinomialDeviance",
+    "ExponentialLoss",
+    "LeastSquaresError",
+    "LeastAbsoluteError",
+    "HuberLossFunction",
+    "QuantileLossFunction",
+];
+
 /// `sklearn.metrics._dist_metrics` (1.0+) / `sklearn.neighbors._dist_metrics` (0.22–1.0) /
 /// `sklearn.neighbors.dist_metrics` (0.20–0.21): the metric classes a fitted neighbours tree holds (`Name`,
 /// `Name64`, `Name32` across versions) and the module's pickling helpers.
@@ -639,35 +650,26 @@ const SKLEARN: &[(&[&str], &[&str])] = &[
     ),
     (
         &["sklearn.ensemble._gb", "sklearn.ensemble.gradient_boosting"],
+        &["GradientBoostingClassifier", "GradientBoostingRegressor"],
+    ),
+    // 0.20–0.21 kept the losses in the estimators' module, 0.22–1.2 in `_gb_losses`.
+    (
         &[
-            "GradientBoostingClassifier",
-            "GradientBoostingRegressor",
-            // 0.20–0.21 kept the losses and init estimators in this module.
-            "BinomialDeviance",
-            "MultinomialDeviance",
-            "ExponentialLoss",
-            "LeastSquaresError",
-            "LeastAbsoluteError",
-            "HuberLossFunction",
-            "QuantileLossFunction",
+            "sklearn.ensemble._gb_losses",
+            "sklearn.ensemble.gradient_boosting",
+        ],
+        GB_LOSSES,
+    ),
+    // 0.20's init estimators (0.21+ uses `DummyClassifier` / `DummyRegressor`).
+    (
+        &["sklearn.ensemble.gradient_boosting"],
+        &[
             "LogOddsEstimator",
             "ScaledLogOddsEstimator",
             "PriorProbabilityEstimator",
             "MeanEstimator",
             "QuantileEstimator",
             "ZeroEstimator",
-        ],
-    ),
-    (
-        &["sklearn.ensemble._gb_losses"],
-        &[
-            "BinomialDeviance",
-            "MultinomialDeviance",
-            "ExponentialLoss",
-            "LeastSquaresError",
-            "LeastAbsoluteError",
-            "HuberLossFunction",
-            "QuantileLossFunction",
         ],
     ),
     (
