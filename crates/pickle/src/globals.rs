@@ -736,11 +736,16 @@ fn joblib_module(module: &str) -> Option<&str> {
         .or_else(|| Some(module).filter(|m| m.starts_with("joblib.")))
 }
 
-/// Whether `module.name` is in [`SKLEARN`].
+/// Whether `module.name` is in [`SKLEARN`] or is one of scikit-learn's public estimators
+/// ([`crate::sklearn_estimators::ESTIMATORS`], generated from `all_estimators()`): an estimator `oxserve-sklearn`
+/// does not build still loads as an inert record, so the error names it as an unsupported estimator.
 fn is_sklearn(module: &str, name: &str) -> bool {
     SKLEARN
         .iter()
         .any(|(modules, names)| modules.contains(&module) && names.contains(&name))
+        || crate::sklearn_estimators::ESTIMATORS
+            .iter()
+            .any(|(m, names)| *m == module && names.contains(&name))
 }
 
 #[cfg(test)]

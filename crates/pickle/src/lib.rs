@@ -17,6 +17,7 @@ mod error;
 mod globals;
 mod joblib;
 mod numpy;
+mod sklearn_estimators;
 mod value;
 mod vm;
 

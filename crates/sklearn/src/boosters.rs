@@ -236,6 +236,13 @@ impl XgbEngine {
         };
         let classes = if class.ends_with("Classifier") {
             let n_classes = count_at_least(obj, "n_classes_", 2)?;
+            // Bounded by the booster's outputs before `classes_` is derived from it.
+            if n_classes > booster.n_outputs().max(2) {
+                return Err(bad(format!(
+                    "`n_classes_` {n_classes} but the booster has {} outputs",
+                    booster.n_outputs()
+                )));
+            }
             // XGBoost ≥ 2.0 derives `classes_` (`arange(n_classes_)`); 1.x pickles it.
             let classes = match attrs::opt(obj, "classes_") {
                 Some(_) => attrs::labels(obj, "classes_")?,
