@@ -96,16 +96,10 @@ impl Vm<'_> {
     ///
     /// The name must be a plain file name (no `/`, `\\`, `..` or NUL: a pickle cannot make the server read outside
     /// the model's folder); the file's size is charged to the memory budget before it is read and released once
-    /// the array is decoded. `ZNDArrayWrapper` (zlib side files of joblib's compressed format) is refused.
+    /// the array is decoded. `ZNDArrayWrapper` (joblib's compressed format) reads the array's raw bytes from a
+    /// Z-file (`ZF` header, zlib) with its dtype, shape and order from the pickle.
     pub(crate) fn read_side_file(&mut self, target: NodeId) -> Result<(), PickleError> {
-        if let Some(Node::Object(o)) = self.nodes.get(target)
-            && o.class.name == "ZNDArrayWrapper"
-        {
-            return Err(self.unsupported(
-                "joblib <= 0.9 compressed ZNDArrayWrapper (arrays in zlib side files); re-save the model with a \
-                 current joblib",
-            ));
-        }
+        let zipped = matches!(self.nodes.get(target), Some(Node::Object(o)) if o.class.name == "ZNDArrayWrapper");
         let name = match self.state_entry(target, "filename").map(|id| self.node(id)) {
             Some(Ok(Node::Leaf(Value::Str(s)))) => s.clone(),
             _ => return Err(self.malformed("NDArrayWrapper state has no string `filename`")),
@@ -129,6 +123,12 @@ impl Vm<'_> {
                     .into(),
             ));
         };
+        // A Z-file's array: `state = (version, shape, dtype, is_fortran)`, its data the whole decompressed file.
+        let zstate = if zipped {
+            Some(self.zfile_array_state(target)?)
+        } else {
+            None
+        };
         let path = dir.join(&name);
         let size = std::fs::metadata(&path)
             .map_err(|e| {
@@ -142,21 +142,62 @@ impl Vm<'_> {
             .charge(size, || format!("the side file {name}"))?;
         let result = std::fs::read(&path)
             .map_err(|e| side(format!("cannot read it: {e}")))
-            .and_then(|bytes| {
-                let (dtype, shape, fortran, data) = parse_npy(&bytes).map_err(side)?;
-                if dtype.kind == Ok(crate::Dtype::Object) {
-                    return Err(side(
-                        "object arrays in side files are pickles; re-save the model with a current joblib".into(),
-                    ));
+            .and_then(|bytes| match &zstate {
+                Some((dtype, shape, fortran)) => {
+                    if crate::compress::detect(&bytes) != crate::compress::Container::Zfile {
+                        return Err(side("not a joblib Z-file (no ZF header)".into()));
+                    }
+                    let data = crate::compress::decompress(&bytes, self.meter)?;
+                    let len = data.len() as u64;
+                    let array = self
+                        .decode(dtype, shape, *fortran, &data)
+                        .map_err(|e| side(e.to_string()));
+                    self.meter.release(len);
+                    array
                 }
-                self.decode(&dtype, &shape, fortran, data)
-                    .map_err(|e| side(e.to_string()))
+                None => {
+                    let (dtype, shape, fortran, data) = parse_npy(&bytes).map_err(side)?;
+                    if dtype.kind == Ok(crate::Dtype::Object) {
+                        return Err(side(
+                            "object arrays in side files are pickles; re-save the model with a current joblib"
+                                .into(),
+                        ));
+                    }
+                    self.decode(&dtype, &shape, fortran, data)
+                        .map_err(|e| side(e.to_string()))
+                }
             });
         self.meter.release(size);
         let value = Value::Array(result?);
         self.charge(crate::vm::value_size(&value))?;
         *self.node_mut(target)? = Node::Leaf(value);
         Ok(())
+    }
+
+    /// A `ZNDArrayWrapper`'s `state`: `(version, shape, dtype, is_fortran)`, the array's `__reduce__` state less
+    /// its data.
+    fn zfile_array_state(
+        &mut self,
+        target: NodeId,
+    ) -> Result<(numpy::NpDtype, Vec<usize>, bool), PickleError> {
+        let malformed = |vm: &Self| {
+            vm.malformed("ZNDArrayWrapper state must be (version, shape, dtype, is_fortran)")
+        };
+        let id = self
+            .state_entry(target, "state")
+            .ok_or_else(|| malformed(self))?;
+        let (shape, dtype, fortran) = match self.node(id)? {
+            Node::Tuple(items) => match items[..] {
+                [_, shape, dtype, fortran] => (shape, dtype, fortran),
+                _ => return Err(malformed(self)),
+            },
+            _ => return Err(malformed(self)),
+        };
+        let fortran = matches!(
+            self.node(fortran)?,
+            Node::Leaf(Value::Bool(true) | Value::Int(1))
+        );
+        Ok((self.dtype_of(dtype)?, self.shape_of(shape)?, fortran))
     }
 }
 
