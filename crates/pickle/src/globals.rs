@@ -44,8 +44,8 @@ pub(crate) enum Callable {
     DefaultDict,
     /// joblib's `NumpyArrayWrapper`: its `BUILD` is followed by the array's raw bytes.
     JoblibArrayWrapper,
-    /// joblib ≤ 0.9's `NDArrayWrapper` (arrays in side `.npy` files, read from the model's folder) and
-    /// `ZNDArrayWrapper` (side zlib files: refused with a clear message).
+    /// joblib ≤ 0.9's `NDArrayWrapper` (arrays in side `.npy` files) and `ZNDArrayWrapper` (raw data in side
+    /// Z-files), read from the model's folder.
     JoblibLegacyWrapper,
     /// Anything else on the list (`builtins.slice`, `builtins.object`, `functools.partial`, numpy scalar types and random states,
     /// scikit-learn classes and helpers): calling it makes an inert [`crate::Object`].
