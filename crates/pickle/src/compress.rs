@@ -24,6 +24,9 @@ pub(crate) enum Container {
     Xz,
     /// `("lz4", n)`: an lz4 frame.
     Lz4,
+    /// joblib ≤ 0.9's compressed format (a "Z-file"): `ZF`, the payload's length in hex padded to 19 bytes, then
+    /// a zlib stream.
+    Zfile,
 }
 
 impl Container {
@@ -36,6 +39,7 @@ impl Container {
             Container::Lzma => "lzma",
             Container::Xz => "xz",
             Container::Lz4 => "lz4",
+            Container::Zfile => "joblib <= 0.9 zfile",
         }
     }
 }
@@ -51,6 +55,7 @@ pub(crate) fn detect(bytes: &[u8]) -> Container {
         [0x5d, 0x00, 0x00, ..] => Container::Lzma,
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Container::Xz,
         [0x04, 0x22, 0x4d, 0x18, ..] => Container::Lz4,
+        [b'Z', b'F', ..] => Container::Zfile,
         _ => Container::Raw,
     }
 }
@@ -93,6 +98,10 @@ pub(crate) fn decompress<'a>(bytes: &'a [u8], meter: &Meter) -> Result<Cow<'a, [
         Container::Gzip => read_capped(flate2::read::MultiGzDecoder::new(bytes), limit),
         Container::Bz2 => read_capped(bzip2::read::MultiBzDecoder::new(bytes), limit),
         Container::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(bytes), limit),
+        Container::Zfile => match zfile_payload(bytes) {
+            Some(z) => read_capped(flate2::read::ZlibDecoder::new(z), limit),
+            None => Err(Capped::Failed("truncated ZF header".into())),
+        },
         Container::Xz => read_capped(
             lzma_rust2::XzReader::new_mem_limit(bytes, true, dictionary_kb),
             limit,
@@ -129,6 +138,13 @@ pub(crate) fn decompress<'a>(bytes: &'a [u8], meter: &Meter) -> Result<Cow<'a, [
         }),
         Err(Capped::Failed(e)) => Err(failed(e)),
     }
+}
+
+/// The zlib stream of a joblib ≤ 0.9 Z-file (`numpy_pickle_compat.read_zfile`): after `ZF` and the 19-byte
+/// length field, and after one more space that joblib ≤ 0.8.4 wrote (a zlib stream never starts with a space).
+pub(crate) fn zfile_payload(bytes: &[u8]) -> Option<&[u8]> {
+    let rest = bytes.strip_prefix(b"ZF")?.get(19..)?;
+    Some(rest.strip_prefix(b" ").unwrap_or(rest))
 }
 
 enum Capped {

@@ -120,6 +120,15 @@ pub enum PickleError {
         /// The budget.
         budget: u64,
     },
+    /// A side file of joblib ≤ 0.9 (an `NDArrayWrapper`'s `.npy` array beside the model) is missing, unreadable,
+    /// malformed, or named outside the model's folder.
+    #[error("joblib side file {file}: {what}")]
+    SideFile {
+        /// The file name the pickle gives.
+        file: String,
+        /// What is wrong.
+        what: String,
+    },
     /// The file is not a pickle or joblib file but another format recognised by its first bytes (a ZIP archive
     /// such as a PyTorch checkpoint or `.npz`, a `.npy` array, a 7z archive, ...).
     #[error("not a pickle or joblib file: {what}")]

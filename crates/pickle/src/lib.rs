@@ -17,6 +17,7 @@ mod error;
 mod globals;
 mod joblib;
 mod numpy;
+mod sklearn_estimators;
 mod value;
 mod vm;
 
@@ -109,12 +110,13 @@ pub fn load_file_with(path: &Path, limits: &Limits) -> Result<Value, PickleError
         Cow::Borrowed(_) => None,
         Cow::Owned(stream) => Some(stream),
     };
+    let dir = path.parent();
     match stream {
-        None => joblib::load_stream(&bytes, limits, &meter),
+        None => joblib::load_stream(&bytes, limits, &meter, dir),
         Some(stream) => {
             meter.release(bytes.len() as u64);
             drop(bytes);
-            joblib::load_stream(&stream, limits, &meter)
+            joblib::load_stream(&stream, limits, &meter, dir)
         }
     }
 }
@@ -149,7 +151,13 @@ pub fn loads_with(bytes: &[u8], limits: &Limits) -> Result<Value, PickleError> {
     meter.charge(bytes.len() as u64, || "the input".to_string())?;
     sniff(bytes)?;
     let stream = compress::decompress(bytes, &meter)?;
-    joblib::load_stream(&stream, limits, &meter)
+    joblib::load_stream(&stream, limits, &meter, None)
+}
+
+/// Whether a pickle may name the global `module.name` (as written in the file: `GLOBAL`'s two lines,
+/// `STACK_GLOBAL`'s two strings). Everything else is refused with [`PickleError::ForbiddenGlobal`].
+pub fn is_allowed_global(module: &str, name: &str) -> bool {
+    globals::resolve(module, name).is_some()
 }
 
 /// Refuses files that are not pickles but another format with a well-known signature, naming it, rather than

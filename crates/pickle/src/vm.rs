@@ -204,6 +204,8 @@ pub(crate) struct Vm<'a> {
     /// The opcode being executed and where it starts, for errors.
     pub(crate) op: &'static str,
     pub(crate) op_at: usize,
+    /// The folder of the file being read, where joblib ≤ 0.9's side files are; `None` for bytes in memory.
+    pub(crate) dir: Option<&'a std::path::Path>,
 }
 
 type Result<T> = std::result::Result<T, PickleError>;
@@ -232,7 +234,14 @@ impl<'a> Vm<'a> {
             budget_left: budget,
             op: "PROTO",
             op_at: start,
+            dir: None,
         }
+    }
+
+    /// The same VM, reading joblib ≤ 0.9's side files from `dir`.
+    pub(crate) fn with_dir(mut self, dir: Option<&'a std::path::Path>) -> Vm<'a> {
+        self.dir = dir;
+        self
     }
 
     /// The whole stream this VM reads from.
@@ -250,7 +259,7 @@ impl<'a> Vm<'a> {
         }
     }
 
-    fn unsupported(&self, what: impl Into<String>) -> PickleError {
+    pub(crate) fn unsupported(&self, what: impl Into<String>) -> PickleError {
         PickleError::Unsupported {
             offset: self.op_at,
             opcode: self.op,
@@ -1270,10 +1279,10 @@ impl<'a> Vm<'a> {
     fn build(&mut self, target: NodeId, state: NodeId) -> Result<()> {
         match self.node(target)? {
             Node::Object(o) => match o.callable {
-                Callable::JoblibLegacyWrapper => Err(self.unsupported(
-                    "joblib <= 0.9 NDArrayWrapper (arrays stored in separate .npy files); re-save the model with a \
-                     current joblib",
-                )),
+                Callable::JoblibLegacyWrapper => {
+                    self.merge_state(target, state)?;
+                    self.read_side_file(target)
+                }
                 Callable::JoblibArrayWrapper => {
                     self.merge_state(target, state)?;
                     self.read_wrapped_array(target)
@@ -1284,7 +1293,11 @@ impl<'a> Vm<'a> {
             Node::PendingArray => self.build_array(target, state),
             Node::Dict(_) | Node::List(_) | Node::Set(_) => match self.node(state)? {
                 Node::Leaf(Value::None) | Node::Dict(_) => Ok(()),
-                _ => Err(self.malformed(format!("BUILD on {} with a {} state", self.kind_of(target), self.kind_of(state)))),
+                _ => Err(self.malformed(format!(
+                    "BUILD on {} with a {} state",
+                    self.kind_of(target),
+                    self.kind_of(state)
+                ))),
             },
             _ => Err(self.malformed(format!("BUILD on {}", self.kind_of(target)))),
         }

@@ -86,7 +86,7 @@ fn bunch_items_and_state_merge_into_the_object_state() {
 fn newobj_ex_keywords_come_last() {
     let bytes = [
         b"\x80\x04".to_vec(),
-        global("sklearn.base", "Thing"),
+        global("sklearn.dummy", "DummyClassifier"),
         b"K\x01\x85}".to_vec(),
         u("k"),
         b"K\x02s\x92.".to_vec(),

@@ -1,5 +1,5 @@
-//! AdaBoost: `AdaBoostClassifier` (SAMME, the only algorithm left in scikit-learn 1.9) and `AdaBoostRegressor`
-//! (AdaBoost.R2, weighted median).
+//! AdaBoost: `AdaBoostClassifier` (SAMME, the only algorithm left in scikit-learn 1.9, and SAMME.R, the default
+//! before 1.6) and `AdaBoostRegressor` (AdaBoost.R2, weighted median).
 //!
 //! The members are built with [`crate::registry::build_nested`], so any base estimator this crate knows works (trees by
 //! default). NaN and infinity are rejected first, as the ensemble's own `validate_data` does.
@@ -7,7 +7,9 @@
 //! Classifier, K classes, weights `w_t`: each member votes `+w_t` on its predicted class and `−w_t/(K−1)` on every
 //! other class; the sum is divided by `Σ w` (all of `estimator_weights_`). Binary `decision_function = col₁ − col₀`
 //! and `predict = d > 0`; multiclass `predict = argmax`. `predict_proba = softmax(d/(K−1))`, binary
-//! `softmax([−d, d]/2)`. Regressor: per row, sort the members' predictions, and return the first one whose
+//! `softmax([−d, d]/2)`. SAMME.R (scikit-learn ≤ 1.5) replaces each member's vote by
+//! `(K−1)·(log p − (1/K)·Σ log p)` of its `predict_proba` `p` clipped below at float64's epsilon (`_samme_proba`),
+//! summed and divided by `Σ w` the same way (its weights are all 1). Regressor: per row, sort the members' predictions, and return the first one whose
 //! cumulative weight reaches half the total.
 
 use oxserve_pickle::Object;
@@ -36,6 +38,8 @@ pub(crate) struct AdaBoost {
     weights: Vec<f64>,
     /// `estimator_weights_.sum()` over the whole array.
     weight_sum: f64,
+    /// `algorithm="SAMME.R"`: members vote with their log-probabilities.
+    samme_r: bool,
     n_features: usize,
 }
 
@@ -43,14 +47,15 @@ impl AdaBoost {
     fn from_object(obj: &Object) -> Result<AdaBoost, SklearnError> {
         let class = obj.class_name();
         let bad = |r: String| SklearnError::bad_model(class, r);
-        if let Some(alg) = obj.get("algorithm").and_then(|v| v.as_str())
-            && alg != "SAMME"
-            && alg != "deprecated"
-        {
-            return Err(bad(format!(
-                "algorithm {alg:?} is not supported (scikit-learn 1.9 only has SAMME)"
-            )));
-        }
+        let samme_r = match obj.get("algorithm").and_then(|v| v.as_str()) {
+            Some("SAMME.R") => class == "AdaBoostClassifier",
+            None | Some("SAMME" | "deprecated") => false,
+            Some(alg) => {
+                return Err(bad(format!(
+                    "algorithm {alg:?} is not supported (SAMME or SAMME.R)"
+                )));
+            }
+        };
         let classes = if class.ends_with("Classifier") {
             Some(flat_tree::classes(obj)?)
         } else {
@@ -92,6 +97,7 @@ impl AdaBoost {
             classes,
             weights: all_weights[..members.len()].to_vec(),
             weight_sum: all_weights.iter().sum(),
+            samme_r,
             members,
             n_features,
         })
@@ -104,14 +110,24 @@ impl AdaBoost {
         let mut pred = vec![0.0; n * k];
         // `-1 / (n_classes - 1) * w` in sklearn: the factor first, then times w.
         let other = if k > 1 { -1.0 / (k as f64 - 1.0) } else { 0.0 };
-        for (m, &w) in self.members.iter().zip(&self.weights) {
+        if self.samme_r {
+            for m in &self.members {
+                self.add_samme_r(m.as_ref(), x, k, &mut pred)?;
+            }
+        }
+        for (m, &w) in self
+            .members
+            .iter()
+            .zip(&self.weights)
+            .filter(|_| !self.samme_r)
+        {
             let Output::Labels(labels) = m.call(Method::Predict, x)? else {
                 return Err(SklearnError::BadInput(format!(
                     "{} member did not predict labels",
                     self.class
                 )));
             };
-            let idx = label_indices(&labels, classes);
+            let idx = crate::math::label_positions(&labels, classes);
             if idx.len() != n {
                 return Err(SklearnError::BadInput(format!(
                     "{} member returned {} labels",
@@ -129,6 +145,43 @@ impl AdaBoost {
             *p /= self.weight_sum;
         }
         Ok(pred)
+    }
+
+    /// Adds one member's SAMME.R vote, scikit-learn ≤ 1.5's `_samme_proba`, to `pred` (`rows × k`).
+    fn add_samme_r(
+        &self,
+        m: &dyn Estimator,
+        x: &Matrix,
+        k: usize,
+        pred: &mut [f64],
+    ) -> Result<(), SklearnError> {
+        let Output::Matrix(proba) = m.call(Method::PredictProba, x)? else {
+            return Err(SklearnError::BadInput(format!(
+                "{} member did not return probabilities",
+                self.class
+            )));
+        };
+        if proba.cols() != k || proba.rows() != x.rows() {
+            return Err(SklearnError::BadInput(format!(
+                "{} member returned {}×{} probabilities for {} rows and {k} classes",
+                self.class,
+                proba.rows(),
+                proba.cols(),
+                x.rows()
+            )));
+        }
+        let (kf, inv_k) = (k as f64 - 1.0, 1.0 / k as f64);
+        let mut logs = vec![0.0; k];
+        for (row, out) in proba.data().chunks_exact(k).zip(pred.chunks_exact_mut(k)) {
+            for (l, &p) in logs.iter_mut().zip(row) {
+                *l = p.max(f64::EPSILON).ln();
+            }
+            let mean = inv_k * logs.iter().sum::<f64>();
+            for (o, &l) in out.iter_mut().zip(&logs) {
+                *o += kf * (l - mean);
+            }
+        }
+        Ok(())
     }
 
     fn decision(&self, x: &Matrix, classes: &Labels) -> Result<Output, SklearnError> {
@@ -191,30 +244,6 @@ impl AdaBoost {
             out.push(row[chosen]);
         }
         Ok(out)
-    }
-}
-
-/// For each predicted label, its index in `classes` (`None` when it is not one of them).
-fn label_indices(pred: &Labels, classes: &Labels) -> Vec<Option<usize>> {
-    match (pred, classes) {
-        (Labels::Int(p), Labels::Int(c)) => {
-            p.iter().map(|x| c.iter().position(|y| y == x)).collect()
-        }
-        (Labels::Float(p), Labels::Float(c)) => {
-            p.iter().map(|x| c.iter().position(|y| y == x)).collect()
-        }
-        (Labels::Int(p), Labels::Float(c)) => p
-            .iter()
-            .map(|&x| c.iter().position(|&y| y == x as f64))
-            .collect(),
-        (Labels::Float(p), Labels::Int(c)) => p
-            .iter()
-            .map(|&x| c.iter().position(|&y| y as f64 == x))
-            .collect(),
-        (Labels::Str(p), Labels::Str(c)) => {
-            p.iter().map(|x| c.iter().position(|y| y == x)).collect()
-        }
-        (p, _) => vec![None; p.len()],
     }
 }
 

@@ -97,6 +97,16 @@ fn check_classes(
             ),
         ));
     }
+    check_outputs(class, n_classes, booster_outputs)
+}
+
+/// Checks a classifier wrapper's class count against the booster's outputs: one output for two classes, one
+/// output per class for more.
+fn check_outputs(
+    class: &str,
+    n_classes: usize,
+    booster_outputs: usize,
+) -> Result<(), SklearnError> {
     let want = if n_classes == 2 { 1 } else { n_classes };
     if booster_outputs != want {
         return Err(SklearnError::bad_model(
@@ -236,6 +246,8 @@ impl XgbEngine {
         };
         let classes = if class.ends_with("Classifier") {
             let n_classes = count_at_least(obj, "n_classes_", 2)?;
+            // Checked against the booster's outputs before `classes_` is derived from it.
+            check_outputs(class, n_classes, booster.n_outputs())?;
             // XGBoost ≥ 2.0 derives `classes_` (`arange(n_classes_)`); 1.x pickles it.
             let classes = match attrs::opt(obj, "classes_") {
                 Some(_) => attrs::labels(obj, "classes_")?,

@@ -13,6 +13,7 @@ mod math;
 mod registry;
 
 // Estimator families, one module each (see `registry.rs` for the class names each one builds).
+mod calibration;
 mod cluster;
 mod compose;
 mod discriminant;

@@ -328,6 +328,30 @@ pub(crate) fn output_vec(out: Output, rows: usize, class: &str) -> Result<Vec<f6
     output_matrix(out, rows, class).map(Matrix::into_data)
 }
 
+/// For each predicted label, its index in `classes` (`None` when it is not one of them).
+pub(crate) fn label_positions(pred: &Labels, classes: &Labels) -> Vec<Option<usize>> {
+    match (pred, classes) {
+        (Labels::Int(p), Labels::Int(c)) => {
+            p.iter().map(|x| c.iter().position(|y| y == x)).collect()
+        }
+        (Labels::Float(p), Labels::Float(c)) => {
+            p.iter().map(|x| c.iter().position(|y| y == x)).collect()
+        }
+        (Labels::Int(p), Labels::Float(c)) => p
+            .iter()
+            .map(|&x| c.iter().position(|&y| y == x as f64))
+            .collect(),
+        (Labels::Float(p), Labels::Int(c)) => p
+            .iter()
+            .map(|&x| c.iter().position(|&y| y as f64 == x))
+            .collect(),
+        (Labels::Str(p), Labels::Str(c)) => {
+            p.iter().map(|x| c.iter().position(|y| y == x)).collect()
+        }
+        (p, _) => vec![None; p.len()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ const FAMILIES: &[(&[&str], Builder)] = &[
     (crate::preprocessing::CLASSES, crate::preprocessing::build),
     (crate::compose::CLASSES, crate::compose::build),
     (crate::multiclass::CLASSES, crate::multiclass::build),
+    (crate::calibration::CLASSES, crate::calibration::build),
     (crate::ensemble_meta::CLASSES, crate::ensemble_meta::build),
     (crate::cluster::CLASSES, crate::cluster::build),
     (crate::tree::CLASSES, crate::tree::build),

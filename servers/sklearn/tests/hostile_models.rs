@@ -371,3 +371,29 @@ fn zero_width_tensors_are_bad_input_at_the_model_whatever_the_transport() {
         }
     }
 }
+
+/// Issue #16: the malicious set (`crates/sklearn/fixtures/malicious/`, picklescan / fickling-style payloads that
+/// would create `/tmp/oxserve-malicious-<name>` under CPython): the server refuses every one at start-up, naming the
+/// forbidden global, and no marker file appears.
+#[test]
+fn malicious_pickles_are_refused_at_startup_naming_the_global() {
+    let dir = fixtures().join("malicious");
+    let manifest: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut wrong = Vec::new();
+    for (file, global) in &manifest {
+        let (ok, stderr) = run_to_exit(&dir.join(file));
+        let want = format!("forbidden global {}", global.as_str().unwrap());
+        if ok || !stderr.contains(&want) {
+            wrong.push(format!("{file}: exit ok {ok}, want `{want}` in {stderr}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let markers: Vec<String> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("oxserve-malicious-"))
+        .collect();
+    assert!(markers.is_empty(), "marker files appeared: {markers:?}");
+}
