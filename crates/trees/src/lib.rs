@@ -20,9 +20,18 @@
 
 use std::ops::Range;
 
-/// Rows evaluated per pass over the trees: each tree is walked for the whole block before the next (a tree of a
-/// few hundred nodes stays in L1 meanwhile), and a block of a few dozen features per row stays in L2.
+/// Most rows evaluated per pass over the trees: each tree is walked for the whole block before the next (a tree of
+/// a few hundred nodes stays in L1 meanwhile). A block holds at most [`BLOCK_BYTES`] of input values, so that it
+/// stays in L1 beside the tree: fewer rows when rows are wide.
 pub const BLOCK_ROWS: usize = 512;
+
+/// Input bytes (float64 values) of one row block: a block this size stays in a 32 KiB L1 data cache beside the
+/// tree being walked.
+pub const BLOCK_BYTES: usize = 16 * 1024;
+
+/// Batches of fewer rows are walked row by row, [`LANES`] trees at a time in lockstep: one row alone gives the
+/// row-lockstep walk no independent walks to overlap, but the trees of one row are independent of each other.
+pub const PER_ROW_BELOW: usize = 2 * LANES;
 
 /// Rows walked in lockstep through one tree: independent walks overlap their memory latency and the comparison
 /// selects the next node by index instead of by a hard-to-predict branch.
@@ -240,6 +249,9 @@ pub struct Tree {
     /// Depth of the shallowest leaf: every walk takes at least this many steps, so the lockstep loop runs them
     /// without checking for arrival (all of them for a balanced tree).
     min_leaf_depth: u32,
+    /// Depth of the deepest leaf: no walk takes more steps (equal to `min_leaf_depth` for a balanced tree, whose
+    /// walks are then never checked for arrival).
+    max_leaf_depth: u32,
     /// The node's index in the [`RawTree`], per flat node.
     raw_ids: Vec<u32>,
 }
@@ -293,6 +305,7 @@ impl Tree {
         let mut order: Vec<usize> = Vec::with_capacity(n);
         let mut stack = vec![(0usize, 0u32)];
         let mut min_leaf_depth = u32::MAX;
+        let mut max_leaf_depth = 0;
         while let Some((i, depth)) = stack.pop() {
             if new_index[i] != u32::MAX {
                 return Err(format!(
@@ -315,6 +328,7 @@ impl Tree {
                 }
             } else {
                 min_leaf_depth = min_leaf_depth.min(depth);
+                max_leaf_depth = max_leaf_depth.max(depth);
             }
         }
         let mut nodes = Vec::with_capacity(order.len());
@@ -425,6 +439,7 @@ impl Tree {
             special,
             nan_as_zero,
             min_leaf_depth,
+            max_leaf_depth,
             raw_ids: order.iter().map(|&i| i as u32).collect(),
         })
     }
@@ -542,14 +557,11 @@ impl Tree {
                     idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
                 }
             }
-            loop {
-                let mut done = LEAF_BIT;
-                for l in 0..LANES {
-                    idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
-                    done &= idx[l];
-                }
-                if done != 0 {
-                    break;
+            if self.max_leaf_depth > self.min_leaf_depth {
+                while idx.iter().fold(LEAF_BIT, |d, &i| d & i) == 0 {
+                    for l in 0..LANES {
+                        idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
+                    }
                 }
             }
             for (o, i) in group.iter_mut().zip(idx) {
@@ -576,30 +588,48 @@ impl Tree {
             let rows = out.chunks_exact_mut(no).zip(leaves);
             match (f32_sum, w == 1.0) {
                 (true, true) => rows.for_each(|(d, &l)| {
-                    d[o] = f64::from(d[o] as f32 + self.nodes[l as usize].threshold as f32);
+                    d[o] = add::<true, false>(d[o], self.nodes[l as usize].threshold, w);
                 }),
                 (true, false) => rows.for_each(|(d, &l)| {
-                    d[o] =
-                        f64::from(d[o] as f32 + self.nodes[l as usize].threshold as f32 * w as f32);
+                    d[o] = add::<true, true>(d[o], self.nodes[l as usize].threshold, w);
                 }),
-                (false, true) => rows.for_each(|(d, &l)| d[o] += self.nodes[l as usize].threshold),
-                (false, false) => {
-                    rows.for_each(|(d, &l)| d[o] += self.nodes[l as usize].threshold * w)
-                }
+                (false, true) => rows.for_each(|(d, &l)| {
+                    d[o] = add::<false, false>(d[o], self.nodes[l as usize].threshold, w);
+                }),
+                (false, false) => rows.for_each(|(d, &l)| {
+                    d[o] = add::<false, true>(d[o], self.nodes[l as usize].threshold, w);
+                }),
             }
             return;
         }
         for (d, &leaf) in out.chunks_exact_mut(no).zip(leaves) {
-            let dst = &mut d[o..o + self.width];
-            let vals = self.values(leaf);
-            for (d, &v) in dst.iter_mut().zip(vals) {
-                *d = match (f32_sum, w == 1.0) {
-                    (true, true) => f64::from(*d as f32 + v as f32),
-                    (true, false) => f64::from(*d as f32 + v as f32 * w as f32),
-                    (false, true) => *d + v,
-                    (false, false) => *d + v * w,
-                };
-            }
+            self.add_leaf(leaf, d, f32_sum);
+        }
+    }
+
+    /// Adds the values of leaf node `leaf` into one row's outputs `d`.
+    #[inline(always)]
+    fn add_leaf(&self, leaf: u32, d: &mut [f64], f32_sum: bool) {
+        let (o, w) = (self.output, self.weight);
+        let weighted = w != 1.0;
+        if self.width == 1 {
+            let v = self.nodes[leaf as usize].threshold;
+            d[o] = match (f32_sum, weighted) {
+                (true, false) => add::<true, false>(d[o], v, w),
+                (true, true) => add::<true, true>(d[o], v, w),
+                (false, false) => add::<false, false>(d[o], v, w),
+                (false, true) => add::<false, true>(d[o], v, w),
+            };
+            return;
+        }
+        let dst = &mut d[o..o + self.width];
+        for (d, &v) in dst.iter_mut().zip(self.values(leaf)) {
+            *d = match (f32_sum, weighted) {
+                (true, false) => add::<true, false>(*d, v, w),
+                (true, true) => add::<true, true>(*d, v, w),
+                (false, false) => add::<false, false>(*d, v, w),
+                (false, true) => add::<false, true>(*d, v, w),
+            };
         }
     }
 
@@ -608,6 +638,18 @@ impl Tree {
     fn values(&self, leaf: u32) -> &[f64] {
         let ord = (self.nodes[leaf as usize].meta & ORDINAL) as usize;
         &self.values[ord * self.width..(ord + 1) * self.width]
+    }
+}
+
+/// `sum + value × weight`, in float32 (`F32`, as XGBoost's prediction buffer) or float64; `WEIGHTED` false skips
+/// the product (weight 1).
+#[inline(always)]
+fn add<const F32: bool, const WEIGHTED: bool>(sum: f64, value: f64, weight: f64) -> f64 {
+    match (F32, WEIGHTED) {
+        (true, false) => f64::from(sum as f32 + value as f32),
+        (true, true) => f64::from(sum as f32 + value as f32 * weight as f32),
+        (false, false) => sum + value,
+        (false, true) => sum + value * weight,
     }
 }
 
@@ -842,30 +884,88 @@ impl Ensemble {
         Ok(())
     }
 
+    /// Rows per block: [`BLOCK_BYTES`] of values, a multiple of [`LANES`] between [`LANES`] and [`BLOCK_ROWS`].
+    fn block_rows(&self) -> usize {
+        let rows = BLOCK_BYTES / (8 * self.n_features.max(1));
+        (rows / LANES * LANES).clamp(LANES, BLOCK_ROWS)
+    }
+
     /// Evaluates rows `span` of `rows` into `out` (the rows' slice of the output).
     fn predict_rows(&self, trees: &[Tree], rows: Rows<'_>, span: Range<usize>, out: &mut [f64]) {
         let nf = self.n_features;
         let no = self.n_outputs;
         let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
+        let per_row = span.len() < PER_ROW_BELOW;
+        let block_rows = self.block_rows();
         let mut leaves = [0u32; BLOCK_ROWS];
         // Grows to one block of the caller's rows (never sized from the model alone).
         let mut buf = Vec::new();
         let mut start = span.start;
         while start < span.end {
-            let end = (start + BLOCK_ROWS).min(span.end);
+            let end = (start + block_rows).min(span.end);
             let nan = rows.load(
                 start * nf..end * nf,
                 self.rules.round_inputs_to_f32,
                 &mut buf,
             );
-            let block = &mut leaves[..end - start];
             let out_block = &mut out[(start - span.start) * no..(end - span.start) * no];
-            for tree in trees {
-                tree.leaves(&buf, nf, nan, nfi, block);
-                tree.accumulate(block, out_block, no, f32_sum);
+            if per_row {
+                let special = trees.iter().any(|t| t.special);
+                match (special, nan) {
+                    (false, false) => self.per_row::<false, false>(trees, &buf, out_block),
+                    (false, true) => self.per_row::<true, false>(trees, &buf, out_block),
+                    (true, _) => self.per_row::<true, true>(trees, &buf, out_block),
+                }
+            } else {
+                let block = &mut leaves[..end - start];
+                for tree in trees {
+                    tree.leaves(&buf, nf, nan, nfi, block);
+                    tree.accumulate(block, out_block, no, f32_sum);
+                }
             }
             start = end;
+        }
+    }
+
+    /// A few rows, one at a time: the trees in groups of [`LANES`] walked in lockstep (each lane a different tree),
+    /// then their leaves added in tree order.
+    fn per_row<const NAN: bool, const SPECIAL: bool>(
+        &self,
+        trees: &[Tree],
+        rows: &[f64],
+        out: &mut [f64],
+    ) {
+        let nf = self.n_features;
+        let nfi = self.rules.negative_fraction_invalid;
+        let f32_sum = self.rules.accumulate == Accumulate::F32;
+        for (r, d) in out.chunks_exact_mut(self.n_outputs).enumerate() {
+            let row = r * nf;
+            let mut groups = trees.chunks_exact(LANES);
+            for group in &mut groups {
+                let mut idx = [0u32; LANES];
+                let sure = group.iter().map(|t| t.min_leaf_depth).min().unwrap_or(0);
+                for _ in 0..sure {
+                    for (i, t) in idx.iter_mut().zip(group) {
+                        *i = t.step::<NAN, SPECIAL>(*i, rows, row, nfi);
+                    }
+                }
+                while idx.iter().fold(LEAF_BIT, |d, &i| d & i) == 0 {
+                    for (i, t) in idx.iter_mut().zip(group) {
+                        *i = t.step::<NAN, SPECIAL>(*i, rows, row, nfi);
+                    }
+                }
+                for (&i, t) in idx.iter().zip(group) {
+                    t.add_leaf(i & !LEAF_BIT, d, f32_sum);
+                }
+            }
+            for t in groups.remainder() {
+                let mut i = 0;
+                while i & LEAF_BIT == 0 {
+                    i = t.step::<NAN, SPECIAL>(i, rows, row, nfi);
+                }
+                t.add_leaf(i & !LEAF_BIT, d, f32_sum);
+            }
         }
     }
 
