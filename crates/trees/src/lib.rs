@@ -536,7 +536,21 @@ impl Tree {
     #[inline(always)]
     fn step<const SPECIAL: bool>(&self, i: u32, rows: &[f64], row: usize, nfi: bool) -> u32 {
         let n = &self.nodes[i as usize];
-        let x = rows[row + n.feature as usize];
+        self.go::<SPECIAL>(n, rows[row + n.feature as usize], nfi)
+    }
+
+    /// [`Tree::step`] for lane `lane` of a group of [`LANES`] rows stored column-major (`group[column × LANES +
+    /// lane]`, as [`Rows::load_lanes`] writes them): the lane is a constant of the unrolled loop, so no lane holds
+    /// a row offset in a register.
+    #[inline(always)]
+    fn step_lane<const SPECIAL: bool>(&self, i: u32, group: &[f64], lane: usize, nfi: bool) -> u32 {
+        let n = &self.nodes[i as usize];
+        self.go::<SPECIAL>(n, group[n.feature as usize * LANES + lane], nfi)
+    }
+
+    /// The child of split `n` that value `x` (from the node's row copy) goes to.
+    #[inline(always)]
+    fn go<const SPECIAL: bool>(&self, n: &Node, x: f64, nfi: bool) -> u32 {
         let right = if SPECIAL && n.meta & DECIDE != 0 {
             !self.decide(n, x, nfi)
         } else {
@@ -545,8 +559,8 @@ impl Tree {
         n.children[usize::from(right)]
     }
 
-    /// The leaf node ordinals of consecutive rows (`rows` as [`Rows::load`] writes them, `stride` values a row,
-    /// `out.len()` rows).
+    /// The leaf node ordinals of consecutive rows (`rows` as [`Rows::load_lanes`] writes them: groups of
+    /// [`LANES`] rows, `stride` columns, column-major within a group; `out.len()` rows).
     fn leaves(&self, rows: &[f64], stride: usize, nfi: bool, out: &mut [u32]) {
         if self.special {
             self.leaves_impl::<true>(rows, stride, nfi, out);
@@ -568,33 +582,22 @@ impl Tree {
             return;
         }
         let n_internal = self.n_internal;
-        let mut groups = out.chunks_exact_mut(LANES);
-        let mut base = 0;
-        for group in &mut groups {
-            let lane_rows: [usize; LANES] = std::array::from_fn(|l| (base + l) * stride);
+        // A last group of fewer rows is walked whole (its padding lanes hold zeros) and cut when stored.
+        for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
             let mut idx = [0u32; LANES];
             for _ in 0..self.min_leaf_depth {
-                for l in 0..LANES {
-                    idx[l] = self.step::<SPECIAL>(idx[l], rows, lane_rows[l], nfi);
+                for (l, i) in idx.iter_mut().enumerate() {
+                    *i = self.step_lane::<SPECIAL>(*i, group, l, nfi);
                 }
             }
             if self.max_leaf_depth > self.min_leaf_depth {
                 while idx.iter().fold(u32::MAX, |m, &i| m.min(i)) < n_internal {
-                    for l in 0..LANES {
-                        idx[l] = self.step::<SPECIAL>(idx[l], rows, lane_rows[l], nfi);
+                    for (l, i) in idx.iter_mut().enumerate() {
+                        *i = self.step_lane::<SPECIAL>(*i, group, l, nfi);
                     }
                 }
             }
-            group.copy_from_slice(&idx);
-            base += LANES;
-        }
-        for (l, o) in groups.into_remainder().iter_mut().enumerate() {
-            let row = (base + l) * stride;
-            let mut i = 0;
-            while i < n_internal {
-                i = self.step::<SPECIAL>(i, rows, row, nfi);
-            }
-            *o = i;
+            o.copy_from_slice(&idx[..o.len()]);
         }
     }
 
@@ -737,6 +740,28 @@ impl Rows<'_> {
     pub fn n_rows(&self, n_features: usize) -> Option<usize> {
         let len = self.len();
         (n_features > 0 && len.is_multiple_of(n_features)).then(|| len / n_features)
+    }
+
+    /// [`Rows::load`] in groups of [`LANES`] rows, column-major within a group (`group[column × LANES + lane]`), the
+    /// last group padded with zeros.
+    fn load_lanes(
+        &self,
+        range: Range<usize>,
+        nf: usize,
+        round: bool,
+        row: &mut Vec<f64>,
+        buf: &mut Vec<f64>,
+    ) {
+        let stride = nf * VARIANTS;
+        buf.clear();
+        buf.resize(range.len().div_ceil(LANES) * LANES * stride, 0.0);
+        for (k, r) in range.enumerate() {
+            self.load(r..r + 1, nf, round, row);
+            let group = &mut buf[k / LANES * LANES * stride..][..LANES * stride];
+            for (c, &x) in row.iter().enumerate() {
+                group[c * LANES + k % LANES] = x;
+            }
+        }
     }
 
     /// Copies rows `range` of `nf` values into `buf` as the ensemble reads them: per row [`VARIANTS`] copies of
@@ -932,12 +957,17 @@ impl Ensemble {
         let special = trees.iter().any(|t| t.special);
         let block_rows = self.block_rows();
         let mut leaves = [0u32; BLOCK_ROWS];
-        // Grows to one block of the caller's rows (never sized from the model alone).
-        let mut buf = Vec::new();
+        // Grow to one block of the caller's rows (never sized from the model alone).
+        let (mut buf, mut row) = (Vec::new(), Vec::new());
         let mut start = span.start;
         while start < span.end {
             let end = (start + block_rows).min(span.end);
-            rows.load(start..end, nf, self.rules.round_inputs_to_f32, &mut buf);
+            let round = self.rules.round_inputs_to_f32;
+            if per_row {
+                rows.load(start..end, nf, round, &mut buf);
+            } else {
+                rows.load_lanes(start..end, nf, round, &mut row, &mut buf);
+            }
             let out_block = &mut out[(start - span.start) * no..(end - span.start) * no];
             if per_row && special {
                 self.per_row::<true>(trees, &buf, out_block);
@@ -1008,11 +1038,12 @@ impl Ensemble {
         let nt = self.trees.len();
         let mut out = vec![0u32; n_rows * nt];
         let mut leaves = [0u32; BLOCK_ROWS];
-        let mut buf = Vec::new();
+        let (mut buf, mut row) = (Vec::new(), Vec::new());
         let mut start = 0;
         while start < n_rows {
             let end = (start + BLOCK_ROWS).min(n_rows);
-            rows.load(start..end, nf, self.rules.round_inputs_to_f32, &mut buf);
+            let round = self.rules.round_inputs_to_f32;
+            rows.load_lanes(start..end, nf, round, &mut row, &mut buf);
             let block = &mut leaves[..end - start];
             for (t, tree) in self.trees.iter().enumerate() {
                 tree.leaves(
