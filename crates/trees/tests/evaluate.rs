@@ -2,6 +2,10 @@
 //! hostile structures.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::XorShift;
+
 use oxserve_trees::{
     Accumulate, CategorySplit, Ensemble, Missing, RawNode, RawTree, Rows, Rules, TreeError,
 };
@@ -401,31 +405,10 @@ fn rows_and_output_shapes() {
     assert!(Ensemble::new(&[tree()], 2, 1, bad).is_err());
 }
 
-/// A small deterministic generator (tests need no `rand`).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() % 10_000) as f64 / 10_000.0
-    }
-}
-
 /// A random unbalanced tree: splits grown at random leaves (so depths differ), numeric splits with every missing
 /// type and some categorical ones, leaves of `width` values.
 fn random_tree(
-    g: &mut Lcg,
+    g: &mut XorShift,
     n_features: usize,
     width: usize,
     output: usize,
@@ -483,7 +466,7 @@ fn random_tree(
 fn single_rows_small_and_large_batches_agree_bit_for_bit() {
     // The per-row walk (batches under PER_ROW_BELOW rows, trees in lockstep) and the block walk (rows in
     // lockstep, several blocks) must give identical bits, for unbalanced trees of every kind of split.
-    let mut g = Lcg(7);
+    let mut g = XorShift(7);
     let nf = 6;
     for (rules, lightgbm) in [(Rules::XGBOOST, false), (Rules::LIGHTGBM, true)] {
         for n_trees in [1, 7, 8, 9, 61] {
