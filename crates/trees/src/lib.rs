@@ -21,13 +21,14 @@
 use std::ops::Range;
 
 /// Most rows evaluated per pass over the trees: each tree is walked for the whole block before the next (a tree of
-/// a few hundred nodes stays in L1 meanwhile). A block holds at most [`BLOCK_BYTES`] of input values, so that it
-/// stays in L1 beside the tree: fewer rows when rows are wide.
+/// a few hundred nodes stays in L1 meanwhile). A block holds at most [`BLOCK_BYTES`] of loaded values: fewer rows
+/// when rows are wide.
 pub const BLOCK_ROWS: usize = 512;
 
-/// Input bytes (float64 values) of one row block: a block this size stays in a 32 KiB L1 data cache beside the
-/// tree being walked.
-pub const BLOCK_BYTES: usize = 16 * 1024;
+/// Loaded bytes of one row block (every row's [`VARIANTS`] copies, float64): as many rows as fit stay in L2 while
+/// each tree is walked for all of them (512 rows of 20 features). Smaller blocks re-read deep trees (a random
+/// forest's) from memory once per block.
+pub const BLOCK_BYTES: usize = 320 * 1024;
 
 /// Batches of fewer rows are walked row by row, [`LANES`] trees at a time in lockstep: one row alone gives the
 /// row-lockstep walk no independent walks to overlap, but the trees of one row are independent of each other.
