@@ -47,6 +47,9 @@ images/test-images.sh
 step "pickle reader fuzz run"
 FUZZ_SECS=30 scripts/fuzz-pickle.sh
 
+step "serialized XGBoost booster fuzz run (pickled wrappers' bytes)"
+FUZZ_SECS=15 scripts/fuzz-boosters.sh
+
 step "request decoders fuzz run (bounded allocation)"
 FUZZ_SECS=30 FUZZ_SEED=12 scripts/fuzz-requests.sh
 step "all tests passed"

@@ -20,9 +20,19 @@
 
 use std::ops::Range;
 
-/// Rows evaluated per pass over the trees: each tree is walked for the whole block before the next (a tree of a
-/// few hundred nodes stays in L1 meanwhile), and a block of a few dozen features per row stays in L2.
+/// Most rows evaluated per pass over the trees: each tree is walked for the whole block before the next (a tree of
+/// a few hundred nodes stays in L1 meanwhile). A block holds at most [`BLOCK_BYTES`] of loaded values: fewer rows
+/// when rows are wide.
 pub const BLOCK_ROWS: usize = 512;
+
+/// Loaded bytes of one row block (every row's [`VARIANTS`] copies, float64): as many rows as fit stay in L2 while
+/// each tree is walked for all of them (512 rows of 20 features). Smaller blocks re-read deep trees (a random
+/// forest's) from memory once per block.
+pub const BLOCK_BYTES: usize = 320 * 1024;
+
+/// Batches of fewer rows are walked row by row, [`LANES`] trees at a time in lockstep: one row alone gives the
+/// row-lockstep walk no independent walks to overlap, but the trees of one row are independent of each other.
+pub const PER_ROW_BELOW: usize = 2 * LANES;
 
 /// Rows walked in lockstep through one tree: independent walks overlap their memory latency and the comparison
 /// selects the next node by index instead of by a hard-to-predict branch.
@@ -31,7 +41,23 @@ pub const LANES: usize = 8;
 /// Largest node count of one tree (the flag bits of a node share its 32-bit word with the leaf ordinal).
 pub const MAX_NODES: usize = ORDINAL as usize;
 
-const LEAF_BIT: u32 = 1 << 31;
+/// A numeric split that reads the raw value and decides in [`Tree::decide`] (its NaN rule cannot be served by a
+/// substituted value: a `+inf` threshold whose NaN goes right).
+const RAW_NAN: u32 = 1 << 31;
+/// Node flags that send a split to [`Tree::decide`].
+const DECIDE: u32 = CATEGORICAL | ZERO_MISSING | RAW_NAN;
+
+/// Each row is loaded in [`VARIANTS`] copies, one per NaN rule, so that a numeric split is a single comparison
+/// whatever its missing-value rule: the split reads the copy in which NaN was replaced by a value that goes its
+/// default way (or by 0.0 where NaN reads as zero). The raw copy (NaN kept) serves [`Tree::decide`].
+const VARIANTS: usize = 4;
+const VAR_RAW: usize = 0;
+/// NaN replaced by `+inf`: goes right at every finite threshold (default right).
+const VAR_NAN_RIGHT: usize = 1;
+/// NaN replaced by `-inf`: goes left at every threshold (default left).
+const VAR_NAN_LEFT: usize = 2;
+/// NaN replaced by 0.0 (LightGBM `missing_type` None).
+const VAR_NAN_ZERO: usize = 3;
 const MISSING_LEFT: u32 = 1 << 30;
 const CATEGORICAL: u32 = 1 << 29;
 /// LightGBM `missing_type` Zero: a value within ±[`ZERO_THRESHOLD`] (and NaN, read as 0) takes the default side.
@@ -214,8 +240,9 @@ pub struct RawTree {
 #[derive(Debug, Clone, Copy)]
 struct Node {
     threshold: f64,
-    /// `[left, right]`, indexed by "goes right", with [`LEAF_BIT`] set on references to leaves.
+    /// `[left, right]`, indexed by "goes right"; a leaf's are itself.
     children: [u32; 2],
+    /// Column in the loaded row: `variant × n_features + feature` (see [`VARIANTS`]).
     feature: u32,
     /// Flags, and the ordinal (of the leaf value vector, or of the category set).
     meta: u32,
@@ -235,11 +262,14 @@ pub struct Tree {
     cat_bits: Vec<u32>,
     /// Whether a node needs the general decision for non-NaN values too (categorical, zero-as-missing).
     special: bool,
-    /// Whether a numeric split reads NaN as 0.0 (LightGBM missing types None and Zero).
-    nan_as_zero: bool,
+    /// Internal nodes come first: node `i` is a leaf iff `i >= n_internal`.
+    n_internal: u32,
     /// Depth of the shallowest leaf: every walk takes at least this many steps, so the lockstep loop runs them
     /// without checking for arrival (all of them for a balanced tree).
     min_leaf_depth: u32,
+    /// Depth of the deepest leaf: no walk takes more steps (equal to `min_leaf_depth` for a balanced tree, whose
+    /// walks are then never checked for arrival).
+    max_leaf_depth: u32,
     /// The node's index in the [`RawTree`], per flat node.
     raw_ids: Vec<u32>,
 }
@@ -293,6 +323,7 @@ impl Tree {
         let mut order: Vec<usize> = Vec::with_capacity(n);
         let mut stack = vec![(0usize, 0u32)];
         let mut min_leaf_depth = u32::MAX;
+        let mut max_leaf_depth = 0;
         while let Some((i, depth)) = stack.pop() {
             if new_index[i] != u32::MAX {
                 return Err(format!(
@@ -315,14 +346,27 @@ impl Tree {
                 }
             } else {
                 min_leaf_depth = min_leaf_depth.min(depth);
+                max_leaf_depth = max_leaf_depth.max(depth);
             }
+        }
+        // Internal nodes first (still depth-first, so every internal child follows its parent), then the leaves:
+        // a walk has arrived when its index reaches `n_internal`.
+        let is_split = |i: &usize| matches!(raw.nodes[*i], RawNode::Split { .. });
+        let n_internal = order.iter().filter(|i| is_split(i)).count();
+        let order: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(is_split)
+            .chain(order.iter().copied().filter(|i| !is_split(i)))
+            .collect();
+        for (k, &i) in order.iter().enumerate() {
+            new_index[i] = k as u32;
         }
         let mut nodes = Vec::with_capacity(order.len());
         let mut values = Vec::new();
         let mut cat_sets = Vec::new();
         let mut cat_bits = Vec::new();
         let mut special = false;
-        let mut nan_as_zero = false;
         let mut n_leaves: u32 = 0;
         for (me, &i) in order.iter().enumerate() {
             let me = me as u32;
@@ -341,9 +385,9 @@ impl Tree {
                     values.extend_from_slice(v);
                     nodes.push(Node {
                         threshold: v[0],
-                        children: [me | LEAF_BIT, me | LEAF_BIT],
+                        children: [me, me],
                         feature: 0,
-                        meta: LEAF_BIT | n_leaves,
+                        meta: n_leaves,
                     });
                     n_leaves += 1;
                 }
@@ -361,10 +405,8 @@ impl Tree {
                             "node {i} splits on feature {feature}, but there are {n_features}"
                         ));
                     }
-                    let child = |c: usize| {
-                        let is_leaf = matches!(raw.nodes[c], RawNode::Leaf(_));
-                        new_index[c] | if is_leaf { LEAF_BIT } else { 0 }
-                    };
+                    let child = |c: usize| new_index[c];
+                    let mut variant = VAR_RAW;
                     let mut meta = if *default_left { MISSING_LEFT } else { 0 };
                     let mut t = 0.0;
                     if let Some(cs) = categories {
@@ -391,24 +433,29 @@ impl Tree {
                             Comparison::LessEqual => *threshold,
                             Comparison::LessF32 => below_f32(*threshold as f32),
                         };
-                        match missing {
-                            Missing::NanDefault => {}
-                            // Only NaN inputs see the difference: the NaN-aware step handles it inline.
+                        variant = match missing {
+                            Missing::NanDefault if *default_left => VAR_NAN_LEFT,
+                            Missing::NanDefault if t < f64::INFINITY => VAR_NAN_RIGHT,
+                            Missing::NanDefault => {
+                                meta |= RAW_NAN;
+                                special = true;
+                                VAR_RAW
+                            }
                             Missing::NanAsZero => {
                                 meta |= NAN_AS_ZERO;
-                                nan_as_zero = true;
+                                VAR_NAN_ZERO
                             }
                             Missing::Zero => {
                                 meta |= NAN_AS_ZERO | ZERO_MISSING;
                                 special = true;
-                                nan_as_zero = true;
+                                VAR_RAW
                             }
-                        }
+                        };
                     }
                     nodes.push(Node {
                         threshold: t,
                         children: [child(*left), child(*right)],
-                        feature: *feature as u32,
+                        feature: (variant * n_features + *feature) as u32,
                         meta,
                     });
                 }
@@ -423,8 +470,9 @@ impl Tree {
             cat_sets,
             cat_bits,
             special,
-            nan_as_zero,
+            n_internal: n_internal as u32,
             min_leaf_depth,
+            max_leaf_depth,
             raw_ids: order.iter().map(|&i| i as u32).collect(),
         })
     }
@@ -483,48 +531,50 @@ impl Tree {
         })
     }
 
-    /// One step from node `i` (a no-op at a leaf). `NAN`: the block may hold NaN, handled inline and without
-    /// branches for numeric splits (default side, or read as 0.0); `SPECIAL`: the tree has categorical or
-    /// zero-as-missing splits, which take [`Tree::decide`]. Leaves carry no flag bits, so they never take it.
+    /// One step from node `i` (a no-op at a leaf): go right iff the value is above the threshold, the value read
+    /// from the row copy whose NaN goes the node's way (see [`VARIANTS`]). `SPECIAL`: the tree has splits that take
+    /// [`Tree::decide`] (categorical, zero-as-missing); leaves carry no flag bits, so they never take it.
     #[inline(always)]
-    fn step<const NAN: bool, const SPECIAL: bool>(
-        &self,
-        i: u32,
-        rows: &[f64],
-        row: usize,
-        nfi: bool,
-    ) -> u32 {
-        let n = &self.nodes[(i & !LEAF_BIT) as usize];
-        let x = rows[row + n.feature as usize];
-        let left = if SPECIAL && n.meta & (CATEGORICAL | ZERO_MISSING) != 0 {
-            self.decide(n, x, nfi)
-        } else if NAN && !self.nan_as_zero {
-            (x <= n.threshold) | (x.is_nan() & (n.meta & MISSING_LEFT != 0))
-        } else if NAN {
-            let nan = x.is_nan();
-            let take_default = nan & (n.meta & NAN_AS_ZERO == 0);
-            let v = if nan { 0.0 } else { x };
-            (take_default & (n.meta & MISSING_LEFT != 0)) | (!take_default & (v <= n.threshold))
-        } else {
-            x <= n.threshold
-        };
-        n.children[usize::from(!left)]
+    fn step<const SPECIAL: bool>(&self, i: u32, rows: &[f64], row: usize, nfi: bool) -> u32 {
+        let n = &self.nodes[i as usize];
+        self.go::<SPECIAL>(n, rows[row + n.feature as usize], nfi)
     }
 
-    /// The leaf node ordinals of consecutive rows (`rows` row-major with `nf` columns, `out.len()` rows).
-    fn leaves(&self, rows: &[f64], nf: usize, nan: bool, nfi: bool, out: &mut [u32]) {
-        match (self.special, nan) {
-            (false, false) => self.leaves_impl::<false, false>(rows, nf, nfi, out),
-            (false, true) => self.leaves_impl::<true, false>(rows, nf, nfi, out),
-            (true, _) => self.leaves_impl::<true, true>(rows, nf, nfi, out),
+    /// [`Tree::step`] for lane `lane` of a group of [`LANES`] rows stored column-major (`group[column × LANES +
+    /// lane]`, as [`Rows::load_lanes`] writes them): the lane is a constant of the unrolled loop, so no lane holds
+    /// a row offset in a register.
+    #[inline(always)]
+    fn step_lane<const SPECIAL: bool>(&self, i: u32, group: &[f64], lane: usize, nfi: bool) -> u32 {
+        let n = &self.nodes[i as usize];
+        self.go::<SPECIAL>(n, group[n.feature as usize * LANES + lane], nfi)
+    }
+
+    /// The child of split `n` that value `x` (from the node's row copy) goes to.
+    #[inline(always)]
+    fn go<const SPECIAL: bool>(&self, n: &Node, x: f64, nfi: bool) -> u32 {
+        let right = if SPECIAL && n.meta & DECIDE != 0 {
+            !self.decide(n, x, nfi)
+        } else {
+            x > n.threshold
+        };
+        n.children[usize::from(right)]
+    }
+
+    /// The leaf node ordinals of consecutive rows (`rows` as [`Rows::load_lanes`] writes them: groups of
+    /// [`LANES`] rows, `stride` columns, column-major within a group; `out.len()` rows).
+    fn leaves(&self, rows: &[f64], stride: usize, nfi: bool, out: &mut [u32]) {
+        if self.special {
+            self.leaves_impl::<true>(rows, stride, nfi, out);
+        } else {
+            self.leaves_impl::<false>(rows, stride, nfi, out);
         }
     }
 
     #[inline(always)]
-    fn leaves_impl<const NAN: bool, const SPECIAL: bool>(
+    fn leaves_impl<const SPECIAL: bool>(
         &self,
         rows: &[f64],
-        nf: usize,
+        stride: usize,
         nfi: bool,
         out: &mut [u32],
     ) {
@@ -532,38 +582,23 @@ impl Tree {
             out.fill(0);
             return;
         }
-        let mut groups = out.chunks_exact_mut(LANES);
-        let mut base = 0;
-        for group in &mut groups {
-            let lane_rows: [usize; LANES] = std::array::from_fn(|l| (base + l) * nf);
+        let n_internal = self.n_internal;
+        // A last group of fewer rows is walked whole (its padding lanes hold zeros) and cut when stored.
+        for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
             let mut idx = [0u32; LANES];
             for _ in 0..self.min_leaf_depth {
-                for l in 0..LANES {
-                    idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
+                for (l, i) in idx.iter_mut().enumerate() {
+                    *i = self.step_lane::<SPECIAL>(*i, group, l, nfi);
                 }
             }
-            loop {
-                let mut done = LEAF_BIT;
-                for l in 0..LANES {
-                    idx[l] = self.step::<NAN, SPECIAL>(idx[l], rows, lane_rows[l], nfi);
-                    done &= idx[l];
-                }
-                if done != 0 {
-                    break;
+            if self.max_leaf_depth > self.min_leaf_depth {
+                while idx.iter().fold(u32::MAX, |m, &i| m.min(i)) < n_internal {
+                    for (l, i) in idx.iter_mut().enumerate() {
+                        *i = self.step_lane::<SPECIAL>(*i, group, l, nfi);
+                    }
                 }
             }
-            for (o, i) in group.iter_mut().zip(idx) {
-                *o = i & !LEAF_BIT;
-            }
-            base += LANES;
-        }
-        for (l, o) in groups.into_remainder().iter_mut().enumerate() {
-            let row = (base + l) * nf;
-            let mut i = 0;
-            while i & LEAF_BIT == 0 {
-                i = self.step::<NAN, SPECIAL>(i, rows, row, nfi);
-            }
-            *o = i & !LEAF_BIT;
+            o.copy_from_slice(&idx[..o.len()]);
         }
     }
 
@@ -576,30 +611,48 @@ impl Tree {
             let rows = out.chunks_exact_mut(no).zip(leaves);
             match (f32_sum, w == 1.0) {
                 (true, true) => rows.for_each(|(d, &l)| {
-                    d[o] = f64::from(d[o] as f32 + self.nodes[l as usize].threshold as f32);
+                    d[o] = add::<true, false>(d[o], self.nodes[l as usize].threshold, w);
                 }),
                 (true, false) => rows.for_each(|(d, &l)| {
-                    d[o] =
-                        f64::from(d[o] as f32 + self.nodes[l as usize].threshold as f32 * w as f32);
+                    d[o] = add::<true, true>(d[o], self.nodes[l as usize].threshold, w);
                 }),
-                (false, true) => rows.for_each(|(d, &l)| d[o] += self.nodes[l as usize].threshold),
-                (false, false) => {
-                    rows.for_each(|(d, &l)| d[o] += self.nodes[l as usize].threshold * w)
-                }
+                (false, true) => rows.for_each(|(d, &l)| {
+                    d[o] = add::<false, false>(d[o], self.nodes[l as usize].threshold, w);
+                }),
+                (false, false) => rows.for_each(|(d, &l)| {
+                    d[o] = add::<false, true>(d[o], self.nodes[l as usize].threshold, w);
+                }),
             }
             return;
         }
         for (d, &leaf) in out.chunks_exact_mut(no).zip(leaves) {
-            let dst = &mut d[o..o + self.width];
-            let vals = self.values(leaf);
-            for (d, &v) in dst.iter_mut().zip(vals) {
-                *d = match (f32_sum, w == 1.0) {
-                    (true, true) => f64::from(*d as f32 + v as f32),
-                    (true, false) => f64::from(*d as f32 + v as f32 * w as f32),
-                    (false, true) => *d + v,
-                    (false, false) => *d + v * w,
-                };
-            }
+            self.add_leaf(leaf, d, f32_sum);
+        }
+    }
+
+    /// Adds the values of leaf node `leaf` into one row's outputs `d`.
+    #[inline(always)]
+    fn add_leaf(&self, leaf: u32, d: &mut [f64], f32_sum: bool) {
+        let (o, w) = (self.output, self.weight);
+        let weighted = w != 1.0;
+        if self.width == 1 {
+            let v = self.nodes[leaf as usize].threshold;
+            d[o] = match (f32_sum, weighted) {
+                (true, false) => add::<true, false>(d[o], v, w),
+                (true, true) => add::<true, true>(d[o], v, w),
+                (false, false) => add::<false, false>(d[o], v, w),
+                (false, true) => add::<false, true>(d[o], v, w),
+            };
+            return;
+        }
+        let dst = &mut d[o..o + self.width];
+        for (d, &v) in dst.iter_mut().zip(self.values(leaf)) {
+            *d = match (f32_sum, weighted) {
+                (true, false) => add::<true, false>(*d, v, w),
+                (true, true) => add::<true, true>(*d, v, w),
+                (false, false) => add::<false, false>(*d, v, w),
+                (false, true) => add::<false, true>(*d, v, w),
+            };
         }
     }
 
@@ -608,6 +661,18 @@ impl Tree {
     fn values(&self, leaf: u32) -> &[f64] {
         let ord = (self.nodes[leaf as usize].meta & ORDINAL) as usize;
         &self.values[ord * self.width..(ord + 1) * self.width]
+    }
+}
+
+/// `sum + value × weight`, in float32 (`F32`, as XGBoost's prediction buffer) or float64; `WEIGHTED` false skips
+/// the product (weight 1).
+#[inline(always)]
+fn add<const F32: bool, const WEIGHTED: bool>(sum: f64, value: f64, weight: f64) -> f64 {
+    match (F32, WEIGHTED) {
+        (true, false) => f64::from(sum as f32 + value as f32),
+        (true, true) => f64::from(sum as f32 + value as f32 * weight as f32),
+        (false, false) => sum + value,
+        (false, true) => sum + value * weight,
     }
 }
 
@@ -678,15 +743,49 @@ impl Rows<'_> {
         (n_features > 0 && len.is_multiple_of(n_features)).then(|| len / n_features)
     }
 
-    /// Copies `range` (value positions) into `buf` as the ensemble reads it; returns whether a NaN is present.
-    fn load(&self, range: Range<usize>, round: bool, buf: &mut Vec<f64>) -> bool {
+    /// [`Rows::load`] in groups of [`LANES`] rows, column-major within a group (`group[column × LANES + lane]`), the
+    /// last group padded with zeros.
+    fn load_lanes(
+        &self,
+        range: Range<usize>,
+        nf: usize,
+        round: bool,
+        row: &mut Vec<f64>,
+        buf: &mut Vec<f64>,
+    ) {
+        let stride = nf * VARIANTS;
         buf.clear();
-        match self {
-            Rows::F32(v) => buf.extend(v[range].iter().map(|&x| f64::from(x))),
-            Rows::F64(v) if round => buf.extend(v[range].iter().map(|&x| f64::from(x as f32))),
-            Rows::F64(v) => buf.extend_from_slice(&v[range]),
+        buf.resize(range.len().div_ceil(LANES) * LANES * stride, 0.0);
+        for (k, r) in range.enumerate() {
+            self.load(r..r + 1, nf, round, row);
+            let group = &mut buf[k / LANES * LANES * stride..][..LANES * stride];
+            for (c, &x) in row.iter().enumerate() {
+                group[c * LANES + k % LANES] = x;
+            }
         }
-        buf.iter().any(|x| x.is_nan())
+    }
+
+    /// Copies rows `range` of `nf` values into `buf` as the ensemble reads them: per row [`VARIANTS`] copies of
+    /// its values (raw, NaN as `+inf`, NaN as `-inf`, NaN as 0.0), rounded to float32 first when `round`.
+    fn load(&self, range: Range<usize>, nf: usize, round: bool, buf: &mut Vec<f64>) {
+        buf.clear();
+        buf.resize(range.len() * nf * VARIANTS, 0.0);
+        let dst = buf.chunks_exact_mut(nf * VARIANTS);
+        let read = |k: usize| match self {
+            Rows::F32(v) => f64::from(v[k]),
+            Rows::F64(v) if round => f64::from(v[k] as f32),
+            Rows::F64(v) => v[k],
+        };
+        for (r, d) in range.zip(dst) {
+            for f in 0..nf {
+                let x = read(r * nf + f);
+                let nan = x.is_nan();
+                d[VAR_RAW * nf + f] = x;
+                d[VAR_NAN_RIGHT * nf + f] = if nan { f64::INFINITY } else { x };
+                d[VAR_NAN_LEFT * nf + f] = if nan { f64::NEG_INFINITY } else { x };
+                d[VAR_NAN_ZERO * nf + f] = if nan { 0.0 } else { x };
+            }
+        }
     }
 }
 
@@ -742,7 +841,7 @@ impl Ensemble {
                 "float32 comparisons need float32 inputs (round_inputs_to_f32)".into(),
             ));
         }
-        if n_features > u32::MAX as usize {
+        if n_features > u32::MAX as usize / VARIANTS {
             return Err(TreeError::Ensemble(format!(
                 "{n_features} features is too many"
             )));
@@ -842,30 +941,87 @@ impl Ensemble {
         Ok(())
     }
 
+    /// Rows per block: [`BLOCK_BYTES`] of loaded values, a multiple of [`LANES`] between [`LANES`] and
+    /// [`BLOCK_ROWS`].
+    fn block_rows(&self) -> usize {
+        let rows = BLOCK_BYTES / (8 * VARIANTS * self.n_features.max(1));
+        (rows / LANES * LANES).clamp(LANES, BLOCK_ROWS)
+    }
+
     /// Evaluates rows `span` of `rows` into `out` (the rows' slice of the output).
     fn predict_rows(&self, trees: &[Tree], rows: Rows<'_>, span: Range<usize>, out: &mut [f64]) {
         let nf = self.n_features;
         let no = self.n_outputs;
         let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
+        let per_row = span.len() < PER_ROW_BELOW;
+        let special = trees.iter().any(|t| t.special);
+        let block_rows = self.block_rows();
         let mut leaves = [0u32; BLOCK_ROWS];
-        // Grows to one block of the caller's rows (never sized from the model alone).
-        let mut buf = Vec::new();
+        // Grow to one block of the caller's rows (never sized from the model alone).
+        let (mut buf, mut row) = (Vec::new(), Vec::new());
         let mut start = span.start;
         while start < span.end {
-            let end = (start + BLOCK_ROWS).min(span.end);
-            let nan = rows.load(
-                start * nf..end * nf,
-                self.rules.round_inputs_to_f32,
-                &mut buf,
-            );
-            let block = &mut leaves[..end - start];
+            let end = (start + block_rows).min(span.end);
+            let round = self.rules.round_inputs_to_f32;
+            if per_row {
+                rows.load(start..end, nf, round, &mut buf);
+            } else {
+                rows.load_lanes(start..end, nf, round, &mut row, &mut buf);
+            }
             let out_block = &mut out[(start - span.start) * no..(end - span.start) * no];
-            for tree in trees {
-                tree.leaves(&buf, nf, nan, nfi, block);
-                tree.accumulate(block, out_block, no, f32_sum);
+            if per_row && special {
+                self.per_row::<true>(trees, &buf, out_block);
+            } else if per_row {
+                self.per_row::<false>(trees, &buf, out_block);
+            } else {
+                let block = &mut leaves[..end - start];
+                for tree in trees {
+                    tree.leaves(&buf, nf * VARIANTS, nfi, block);
+                    tree.accumulate(block, out_block, no, f32_sum);
+                }
             }
             start = end;
+        }
+    }
+
+    /// A few rows, one at a time: the trees in groups of [`LANES`] walked in lockstep (each lane a different tree),
+    /// then their leaves added in tree order.
+    fn per_row<const SPECIAL: bool>(&self, trees: &[Tree], rows: &[f64], out: &mut [f64]) {
+        let stride = self.n_features * VARIANTS;
+        let nfi = self.rules.negative_fraction_invalid;
+        let f32_sum = self.rules.accumulate == Accumulate::F32;
+        for (r, d) in out.chunks_exact_mut(self.n_outputs).enumerate() {
+            let row = r * stride;
+            let mut groups = trees.chunks_exact(LANES);
+            for group in &mut groups {
+                let mut idx = [0u32; LANES];
+                let sure = group.iter().map(|t| t.min_leaf_depth).min().unwrap_or(0);
+                for _ in 0..sure {
+                    for (i, t) in idx.iter_mut().zip(group) {
+                        *i = t.step::<SPECIAL>(*i, rows, row, nfi);
+                    }
+                }
+                while idx
+                    .iter()
+                    .zip(group)
+                    .fold(false, |walking, (&i, t)| walking | (i < t.n_internal))
+                {
+                    for (i, t) in idx.iter_mut().zip(group) {
+                        *i = t.step::<SPECIAL>(*i, rows, row, nfi);
+                    }
+                }
+                for (&i, t) in idx.iter().zip(group) {
+                    t.add_leaf(i, d, f32_sum);
+                }
+            }
+            for t in groups.remainder() {
+                let mut i = 0;
+                while i < t.n_internal {
+                    i = t.step::<SPECIAL>(i, rows, row, nfi);
+                }
+                t.add_leaf(i, d, f32_sum);
+            }
         }
     }
 
@@ -883,18 +1039,20 @@ impl Ensemble {
         let nt = self.trees.len();
         let mut out = vec![0u32; n_rows * nt];
         let mut leaves = [0u32; BLOCK_ROWS];
-        let mut buf = Vec::new();
+        let (mut buf, mut row) = (Vec::new(), Vec::new());
         let mut start = 0;
         while start < n_rows {
             let end = (start + BLOCK_ROWS).min(n_rows);
-            let nan = rows.load(
-                start * nf..end * nf,
-                self.rules.round_inputs_to_f32,
-                &mut buf,
-            );
+            let round = self.rules.round_inputs_to_f32;
+            rows.load_lanes(start..end, nf, round, &mut row, &mut buf);
             let block = &mut leaves[..end - start];
             for (t, tree) in self.trees.iter().enumerate() {
-                tree.leaves(&buf, nf, nan, self.rules.negative_fraction_invalid, block);
+                tree.leaves(
+                    &buf,
+                    nf * VARIANTS,
+                    self.rules.negative_fraction_invalid,
+                    block,
+                );
                 for (r, &l) in block.iter().enumerate() {
                     out[(start + r) * nt + t] = tree.raw_ids[l as usize];
                 }

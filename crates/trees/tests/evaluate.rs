@@ -2,6 +2,10 @@
 //! hostile structures.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::XorShift;
+
 use oxserve_trees::{
     Accumulate, CategorySplit, Ensemble, Missing, RawNode, RawTree, Rows, Rules, TreeError,
 };
@@ -399,4 +403,106 @@ fn rows_and_output_shapes() {
         ..Rules::XGBOOST
     };
     assert!(Ensemble::new(&[tree()], 2, 1, bad).is_err());
+}
+
+/// A random unbalanced tree: splits grown at random leaves (so depths differ), numeric splits with every missing
+/// type and some categorical ones, leaves of `width` values.
+fn random_tree(
+    g: &mut XorShift,
+    n_features: usize,
+    width: usize,
+    output: usize,
+    lightgbm: bool,
+) -> RawTree {
+    let n_splits = 1 + g.below(40);
+    let mut nodes = vec![RawNode::Leaf(0)];
+    let mut leaves = vec![0usize];
+    for _ in 0..n_splits {
+        let at = leaves.swap_remove(g.below(leaves.len()));
+        let (l, r) = (nodes.len(), nodes.len() + 1);
+        nodes.push(RawNode::Leaf(0));
+        nodes.push(RawNode::Leaf(0));
+        leaves.extend([l, r]);
+        let categories = (g.below(6) == 0).then(|| {
+            let codes: Vec<u32> = (0..3).map(|_| g.below(8) as u32).collect();
+            let mut set = CategorySplit::from_codes(&codes, lightgbm).unwrap();
+            if g.below(2) == 0 {
+                set.known = Some(vec![0x3f]);
+            }
+            set
+        });
+        let missing = match (lightgbm, g.below(3)) {
+            (true, 1) => Missing::NanAsZero,
+            (true, 2) => Missing::Zero,
+            _ => Missing::NanDefault,
+        };
+        nodes[at] = RawNode::Split {
+            feature: g.below(n_features),
+            threshold: g.unit() * 2.0 - 1.0,
+            left: l,
+            right: r,
+            default_left: g.below(2) == 0,
+            missing,
+            categories,
+        };
+    }
+    let mut k = 0;
+    for n in &mut nodes {
+        if let RawNode::Leaf(v) = n {
+            *v = k;
+            k += 1;
+        }
+    }
+    RawTree {
+        nodes,
+        leaf_values: (0..k * width).map(|_| g.unit() - 0.5).collect(),
+        width,
+        output,
+        weight: if g.below(4) == 0 { 0.5 } else { 1.0 },
+    }
+}
+
+#[test]
+fn single_rows_small_and_large_batches_agree_bit_for_bit() {
+    // The per-row walk (batches under PER_ROW_BELOW rows, trees in lockstep) and the block walk (rows in
+    // lockstep, several blocks) must give identical bits, for unbalanced trees of every kind of split.
+    let mut g = XorShift(7);
+    let nf = 6;
+    for (rules, lightgbm) in [(Rules::XGBOOST, false), (Rules::LIGHTGBM, true)] {
+        for n_trees in [1, 7, 8, 9, 61] {
+            let trees: Vec<RawTree> = (0..n_trees)
+                .map(|t| {
+                    if t % 5 == 4 {
+                        random_tree(&mut g, nf, 2, 1, lightgbm)
+                    } else {
+                        random_tree(&mut g, nf, 1, t % 3, lightgbm)
+                    }
+                })
+                .collect();
+            let e = Ensemble::new(&trees, nf, 3, rules).unwrap();
+            let n = 3 * oxserve_trees::BLOCK_ROWS + 13;
+            let rows: Vec<f64> = (0..n * nf)
+                .map(|_| match g.below(20) {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    2 => g.below(9) as f64,
+                    3 => -0.5,
+                    _ => g.unit() * 2.2 - 1.1,
+                })
+                .collect();
+            let all = eval(&e, &rows);
+            for r in 0..n {
+                let one = eval(&e, &rows[r * nf..(r + 1) * nf]);
+                assert_eq!(one, all[r * 3..(r + 1) * 3], "{n_trees} trees, row {r}");
+            }
+            for (k, chunk) in rows.chunks(5 * nf).enumerate() {
+                let got = eval(&e, chunk);
+                assert_eq!(
+                    got,
+                    all[k * 15..k * 15 + got.len()],
+                    "{n_trees} trees, rows of 5"
+                );
+            }
+        }
+    }
 }

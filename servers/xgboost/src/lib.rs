@@ -9,10 +9,13 @@
 //!   - `predict_proba`: class probabilities (`rows × classes`, two columns for `binary:logistic`), for the
 //!     objectives that have them (`binary:logistic`, `multi:softprob`, `multi:softmax`) unless the file says the
 //!     model is an `XGBRegressor`.
-//!   - A request that names no output (every Seldon v1 request) gets `predict_proba` for a saved
-//!     `XGBClassifier`, else `predict`: `Booster.predict`'s answer, as Seldon's XGBoostServer and KServe's
-//!     xgbserver return it (identical for multi-class models; for a binary `XGBClassifier` it adds the
-//!     `1 - p` column the wrapper's `predict_proba` has).
+//!   - A request that names no output (every Seldon v1 and KServe v1 request) gets what `Booster.predict`
+//!     returns, as Seldon's XGBoostServer (`xgb.Booster(model_file=…).predict(DMatrix(X))`) and KServe's
+//!     xgbserver answer: for a binary `XGBClassifier` one probability per row (`p`, not the wrapper's
+//!     `[1 - p, p]`), for a multi-class one `rows × classes`. It is named `predict_proba` where it is the
+//!     matrix the wrapper's `predict_proba` gives (`multi:softprob`), else `predict`; so for a saved
+//!     classifier the unnamed `predict` reply holds `Booster.predict`'s numbers while a request naming
+//!     `predict` gets the class labels.
 //! - A model saved from the scikit-learn wrapper predicts as the wrapper does: over `best_iteration + 1` rounds
 //!   when early stopping stored one, with its `classes_` when XGBoost 1.x stored them. A booster predicts over
 //!   all its rounds, as `Booster.predict` does.
@@ -137,8 +140,12 @@ impl XgboostModel {
             _ => TensorSpec::new(PREDICT, DataType::F64, booster_shape(&booster)),
         };
         let proba_spec = TensorSpec::new(PREDICT_PROBA, DataType::F64, vec![-1, classes]);
+        // The first output is the default one: `Booster.predict`'s answer, which is `predict_proba` itself only
+        // for a multi:softprob classifier.
         let outputs = match (&wrapper, proba) {
-            (Wrapper::Classifier(_), true) => vec![proba_spec, predict_spec],
+            (Wrapper::Classifier(_), true) if booster.objective() == "multi:softprob" => {
+                vec![proba_spec, predict_spec]
+            }
             (_, true) => vec![predict_spec, proba_spec],
             (_, false) => vec![predict_spec],
         };
@@ -170,7 +177,7 @@ impl XgboostModel {
         &self.wrapper
     }
 
-    /// The output answered when a request names none.
+    /// The name of the output answered when a request names none (it holds `Booster.predict`'s answer).
     pub fn default_output(&self) -> &str {
         self.metadata
             .outputs
@@ -310,11 +317,14 @@ impl Model for XgboostModel {
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
         let x = input(&request, self.booster.n_features())?;
-        let names: Vec<&str> = if request.outputs.is_empty() {
-            vec![self.default_output()]
-        } else {
-            request.outputs.iter().map(String::as_str).collect()
-        };
+        if request.outputs.is_empty() {
+            let p = self.booster_predict(x.rows())?;
+            let out = tensor(p.shape(), TensorData::F64(p.values))?;
+            return Ok(PredictResponse {
+                outputs: vec![NamedTensor::new(self.default_output(), out)],
+            });
+        }
+        let names: Vec<&str> = request.outputs.iter().map(String::as_str).collect();
         let mut outputs = Vec::with_capacity(names.len());
         for name in names {
             let out = match (name, &self.wrapper) {

@@ -214,11 +214,27 @@ async fn a_model_saved_from_xgbclassifier_answers_as_the_wrapper() {
     let best = numbers(&exp["predict_best"]);
     let proba: Vec<f64> = best.iter().flat_map(|&p| [1.0 - p, p]).collect();
     let labels: Vec<f64> = best.iter().map(|&p| f64::from(u8::from(p > 0.5))).collect();
-    // Seldon v1 (no output named): predict_proba.
+    // Seldon v1 (no output named): what Booster.predict returns, one probability per row with no names, as
+    // Seldon's XGBoostServer answers for a binary classifier (not the wrapper's [1 - p, p]).
     let (status, reply) = seldon(&server, &json!({"data": {"ndarray": ndarray}})).await;
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply["data"]["names"], json!(["t:0", "t:1"]));
-    close(&numbers(&reply["data"]["ndarray"]), &proba, TOL, TOL).unwrap();
+    assert_eq!(reply["data"]["names"], json!([]));
+    close(&numbers(&reply["data"]["ndarray"]), &best, TOL, TOL).unwrap();
+    // KServe v1 :predict and V2 with no output named: the same numbers.
+    let (xs, ws) = finite_rows(&x, cols, &best);
+    let predictions = support::kserve_v1(&server, &xs, cols).await;
+    close(&numbers(&predictions), &ws, TOL, TOL).unwrap();
+    let (status, reply) = v2(&server, &xs, cols, &[]).await;
+    let (shape, got) = v2_output(&reply, "predict")
+        .ok_or(format!("v2: {status} {reply}"))
+        .unwrap();
+    assert_eq!(shape[0], (xs.len() / cols) as i64, "{reply}");
+    assert_eq!(
+        shape.iter().product::<i64>(),
+        shape[0],
+        "one column: {reply}"
+    );
+    close(&got, &ws, TOL, TOL).unwrap();
     // V2: predict is the class labels (INT64), predict_proba the probabilities.
     let out = grpc(&server, &x, cols, &["predict", "predict_proba"]).await;
     assert_eq!(out[0].0, "predict");
@@ -229,8 +245,8 @@ async fn a_model_saved_from_xgbclassifier_answers_as_the_wrapper() {
     assert_eq!(
         meta["outputs"],
         json!([
-            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
             {"name": "predict", "datatype": "INT64", "shape": [-1]},
+            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
         ])
     );
     assert_eq!(
