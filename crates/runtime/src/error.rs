@@ -1,13 +1,14 @@
 //! One error type for every request path, mapped in one place to each protocol's status and body.
 //!
 //! An error is classified once, where it is born: the protocol crate's typed errors convert with `?`
-//! ([`From`] for [`V2Error`], [`LimitError`], Seldon's [`DecodeError`], [`ModelError`]), and every transport
+//! ([`From`] for [`V2Error`], [`LimitError`], Seldon's [`DecodeError`] and [`FeedbackError`], [`ModelError`]),
+//! and every transport
 //! answers the class's status
 //! from the table in [`ServeError::http_status`] / [`ServeError::grpc_status`]:
 //!
 //! | class | variants | HTTP | gRPC |
 //! |---|---|---|---|
-//! | bad input | `BadRequest`, `V2`, `Limit`, `Seldon`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
+//! | bad input | `BadRequest`, `V2`, `Limit`, `Seldon`, `Feedback`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
 //! | not found | `ModelNotFound`, `RouteNotFound` | 404 | `NOT_FOUND` |
 //! | method | `MethodNotAllowed` | 405 | `UNIMPLEMENTED` |
 //! | too large | `TooLarge` | 413 | `RESOURCE_EXHAUSTED` |
@@ -19,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use oxserve_core::ModelError;
 use oxserve_protocol::LimitError;
 use oxserve_protocol::seldon::grpc::DecodeError;
-use oxserve_protocol::seldon::{self, ErrorBody, Status};
+use oxserve_protocol::seldon::{self, ErrorBody, FeedbackError, Status};
 use oxserve_protocol::v2::V2Error;
 
 /// Why a request failed.
@@ -40,6 +41,9 @@ pub enum ServeError {
     /// with the Python wrapper's own wording, in `seldon/rest.rs`.)
     #[error(transparent)]
     Seldon(#[from] DecodeError),
+    /// A JSON Seldon Feedback that does not read (`Invalid JSON: …`, the wrapper's wording): the client's fault.
+    #[error(transparent)]
+    Feedback(#[from] FeedbackError),
     /// The model refused or failed the request.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -105,6 +109,7 @@ impl ServeError {
             | ServeError::V2(_)
             | ServeError::Limit(_)
             | ServeError::Seldon(_)
+            | ServeError::Feedback(_)
             | ServeError::TooCostly { .. }
             | ServeError::NotImplemented(_)
             | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => {

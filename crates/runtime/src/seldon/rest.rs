@@ -8,13 +8,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use oxserve_core::Tensor;
 use oxserve_protocol::RequestLimits;
-use oxserve_protocol::seldon::{DefaultData, Feedback, Meta, Payload, SeldonMessage, pyjson};
+use oxserve_protocol::seldon::{Feedback, Meta, Payload, SeldonMessage, pyjson};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::HttpMethod;
 
-use super::{default_names, reply_meta};
+use super::reply_meta;
 use crate::error::{ServeError, json_response};
 use crate::openapi::{
     Doc, DocRouter, HealthStatusResponses, NotImplementedResponses, PingResponses,
@@ -217,6 +216,15 @@ fn ok_json(message: &impl serde::Serialize) -> Response {
     }
 }
 
+/// A handler's outcome in Seldon's JSON: the reply as the wrapper's `jsonify` writes it, or the error's
+/// `{"status": …}` body.
+fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
+    match result {
+        Ok(reply) => ok_json(&reply),
+        Err(e) => e.into_seldon_response(),
+    }
+}
+
 /// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
 #[utoipa::path(post, path = "/api/v1.0/predictions", tag = TAG_SELDON, operation_id = "predictions",
     summary = "Runs a prediction on a SeldonMessage",
@@ -230,16 +238,14 @@ pub(crate) async fn predict(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = async {
-        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let message = parse_message(&json, state.max_body_bytes)?;
-        super::predict(&state, message).await
-    }
-    .await;
-    match result {
-        Ok(reply) => ok_json(&reply),
-        Err(e) => e.into_seldon_response(),
-    }
+    reply(
+        async {
+            let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+            let message = parse_message(&json, state.max_body_bytes)?;
+            super::predict(&state, message).await
+        }
+        .await,
+    )
 }
 
 /// `POST /send-feedback`, `/api/v1.0/feedback`, `/api/v0.1/feedback`.
@@ -253,44 +259,17 @@ pub(crate) async fn feedback(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = async {
-        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
-        if !value.is_object() {
-            return Err(ServeError::BadRequest(format!(
-                "Invalid JSON: a Feedback must be an object, got {value}"
-            )));
+    reply(
+        async {
+            let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+            let value: serde_json::Value = serde_json::from_slice(&json)
+                .map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+            let feedback =
+                Feedback::from_value(value, &RequestLimits::from_body_limit(state.max_body_bytes))?;
+            Ok(super::feedback(&state, &feedback))
         }
-        let feedback =
-            Feedback::from_value(value, &RequestLimits::from_body_limit(state.max_body_bytes))
-                .map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
-        state.metrics.feedback(feedback.reward);
-        let request_meta = feedback
-            .request
-            .as_ref()
-            .map(|r| r.meta.clone())
-            .unwrap_or_default();
-        // The wrapper builds this reply through protobuf, so empty fields vanish: an empty ndarray when the
-        // request had data, an empty tensor otherwise.
-        let has_data = matches!(
-            feedback.request.as_ref().map(|r| &r.payload),
-            Some(Payload::Data(_))
-        );
-        let data = if has_data {
-            serde_json::json!({"ndarray": []})
-        } else {
-            serde_json::json!({"tensor": {"shape": [0]}})
-        };
-        Ok::<_, ServeError>(
-            serde_json::json!({"data": data, "meta": reply_meta(&state, &request_meta)}),
-        )
-    }
-    .await;
-    match result {
-        Ok(reply) => ok_json(&reply),
-        Err(e) => e.into_seldon_response(),
-    }
+        .await,
+    )
 }
 
 /// `POST /transform-input`, `/transform-output`: a MODEL node passes the payload through, with `t:i` names.
@@ -304,31 +283,14 @@ pub(crate) async fn transform(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = async {
-        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let message = parse_message(&json, state.max_body_bytes)?;
-        let meta = reply_meta(&state, &message.meta);
-        let payload = match message.payload {
-            Payload::Data(DefaultData { array, .. }) => {
-                let names = match array.tensor().map(Tensor::shape) {
-                    Some([_, cols, ..]) => default_names(*cols),
-                    _ => Vec::new(),
-                };
-                Payload::Data(DefaultData { names, array })
-            }
-            other => other,
-        };
-        Ok::<_, ServeError>(SeldonMessage {
-            meta,
-            payload,
-            status: None,
-        })
-    }
-    .await;
-    match result {
-        Ok(reply) => ok_json(&reply),
-        Err(e) => e.into_seldon_response(),
-    }
+    reply(
+        async {
+            let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+            let message = parse_message(&json, state.max_body_bytes)?;
+            Ok(super::transform(&state, message))
+        }
+        .await,
+    )
 }
 
 /// `POST /route`: not implemented by a MODEL.
