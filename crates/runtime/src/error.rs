@@ -16,7 +16,7 @@
 //! | internal | `Internal`, `BadMetadata`, `Model(Internal)` | 500 | `INTERNAL` |
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use oxserve_core::ModelError;
 use oxserve_protocol::LimitError;
 use oxserve_protocol::seldon::grpc::DecodeError;
@@ -184,9 +184,10 @@ impl From<ServeError> for tonic::Status {
     }
 }
 
-/// A JSON reply with the given status.
+/// A JSON reply with the given status: the body's buffer becomes the reply's, not copied.
 pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oxserve_protocol::RequestLimits;
@@ -149,13 +149,11 @@ const NO_JSON: &str = "Can't find JSON in data";
 
 /// Reads the request's JSON text the way Seldon's wrapper does: the `json` query parameter, a `json` form field,
 /// or the body itself.
-pub(crate) async fn request_json(
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, ServeError> {
-    if let Some(q) = query
+/// The request is taken whole, not through the `HeaderMap` and `RawQuery` extractors, which copy the headers and
+/// the query string for every request.
+pub(crate) async fn request_json(request: Request, limit: usize) -> Result<Bytes, ServeError> {
+    let (parts, body) = request.into_parts();
+    if let Some(q) = parts.uri.query()
         && let Some(json) = form_field(q.as_bytes(), "json")
     {
         return Ok(Bytes::from(json));
@@ -163,7 +161,8 @@ pub(crate) async fn request_json(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ServeError::TooLarge(limit))?;
-    let content_type = headers
+    let content_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -232,15 +231,10 @@ fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
         `tensor` or `tftensor`); the reply carries the model's output in the same form, named `t:0…`.",
     request_body(content = SeldonMessage, content_type = "application/json", example = seed_example),
     responses(SeldonResponses))]
-pub(crate) async fn predict(
-    State(state): Shared,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn predict(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+            let json = request_json(request, state.max_body_bytes).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
             super::predict(&state, message).await
         }
@@ -253,15 +247,10 @@ pub(crate) async fn predict(
     summary = "Sends feedback (a reward) on an earlier prediction",
     request_body(content = Feedback, content_type = "application/json"),
     responses(SeldonResponses))]
-pub(crate) async fn feedback(
-    State(state): Shared,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn feedback(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+            let json = request_json(request, state.max_body_bytes).await?;
             let value: serde_json::Value = serde_json::from_slice(&json)
                 .map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
             let feedback =
@@ -277,15 +266,10 @@ pub(crate) async fn feedback(
     summary = "Passes the payload through (a model's transform-input)",
     request_body(content = SeldonMessage, content_type = "application/json"),
     responses(SeldonResponses))]
-pub(crate) async fn transform(
-    State(state): Shared,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn transform(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
+            let json = request_json(request, state.max_body_bytes).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
             Ok(super::transform(&state, message))
         }
