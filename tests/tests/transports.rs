@@ -527,3 +527,130 @@ async fn the_same_bad_input_answers_the_same_status_on_rest_and_grpc() {
         .await
         .unwrap();
 }
+
+/// A message in the form REST writes it: what a gRPC reply would read as over REST.
+fn as_json(message: pb::SeldonMessage) -> serde_json::Value {
+    use oxserve_protocol::seldon::{grpc as conv, pyjson};
+    let message = conv::from_pb(message, &oxserve_protocol::RequestLimits::default()).unwrap();
+    serde_json::from_slice(&pyjson::to_vec(&message).unwrap()).unwrap()
+}
+
+/// `transform-input` / `transform-output` and `send-feedback` answer the same message over REST and gRPC, as
+/// Seldon's Python wrapper builds both: the request's names never come back (`t:i` for 2-D and more, none for
+/// 1-D), and feedback's empty result is an `ndarray` after a `data` request, an empty `tensor` otherwise.
+#[tokio::test]
+async fn transforms_and_feedback_answer_the_same_on_rest_and_grpc() {
+    let dir = TempDir::new("model").unwrap();
+    let server = start(&dir.0, &[]);
+    let client = oxserve_tests::http_client();
+    let rest = |path: &'static str, body: serde_json::Value| {
+        let request = client.post(server.url(path)).json(&body).send();
+        async move {
+            let reply = request.await.unwrap();
+            assert_eq!(reply.status(), 200, "{path}");
+            reply.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let mut generic =
+        pb::generic_client::GenericClient::connect(format!("http://127.0.0.1:{}", server.grpc))
+            .await
+            .unwrap();
+    let named = |mut message: pb::SeldonMessage| {
+        if let Some(pb::seldon_message::DataOneof::Data(data)) = &mut message.data_oneof {
+            data.names = vec!["a".into(), "b".into()];
+        }
+        message
+    };
+    let cases = [
+        (
+            "1-D ndarray",
+            serde_json::json!({"data": {"names": ["a", "b"], "ndarray": [1.5, 2.5]}}),
+            named(seldon_data(pb::default_data::DataOneof::Ndarray(
+                prost_types::ListValue {
+                    values: vec![number(1.5), number(2.5)],
+                },
+            ))),
+        ),
+        (
+            "2-D ndarray",
+            serde_json::json!({"data": {"names": ["a", "b"], "ndarray": [[1.5, 2.5]]}}),
+            named(seldon_rows(&[&[1.5, 2.5]])),
+        ),
+        (
+            "1-D tensor",
+            serde_json::json!({"data": {"names": ["a", "b"], "tensor": {"shape": [2], "values": [1.5, 2.5]}}}),
+            named(seldon_tensor(vec![2], vec![1.5, 2.5])),
+        ),
+        (
+            "2-D tensor",
+            serde_json::json!({"data": {"names": ["a", "b"], "tensor": {"shape": [1, 2], "values": [1.5, 2.5]}}}),
+            named(seldon_tensor(vec![1, 2], vec![1.5, 2.5])),
+        ),
+        (
+            "strData",
+            serde_json::json!({"strData": "text"}),
+            pb::SeldonMessage {
+                data_oneof: Some(pb::seldon_message::DataOneof::StrData("text".into())),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (what, json, message) in cases {
+        for (path, over_grpc) in [("/transform-input", true), ("/transform-output", false)] {
+            let over_rest = rest(path, json.clone()).await;
+            let reply = if over_grpc {
+                generic.transform_input(message.clone()).await
+            } else {
+                generic.transform_output(message.clone()).await
+            };
+            let over_grpc = as_json(reply.unwrap().into_inner());
+            assert_eq!(over_rest, over_grpc, "{what} on {path}");
+            if let Some(names) = over_rest["data"].get("names") {
+                let expected = if what.starts_with("2-D") {
+                    serde_json::json!(["t:0", "t:1"])
+                } else {
+                    serde_json::json!([])
+                };
+                assert_eq!(names, &expected, "{what} on {path}: {over_rest}");
+            }
+        }
+    }
+
+    for (what, json, request) in [
+        (
+            "after data",
+            serde_json::json!({"request": {"data": {"ndarray": [[1.5, 2.5]]}}, "reward": 1}),
+            Some(seldon_rows(&[&[1.5, 2.5]])),
+        ),
+        ("without a request", serde_json::json!({"reward": 1}), None),
+    ] {
+        let over_rest = rest("/api/v1.0/feedback", json).await;
+        let reply = generic
+            .send_feedback(pb::Feedback {
+                request,
+                reward: 1.0,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(pb::seldon_message::DataOneof::Data(data)) = &reply.data_oneof else {
+            panic!("{what}: {reply:?}");
+        };
+        // The REST reply is protobuf's JSON of the same message: empty fields vanish.
+        let expected = match &data.data_oneof {
+            Some(pb::default_data::DataOneof::Ndarray(list)) if list.values.is_empty() => {
+                serde_json::json!({"ndarray": []})
+            }
+            Some(pb::default_data::DataOneof::Tensor(t))
+                if t.shape == [0] && t.values.is_empty() =>
+            {
+                serde_json::json!({"tensor": {"shape": [0]}})
+            }
+            other => panic!("{what}: {other:?}"),
+        };
+        assert!(data.names.is_empty(), "{what}: {reply:?}");
+        assert_eq!(over_rest["data"], expected, "{what}");
+        assert_eq!(over_rest["meta"], as_json(reply)["meta"], "{what}");
+    }
+}

@@ -1,13 +1,14 @@
 //! One error type for every request path, mapped in one place to each protocol's status and body.
 //!
 //! An error is classified once, where it is born: the protocol crate's typed errors convert with `?`
-//! ([`From`] for [`V2Error`], [`LimitError`], Seldon's [`DecodeError`], [`ModelError`]), and every transport
+//! ([`From`] for [`V2Error`], [`LimitError`], Seldon's [`DecodeError`] and [`FeedbackError`], [`ModelError`]),
+//! and every transport
 //! answers the class's status
 //! from the table in [`ServeError::http_status`] / [`ServeError::grpc_status`]:
 //!
 //! | class | variants | HTTP | gRPC |
 //! |---|---|---|---|
-//! | bad input | `BadRequest`, `V2`, `Limit`, `Seldon`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
+//! | bad input | `BadRequest`, `V2`, `Limit`, `Seldon`, `Feedback`, `TooCostly`, `NotImplemented`, `Model(BadInput / UnknownOutput)` | 400 | `INVALID_ARGUMENT` |
 //! | not found | `ModelNotFound`, `RouteNotFound` | 404 | `NOT_FOUND` |
 //! | method | `MethodNotAllowed` | 405 | `UNIMPLEMENTED` |
 //! | too large | `TooLarge` | 413 | `RESOURCE_EXHAUSTED` |
@@ -15,11 +16,11 @@
 //! | internal | `Internal`, `BadMetadata`, `Model(Internal)` | 500 | `INTERNAL` |
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use oxserve_core::ModelError;
 use oxserve_protocol::LimitError;
 use oxserve_protocol::seldon::grpc::DecodeError;
-use oxserve_protocol::seldon::{self, ErrorBody, Status};
+use oxserve_protocol::seldon::{self, ErrorBody, FeedbackError, Status};
 use oxserve_protocol::v2::V2Error;
 
 /// Why a request failed.
@@ -40,6 +41,9 @@ pub enum ServeError {
     /// with the Python wrapper's own wording, in `seldon/rest.rs`.)
     #[error(transparent)]
     Seldon(#[from] DecodeError),
+    /// A JSON Seldon Feedback that does not read (`Invalid JSON: …`, the wrapper's wording): the client's fault.
+    #[error(transparent)]
+    Feedback(#[from] FeedbackError),
     /// The model refused or failed the request.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -105,6 +109,7 @@ impl ServeError {
             | ServeError::V2(_)
             | ServeError::Limit(_)
             | ServeError::Seldon(_)
+            | ServeError::Feedback(_)
             | ServeError::TooCostly { .. }
             | ServeError::NotImplemented(_)
             | ServeError::Model(ModelError::BadInput(_) | ModelError::UnknownOutput { .. }) => {
@@ -179,9 +184,10 @@ impl From<ServeError> for tonic::Status {
     }
 }
 
-/// A JSON reply with the given status.
+/// A JSON reply with the given status: the body's buffer becomes the reply's, not copied.
 pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

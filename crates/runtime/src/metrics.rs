@@ -11,8 +11,12 @@
 //! - `code` (requests only): the HTTP status on REST (`200`), the gRPC status name on gRPC (`OK`,
 //!   `InvalidArgument`, as gRPC's Go implementation names them).
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Requests served, by transport, protocol, route and status code.
@@ -43,6 +47,25 @@ pub struct Metrics {
     feedback: IntCounterVec,
     reward: prometheus::CounterVec,
     feedback_labels: [String; 6],
+    routes: Arc<RwLock<Routes>>,
+}
+
+/// The series resolved so far, by route, then by transport and protocol (usually one each).
+type Routes = HashMap<Box<str>, Vec<Arc<RouteSeries>>>;
+
+/// The series of one route (transport, protocol, route template), resolved once and then shared by its
+/// requests: a label lookup hashes every label value and takes the metric family's lock, twice per request.
+/// The duration histogram is resolved with the route's first request, the counter of its success code with its
+/// first success (so a series still appears only once something happened); other codes, rare, are looked up.
+#[derive(Debug)]
+pub(crate) struct RouteSeries {
+    transport: &'static str,
+    protocol: &'static str,
+    route: Box<str>,
+    duration: Histogram,
+    /// The success code's label on this transport (`200`, `OK`) and its counter.
+    ok_code: &'static str,
+    ok: OnceLock<IntCounter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,6 +133,7 @@ impl Metrics {
             duration,
             feedback,
             reward,
+            routes: Arc::default(),
             feedback_labels: [
                 "feedback".to_string(),
                 identity.model_name,
@@ -129,6 +153,66 @@ impl Metrics {
         self.duration
             .with_label_values(&[transport, protocol, route])
             .observe(seconds);
+    }
+
+    /// The series of a route, resolved on its first request (`ok_code` is the transport's success code).
+    pub(crate) fn route(
+        &self,
+        transport: &'static str,
+        protocol: &'static str,
+        route: &str,
+        ok_code: &'static str,
+    ) -> Arc<RouteSeries> {
+        let find = |routes: &Routes| {
+            routes.get(route).and_then(|series| {
+                series
+                    .iter()
+                    .find(|s| s.transport == transport && s.protocol == protocol)
+                    .cloned()
+            })
+        };
+        // A poisoned lock only means a panic elsewhere while it was held; the map is still whole.
+        if let Some(series) = find(&self.routes.read().unwrap_or_else(|e| e.into_inner())) {
+            return series;
+        }
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(series) = find(&routes) {
+            return series;
+        }
+        let series = Arc::new(RouteSeries {
+            transport,
+            protocol,
+            route: route.into(),
+            duration: self
+                .duration
+                .with_label_values(&[transport, protocol, route]),
+            ok_code,
+            ok: OnceLock::new(),
+        });
+        routes.entry(route.into()).or_default().push(series.clone());
+        series
+    }
+
+    /// Records one request of a route resolved with [`Metrics::route`].
+    pub(crate) fn observe_route(&self, series: &RouteSeries, code: &str, seconds: f64) {
+        if code == series.ok_code {
+            series
+                .ok
+                .get_or_init(|| {
+                    self.requests.with_label_values(&[
+                        series.transport,
+                        series.protocol,
+                        &series.route,
+                        series.ok_code,
+                    ])
+                })
+                .inc();
+        } else {
+            self.requests
+                .with_label_values(&[series.transport, series.protocol, &series.route, code])
+                .inc();
+        }
+        series.duration.observe(seconds);
     }
 
     /// Records a feedback call. Seldon counts calls with a non-zero reward and sums their rewards; a Prometheus

@@ -37,6 +37,14 @@ impl Transport {
             Transport::Grpc => "grpc",
         }
     }
+
+    /// The `code` label of a success on this transport.
+    fn ok_code(self) -> &'static str {
+        match self {
+            Transport::Rest => "200",
+            Transport::Grpc => "OK",
+        }
+    }
 }
 
 /// One request being observed: started when it arrives, recorded once with its outcome.
@@ -58,14 +66,14 @@ impl Observation {
 
     /// Records the request: counted under `code` (the HTTP status on REST, the gRPC status name on gRPC) and
     /// timed since it arrived.
-    pub(crate) fn finish(self, metrics: &Metrics, protocol: &str, route: &str, code: &str) {
-        metrics.observe(
+    pub(crate) fn finish(self, metrics: &Metrics, protocol: &'static str, route: &str, code: &str) {
+        let series = metrics.route(
             self.transport.label(),
             protocol,
             route,
-            code,
-            self.start.elapsed().as_secs_f64(),
+            self.transport.ok_code(),
         );
+        metrics.observe_route(&series, code, self.start.elapsed().as_secs_f64());
     }
 }
 

@@ -2,12 +2,15 @@
 //! with the server's extensions, the probes, the error shapes of unknown routes, metrics per request, and a
 //! panic guard.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -84,14 +87,14 @@ pub(crate) fn assemble(
     let mut served = documented.served().to_vec();
     served.extend(ui.served().iter().cloned());
     let router = router.merge(ui.into_parts().0);
-    let observed = Observed {
+    let observed = ObserveLayer(Arc::new(Observed {
         state: state.clone(),
         labels: Arc::from(labels),
-    };
+    }));
     let app = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(observed, observe))
+        .layer(observed)
         .layer(SetResponseHeaderLayer::overriding(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
@@ -144,16 +147,63 @@ async fn method_not_allowed(uri: Uri) -> Response {
 type ExtensionLabel = (&'static str, &'static str, fn(ServeError) -> Response);
 
 /// What the metrics middleware needs: the state and the extensions' prefix → protocol labels.
-#[derive(Clone)]
 struct Observed {
     state: Arc<ServerState>,
     labels: Arc<[ExtensionLabel]>,
 }
 
+/// The REST observation layer ([`observe`] around every route). A tower layer of its own rather than axum's
+/// `middleware::from_fn`, which boxes the inner service and extracts its state again for every request.
+#[derive(Clone)]
+struct ObserveLayer(Arc<Observed>);
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            observed: self.0.clone(),
+        }
+    }
+}
+
+/// A route, observed ([`ObserveLayer`]).
+#[derive(Clone)]
+struct Observe<S> {
+    inner: S,
+    observed: Arc<Observed>,
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The service polled ready is the one that is called; a fresh clone stays for the next request.
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
+        let observed = self.observed.clone();
+        Box::pin(async move { Ok(observe(&observed, request, ready).await) })
+    }
+}
+
 /// Records each request's count and latency by protocol, route template and status ([`crate::observe`], the
 /// same path as gRPC's); refuses a declared body over the limit before reading it; turns a panic in a handler
 /// into a 500 for that request alone.
-async fn observe(State(observed): State<Observed>, request: Request, next: Next) -> Response {
+async fn observe<S>(observed: &Observed, request: Request, mut inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let observation = Observation::start(Transport::Rest);
     let state = &observed.state;
     // An `Arc<str>` clone, not a copy of the path.
@@ -186,8 +236,9 @@ async fn observe(State(observed): State<Observed>, request: Request, next: Next)
     {
         error_response(ServeError::TooLarge(state.max_body_bytes))
     } else {
-        match catch_panic(next.run(request)).await {
-            Ok(response) => response,
+        match catch_panic(inner.call(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
             Err(()) => {
                 tracing::error!(route = route_label, "handler panicked");
                 let err = ServeError::Internal(PANIC_MESSAGE.into());

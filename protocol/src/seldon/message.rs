@@ -237,10 +237,13 @@ impl Feedback {
     /// Reads a JSON `Feedback` (already parsed to a [`serde_json::Value`]), charging the tensors of its request,
     /// response and truth to one budget of `limits`; servers call this with their own body limit. The plain
     /// [`Deserialize`] impl charges each message to its own [`RequestLimits::default`] budget instead.
+    ///
+    /// Anything but a JSON object, unknown fields, wrong types and tensors over the budget are a
+    /// [`FeedbackError`] (the sender's fault).
     pub fn from_value(
         value: serde_json::Value,
         limits: &RequestLimits,
-    ) -> serde_json::Result<Feedback> {
+    ) -> Result<Feedback, FeedbackError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Wire {
@@ -252,6 +255,11 @@ impl Feedback {
             reward: f64,
             #[serde(default)]
             truth: Option<serde_json::Value>,
+        }
+        if !value.is_object() {
+            return Err(FeedbackError(serde::de::Error::custom(format!(
+                "a Feedback must be an object, got {value}"
+            ))));
         }
         let wire = Wire::deserialize(value)?;
         let mut budget = limits.budget();
@@ -267,6 +275,12 @@ impl Feedback {
         })
     }
 }
+
+/// Why a JSON `Feedback` could not be read: always the sender's fault (not an object, an unknown field, a wrong
+/// type, a tensor over the request's budget). It reads as the Python wrapper's message, `Invalid JSON: …`.
+#[derive(Debug, thiserror::Error)]
+#[error("Invalid JSON: {0}")]
+pub struct FeedbackError(#[from] serde_json::Error);
 
 /// One input or output description in model metadata. Either Seldon's `{messagetype, schema}` form or the
 /// V2-style `{name, datatype, shape}` form; absent keys are omitted.

@@ -7,8 +7,8 @@ pub mod pyjson;
 pub mod tftensor;
 
 pub use message::{
-    ArrayKind, DataArray, DefaultData, ErrorBody, Feedback, MessageMetadata, Meta, Metric,
-    ModelMetadataMessage, Payload, SeldonMessage, Status, tensor_from_shape_values,
+    ArrayKind, DataArray, DefaultData, ErrorBody, Feedback, FeedbackError, MessageMetadata, Meta,
+    Metric, ModelMetadataMessage, Payload, SeldonMessage, Status, tensor_from_shape_values,
 };
 pub use ndarray::{FlatRef, NdArray, NdArrayRef};
 

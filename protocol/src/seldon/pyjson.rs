@@ -61,7 +61,8 @@ impl Formatter for PyFormatter {
 
 /// Serializes `value` as Seldon's Python wrapper would, with the trailing newline.
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = Vec::with_capacity(128);
+    // A one-row reply with its `meta` is about 150–250 bytes: one allocation, not a few growing ones.
+    let mut out = Vec::with_capacity(256);
     let mut ser = Serializer::with_formatter(&mut out, PyFormatter);
     value.serialize(&mut ser)?;
     out.push(b'\n');

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use oxserve_protocol::RequestLimits;
 use oxserve_protocol::pb::seldon::protos as pb;
-use oxserve_protocol::seldon::{self, DefaultData, Payload, SeldonMessage, grpc as conv};
+use oxserve_protocol::seldon::{self, grpc as conv};
 use tonic::{Request, Response, Status};
 
-use super::{default_names, reply_meta};
 use crate::error::ServeError;
 use crate::state::ServerState;
 
@@ -38,31 +37,14 @@ impl SeldonGrpc {
 
     fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, ServeError> {
         let feedback = conv::feedback_from_pb(request, &self.limits())?;
-        self.state.metrics.feedback(feedback.reward);
-        let meta = feedback
-            .request
-            .as_ref()
-            .map(|r| r.meta.clone())
-            .unwrap_or_default();
-        Ok(conv::to_pb(&SeldonMessage {
-            meta: reply_meta(&self.state, &meta),
-            payload: Payload::Data(DefaultData {
-                names: Vec::new(),
-                array: seldon::DataArray::None,
-            }),
-            status: None,
-        }))
+        Ok(conv::to_pb(
+            &super::feedback(&self.state, &feedback).into_message()?,
+        ))
     }
 
     fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, ServeError> {
-        let mut message = conv::from_pb(request, &self.limits())?;
-        message.meta = reply_meta(&self.state, &message.meta);
-        if let Payload::Data(data) = &mut message.payload
-            && let Some([_, cols, ..]) = data.array.tensor().map(|t| t.shape())
-        {
-            data.names = default_names(*cols);
-        }
-        Ok(conv::to_pb(&message))
+        let message = conv::from_pb(request, &self.limits())?;
+        Ok(conv::to_pb(&super::transform(&self.state, message)))
     }
 
     fn metadata(&self) -> Result<pb::SeldonModelMetadata, ServeError> {

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use oxserve_core::{DataType, NamedTensor, PredictRequest, Tensor, TensorData};
 use oxserve_protocol::seldon::{
-    self, ArrayKind, DataArray, DefaultData, Meta, ModelMetadataMessage, NdArrayRef, Payload,
-    SeldonMessage,
+    self, ArrayKind, DataArray, DefaultData, Feedback, Meta, ModelMetadataMessage, NdArrayRef,
+    Payload, SeldonMessage,
 };
 
 use crate::config::Config;
@@ -36,6 +36,97 @@ pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
             .map(|(k, v)| (k.clone(), v.clone())),
     );
     meta
+}
+
+/// Seldon's `transform-input` / `transform-output` on a MODEL node: the payload passes through with the reply
+/// `meta`, and `data` gets the names the Python wrapper gives every reply (`t:0 … t:{cols-1}` for 2-D and more,
+/// none for 1-D: the request's own names never come back), on REST and gRPC alike.
+pub(crate) fn transform(state: &ServerState, message: SeldonMessage) -> SeldonMessage {
+    let meta = reply_meta(state, &message.meta);
+    let payload = match message.payload {
+        Payload::Data(DefaultData { array, .. }) => {
+            let names = match array.tensor().map(Tensor::shape) {
+                Some([_, cols, ..]) => default_names(*cols),
+                _ => Vec::new(),
+            };
+            Payload::Data(DefaultData { names, array })
+        }
+        other => other,
+    };
+    SeldonMessage {
+        meta,
+        payload,
+        status: None,
+    }
+}
+
+/// Seldon's reply to feedback on a MODEL node, after the reward is counted: the prepackaged servers learn
+/// nothing from it and answer an empty result, which the wrapper builds through protobuf — so the empty array
+/// shows as `ndarray: []` when the feedback's request had `data` and as an empty `tensor` otherwise — with the
+/// reply `meta` of the feedback's request.
+#[derive(Debug)]
+pub(crate) struct FeedbackReply {
+    meta: Meta,
+    request_had_data: bool,
+}
+
+/// Counts a feedback's reward and builds its reply ([`FeedbackReply`]), for both transports.
+pub(crate) fn feedback(state: &ServerState, feedback: &Feedback) -> FeedbackReply {
+    state.metrics.feedback(feedback.reward);
+    let request = feedback.request.as_ref();
+    FeedbackReply {
+        meta: reply_meta(state, request.map_or(&Meta::default(), |r| &r.meta)),
+        request_had_data: request.is_some_and(|r| matches!(r.payload, Payload::Data(_))),
+    }
+}
+
+impl FeedbackReply {
+    /// The reply as a message (gRPC writes it with `to_pb`: the empty `ndarray`, or the `tensor` of shape `[0]`).
+    pub(crate) fn into_message(self) -> Result<SeldonMessage, ServeError> {
+        let empty = Tensor::new(vec![0], TensorData::F64(Vec::new()))
+            .map_err(|e| ServeError::Internal(e.to_string()))?;
+        let array = if self.request_had_data {
+            DataArray::NdArray(empty)
+        } else {
+            DataArray::Tensor(empty)
+        };
+        Ok(SeldonMessage {
+            meta: self.meta,
+            payload: Payload::Data(DefaultData {
+                names: Vec::new(),
+                array,
+            }),
+            status: None,
+        })
+    }
+}
+
+/// The JSON protobuf's `MessageToJson` writes (empty fields vanish, as in the wrapper's REST reply):
+/// `{"data":{"ndarray":[]},"meta":…}` or `{"data":{"tensor":{"shape":[0]}},"meta":…}`.
+impl serde::Serialize for FeedbackReply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        #[derive(serde::Serialize)]
+        struct Shape {
+            shape: [u8; 1],
+        }
+        #[derive(serde::Serialize)]
+        enum Empty {
+            #[serde(rename = "ndarray")]
+            NdArray([u8; 0]),
+            #[serde(rename = "tensor")]
+            Tensor(Shape),
+        }
+        let data = if self.request_had_data {
+            Empty::NdArray([])
+        } else {
+            Empty::Tensor(Shape { shape: [0] })
+        };
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("data", &data)?;
+        map.serialize_entry("meta", &self.meta)?;
+        map.end()
+    }
 }
 
 /// Runs a Seldon prediction: one tensor in, the model's default output back in the request's form.

@@ -3,18 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use oxserve_core::Tensor;
 use oxserve_protocol::RequestLimits;
-use oxserve_protocol::seldon::{DefaultData, Feedback, Meta, Payload, SeldonMessage, pyjson};
+use oxserve_protocol::seldon::{Feedback, Meta, Payload, SeldonMessage, pyjson};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::HttpMethod;
 
-use super::{default_names, reply_meta};
+use super::reply_meta;
 use crate::error::{ServeError, json_response};
 use crate::openapi::{
     Doc, DocRouter, HealthStatusResponses, NotImplementedResponses, PingResponses,
@@ -150,13 +149,11 @@ const NO_JSON: &str = "Can't find JSON in data";
 
 /// Reads the request's JSON text the way Seldon's wrapper does: the `json` query parameter, a `json` form field,
 /// or the body itself.
-pub(crate) async fn request_json(
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, ServeError> {
-    if let Some(q) = query
+/// The request is taken whole, not through the `HeaderMap` and `RawQuery` extractors, which copy the headers and
+/// the query string for every request.
+pub(crate) async fn request_json(request: Request, limit: usize) -> Result<Bytes, ServeError> {
+    let (parts, body) = request.into_parts();
+    if let Some(q) = parts.uri.query()
         && let Some(json) = form_field(q.as_bytes(), "json")
     {
         return Ok(Bytes::from(json));
@@ -164,7 +161,8 @@ pub(crate) async fn request_json(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ServeError::TooLarge(limit))?;
-    let content_type = headers
+    let content_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -217,6 +215,15 @@ fn ok_json(message: &impl serde::Serialize) -> Response {
     }
 }
 
+/// A handler's outcome in Seldon's JSON: the reply as the wrapper's `jsonify` writes it, or the error's
+/// `{"status": …}` body.
+fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
+    match result {
+        Ok(reply) => ok_json(&reply),
+        Err(e) => e.into_seldon_response(),
+    }
+}
+
 /// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
 #[utoipa::path(post, path = "/api/v1.0/predictions", tag = TAG_SELDON, operation_id = "predictions",
     summary = "Runs a prediction on a SeldonMessage",
@@ -224,22 +231,15 @@ fn ok_json(message: &impl serde::Serialize) -> Response {
         `tensor` or `tftensor`); the reply carries the model's output in the same form, named `t:0…`.",
     request_body(content = SeldonMessage, content_type = "application/json", example = seed_example),
     responses(SeldonResponses))]
-pub(crate) async fn predict(
-    State(state): Shared,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let result = async {
-        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let message = parse_message(&json, state.max_body_bytes)?;
-        super::predict(&state, message).await
-    }
-    .await;
-    match result {
-        Ok(reply) => ok_json(&reply),
-        Err(e) => e.into_seldon_response(),
-    }
+pub(crate) async fn predict(State(state): Shared, request: Request) -> Response {
+    reply(
+        async {
+            let json = request_json(request, state.max_body_bytes).await?;
+            let message = parse_message(&json, state.max_body_bytes)?;
+            super::predict(&state, message).await
+        }
+        .await,
+    )
 }
 
 /// `POST /send-feedback`, `/api/v1.0/feedback`, `/api/v0.1/feedback`.
@@ -247,50 +247,18 @@ pub(crate) async fn predict(
     summary = "Sends feedback (a reward) on an earlier prediction",
     request_body(content = Feedback, content_type = "application/json"),
     responses(SeldonResponses))]
-pub(crate) async fn feedback(
-    State(state): Shared,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let result = async {
-        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
-        if !value.is_object() {
-            return Err(ServeError::BadRequest(format!(
-                "Invalid JSON: a Feedback must be an object, got {value}"
-            )));
+pub(crate) async fn feedback(State(state): Shared, request: Request) -> Response {
+    reply(
+        async {
+            let json = request_json(request, state.max_body_bytes).await?;
+            let value: serde_json::Value = serde_json::from_slice(&json)
+                .map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+            let feedback =
+                Feedback::from_value(value, &RequestLimits::from_body_limit(state.max_body_bytes))?;
+            Ok(super::feedback(&state, &feedback))
         }
-        let feedback =
-            Feedback::from_value(value, &RequestLimits::from_body_limit(state.max_body_bytes))
-                .map_err(|e| ServeError::BadRequest(format!("Invalid JSON: {e}")))?;
-        state.metrics.feedback(feedback.reward);
-        let request_meta = feedback
-            .request
-            .as_ref()
-            .map(|r| r.meta.clone())
-            .unwrap_or_default();
-        // The wrapper builds this reply through protobuf, so empty fields vanish: an empty ndarray when the
-        // request had data, an empty tensor otherwise.
-        let has_data = matches!(
-            feedback.request.as_ref().map(|r| &r.payload),
-            Some(Payload::Data(_))
-        );
-        let data = if has_data {
-            serde_json::json!({"ndarray": []})
-        } else {
-            serde_json::json!({"tensor": {"shape": [0]}})
-        };
-        Ok::<_, ServeError>(
-            serde_json::json!({"data": data, "meta": reply_meta(&state, &request_meta)}),
-        )
-    }
-    .await;
-    match result {
-        Ok(reply) => ok_json(&reply),
-        Err(e) => e.into_seldon_response(),
-    }
+        .await,
+    )
 }
 
 /// `POST /transform-input`, `/transform-output`: a MODEL node passes the payload through, with `t:i` names.
@@ -298,37 +266,15 @@ pub(crate) async fn feedback(
     summary = "Passes the payload through (a model's transform-input)",
     request_body(content = SeldonMessage, content_type = "application/json"),
     responses(SeldonResponses))]
-pub(crate) async fn transform(
-    State(state): Shared,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let result = async {
-        let json = request_json(&headers, query.as_deref(), body, state.max_body_bytes).await?;
-        let message = parse_message(&json, state.max_body_bytes)?;
-        let meta = reply_meta(&state, &message.meta);
-        let payload = match message.payload {
-            Payload::Data(DefaultData { array, .. }) => {
-                let names = match array.tensor().map(Tensor::shape) {
-                    Some([_, cols, ..]) => default_names(*cols),
-                    _ => Vec::new(),
-                };
-                Payload::Data(DefaultData { names, array })
-            }
-            other => other,
-        };
-        Ok::<_, ServeError>(SeldonMessage {
-            meta,
-            payload,
-            status: None,
-        })
-    }
-    .await;
-    match result {
-        Ok(reply) => ok_json(&reply),
-        Err(e) => e.into_seldon_response(),
-    }
+pub(crate) async fn transform(State(state): Shared, request: Request) -> Response {
+    reply(
+        async {
+            let json = request_json(request, state.max_body_bytes).await?;
+            let message = parse_message(&json, state.max_body_bytes)?;
+            Ok(super::transform(&state, message))
+        }
+        .await,
+    )
 }
 
 /// `POST /route`: not implemented by a MODEL.

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oxserve_protocol::v2;
@@ -186,10 +185,9 @@ fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Res
 pub(crate) async fn infer(
     State(state): Shared,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    infer_reply(&state, &name, None, &headers, body).await
+    infer_reply(&state, &name, None, request).await
 }
 
 #[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = TAG_V2, operation_id = "v2InferVersion",
@@ -200,33 +198,29 @@ pub(crate) async fn infer(
 pub(crate) async fn infer_version(
     State(state): Shared,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    infer_reply(&state, &name, Some(&version), &headers, body).await
+    infer_reply(&state, &name, Some(&version), request).await
 }
 
 async fn infer_reply(
     state: &ServerState,
     name: &str,
     version: Option<&str>,
-    headers: &HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
     let result = match check_model(state, name, version) {
-        Ok(()) => v2_infer(state, headers, body).await,
+        Ok(()) => v2_infer(state, request).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(ServeError::into_v2_response)
 }
 
-/// Decodes, runs and encodes one V2 REST inference.
-async fn v2_infer(
-    state: &ServerState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ServeError> {
-    let header_len = match headers.get(v2::HEADER_CONTENT_LENGTH) {
+/// Decodes, runs and encodes one V2 REST inference. The request is taken whole (the `HeaderMap` extractor would
+/// copy its headers).
+async fn v2_infer(state: &ServerState, request: Request) -> Result<Response, ServeError> {
+    let (parts, body) = request.into_parts();
+    let header_len = match parts.headers.get(v2::HEADER_CONTENT_LENGTH) {
         None => None,
         Some(v) => Some(
             v.to_str()
@@ -241,10 +235,7 @@ async fn v2_infer(
         .await
         .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
     let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))?;
-    let id = decoded
-        .id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = decoded.id.clone().unwrap_or_else(super::request_id);
     let response = super::infer(state, decoded.request).await?;
     let encoded = v2::encode_rest(
         &state.model_name,
