@@ -7,8 +7,8 @@
 //! does (6 significant digits when that round-trips, always with a `.` or an exponent, bare `NaN`/`Infinity`).
 
 mod grpc;
-mod json;
-mod rest;
+pub(crate) mod json;
+pub(crate) mod rest;
 
 pub use grpc::{inputs_from_protos, outputs_to_protos, signature_def, signature_def_map_any};
 pub use rest::{
