@@ -30,7 +30,7 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
     name: "sklearn-server",
     about: "SKLEARN_SERVER (Seldon Core, MLServer, KServe) without Python: serves a scikit-learn estimator from \
             model.joblib, model.pkl or model.pickle (read by a safe pickle reader that never executes code), or a \
-            Rust model from model.smartcore.json / model.linfa.json, over Seldon v1, V2 REST and gRPC.",
+            Rust model from model.smartcore.json / model.linfa.json, over Seldon v1, V2 REST and gRPC, and KServe V1.",
     parameters: &PARAMETERS,
 };
 
