@@ -92,17 +92,17 @@ async fn call(
     (status, reply.json().await.unwrap())
 }
 
+/// KServe's quickstart request to the model `name`.
+async fn quickstart(server: &ServerProcess, name: &str) -> (u16, Value) {
+    let path = format!("/v1/models/{name}:predict");
+    call(server, reqwest::Method::POST, &path, QUICKSTART).await
+}
+
 #[tokio::test]
 async fn kserve_quickstart_from_the_cluster_serving_runtime() {
     let server = start("sklearn-iris", QUICKSTART_MODEL, &[]);
     // `curl -H "Content-Type: application/json" http://${INGRESS}/v1/models/sklearn-iris:predict -d @./iris-input.json`
-    let (status, reply) = call(
-        &server,
-        reqwest::Method::POST,
-        "/v1/models/sklearn-iris:predict",
-        QUICKSTART,
-    )
-    .await;
+    let (status, reply) = quickstart(&server, "sklearn-iris").await;
     assert_eq!((status, reply), (200, json!({"predictions": [1, 1]})));
     assert_eq!(
         call(&server, reqwest::Method::GET, "/v1/models/sklearn-iris", "").await,
@@ -142,22 +142,10 @@ async fn predict_proba_env_and_errors() {
     // The seed's model answers `predict` by default on V1 (whatever Seldon's `method` default), and
     // `predict_proba` under PREDICT_PROBA=true (any case, as KServe lower-cases it).
     let plain = start("iris", SEED_MODEL, &[]);
-    let (status, labels) = call(
-        &plain,
-        reqwest::Method::POST,
-        "/v1/models/iris:predict",
-        QUICKSTART,
-    )
-    .await;
+    let (status, labels) = quickstart(&plain, "iris").await;
     assert_eq!((status, &labels), (200, &json!({"predictions": [1, 2]})));
     let server = start("sklearn-iris", SEED_MODEL, &[("PREDICT_PROBA", "True")]);
-    let (status, reply) = call(
-        &server,
-        reqwest::Method::POST,
-        "/v1/models/sklearn-iris:predict",
-        QUICKSTART,
-    )
-    .await;
+    let (status, reply) = quickstart(&server, "sklearn-iris").await;
     assert_eq!(status, 200, "{reply}");
     let rows = reply["predictions"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -181,13 +169,7 @@ async fn predict_proba_env_and_errors() {
         &[("PREDICT_PROBA", "true")],
     );
     assert_eq!(
-        call(
-            &svc,
-            reqwest::Method::POST,
-            "/v1/models/sklearn-iris:predict",
-            QUICKSTART
-        )
-        .await,
+        quickstart(&svc, "sklearn-iris").await,
         (200, json!({"predictions": [1, 1]}))
     );
     let (status, reply) = call(
@@ -210,13 +192,7 @@ async fn predict_proba_env_and_errors() {
         (501, json!({"error": "Could not find explainer_host."}))
     );
     assert_eq!(
-        call(
-            &server,
-            reqwest::Method::POST,
-            "/v1/models/iris:predict",
-            QUICKSTART
-        )
-        .await,
+        quickstart(&server, "iris").await,
         (
             404,
             json!({"error": "Model with name iris does not exist."})
