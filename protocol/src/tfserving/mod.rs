@@ -1,6 +1,7 @@
 //! TensorFlow Serving's API: the REST JSON bodies (row `instances` and columnar `inputs` predict requests, their
 //! `predictions` / `outputs` replies, model status and signature metadata; the row code also reads and writes
-//! KServe's V1 bodies, [`crate::kserve_v1`]) and the gRPC `TensorProto` conversions, all driven by the model's signature ([`TensorSpec`]s).
+//! KServe's V1 bodies, [`crate::kserve_v1`]) and the gRPC `TensorProto` conversions, all driven by the model's
+//! signature ([`TensorSpec`]s).
 //!
 //! The signature is the model's metadata: one signature, `serving_default`, whose input and output aliases are
 //! the model's tensor names. JSON numbers are read as each input's dtype; replies print floats as TF Serving
