@@ -5,7 +5,10 @@ seldon-config: `predictor_servers` is JSON, implementation -> {"protocols": {p: 
 with p only seldon/v2/kfserving/tensorflow (anything else is silently ignored by the operator), the Helm defaults
 kept for every other server, SKLEARN_SERVER on oxserve's image for seldon and v2; `storageInitializer` has an image
 and four Kubernetes quantities that parse (the operator fails injection otherwise). The SeldonDeployment is the
-seed's iris one; the ClusterServingRuntime declares sklearn and the v2 protocol on the same image; the ONNX, Hugging
+seed's iris one; the ClusterServingRuntime declares sklearn and the v1, v2 and grpc-v2 protocols on the same image,
+started with the arguments of KServe's kserve-sklearnserver; every KServe runtime lists v1, v2 and grpc-v2; KServe's
+quickstart InferenceService (sklearn-iris, no protocolVersion: v1) selects oxserve-sklearn by KServe's controller's
+rules (and an xgboost, lightgbm or huggingface one selects oxserve's) beside KServe's own runtimes; the ONNX, Hugging
 Face, XGBoost and LightGBM runtimes and the TENSORFLOW_SERVER / HUGGINGFACE_SERVER / XGBOOST_SERVER examples resolve
 to onnx-server / candle-server / xgboost-server (XGBOOST_SERVER and the new LIGHTGBM_SERVER: seldon and v2).
 
@@ -172,20 +175,26 @@ def serving_runtime_formats_and_protocol():
     spec = runtime["spec"]
     formats = {f["name"] for f in spec["supportedModelFormats"]}
     assert "sklearn" in formats, formats
-    assert "v2" in spec["protocolVersions"], spec["protocolVersions"]
+    assert {"v1", "v2", "grpc-v2"} <= set(spec["protocolVersions"]), spec["protocolVersions"]
     assert set(spec["protocolVersions"]) <= {"v1", "v2", "grpc-v1", "grpc-v2"}, spec["protocolVersions"]
+
+
+def flags_of(container):
+    """A container's `--name=value` arguments as a dict (every argument must have that form)."""
+    args = container.get("args", [])
+    assert all(a.startswith("--") and "=" in a for a in args), args
+    return dict(a[2:].split("=", 1) for a in args)
 
 
 def serving_runtime_container():
     container, = runtime["spec"]["containers"]
     assert container["name"] == "kserve-container", container["name"]
     assert container["image"] == image_of(servers["SKLEARN_SERVER"]["protocols"]["v2"]), container["image"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env.get("MLSERVER_MODEL_URI") == "/mnt/models", env.get("MLSERVER_MODEL_URI")
-    assert env.get("MLSERVER_MODEL_NAME") == "{{.Name}}", env.get("MLSERVER_MODEL_NAME")
     port = str(container["ports"][0]["containerPort"])
-    assert env.get("PREDICTIVE_UNIT_HTTP_SERVICE_PORT") == env.get("MLSERVER_HTTP_PORT") == port, (env, port)
-    assert env.get("PREDICTIVE_UNIT_GRPC_SERVICE_PORT") == env.get("MLSERVER_GRPC_PORT"), env
+    # KServe's kserve-sklearnserver container's arguments, plus the gRPC port.
+    assert flags_of(container) == {"model_name": "{{.Name}}", "model_dir": "/mnt/models", "http_port": port,
+                                   "grpc_port": "9000"}, container["args"]
+    env = {e["name"]: e["value"] for e in container["env"]}
     metrics = runtime["spec"]["annotations"]["prometheus.kserve.io/port"]
     assert env.get("PREDICTIVE_UNIT_METRICS_SERVICE_PORT") == metrics, (env, metrics)
     for kind in ("requests", "limits"):
@@ -209,13 +218,118 @@ def other_runtime(file, name, fmt, protocols):
     port = str(container["ports"][0]["containerPort"])
     args = container.get("args", [])
     if args:  # started as KServe starts tensorflow_model_server
-        flags = dict(a[2:].split("=", 1) for a in args)
+        flags = flags_of(container)
         assert flags["rest_api_port"] == port and flags["model_base_path"] == "/mnt/models", flags
         assert flags["model_name"] == "{{.Name}}", flags
     else:
         assert env.get("MLSERVER_HTTP_PORT") == env.get("PREDICTIVE_UNIT_HTTP_SERVICE_PORT") == port, env
         assert env.get("MLSERVER_MODEL_URI") == "/mnt/models", env
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+# KServe's own ClusterServingRuntimes (config/runtimes/*.yaml at kserve/kserve aaac4e2, the facts selection reads:
+# formats with version, autoSelect and priority, protocols), installed beside oxserve's by KServe's Helm chart.
+KSERVE_RUNTIMES = [
+    {"name": "kserve-sklearnserver", "protocolVersions": ["v1", "v2"],
+     "supportedModelFormats": [{"name": "sklearn", "version": "1", "autoSelect": True, "priority": 1}]},
+    {"name": "kserve-xgbserver", "protocolVersions": ["v1", "v2"],
+     "supportedModelFormats": [{"name": "xgboost", "version": "2", "autoSelect": True, "priority": 1}]},
+    {"name": "kserve-lgbserver", "protocolVersions": ["v1", "v2"],
+     "supportedModelFormats": [{"name": "lightgbm", "version": "4", "autoSelect": True, "priority": 1}]},
+    {"name": "kserve-huggingfaceserver", "protocolVersions": ["v2", "v1"],
+     "supportedModelFormats": [{"name": "huggingface", "version": "1", "autoSelect": True, "priority": 1}]},
+    {"name": "kserve-mlserver", "protocolVersions": ["v2"],
+     "supportedModelFormats": [{"name": n, "version": v, "autoSelect": True, "priority": p} for n, v, p in [
+         ("sklearn", "0", 2), ("sklearn", "1", 2), ("xgboost", "1", 2), ("xgboost", "2", 2), ("lightgbm", "3", 2),
+         ("lightgbm", "4", 2), ("mlflow", "1", 1), ("mlflow", "2", 1)]]},
+    {"name": "kserve-tritonserver", "protocolVersions": ["v2", "grpc-v2"],
+     "supportedModelFormats": [{"name": "onnx", "version": "1", "autoSelect": True, "priority": 1}]},
+]
+# KServe's quickstart InferenceService ("First InferenceService"), verbatim.
+QUICKSTART = """
+apiVersion: "serving.kserve.io/v1beta1"
+kind: "InferenceService"
+metadata:
+  name: "sklearn-iris"
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: sklearn
+      storageUri: "gs://kfserving-examples/models/sklearn/1.0/model"
+"""
+PROTOCOL_ORDER = {"v1": 1, "v2": 2, "grpc-v1": 3, "grpc-v2": 4}  # pkg/constants: ProtocolVersion iota
+
+
+def oxserve_runtimes():
+    """Every ClusterServingRuntime in images/k8s, as (file, spec with its name)."""
+    found = []
+    for path in sorted(K8S.glob("kserve-*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "ClusterServingRuntime":
+                found.append((path.name, {"name": doc["metadata"]["name"], **doc["spec"]}))
+    return found
+
+
+def select_runtime(model, runtimes):
+    """KServe's controller's choice (pkg/apis/serving/v1beta1/predictor_model.go GetSupportingRuntimes, for
+    cluster runtimes with no `runtime` named): runtimes sorted by their lowest protocol, then name (no creation
+    times here); kept when not disabled, single-model, single-node, listing the model's format label (`mt:name`,
+    or `mt:name:version` when the model gives a version) among its autoSelect formats, and the model's protocol
+    (default v1) or no protocols at all; then stably sorted by the format's priority, highest first (a runtime
+    with a priority before one without). The first is selected."""
+    fmt = model["modelFormat"]
+    label = f"mt:{fmt['name']}" + (f":{fmt['version']}" if fmt.get("version") else "")
+    protocol = model.get("protocolVersion") or "v1"
+    ordered = sorted(runtimes, key=lambda r: (min((PROTOCOL_ORDER.get(p, 5) for p in r.get("protocolVersions") or []),
+                                                   default=5), r["name"]))
+    kept = []
+    for rt in ordered:
+        labels = set()
+        for f in rt["supportedModelFormats"]:
+            if f.get("autoSelect"):
+                labels.add(f"mt:{f['name']}")
+                if f.get("version"):
+                    labels.add(f"mt:{f['name']}:{f['version']}")
+        protocols = rt.get("protocolVersions") or []
+        if (not rt.get("disabled") and not rt.get("multiModel") and "workerSpec" not in rt and label in labels
+                and (not protocols or protocol in protocols)):
+            kept.append(rt)
+
+    def priority(rt):
+        for f in rt["supportedModelFormats"]:
+            if f["name"] == fmt["name"]:
+                return f.get("priority")
+        return None
+    kept.sort(key=lambda rt: (priority(rt) is None, -(priority(rt) or 0)))
+    assert kept, f"no runtime supports {label} over {protocol}"
+    return kept[0]["name"]
+
+
+def every_kserve_runtime_lists_v1_v2_grpc_v2():
+    runtimes = oxserve_runtimes()
+    assert len(runtimes) >= 5, [f for f, _ in runtimes]
+    for file, spec in runtimes:
+        assert {"v1", "v2", "grpc-v2"} <= set(spec["protocolVersions"]), (file, spec["protocolVersions"])
+
+
+def quickstart_selects_oxserve():
+    ours = [spec for _, spec in oxserve_runtimes()]
+    everything = KSERVE_RUNTIMES + ours
+    isvc = yaml.safe_load(QUICKSTART)
+    model = isvc["spec"]["predictor"]["model"]
+    assert "protocolVersion" not in model
+    assert select_runtime(model, everything) == "oxserve-sklearn"
+    # Without oxserve's, KServe's own sklearnserver serves it (the rules pick what KServe picks).
+    assert select_runtime(model, KSERVE_RUNTIMES) == "kserve-sklearnserver"
+    for fmt, version, protocol, want in [
+            ("sklearn", "1", "v2", "oxserve-sklearn"), ("sklearn", "1", None, "oxserve-sklearn"),
+            ("xgboost", "2", None, "oxserve-xgboost"), ("xgboost", None, "v2", "oxserve-xgboost"),
+            ("lightgbm", "4", None, "oxserve-lightgbm"), ("huggingface", None, None, "oxserve-huggingface"),
+            ("onnx", None, "v2", "oxserve-onnx")]:
+        m = {"modelFormat": {"name": fmt, **({"version": version} if version else {})},
+             **({"protocolVersion": protocol} if protocol else {})}
+        assert select_runtime(m, everything) == want, (m, select_runtime(m, everything))
 
 
 def example_deployments_resolve():
@@ -240,17 +354,20 @@ for name, fn in [
     ("storageInitializer image and four quantities", storage_initializer_entry),
     ("SeldonDeployment is the seed's iris", seldon_deployment_is_the_seed),
     ("SeldonDeployment resolves to the oxserve image", seldon_deployment_resolves_to_oxserve),
-    ("ClusterServingRuntime: sklearn, v2", serving_runtime_formats_and_protocol),
+    ("ClusterServingRuntime: sklearn, v1/v2 REST + v2 gRPC", serving_runtime_formats_and_protocol),
     ("ClusterServingRuntime container env and ports", serving_runtime_container),
     ("ClusterServingRuntime oxserve-onnx: onnx, v1/v2 REST+gRPC, TF Serving flags",
      lambda: other_runtime("kserve-onnx-runtime.yaml", "oxserve-onnx", "onnx", {"v1", "v2", "grpc-v1", "grpc-v2"})),
-    ("ClusterServingRuntime oxserve-huggingface: huggingface, v2",
-     lambda: other_runtime("kserve-huggingface-runtime.yaml", "oxserve-huggingface", "huggingface", {"v2", "grpc-v2"})),
+    ("ClusterServingRuntime oxserve-huggingface: huggingface, v1/v2 REST + v2 gRPC",
+     lambda: other_runtime("kserve-huggingface-runtime.yaml", "oxserve-huggingface", "huggingface",
+                           {"v1", "v2", "grpc-v2"})),
     ("ClusterServingRuntime oxserve-xgboost: xgboost, v1/v2 REST + v2 gRPC",
      lambda: other_runtime("kserve-xgboost-runtime.yaml", "oxserve-xgboost", "xgboost", {"v1", "v2", "grpc-v2"})),
     ("ClusterServingRuntime oxserve-lightgbm: lightgbm, v1/v2 REST + v2 gRPC",
      lambda: other_runtime("kserve-lightgbm-runtime.yaml", "oxserve-lightgbm", "lightgbm", {"v1", "v2", "grpc-v2"})),
     ("TENSORFLOW_SERVER, HUGGINGFACE_SERVER and XGBOOST_SERVER examples resolve to oxserve", example_deployments_resolve),
+    ("every KServe ClusterServingRuntime lists v1, v2 and grpc-v2", every_kserve_runtime_lists_v1_v2_grpc_v2),
+    ("KServe's quickstart InferenceService (sklearn-iris, v1) selects oxserve-sklearn", quickstart_selects_oxserve),
 ]:
     check(name, fn)
 

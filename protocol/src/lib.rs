@@ -2,7 +2,9 @@
 //!
 //! - [`seldon`]: Seldon Core v1 — `SeldonMessage` (JSON and protobuf), `Feedback`, metadata, the error `Status`.
 //! - [`v2`]: the Open Inference Protocol — REST JSON (with the binary tensor data extension) and gRPC.
-//! - [`tfserving`]: TensorFlow Serving's REST JSON (also KServe's v1 protocol) and its gRPC `TensorProto`s.
+//! - [`tfserving`]: TensorFlow Serving's REST JSON and its gRPC `TensorProto`s.
+//! - [`kserve_v1`]: KServe's V1 data plane JSON (`instances` / `inputs` rows in, `predictions` out), read and
+//!   written with TF Serving's row code.
 //! - [`pb`]: the generated protobuf messages and tonic services of all of them (package `seldon.protos`,
 //!   `inference`, `tensorflow`, `tensorflow.serving`).
 //!
@@ -13,6 +15,7 @@
 //!
 //! No HTTP and no model logic live here.
 
+pub mod kserve_v1;
 pub mod limits;
 pub mod pb;
 pub mod seldon;

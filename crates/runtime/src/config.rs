@@ -78,6 +78,9 @@ pub mod env {
     pub const LOG_FILTER: &str = "RUST_LOG";
     /// Where to write the bound ports as JSON after binding.
     pub const PORTS_FILE: &str = "OXSERVE_PORTS_FILE";
+    /// KServe's sklearnserver: `true` (any case) makes KServe V1's `:predict` answer `predict_proba` where the
+    /// model has it. Read by sklearn-server's own flag (`--predict-proba`).
+    pub const PREDICT_PROBA: &str = "PREDICT_PROBA";
 
     /// Every name above, for the README check and for tools that list a server's environment.
     pub const ALL: &[&str] = &[
@@ -113,6 +116,7 @@ pub mod env {
         LOG_JSON,
         LOG_FILTER,
         PORTS_FILE,
+        PREDICT_PROBA,
     ];
 }
 
@@ -202,6 +206,24 @@ pub struct Config {
     #[arg(long, env = env::MLSERVER_MODEL_URI, hide = true)]
     pub mlserver_model_uri: Option<String>,
 
+    /// KServe's `--model_name` (its model servers' flag, in KServe's runtimes' `args`): the model's name when
+    /// `--model-name` is not given.
+    #[arg(id = "kserve_model_name", long = "model_name", hide = true)]
+    pub kserve_model_name: Option<String>,
+
+    /// KServe's `--model_dir`: where the model is, when `--model-uri` is not given.
+    #[arg(long = "model_dir", hide = true)]
+    pub kserve_model_dir: Option<String>,
+
+    /// KServe's `--http_port`: the REST port (a flag of the container's own command line, so it wins over the
+    /// env).
+    #[arg(long = "http_port", hide = true)]
+    pub kserve_http_port: Option<u16>,
+
+    /// KServe's `--grpc_port`: the gRPC port (wins over the env).
+    #[arg(long = "grpc_port", hide = true)]
+    pub kserve_grpc_port: Option<u16>,
+
     /// Model metadata (YAML or JSON) merged over the model folder's `metadata.yaml`.
     #[arg(long, env = env::MODEL_METADATA)]
     pub model_metadata: Option<String>,
@@ -278,14 +300,22 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 impl Config {
-    /// The REST port: the Seldon env (or a server flag that set it), else MLServer's, else 9000.
+    /// The REST port: KServe's `--http_port`, else the Seldon env (or a server flag that set it), else
+    /// MLServer's, else 9000.
     pub fn effective_http_port(&self) -> u16 {
-        self.http_port.or(self.mlserver_http_port).unwrap_or(9000)
+        self.kserve_http_port
+            .or(self.http_port)
+            .or(self.mlserver_http_port)
+            .unwrap_or(9000)
     }
 
-    /// The gRPC port: the Seldon env (or a server flag that set it), else MLServer's, else 9500.
+    /// The gRPC port: KServe's `--grpc_port`, else the Seldon env (or a server flag that set it), else
+    /// MLServer's, else 9500.
     pub fn effective_grpc_port(&self) -> u16 {
-        self.grpc_port.or(self.mlserver_grpc_port).unwrap_or(9500)
+        self.kserve_grpc_port
+            .or(self.grpc_port)
+            .or(self.mlserver_grpc_port)
+            .unwrap_or(9500)
     }
 
     /// The metrics port: the Seldon env, else MLServer's, else 6000.
@@ -308,20 +338,24 @@ impl Config {
             .unwrap_or_else(|| "/prometheus".to_string())
     }
 
-    /// The model name on V2 routes and in metrics.
+    /// The model name on V2 and KServe V1 routes and in metrics: `--model-name`, else the `--model_name` of
+    /// KServe's (and TF Serving's) command line, else `PREDICTIVE_UNIT_ID`, else `MLSERVER_MODEL_NAME`, else
+    /// `model`.
     pub fn effective_model_name(&self) -> String {
         self.model_name
             .clone()
+            .or_else(|| self.kserve_model_name.clone())
             .or_else(|| self.predictive_unit_id.clone())
             .or_else(|| self.mlserver_model_name.clone())
             .unwrap_or_else(|| "model".to_string())
     }
 
-    /// Where the model is: `--model-uri` (or a server flag that set it), else the `model_uri` parameter, else
-    /// `MLSERVER_MODEL_URI`.
+    /// Where the model is: `--model-uri` (or a server flag that set it), else KServe's `--model_dir`, else the
+    /// `model_uri` parameter, else `MLSERVER_MODEL_URI`.
     pub fn effective_model_uri(&self, params: &Parameters) -> Option<String> {
         self.model_uri
             .clone()
+            .or_else(|| self.kserve_model_dir.clone())
             .or_else(|| params.get_str("model_uri").map(str::to_string))
             .or_else(|| self.mlserver_model_uri.clone())
     }
@@ -527,6 +561,48 @@ mod tests {
             (9000, 6000)
         );
         assert_eq!(c.effective_metrics_endpoint(), "/prometheus");
+    }
+
+    #[test]
+    fn kserve_model_server_flags() {
+        // KServe's kserve-sklearnserver container: `--model_name={{.Name}} --model_dir=/mnt/models --http_port=8080`.
+        let c = Config::parse_from([
+            "x",
+            "--model_name=sklearn-iris",
+            "--model_dir=/mnt/models",
+            "--http_port=8080",
+            "--grpc_port",
+            "8081",
+            "--predictive-unit-id",
+            "unit",
+            "--mlserver-model-uri",
+            "/elsewhere",
+        ]);
+        assert_eq!(c.effective_model_name(), "sklearn-iris");
+        assert_eq!(
+            c.effective_model_uri(&Parameters::default()).as_deref(),
+            Some("/mnt/models")
+        );
+        assert_eq!(
+            (c.effective_http_port(), c.effective_grpc_port()),
+            (8080, 8081)
+        );
+        // The container's flags win over the ports' env; oxserve's own name and URI flags over KServe's.
+        let c = Config::parse_from([
+            "x",
+            "--http-port=9000",
+            "--http_port=8080",
+            "--model-name=ox",
+            "--model_name=k",
+            "--model-uri=/a",
+            "--model_dir=/b",
+        ]);
+        assert_eq!(c.effective_http_port(), 8080);
+        assert_eq!(c.effective_model_name(), "ox");
+        assert_eq!(
+            c.effective_model_uri(&Parameters::default()).as_deref(),
+            Some("/a")
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! | too large | `TooLarge` | 413 | `RESOURCE_EXHAUSTED` |
 //! | overloaded | `Overloaded` | 429 | `RESOURCE_EXHAUSTED` |
 //! | internal | `Internal`, `BadMetadata`, `Model(Internal)` | 500 | `INTERNAL` |
+//! | not implemented | `NoExplainer` | 501 | `UNIMPLEMENTED` |
+//! | unavailable | `NotReady` | 503 | `UNAVAILABLE` |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -80,6 +82,13 @@ pub enum ServeError {
     /// The server is serving as many requests as it is allowed to.
     #[error("the server is overloaded; try again later")]
     Overloaded,
+    /// KServe V1's `:explain`: no explainer serves beside the model (KServe's own words and 501, from its
+    /// `Model.explain` without an `explainer_host`).
+    #[error("Could not find explainer_host.")]
+    NoExplainer,
+    /// The model is not ready (the server is shutting down): KServe's `ModelNotReady`, 503.
+    #[error("{0}")]
+    NotReady(String),
     /// A route Seldon defines but a model does not implement (`/route`, `/aggregate`).
     #[error("{0} is not implemented")]
     NotImplemented(&'static str),
@@ -100,6 +109,8 @@ enum Kind {
     TooLarge,
     Overloaded,
     Internal,
+    NotImplemented,
+    Unavailable,
 }
 
 impl ServeError {
@@ -122,6 +133,8 @@ impl ServeError {
             ServeError::Model(ModelError::Internal(_))
             | ServeError::BadMetadata
             | ServeError::Internal(_) => Kind::Internal,
+            ServeError::NoExplainer => Kind::NotImplemented,
+            ServeError::NotReady(_) => Kind::Unavailable,
         }
     }
 
@@ -134,6 +147,8 @@ impl ServeError {
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -156,6 +171,8 @@ impl ServeError {
             Kind::MethodNotAllowed => tonic::Status::unimplemented(message),
             Kind::TooLarge | Kind::Overloaded => tonic::Status::resource_exhausted(message),
             Kind::Internal => tonic::Status::internal(message),
+            Kind::NotImplemented => tonic::Status::unimplemented(message),
+            Kind::Unavailable => tonic::Status::unavailable(message),
         }
     }
 
@@ -166,6 +183,12 @@ impl ServeError {
             status: Status::failure(self.seldon_reason(), self.to_string()),
         };
         json_response(status, seldon::pyjson::to_vec(&body).unwrap_or_default())
+    }
+
+    /// A KServe V1 error reply: `{"error": …}` with the table's status. KServe's model server answers V1 and
+    /// V2 errors through the same exception handlers, so the shape is V2's.
+    pub fn into_kserve_v1_response(self) -> Response {
+        self.into_v2_response()
     }
 
     /// A V2 error reply: `{"error": …}`.

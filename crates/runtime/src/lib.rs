@@ -2,7 +2,7 @@
 //!
 //! A server crate describes itself ([`Server`]: its name, what it serves, its parameters), loads its model and
 //! calls [`run`] (or [`run_with`], adding its own protocols and flags); everything else — configuration from the Seldon operator's
-//! env vars, Seldon v1 and Open Inference Protocol (V2) REST routes, gRPC services, Prometheus metrics, health
+//! env vars (and KServe's model-server flags), Seldon v1, Open Inference Protocol (V2) and KServe V1 REST routes, gRPC services, Prometheus metrics, health
 //! and readiness, error shapes, body limits, overload refusal, graceful shutdown and logs — lives here.
 //!
 //! ```no_run
@@ -24,6 +24,7 @@ pub mod config;
 mod conn;
 pub mod error;
 mod grpc;
+mod kserve_v1;
 pub mod loader;
 pub mod metrics;
 mod observe;
@@ -72,6 +73,12 @@ pub trait ServerArgs: clap::Args + clap::FromArgMatches {
     /// Folds the server's flags into the runtime's configuration.
     fn apply(&self, config: &mut Config) {
         let _ = config;
+    }
+
+    /// Adjusts the server's [`Extensions`] from its flags (sklearn-server's `PREDICT_PROBA` picks the output
+    /// KServe V1 answers), before the model loads.
+    fn extensions(&self, extensions: Extensions) -> Extensions {
+        extensions
     }
 }
 
@@ -128,6 +135,9 @@ pub struct Extensions {
     /// Called instead of the server's loader when no model URI is given (its `model_dir` is empty); without
     /// it, a missing model URI is a start-up error.
     pub without_model: Option<Loader>,
+    /// The outputs KServe V1's `:predict` answers, in order of preference: the first the loaded model lists
+    /// is asked for; none (or an empty list) means the model's default output.
+    pub kserve_v1_outputs: Vec<&'static str>,
 }
 
 /// A server's model loader, boxed.
@@ -140,6 +150,7 @@ impl std::fmt::Debug for Extensions {
             .field("grpc", &self.grpc.len())
             .field("grpc_protocols", &self.grpc_protocols)
             .field("without_model", &self.without_model.is_some())
+            .field("kserve_v1_outputs", &self.kserve_v1_outputs)
             .finish()
     }
 }
@@ -170,6 +181,12 @@ impl Extensions {
         protocol: &'static str,
     ) -> Self {
         self.grpc_protocols.push((service_prefix, protocol));
+        self
+    }
+
+    /// Sets the outputs KServe V1's `:predict` answers, in order of preference ([`Extensions::kserve_v1_outputs`]).
+    pub fn with_kserve_v1_outputs(mut self, preferred: &[&'static str]) -> Self {
+        self.kserve_v1_outputs = preferred.to_vec();
         self
     }
 
@@ -212,10 +229,11 @@ pub fn run_with<A: ServerArgs, F>(server: &Server, extensions: Extensions, load:
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
-    let (config, _args) = match parse_config::<A>(server, std::env::args_os()) {
+    let (config, args) = match parse_config::<A>(server, std::env::args_os()) {
         Ok(parsed) => parsed,
         Err(e) => e.exit(),
     };
+    let extensions = args.extensions(extensions);
     init_tracing(config.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -307,8 +325,9 @@ where
             "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI"
         ),
     };
-    let state = build_state(&config, model, &model_dir)?;
-    serve_state_with(config, state, extensions, wait_for_signal()).await
+    let mut state = new_state(&config, model, &model_dir)?;
+    state.kserve_v1_output = kserve_v1::resolve_output(&state, &extensions.kserve_v1_outputs);
+    serve_state_with(config, Arc::new(state), extensions, wait_for_signal()).await
 }
 
 /// Resolves a model URI to a local folder: a local path (or `file://`, `pvc://`) as it is; a remote URI is first
@@ -340,6 +359,15 @@ pub fn build_state(
     model: Arc<dyn Model>,
     model_dir: &Path,
 ) -> anyhow::Result<Arc<ServerState>> {
+    new_state(config, model, model_dir).map(Arc::new)
+}
+
+/// [`build_state`] before it is shared.
+fn new_state(
+    config: &Config,
+    model: Arc<dyn Model>,
+    model_dir: &Path,
+) -> anyhow::Result<ServerState> {
     let image = config.predictive_unit_image.clone();
     let seldon_metadata = seldon::load_metadata(config, model_dir);
     let (image_name, image_version) = seldon::split_image(image.as_deref());
@@ -366,7 +394,7 @@ pub fn build_state(
     state.max_body_bytes = config.max_body_bytes;
     state.max_request_cost = config.max_request_cost;
     state.set_model_threads(config.model_threads);
-    Ok(Arc::new(state))
+    Ok(state)
 }
 
 /// Waits for SIGTERM or SIGINT.

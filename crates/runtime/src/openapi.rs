@@ -49,6 +49,8 @@ pub(crate) const SEED_EXAMPLE: &str = r#"{"data":{"ndarray":[[1,2,3,4]]}}"#;
 pub(crate) const TAG_SELDON: &str = "Seldon v1";
 /// The tag of V2's routes.
 pub(crate) const TAG_V2: &str = "Open Inference Protocol (V2)";
+/// The tag of KServe V1's routes.
+pub(crate) const TAG_KSERVE_V1: &str = "KServe V1";
 /// The tag of the Kubernetes probes.
 pub(crate) const TAG_PROBES: &str = "Probes";
 
@@ -471,9 +473,9 @@ pub(crate) fn openapi(
                 .title("oxserve")
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some(
-                    "A model server speaking Seldon's v1 protocol and the Open Inference Protocol (V2). Errors \
-                     answer `{\"status\":{\"code\":-1,\"info\":…,\"reason\":…,\"status\":1}}` on Seldon routes and \
-                     `{\"error\":…}` on V2 routes; an unknown route answers 404 and a wrong method 405, in the \
+                    "A model server speaking Seldon's v1 protocol, the Open Inference Protocol (V2) and KServe's V1 \
+                     data plane. Errors answer `{\"status\":{\"code\":-1,\"info\":…,\"reason\":…,\"status\":1}}` on \
+                     Seldon routes and `{\"error\":…}` on V2 and KServe V1 routes; an unknown route answers 404 and a wrong method 405, in the \
                      same shapes.",
                 ))
                 .build(),
@@ -487,6 +489,10 @@ pub(crate) fn openapi(
         .tags(Some([
             tag(TAG_SELDON, "Seldon Core v1 protocol"),
             tag(TAG_V2, "KServe / MLServer V2 inference protocol"),
+            tag(
+                TAG_KSERVE_V1,
+                "KServe's V1 data plane (`instances` in, `predictions` out)",
+            ),
             tag(TAG_PROBES, "Kubernetes probes"),
         ]))
         .paths(documented)
@@ -508,6 +514,8 @@ enum Body {
     SeldonError,
     /// A V2 error body.
     V2Error,
+    /// A JSON object of the shape described.
+    Object,
     /// Text of this media type.
     Text(&'static str),
     /// Nothing.
@@ -615,6 +623,36 @@ responses! {
     )];
     /// V2 server liveness.
     V2LiveResponses = &[(200, "live", Body::Json("V2Live"))];
+    /// KServe V1 liveness.
+    V1LiveResponses = &[(200, "`{\"status\": \"alive\"}`", Body::Object)];
+    /// KServe V1's model list.
+    V1ModelsResponses = &[(200, "`{\"models\": [name]}`", Body::Object)];
+    /// KServe V1 model readiness.
+    V1ModelReadyResponses = &[
+        (200, "`{\"name\": …, \"ready\": true}`", Body::Object),
+        (404, "no such model (`Model with name … does not exist.`)", Body::V2Error),
+        (503, "not ready: the server is shutting down", Body::V2Error),
+    ];
+    /// KServe V1 `:predict`.
+    V1PredictResponses = &[
+        (200, "`{\"predictions\": …}`", Body::Object),
+        (
+            400,
+            "the body is not JSON, has no rows, or the model refuses them",
+            Body::V2Error,
+        ),
+        (404, "no such model", Body::V2Error),
+        (413, "the body is larger than the server's limit", Body::V2Error),
+        (429, "the server is overloaded", Body::V2Error),
+        (500, "the model failed", Body::V2Error),
+    ];
+    /// KServe V1 `:explain`.
+    V1ExplainResponses = &[
+        (400, "the body is not JSON", Body::V2Error),
+        (404, "no such model", Body::V2Error),
+        (413, "the body is larger than the server's limit", Body::V2Error),
+        (501, "no explainer (`Could not find explainer_host.`)", Body::V2Error),
+    ];
     /// V2 server readiness.
     V2ReadyResponses = &[
         (200, "ready", Body::Json("V2Ready")),
@@ -637,6 +675,12 @@ fn table(responses: &[(u16, &str, Body)]) -> BTreeMap<String, RefOr<ApiResponse>
                 Body::Json(schema) => response.content("application/json", json(schema)),
                 Body::SeldonError => response.content("application/json", json("SeldonError")),
                 Body::V2Error => response.content("application/json", json("V2Error")),
+                Body::Object => response.content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object).build()))
+                        .build(),
+                ),
                 Body::Text(media) => response.content(
                     *media,
                     ContentBuilder::new().schema(Some(string_schema())).build(),

@@ -1,5 +1,5 @@
-//! The REST app on the model port: Seldon v1's routes (`seldon/rest.rs`) and V2's (`v2/rest.rs`)
-//! with the server's extensions, the probes, the error shapes of unknown routes, metrics per request, and a
+//! The REST app on the model port: Seldon v1's routes (`seldon/rest.rs`), V2's (`v2/rest.rs`) and KServe
+//! V1's (`kserve_v1/rest.rs`) with the server's extensions, the probes, the error shapes of unknown routes, metrics per request, and a
 //! panic guard.
 
 use std::convert::Infallible;
@@ -68,7 +68,16 @@ pub(crate) fn assemble(
     let mut documented = crate::seldon::rest::routes()
         .route("/live", get(live), Doc::of::<__path_live>())
         .route("/ready", get(ready), Doc::of::<__path_ready>())
-        .merge(crate::v2::rest::routes());
+        .merge(crate::v2::rest::routes())
+        .merge(crate::kserve_v1::rest::live_routes());
+    // KServe V1's model routes, unless an extension owns their prefix: TF Serving's API, whose `/v1/models/…`
+    // paths V1 shares, answers them all in its own shapes (as KServe's own TensorFlow runtime does).
+    if !extensions
+        .iter()
+        .any(|e| KSERVE_V1_MODELS.starts_with(e.prefix))
+    {
+        documented = documented.merge(crate::kserve_v1::rest::routes());
+    }
     let mut labels = Vec::with_capacity(extensions.len());
     for extension in extensions {
         documented = documented.merge(extension.routes.clone());
@@ -122,14 +131,25 @@ pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
+/// The prefix of KServe V1's model routes.
+const KSERVE_V1_MODELS: &str = "/v1/models/";
+
 fn is_v2(uri: &Uri) -> bool {
     uri.path() == "/v2" || uri.path().starts_with("/v2/")
 }
 
-/// Unknown routes answer in the protocol's own error shape (V2 under `/v2`, Seldon elsewhere).
+/// KServe V1's paths: `/` and everything under `/v1/` (when no extension owns it).
+fn is_kserve_v1(uri: &Uri) -> bool {
+    uri.path() == "/" || uri.path().starts_with("/v1/")
+}
+
+/// Unknown routes answer in the protocol's own error shape (V2 under `/v2`, KServe V1 under `/v1/`, Seldon
+/// elsewhere).
 async fn not_found(uri: Uri) -> Response {
     if is_v2(&uri) {
         ServeError::ModelNotFound(format!("route {} not found", uri.path())).into_v2_response()
+    } else if is_kserve_v1(&uri) {
+        ServeError::RouteNotFound.into_kserve_v1_response()
     } else {
         ServeError::RouteNotFound.into_seldon_response()
     }
@@ -138,6 +158,8 @@ async fn not_found(uri: Uri) -> Response {
 async fn method_not_allowed(uri: Uri) -> Response {
     if is_v2(&uri) {
         ServeError::MethodNotAllowed.into_v2_response()
+    } else if is_kserve_v1(&uri) {
+        ServeError::MethodNotAllowed.into_kserve_v1_response()
     } else {
         ServeError::MethodNotAllowed.into_seldon_response()
     }
@@ -216,12 +238,17 @@ where
         .find(|(prefix, _, _)| path.starts_with(prefix));
     let protocol = if is_v2(request.uri()) {
         "v2"
+    } else if let Some((_, protocol, _)) = extension {
+        protocol
+    } else if is_kserve_v1(request.uri()) {
+        crate::kserve_v1::PROTOCOL
     } else {
-        extension.map_or("seldon", |(_, protocol, _)| protocol)
+        "seldon"
     };
     let error_response = |err: ServeError| match (protocol, extension) {
         ("v2", _) => err.into_v2_response(),
         (_, Some((_, _, error_response))) => error_response(err),
+        (crate::kserve_v1::PROTOCOL, _) => err.into_kserve_v1_response(),
         _ => err.into_seldon_response(),
     };
     // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
@@ -242,10 +269,10 @@ where
             Err(()) => {
                 tracing::error!(route = route_label, "handler panicked");
                 let err = ServeError::Internal(PANIC_MESSAGE.into());
-                if protocol == "v2" {
-                    err.into_v2_response()
-                } else {
-                    err.into_seldon_response()
+                match protocol {
+                    "v2" => err.into_v2_response(),
+                    crate::kserve_v1::PROTOCOL => err.into_kserve_v1_response(),
+                    _ => err.into_seldon_response(),
                 }
             }
         }

@@ -29,6 +29,9 @@ pub struct ServerState {
     pub max_body_bytes: usize,
     /// Largest cost (rows × the model's [`Model::row_cost`]) one request may ask for; 0 = no limit.
     pub max_request_cost: u64,
+    /// The output KServe V1's `:predict` asks the model for (`None`: the model's default output), resolved at
+    /// start-up from the server's preference ([`crate::Extensions::kserve_v1_outputs`]).
+    pub kserve_v1_output: Option<String>,
     dispatch: Dispatch,
     limiter: Option<Arc<Semaphore>>,
     ready: AtomicBool,
@@ -67,6 +70,7 @@ impl ServerState {
             metrics,
             max_body_bytes: oxserve_protocol::RequestLimits::DEFAULT_MAX_BODY_BYTES,
             max_request_cost: DEFAULT_MAX_REQUEST_COST,
+            kserve_v1_output: None,
             dispatch: Dispatch::new(model_threads(0)),
             limiter: (max_concurrency > 0).then(|| Arc::new(Semaphore::new(max_concurrency))),
             ready: AtomicBool::new(true),

@@ -18,9 +18,6 @@ pub struct TfServingArgs {
     /// TF Serving `--rest_api_port`: the REST port (0, TF Serving's "REST off", is treated as not given).
     #[arg(long = "rest_api_port", hide = true)]
     pub rest_api_port: Option<u16>,
-    /// TF Serving `--model_name`.
-    #[arg(id = "tf_model_name", long = "model_name", hide = true)]
-    pub model_name: Option<String>,
     /// TF Serving `--model_base_path`: the model folder (version folders inside).
     #[arg(long = "model_base_path", hide = true)]
     pub model_base_path: Option<String>,
@@ -53,8 +50,9 @@ pub struct TfServingArgs {
 }
 
 impl ServerArgs for TfServingArgs {
-    /// `--rest_api_port` (unless 0) and `--port` set the REST and gRPC ports over the env; `--model_name` and
-    /// `--model_base_path` fill in for an absent `--model-name` / `--model-uri`. Given either port flag and no
+    /// `--rest_api_port` (unless 0) and `--port` set the REST and gRPC ports over the env; `--model_base_path`
+    /// fills in for an absent `--model-uri` (`--model_name`, which KServe's model servers share, is the runtime's
+    /// own: [`Config::kserve_model_name`]). Given either port flag and no
     /// metrics port anywhere, metrics go on the REST port at [`METRICS_PATH`] (Seldon's TF Serving sidecar).
     fn apply(&self, config: &mut Config) {
         let port_flags = self.port.is_some() || self.rest_api_port.is_some();
@@ -66,9 +64,6 @@ impl ServerArgs for TfServingArgs {
         }
         if let Some(port) = self.port {
             config.grpc_port = Some(port);
-        }
-        if config.model_name.is_none() {
-            config.model_name = self.model_name.clone();
         }
         if config.model_uri.is_none() {
             config.model_uri = self.model_base_path.clone();

@@ -1,9 +1,13 @@
 //! TensorFlow Serving's API for any oxserve model, as runtime [`Extensions`]: TF Serving clients (and KServe
-//! v1 clients, whose `:predict` is the same) keep working against an oxserve server.
+//! V1 clients of a TensorFlow model, which KServe serves with TF Serving itself) keep working against an
+//! oxserve server.
 //!
 //! - REST under `/v1/` ([`rest_extension`]): model status, signature metadata and `:predict` in the row
 //!   (`instances`) and columnar (`inputs`) formats, with TF Serving's `{"error": ...}` bodies and status codes;
 //!   `:classify` and `:regress` answer 501 (they take `tf.Example`s, which a graph signature does not).
+//!   The extension owns `/v1/`, so the runtime's KServe V1 model routes step aside: every path under `/v1/` is
+//!   TF Serving's, as on KServe's own TensorFlow runtime (TF Serving itself), whose V1 is this API (`instances`
+//!   in, `predictions` out, read and written by the same row code as KServe V1's).
 //! - gRPC ([`add_grpc_services`]): `tensorflow.serving.PredictionService` (`Predict`, `GetModelMetadata`) and
 //!   `tensorflow.serving.ModelService/GetModelStatus`.
 //!
@@ -64,17 +68,6 @@ pub fn rest_extension() -> RestExtension {
         prefix: PREFIX,
         routes: rest::routes(),
         error_response: status::error_response,
-    }
-}
-
-/// KServe v1's REST API (`/v1/models/{name}[:predict]`, TF Serving's routes) for a model with several outputs of
-/// which one is *the* prediction: `:predict` answers only the model's default output, as one array, where TF
-/// Serving would answer every output of the signature as an object per instance. KServe's xgbserver and
-/// lgbserver answer this way (the booster's prediction alone); status and metadata are TF Serving's.
-pub fn kserve_v1_extension() -> RestExtension {
-    RestExtension {
-        routes: rest::default_output_routes(),
-        ..rest_extension()
     }
 }
 

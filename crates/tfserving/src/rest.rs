@@ -185,20 +185,6 @@ fn json_body(description: &str) -> RequestBody {
         .build()
 }
 
-/// The same routes, whose `:predict` asks the model for its default output only (KServe v1).
-pub(crate) fn default_output_routes() -> DocRouter {
-    DocRouter::new().wildcard("/v1/{*path}", any(handle_default_output), docs())
-}
-
-/// Which outputs `:predict` asks the model for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outputs {
-    /// Every output of the signature (TF Serving).
-    All,
-    /// The model's default output (KServe v1 predictors).
-    Default,
-}
-
 /// What a path under `/v1/` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -218,19 +204,7 @@ async fn handle(
     uri: Uri,
     body: Body,
 ) -> Response {
-    match serve(&state, &method, &uri, body, Outputs::All).await {
-        Ok(response) => response,
-        Err(e) => e.into_tf_serving_response(),
-    }
-}
-
-async fn handle_default_output(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    body: Body,
-) -> Response {
-    match serve(&state, &method, &uri, body, Outputs::Default).await {
+    match serve(&state, &method, &uri, body).await {
         Ok(response) => response,
         Err(e) => e.into_tf_serving_response(),
     }
@@ -241,7 +215,6 @@ async fn serve(
     method: &Method,
     uri: &Uri,
     body: Body,
-    outputs: Outputs,
 ) -> Result<Response, ServeError> {
     match parse_route(method, uri.path())? {
         Route::Status(name, choice) => {
@@ -269,10 +242,7 @@ async fn serve(
             let response = state
                 .predict(PredictRequest {
                     inputs: decoded.inputs,
-                    outputs: match outputs {
-                        Outputs::All => all_outputs(state),
-                        Outputs::Default => Vec::new(),
-                    },
+                    outputs: all_outputs(state),
                 })
                 .await?;
             let body = tfserving::encode_predict(decoded.format, &response.outputs)

@@ -1,14 +1,15 @@
-//! TensorFlow Serving's API (also KServe's v1 protocol): the REST JSON bodies (row `instances` and columnar
-//! `inputs` predict requests, their `predictions` / `outputs` replies, model status and signature metadata) and
-//! the gRPC `TensorProto` conversions, all driven by the model's signature ([`TensorSpec`]s).
+//! TensorFlow Serving's API: the REST JSON bodies (row `instances` and columnar `inputs` predict requests, their
+//! `predictions` / `outputs` replies, model status and signature metadata; the row code also reads and writes
+//! KServe's V1 bodies, [`crate::kserve_v1`]) and the gRPC `TensorProto` conversions, all driven by the model's
+//! signature ([`TensorSpec`]s).
 //!
 //! The signature is the model's metadata: one signature, `serving_default`, whose input and output aliases are
 //! the model's tensor names. JSON numbers are read as each input's dtype; replies print floats as TF Serving
 //! does (6 significant digits when that round-trips, always with a `.` or an exponent, bare `NaN`/`Infinity`).
 
 mod grpc;
-mod json;
-mod rest;
+pub(crate) mod json;
+pub(crate) mod rest;
 
 pub use grpc::{inputs_from_protos, outputs_to_protos, signature_def, signature_def_map_any};
 pub use rest::{

@@ -91,7 +91,7 @@ fn names(signature: &[TensorSpec]) -> String {
         .join(", ")
 }
 
-fn decode_rows(
+pub(crate) fn decode_rows(
     rows: &Json<'_>,
     signature: &[TensorSpec],
     budget: &mut Budget,
@@ -473,7 +473,7 @@ pub fn encode_predict(format: Format, outputs: &[NamedTensor]) -> Result<Vec<u8>
         Format::Columnar => {
             out.extend_from_slice(b"{\"outputs\":");
             match sorted.as_slice() {
-                [one] => write_nested(&mut out, one, one.tensor.shape(), 0),
+                [one] => write_nested(&mut out, one, one.tensor.shape(), 0, Floats::TfServing),
                 many => {
                     out.push(b'{');
                     for (i, o) in many.iter().enumerate() {
@@ -482,7 +482,7 @@ pub fn encode_predict(format: Format, outputs: &[NamedTensor]) -> Result<Vec<u8>
                         }
                         write_str(&mut out, &o.name);
                         out.push(b':');
-                        write_nested(&mut out, o, o.tensor.shape(), 0);
+                        write_nested(&mut out, o, o.tensor.shape(), 0, Floats::TfServing);
                     }
                     out.push(b'}');
                 }
@@ -490,32 +490,55 @@ pub fn encode_predict(format: Format, outputs: &[NamedTensor]) -> Result<Vec<u8>
             out.push(b'}');
         }
         Format::Row => {
-            let rows = batch_size(&sorted)?;
-            out.extend_from_slice(b"{\"predictions\":[");
-            for row in 0..rows {
-                if row > 0 {
-                    out.push(b',');
-                }
-                match sorted.as_slice() {
-                    [one] => write_row(&mut out, one, row),
-                    many => {
-                        out.push(b'{');
-                        for (i, o) in many.iter().enumerate() {
-                            if i > 0 {
-                                out.push(b',');
-                            }
-                            write_str(&mut out, &o.name);
-                            out.push(b':');
-                            write_row(&mut out, o, row);
-                        }
-                        out.push(b'}');
-                    }
-                }
-            }
-            out.extend_from_slice(b"]}");
+            out.extend_from_slice(b"{\"predictions\":");
+            write_rows(&mut out, &sorted, Floats::TfServing)?;
+            out.push(b'}');
         }
     }
     Ok(out)
+}
+
+/// How a reply prints floating-point values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Floats {
+    /// TF Serving's `%.6g` / `%.17g` ([`write_float`]), bare `NaN` and `Infinity`.
+    TfServing,
+    /// The shortest text that reads back as the same double, a float widened to a double first, and `null` for
+    /// NaN and the infinities: what KServe's Python servers send (`ndarray.tolist()` written by orjson).
+    Shortest,
+}
+
+/// Writes the row form of `outputs`: a list with one entry per row of the batch, the row of the one output
+/// or, with several, an object keyed by output name. Every output needs the same first dimension.
+pub(crate) fn write_rows(
+    out: &mut Vec<u8>,
+    outputs: &[&NamedTensor],
+    floats: Floats,
+) -> Result<(), RequestError> {
+    let rows = batch_size(outputs)?;
+    out.push(b'[');
+    for row in 0..rows {
+        if row > 0 {
+            out.push(b',');
+        }
+        match outputs {
+            [one] => write_row(out, one, row, floats),
+            many => {
+                out.push(b'{');
+                for (i, o) in many.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, &o.name);
+                    out.push(b':');
+                    write_row(out, o, row, floats);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+    out.push(b']');
+    Ok(())
 }
 
 /// The batch size every output shares (a row reply's length).
@@ -543,23 +566,29 @@ fn batch_size(outputs: &[&NamedTensor]) -> Result<usize, RequestError> {
 }
 
 /// Row `row` of an output: its slice along the first dimension.
-fn write_row(out: &mut Vec<u8>, output: &NamedTensor, row: usize) {
+fn write_row(out: &mut Vec<u8>, output: &NamedTensor, row: usize, floats: Floats) {
     let shape = output.tensor.shape();
     let stride: usize = shape[1..].iter().product();
-    write_nested(out, output, &shape[1..], row * stride);
+    write_nested(out, output, &shape[1..], row * stride, floats);
 }
 
 /// Writes the elements from `start` in `shape` as nested lists (a scalar for an empty shape).
-fn write_nested(out: &mut Vec<u8>, output: &NamedTensor, shape: &[usize], start: usize) {
+pub(crate) fn write_nested(
+    out: &mut Vec<u8>,
+    output: &NamedTensor,
+    shape: &[usize],
+    start: usize,
+    floats: Floats,
+) {
     match shape {
-        [] => write_element(out, output, start),
+        [] => write_element(out, output, start, floats),
         [n] => {
             out.push(b'[');
             for i in 0..*n {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_element(out, output, start + i);
+                write_element(out, output, start + i, floats);
             }
             out.push(b']');
         }
@@ -570,29 +599,31 @@ fn write_nested(out: &mut Vec<u8>, output: &NamedTensor, shape: &[usize], start:
                 if i > 0 {
                     out.push(b',');
                 }
-                write_nested(out, output, rest, start + i * stride);
+                write_nested(out, output, rest, start + i * stride, floats);
             }
             out.push(b']');
         }
     }
 }
 
-fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize) {
+fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize, floats: Floats) {
     // `i` is within the tensor: the shape's product is the buffer's length (Tensor's invariant).
-    match output.tensor.data() {
-        TensorData::F32(v) => write_float32(out, v[i]),
-        TensorData::F64(v) => write_float(out, v[i]),
-        TensorData::I64(v) => {
+    match (output.tensor.data(), floats) {
+        (TensorData::F32(v), Floats::TfServing) => write_float32(out, v[i]),
+        (TensorData::F64(v), Floats::TfServing) => write_float(out, v[i]),
+        (TensorData::F32(v), Floats::Shortest) => write_shortest(out, f64::from(v[i])),
+        (TensorData::F64(v), Floats::Shortest) => write_shortest(out, v[i]),
+        (TensorData::I64(v), _) => {
             let _ = write!(out, "{}", v[i]);
         }
-        TensorData::I32(v) => {
+        (TensorData::I32(v), _) => {
             let _ = write!(out, "{}", v[i]);
         }
-        TensorData::U8(v) => {
+        (TensorData::U8(v), _) => {
             let _ = write!(out, "{}", v[i]);
         }
-        TensorData::Bool(v) => out.extend_from_slice(if v[i] { b"true" } else { b"false" }),
-        TensorData::Bytes(v) => {
+        (TensorData::Bool(v), _) => out.extend_from_slice(if v[i] { b"true" } else { b"false" }),
+        (TensorData::Bytes(v), _) => {
             // TF Serving writes a string output whose alias ends in `_bytes` as base64; oxserve also does so
             // for bytes that are not UTF-8, which a JSON string cannot hold.
             match std::str::from_utf8(&v[i]) {
@@ -608,6 +639,15 @@ fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize) {
                 }
             }
         }
+    }
+}
+
+/// A double as its shortest round-trip text (`0.1`, `1.0`, `1e-7`), `null` when not finite (orjson's forms).
+fn write_shortest(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
     }
 }
 

@@ -40,7 +40,7 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
     name: "candle-server",
     about: "PYTORCH_SERVER and HUGGINGFACE_SERVER on candle, without Python: serves BERT-family encoders \
             (config.json + model.safetensors or pytorch_model.bin, tokenizer.json) and MLPs (mlp.json + \
-            model.safetensors or model.pt) over Seldon v1, V2 REST and gRPC, with adaptive batching and a \
+            model.safetensors or model.pt) over Seldon v1, V2 REST and gRPC and KServe V1, with adaptive batching and a \
             text-embeddings-inference style /embed route.",
     parameters: &PARAMETERS,
 };

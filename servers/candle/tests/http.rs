@@ -383,3 +383,40 @@ async fn minilm_over_v2_rest_matches_sentence_transformers() {
     assert_eq!(reply["outputs"][0]["shape"], json!([texts.len(), 384]));
     assert_rows(&numbers(&reply["outputs"][0]["data"]), &cases);
 }
+
+#[tokio::test]
+async fn kserve_v1_instances_answer_the_default_output() {
+    let server = start(&fixtures().join("tiny-bert-embed-cls-max"), &[], &[]);
+    let cases = embed_cases();
+    let texts: Vec<&str> = cases.iter().map(|(t, _)| t.as_str()).collect();
+    let (status, reply) = post(
+        &server,
+        "/v1/models/text:predict",
+        &json!({ "instances": texts }),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    // One embedding per instance.
+    let rows = reply["predictions"].as_array().unwrap();
+    assert_eq!(rows.len(), texts.len(), "{reply}");
+    assert_rows(&numbers(&reply["predictions"]), &cases);
+    let ready: Value = http_client()
+        .get(server.url("/v1/models/text"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready, json!({"name": "text", "ready": true}));
+    let (status, reply) = post(
+        &server,
+        "/v1/models/text:explain",
+        &json!({"instances": ["a"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, reply),
+        (501, json!({"error": "Could not find explainer_host."}))
+    );
+}

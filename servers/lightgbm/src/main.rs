@@ -8,21 +8,18 @@ use oxserve_core::Model;
 use oxserve_lightgbm_server::{LightgbmModel, SERVER, threads_parameter};
 
 fn main() -> ExitCode {
-    oxserve_runtime::run_with::<oxserve_runtime::NoArgs, _>(
-        &SERVER,
-        oxserve_runtime::Extensions::default().with_rest(oxserve_tfserving::kserve_v1_extension()),
-        |ctx| {
-            let threads = threads_parameter(&ctx.parameters)?;
-            let model = LightgbmModel::load(&ctx.model_dir, threads)?;
-            let booster = model.booster();
-            tracing::info!(
-                objective = booster.objective(),
-                features = booster.n_features(),
-                iterations = booster.n_iterations(),
-                nthread = threads,
-                "LightGBM model loaded"
-            );
-            Ok(Arc::new(model) as Arc<dyn Model>)
-        },
-    )
+    // KServe V1 is the runtime's: `:predict` answers the default output, the raw `Booster.predict`.
+    oxserve_runtime::run(&SERVER, |ctx| {
+        let threads = threads_parameter(&ctx.parameters)?;
+        let model = LightgbmModel::load(&ctx.model_dir, threads)?;
+        let booster = model.booster();
+        tracing::info!(
+            objective = booster.objective(),
+            features = booster.n_features(),
+            iterations = booster.n_iterations(),
+            nthread = threads,
+            "LightGBM model loaded"
+        );
+        Ok(Arc::new(model) as Arc<dyn Model>)
+    })
 }

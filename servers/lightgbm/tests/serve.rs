@@ -146,6 +146,7 @@ async fn kserve_v1_predict_answers_booster_predict() {
     let predictions = support::kserve_v1(&server, &xs, cols).await;
     assert!(predictions[0].is_number(), "{predictions}");
     close(&numbers(&predictions), &want, TOL, TOL).unwrap();
+    support::kserve_v1_routes(&server).await;
 }
 
 /// The shared corpus's `lightgbm-*` cases, when present (see `support::shared_corpus`).

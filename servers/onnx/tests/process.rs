@@ -160,6 +160,28 @@ async fn seldon_rest_ndarray_answers_the_first_output() {
     assert!(reply.to_string().contains("[-1, 4]"), "{reply}");
 }
 
+/// onnx-server answers KServe's liveness at `/`; every path under `/v1/` is TF Serving's API (as KServe's own
+/// TensorFlow runtime, TF Serving itself, answers V1), whose `:predict` with `instances` is KServe V1's.
+#[tokio::test]
+async fn kserve_v1_liveness_and_tf_servings_v1() {
+    let Some(server) = start("sklearn-pipeline") else {
+        return;
+    };
+    assert_eq!(get(&server, "/").await, (200, json!({"status": "alive"})));
+    let (status, reply) = get(&server, "/v1/models/mymodel").await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["model_version_status"].is_array(), "{reply}");
+    let exp = expected("sklearn-pipeline");
+    let (status, reply) = post(
+        &server,
+        "/v1/models/mymodel:predict",
+        &json!({"instances": rows(&exp["inputs"][0])}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["predictions"].is_array(), "{reply}");
+}
+
 #[tokio::test]
 async fn v2_rest_two_inputs_two_outputs_and_metadata() {
     let Some(server) = start("keras-two-io") else {

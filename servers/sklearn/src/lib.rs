@@ -8,6 +8,8 @@
 //!   no `predict`, with `transform`) and the server logs why at start-up; metadata lists only the methods the model
 //!   answers.
 //! - V2 outputs are named after methods (`predict`, `predict_proba`, ...), as MLServer's sklearn runtime names them.
+//! - KServe V1 (`/v1/models/{name}:predict`) answers `predict`, or `predict_proba` when `PREDICT_PROBA=true` and
+//!   the model has it, as KServe's sklearnserver does, whatever the `method` parameter says ([`SklearnArgs`]).
 
 use std::path::{Path, PathBuf};
 
@@ -28,9 +30,40 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
     name: "sklearn-server",
     about: "SKLEARN_SERVER (Seldon Core, MLServer, KServe) without Python: serves a scikit-learn estimator from \
             model.joblib, model.pkl or model.pickle (read by a safe pickle reader that never executes code), or a \
-            Rust model from model.smartcore.json / model.linfa.json, over Seldon v1, V2 REST and gRPC.",
+            Rust model from model.smartcore.json / model.linfa.json, over Seldon v1, V2 REST and gRPC, and KServe V1.",
     parameters: &PARAMETERS,
 };
+
+/// sklearn-server's own flag: KServe's sklearnserver reads `PREDICT_PROBA` from its env.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SklearnArgs {
+    /// KServe V1's `:predict` answers `predict_proba` (when the model has it) instead of `predict`: `true` in
+    /// any case, as KServe's sklearnserver reads `PREDICT_PROBA`; any other value means `predict`.
+    #[arg(long = "predict-proba", env = oxserve_runtime::config::env::PREDICT_PROBA, value_name = "BOOL")]
+    pub predict_proba: Option<String>,
+}
+
+impl SklearnArgs {
+    /// Whether V1 answers `predict_proba` (KServe's test: the value, lower-cased, is `true`).
+    pub fn wants_proba(&self) -> bool {
+        self.predict_proba
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+impl oxserve_runtime::ServerArgs for SklearnArgs {
+    /// KServe V1 answers `predict_proba` then `predict` (`PREDICT_PROBA=true`), else `predict`: the first the
+    /// loaded model has; a transformer, which has neither, answers its default output.
+    fn extensions(&self, extensions: oxserve_runtime::Extensions) -> oxserve_runtime::Extensions {
+        let preferred: &[&'static str] = if self.wants_proba() {
+            &["predict_proba", "predict"]
+        } else {
+            &["predict"]
+        };
+        extensions.with_kserve_v1_outputs(preferred)
+    }
+}
 
 /// A loaded scikit-learn estimator served as a [`Model`].
 #[derive(Debug)]

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxserve_core::Model;
-use oxserve_sklearn_server::{SERVER, SklearnModel};
+use oxserve_sklearn_server::{SERVER, SklearnArgs, SklearnModel};
 
 fn main() -> ExitCode {
-    oxserve_runtime::run(&SERVER, |ctx| {
+    let extensions = oxserve_runtime::Extensions::default();
+    oxserve_runtime::run_with::<SklearnArgs, _>(&SERVER, extensions, |ctx| {
         let method = ctx.parameters.get_str("method");
         let model: Arc<dyn Model> = match oxserve_rustml::find(&ctx.model_dir) {
             Some(path) => {

@@ -8,25 +8,22 @@ use oxserve_core::Model;
 use oxserve_xgboost_server::{SERVER, XgboostModel, threads_parameter};
 
 fn main() -> ExitCode {
-    oxserve_runtime::run_with::<oxserve_runtime::NoArgs, _>(
-        &SERVER,
-        oxserve_runtime::Extensions::default().with_rest(oxserve_tfserving::kserve_v1_extension()),
-        |ctx| {
-            let threads = threads_parameter(&ctx.parameters)?;
-            let model = XgboostModel::load(&ctx.model_dir, threads)?;
-            let booster = model.booster();
-            tracing::info!(
-                format = ?booster.format(),
-                booster = ?booster.kind(),
-                objective = booster.objective(),
-                features = booster.n_features(),
-                rounds = booster.n_rounds(),
-                wrapper = ?model.wrapper(),
-                default_output = model.default_output(),
-                nthread = threads,
-                "XGBoost model loaded"
-            );
-            Ok(Arc::new(model) as Arc<dyn Model>)
-        },
-    )
+    // KServe V1 is the runtime's: `:predict` answers the default output, the raw `Booster.predict`.
+    oxserve_runtime::run(&SERVER, |ctx| {
+        let threads = threads_parameter(&ctx.parameters)?;
+        let model = XgboostModel::load(&ctx.model_dir, threads)?;
+        let booster = model.booster();
+        tracing::info!(
+            format = ?booster.format(),
+            booster = ?booster.kind(),
+            objective = booster.objective(),
+            features = booster.n_features(),
+            rounds = booster.n_rounds(),
+            wrapper = ?model.wrapper(),
+            default_output = model.default_output(),
+            nthread = threads,
+            "XGBoost model loaded"
+        );
+        Ok(Arc::new(model) as Arc<dyn Model>)
+    })
 }

@@ -286,6 +286,7 @@ async fn kserve_v1_predict_answers_booster_predict() {
     let predictions = support::kserve_v1(&server, &xs, cols).await;
     close(&numbers(&predictions), &want, TOL, TOL).unwrap();
     assert_eq!(predictions[0].as_array().unwrap().len(), 3, "{predictions}");
+    support::kserve_v1_routes(&server).await;
 }
 
 /// The shared corpus's `xgboost-*` cases, when present (see `support::shared_corpus`).

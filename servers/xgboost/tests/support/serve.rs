@@ -248,6 +248,35 @@ pub(crate) async fn kserve_v1(server: &ServerProcess, rows: &[f64], cols: usize)
     reply["predictions"].clone()
 }
 
+/// KServe V1's routes besides `:predict` on a server whose model is `booster`: liveness, the model list,
+/// readiness, and `:explain` (501 without an explainer), in KServe's bodies.
+pub(crate) async fn kserve_v1_routes(server: &ServerProcess) {
+    let client = oxserve_tests::http_client();
+    for (path, want) in [
+        ("/", json!({"status": "alive"})),
+        ("/v1/models", json!({"models": ["booster"]})),
+        (
+            "/v1/models/booster",
+            json!({"name": "booster", "ready": true}),
+        ),
+    ] {
+        let reply = client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 200, "{path}");
+        assert_eq!(reply.json::<Value>().await.unwrap(), want, "{path}");
+    }
+    let reply = client
+        .post(server.url("/v1/models/booster:explain"))
+        .json(&json!({"instances": [[1.0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 501);
+    assert_eq!(
+        reply.json::<Value>().await.unwrap(),
+        json!({"error": "Could not find explainer_host."})
+    );
+}
+
 /// The argmax of each row of `rows × k` probabilities.
 fn labels(p: &[f64], k: usize) -> Vec<f64> {
     p.chunks(k)
