@@ -76,6 +76,9 @@ def server_error_is_a_model_failure(ctx, response, case):
         return None
     if info == "internal error while handling the request" and "666" in repr(case.body) + repr(case.query):
         return None
+    # KServe V1 without an explainer: 501, documented on that operation, as KServe's model server answers it.
+    if response.status_code == 501 and info == "Could not find explainer_host." and case.path.endswith(":explain"):
+        return None
     raise AssertionError(f"undocumented server error {response.status_code}: {response.text[:300]}")
 PY
 

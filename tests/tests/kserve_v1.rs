@@ -220,6 +220,33 @@ async fn errors_in_kserves_shapes() {
         call(&s, Method::DELETE, "/v1/models", "").await.0,
         StatusCode::METHOD_NOT_ALLOWED
     );
+    // A 405 names what the path takes (RFC 9110; schemathesis's ST204 caught its absence on the V1 wildcard).
+    for (method, path, allow) in [
+        (Method::TRACE, "/v1/models/sklearn-iris", "GET"),
+        (Method::TRACE, predict, "POST"),
+        (Method::GET, "/v1/models/sklearn-iris:explain", "POST"),
+        (Method::DELETE, "/v1/models", "GET,HEAD"),
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = app(s.clone()).oneshot(request).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(header::ALLOW)
+                .map(|v| v.to_str().unwrap().replace(' ', "")),
+            Some(allow.to_string()),
+            "{method} {path}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -59,15 +59,41 @@ enum Route {
     Explain(String),
 }
 
+/// Why a path under `/v1/models/` is not one of V1's routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Miss {
+    /// No V1 route has this path: 404.
+    NotFound,
+    /// The path is a V1 route for `allow` only: 405 with an `Allow` header (RFC 9110).
+    Method { allow: Method },
+}
+
+impl Miss {
+    fn into_response(self) -> Response {
+        match self {
+            Miss::NotFound => ServeError::RouteNotFound.into_kserve_v1_response(),
+            Miss::Method { allow } => {
+                let mut response = ServeError::MethodNotAllowed.into_kserve_v1_response();
+                if let Ok(value) = axum::http::HeaderValue::from_str(allow.as_str()) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::ALLOW, value);
+                }
+                response
+            }
+        }
+    }
+}
+
 /// Reads `/v1/models/{name}` (GET) and `/v1/models/{name}:predict|explain` (POST); a name is one non-empty
-/// segment (URL-unescaped), the verb what follows its last `:`. A known path with another method is 405,
-/// anything else 404.
-fn route(method: &Method, path: &str) -> Result<Route, ServeError> {
+/// segment (URL-unescaped), the verb what follows its last `:`. A known path with another method is 405 naming
+/// the method it takes, anything else 404.
+fn route(method: &Method, path: &str) -> Result<Route, Miss> {
     let rest = path
         .strip_prefix(MODELS)
         .and_then(|r| r.strip_prefix('/'))
         .filter(|r| !r.is_empty() && !r.contains('/'))
-        .ok_or(ServeError::RouteNotFound)?;
+        .ok_or(Miss::NotFound)?;
     let name = |raw: &str| {
         percent_encoding::percent_decode_str(raw)
             .decode_utf8_lossy()
@@ -79,9 +105,11 @@ fn route(method: &Method, path: &str) -> Result<Route, ServeError> {
     match (verb, method) {
         (Some((head, "predict")), &Method::POST) => Ok(Route::Predict(name(head))),
         (Some((head, _)), &Method::POST) => Ok(Route::Explain(name(head))),
-        (Some(_), _) => Err(ServeError::MethodNotAllowed),
+        (Some(_), _) => Err(Miss::Method {
+            allow: Method::POST,
+        }),
         (None, &Method::GET) => Ok(Route::Ready(name(rest))),
-        (None, _) => Err(ServeError::MethodNotAllowed),
+        (None, _) => Err(Miss::Method { allow: Method::GET }),
     }
 }
 
@@ -102,7 +130,7 @@ async fn dispatch(State(state): Shared, method: Method, uri: Uri, body: Body) ->
         Ok(Route::Ready(name)) => model_ready(&state, &name),
         Ok(Route::Predict(name)) => predict(&state, &name, body).await,
         Ok(Route::Explain(name)) => explain(&state, &name, body).await,
-        Err(e) => e.into_kserve_v1_response(),
+        Err(miss) => miss.into_response(),
     }
 }
 
@@ -174,7 +202,8 @@ mod tests {
 
     #[test]
     fn paths_read_as_fastapi_reads_kserves() {
-        let r = |m: Method, p: &str| route(&m, p).map_err(|e| e.to_string());
+        let r = |m: Method, p: &str| route(&m, p);
+        let only = |allow: Method| Err(Miss::Method { allow });
         assert_eq!(r(Method::GET, "/v1/models/m"), Ok(Route::Ready("m".into())));
         assert_eq!(
             r(Method::POST, "/v1/models/my%20m:predict"),
@@ -184,25 +213,13 @@ mod tests {
             r(Method::POST, "/v1/models/a:b:explain"),
             Ok(Route::Explain("a:b".into()))
         );
-        assert_eq!(
-            r(Method::GET, "/v1/models/m:predict"),
-            Err(ServeError::MethodNotAllowed.to_string())
-        );
-        assert_eq!(
-            r(Method::POST, "/v1/models/m"),
-            Err(ServeError::MethodNotAllowed.to_string())
-        );
+        assert_eq!(r(Method::GET, "/v1/models/m:predict"), only(Method::POST));
+        assert_eq!(r(Method::TRACE, "/v1/models/m:explain"), only(Method::POST));
+        assert_eq!(r(Method::POST, "/v1/models/m"), only(Method::GET));
         // FastAPI's `{model_name}` is one or more characters: `:predict` alone is a name, read on GET only.
-        assert_eq!(
-            r(Method::POST, "/v1/models/:predict"),
-            Err(ServeError::MethodNotAllowed.to_string())
-        );
+        assert_eq!(r(Method::POST, "/v1/models/:predict"), only(Method::GET));
         for missing in ["/v1/models/m/x", "/v1/models/", "/v2/models/m"] {
-            assert_eq!(
-                r(Method::POST, missing),
-                Err(ServeError::RouteNotFound.to_string()),
-                "{missing}"
-            );
+            assert_eq!(r(Method::POST, missing), Err(Miss::NotFound), "{missing}");
         }
         // `:classify` is not a V1 verb: the name is `m:classify`.
         assert_eq!(
