@@ -281,11 +281,9 @@ impl Estimator for AdaBoost {
                 let idx: Vec<usize> = d.iter().map(|&v| usize::from(v > 0.0)).collect();
                 Ok(Output::Labels(classes.take(&idx)))
             }
-            (Method::Predict, Output::Matrix(m)) => Ok(Output::Labels(flat_tree::argmax_labels(
-                m.data(),
-                m.cols(),
-                classes,
-            ))),
+            (Method::Predict, Output::Matrix(m)) => Ok(Output::Labels(
+                crate::math::argmax_labels_flat(m.data(), m.cols(), classes),
+            )),
             (_, Output::Column(d)) => {
                 let mut out = Vec::with_capacity(2 * n);
                 for v in d {

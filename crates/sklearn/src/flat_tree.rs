@@ -385,13 +385,7 @@ impl SkTree {
     }
 }
 
-pub(crate) use crate::math::{argmax, expit, softmax_in_place};
-
-/// Row-wise argmax of a row-major `rows × width` buffer, mapped to labels.
-pub(crate) fn argmax_labels(data: &[f64], width: usize, classes: &Labels) -> Labels {
-    let idx: Vec<usize> = data.chunks_exact(width.max(1)).map(argmax).collect();
-    classes.take(&idx)
-}
+pub(crate) use crate::math::{expit, softmax_in_place};
 
 /// scipy's `logit`: `log(p/(1-p))` away from ½, `log1p(2(p-½)) - log1p(-2(p-½))` near it (more precise there).
 pub(crate) fn logit(p: f64) -> f64 {

@@ -183,9 +183,9 @@ impl Estimator for Forest {
         }
         let mean = self.mean(x)?;
         match (&self.classes, method) {
-            (Some(classes), Method::Predict) => Ok(Output::Labels(flat_tree::argmax_labels(
-                &mean, self.width, classes,
-            ))),
+            (Some(classes), Method::Predict) => Ok(Output::Labels(
+                crate::math::argmax_labels_flat(&mean, self.width, classes),
+            )),
             (None, _) if self.width == 1 => Ok(Output::Column(mean)),
             _ => Ok(Output::Matrix(Matrix::new(x.rows(), self.width, mean)?)),
         }

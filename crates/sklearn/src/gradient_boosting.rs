@@ -343,7 +343,7 @@ impl Estimator for GradientBoosting {
                 let idx: Vec<usize> = raw.iter().map(|&d| usize::from(d >= 0.0)).collect();
                 Ok(Output::Labels(classes.take(&idx)))
             }
-            Method::Predict => Ok(Output::Labels(flat_tree::argmax_labels(
+            Method::Predict => Ok(Output::Labels(crate::math::argmax_labels_flat(
                 &raw, self.k, classes,
             ))),
             _ if binary => {

@@ -125,10 +125,19 @@ pub(crate) fn matmul(x: &Matrix, m: &Matrix) -> Matrix {
 
 /// The labels at each row's argmax of `scores` (scores has one column per class).
 pub(crate) fn argmax_labels(scores: &Matrix, classes: &Labels) -> Labels {
-    let idx: Vec<usize> = scores
-        .iter_rows()
-        .map(|r| argmax(r).min(classes.len().saturating_sub(1)))
-        .collect();
+    labels_at_argmax(scores.iter_rows(), classes)
+}
+
+/// [`argmax_labels`] over a row-major `rows × width` buffer (the tree ensembles' output).
+pub(crate) fn argmax_labels_flat(data: &[f64], width: usize, classes: &Labels) -> Labels {
+    labels_at_argmax(data.chunks_exact(width.max(1)), classes)
+}
+
+/// Each row's argmax as a label; a row wider than `classes` (a model file with more score columns than classes)
+/// takes the last class rather than indexing past it.
+fn labels_at_argmax<'a>(rows: impl Iterator<Item = &'a [f64]>, classes: &Labels) -> Labels {
+    let last = classes.len().saturating_sub(1);
+    let idx: Vec<usize> = rows.map(|r| argmax(r).min(last)).collect();
     classes.take(&idx)
 }
 
@@ -355,6 +364,20 @@ pub(crate) fn label_positions(pred: &Labels, classes: &Labels) -> Vec<Option<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_labels_clamp_rows_wider_than_the_classes() {
+        // A model file whose trees give three score columns for two classes: the flat (tree) path used to index
+        // `classes` with 2 and panic; both paths now take the last class, as the matrix path always did.
+        let classes = Labels::Int(vec![7, 9]);
+        let flat = [0.1, 0.2, 0.7, 0.6, 0.3, 0.1];
+        assert_eq!(
+            argmax_labels_flat(&flat, 3, &classes),
+            Labels::Int(vec![9, 7])
+        );
+        let m = Matrix::new(2, 3, flat.to_vec()).expect("2 x 3");
+        assert_eq!(argmax_labels(&m, &classes), Labels::Int(vec![9, 7]));
+    }
 
     #[test]
     fn softmax_sums_to_one_and_argmax_takes_first() {

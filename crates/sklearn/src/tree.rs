@@ -123,9 +123,9 @@ impl Estimator for DecisionTree {
         let width = self.tree.n_outputs();
         let values = self.leaf_matrix(x)?;
         match (&self.classes, method) {
-            (Some(classes), Method::Predict) => Ok(Output::Labels(flat_tree::argmax_labels(
-                &values, width, classes,
-            ))),
+            (Some(classes), Method::Predict) => Ok(Output::Labels(
+                crate::math::argmax_labels_flat(&values, width, classes),
+            )),
             (Some(_), _) => Ok(Output::Matrix(Matrix::new(x.rows(), width, values)?)),
             (None, _) if width == 1 => Ok(Output::Column(values)),
             (None, _) => Ok(Output::Matrix(Matrix::new(x.rows(), width, values)?)),
