@@ -34,6 +34,7 @@ const FAMILIES: &[(&[&str], Builder)] = &[
     (crate::adaboost::CLASSES, crate::adaboost::build),
     (crate::iforest::CLASSES, crate::iforest::build),
     (crate::boosters::CLASSES, crate::boosters::build),
+    (crate::text::CLASSES, crate::text::build),
 ];
 
 /// The class names this crate can build, sorted.
