@@ -201,6 +201,7 @@ fn every_class_the_crate_builds_is_admitted_somewhere() {
         "sklearn.decomposition._truncated_svd",
         "sklearn.pipeline",
         "sklearn.compose._column_transformer",
+        "sklearn.feature_extraction.text",
         "sklearn.multiclass",
         "sklearn.calibration",
         "sklearn.ensemble._voting",
