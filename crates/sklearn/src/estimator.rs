@@ -81,13 +81,7 @@ impl Matrix {
 
     /// Checks that the batch has `n` features, with scikit-learn's wording.
     pub fn expect_features(&self, n: usize, class: &str) -> Result<(), SklearnError> {
-        if self.cols != n {
-            return Err(SklearnError::BadInput(format!(
-                "X has {} features, but {class} is expecting {n} features as input",
-                self.cols
-            )));
-        }
-        Ok(())
+        expect_features(self.cols, n, class)
     }
 }
 
@@ -236,13 +230,7 @@ impl SparseMatrix {
 
     /// Checks that the batch has `n` features, with scikit-learn's wording.
     pub fn expect_features(&self, n: usize, class: &str) -> Result<(), SklearnError> {
-        if self.cols != n {
-            return Err(SklearnError::BadInput(format!(
-                "X has {} features, but {class} is expecting {n} features as input",
-                self.cols
-            )));
-        }
-        Ok(())
+        expect_features(self.cols, n, class)
     }
 
     /// `x · wᵀ + b` for weights `w` (k × f) and an intercept of length k (or empty), computed on the stored
@@ -263,6 +251,16 @@ impl SparseMatrix {
         }
         out
     }
+}
+
+/// scikit-learn's wording for a batch of `got` features given to `class`, which expects `n`.
+fn expect_features(got: usize, n: usize, class: &str) -> Result<(), SklearnError> {
+    if got != n {
+        return Err(SklearnError::BadInput(format!(
+            "X has {got} features, but {class} is expecting {n} features as input"
+        )));
+    }
+    Ok(())
 }
 
 /// Class labels as scikit-learn keeps them in `classes_`.

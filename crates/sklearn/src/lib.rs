@@ -18,6 +18,7 @@ mod cluster;
 mod compose;
 mod discriminant;
 mod ensemble_meta;
+mod label;
 mod linear;
 mod multiclass;
 mod naive_bayes;
@@ -26,6 +27,7 @@ mod neural;
 mod preprocessing;
 mod stop_words;
 mod svm;
+mod target_encoder;
 mod text;
 
 mod adaboost;

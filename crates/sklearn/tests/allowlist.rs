@@ -193,6 +193,8 @@ fn every_class_the_crate_builds_is_admitted_somewhere() {
         "sklearn.preprocessing._data",
         "sklearn.preprocessing._polynomial",
         "sklearn.preprocessing._encoders",
+        "sklearn.preprocessing._label",
+        "sklearn.preprocessing._target_encoder",
         "sklearn.preprocessing._discretization",
         "sklearn.preprocessing._function_transformer",
         "sklearn.impute._base",

@@ -218,3 +218,78 @@ fn hashing_pipeline_never_densifies_the_hash_space() {
     let err = x.to_dense().unwrap_err().to_string();
     assert!(err.contains("5000 rows x 16384 features"), "{err}");
 }
+
+#[test]
+fn label_transformers_match_scikit_learn() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labels");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let case: Json =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let est = oxserve_sklearn::load_file(&dir.join("model.joblib")).unwrap();
+        if let Some(x) = case["X"].as_array() {
+            // TargetEncoder: rows of numeric categories (null = NaN), or one string feature.
+            let out = if x[0][0].is_string() {
+                assert!(est.takes_strings(), "{name}");
+                let docs: Vec<&str> = x.iter().map(|r| r[0].as_str().unwrap()).collect();
+                est.call_strings(Method::Transform, &docs)
+            } else {
+                let cols = x[0].as_array().unwrap().len();
+                let data: Vec<f64> = x
+                    .iter()
+                    .flat_map(|r| {
+                        r.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                    })
+                    .collect();
+                est.call(
+                    Method::Transform,
+                    &Matrix::new(x.len(), cols, data).unwrap(),
+                )
+            };
+            let Output::Matrix(m) = out.unwrap() else {
+                panic!("{name}: a matrix expected")
+            };
+            let want = floats(&case["transform"]);
+            assert_eq!(m.data().len(), want.len(), "{name}");
+            for (g, w) in m.data().iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-12 + 1e-12 * w.abs(),
+                    "{name}: {g} vs {w}"
+                );
+            }
+            checked += 1;
+            continue;
+        }
+        let y = case["y"].as_array().unwrap();
+        let out = if y[0].is_string() {
+            assert!(est.takes_strings(), "{name}");
+            let y: Vec<&str> = y.iter().map(|v| v.as_str().unwrap()).collect();
+            est.call_strings(Method::Transform, &y)
+        } else {
+            assert!(!est.takes_strings(), "{name}");
+            let y: Vec<f64> = y.iter().map(|v| v.as_f64().unwrap()).collect();
+            est.call(Method::Transform, &Matrix::new(y.len(), 1, y).unwrap())
+        }
+        .unwrap();
+        let got = match out {
+            Output::Labels(Labels::Int(v)) => v.iter().map(|&i| i as f64).collect(),
+            Output::Matrix(m) => m.into_data(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(got, floats(&case["transform"]), "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+
+    let enc = oxserve_sklearn::load_file(&root.join("labelencoder-str/model.joblib")).unwrap();
+    let err = enc
+        .call_strings(Method::Transform, &["café", "lait"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "y contains previously unseen labels: [\"lait\"]");
+}

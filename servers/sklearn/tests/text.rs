@@ -239,3 +239,42 @@ async fn v2_grpc_bytes_documents() {
     };
     assert_close(&values, &numbers(&case["outputs"]["predict_proba"]));
 }
+
+#[tokio::test]
+async fn kserve_v1_instances_are_documents() {
+    let case = read_case("tfidf-char-l1-logreg");
+    let server = start(&case_dir("tfidf-char-l1-logreg"), None);
+    let (status, reply) = post(
+        &server,
+        "/v1/models/text:predict",
+        &json!({"instances": case["docs"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["predictions"], case["outputs"]["predict"], "{reply}");
+}
+
+#[tokio::test]
+async fn label_encoder_on_strings_over_seldon() {
+    let dir = repo_root().join("crates/sklearn/fixtures/labels/labelencoder-str");
+    let server = start(&dir, None);
+    let (status, reply) = post(
+        &server,
+        "/api/v1.0/predictions",
+        &json!({"data": {"ndarray": ["eau", "Σοφία", "café"]}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["data"]["ndarray"], json!([1, 4, 0]), "{reply}");
+    let (status, reply) = post(
+        &server,
+        "/api/v1.0/predictions",
+        &json!({"data": {"ndarray": ["lait"]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply.to_string().contains("previously unseen labels"),
+        "{reply}"
+    );
+}
