@@ -113,14 +113,15 @@ impl LabelTransformer {
             }
             Kind::Binarizer { neg, pos } => {
                 let k = self.classes.len();
-                // scikit-learn's label_binarize: two classes give one column (the second class's); labels
-                // outside `classes_` get `neg_label` everywhere.
+                // scikit-learn's label_binarize: two classes give one column (the second class's), one class a
+                // column of `neg_label`; labels outside `classes_` get `neg_label` everywhere.
                 let cols = if k == 2 { 1 } else { k };
                 let mut out = Matrix::new(labels.len(), cols, vec![neg; labels.len() * cols])?;
                 for (i, p) in positions.iter().enumerate() {
                     match (p, k) {
                         (Some(1), 2) => out.row_mut(i)[0] = pos,
-                        (Some(j), k) if k != 2 => out.row_mut(i)[*j] = pos,
+                        // One fitted class: scikit-learn answers `neg_label` for every label.
+                        (Some(j), k) if k > 2 => out.row_mut(i)[*j] = pos,
                         _ => {}
                     }
                 }
