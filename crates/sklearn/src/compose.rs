@@ -10,7 +10,7 @@ use oxserve_pickle::{ArrayData, Object, Value};
 
 use crate::attrs;
 use crate::math::{hstack, output_matrix};
-use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
+use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix};
 
 /// The classes this family builds.
 pub(crate) const CLASSES: &[&str] = &["Pipeline", "ColumnTransformer", "FeatureUnion"];
@@ -142,6 +142,90 @@ impl Estimator for Pipeline {
 
     fn classes(&self) -> Option<&Labels> {
         self.last().and_then(|e| e.classes())
+    }
+
+    fn takes_strings(&self) -> bool {
+        self.steps
+            .iter()
+            .flatten()
+            .next()
+            .is_some_and(|s| s.takes_strings())
+    }
+
+    fn call_strings(&self, method: Method, docs: &[&str]) -> Result<Output, SklearnError> {
+        if !self.supports(method) {
+            return Err(self.no_method(method));
+        }
+        let fitted: Vec<&dyn Estimator> = self.steps.iter().flatten().map(|s| s.as_ref()).collect();
+        let (first, rest) = match fitted.split_first() {
+            Some(split) => split,
+            None => {
+                return Err(SklearnError::BadInput(
+                    "Pipeline: every step is 'passthrough'; it takes numbers, not strings".into(),
+                ));
+            }
+        };
+        let last_is_fitted = self.last().is_some();
+        if rest.is_empty() && last_is_fitted {
+            return first.call_strings(method, docs);
+        }
+        let mut x = first.vectorize(docs)?;
+        let (middle, last) = match rest.split_last() {
+            Some((last, middle)) if last_is_fitted => (middle, Some(*last)),
+            _ => (rest, None),
+        };
+        for step in middle {
+            x = step.transform_sparse(&x)?;
+        }
+        match last {
+            Some(e) => e.call_sparse(method, &x),
+            None => Ok(Output::Matrix(x.to_dense()?)),
+        }
+    }
+
+    /// The sparse features the final estimator reads (scikit-learn's `pipeline[:-1].transform(docs)`) when the
+    /// last step has no `transform`; else the whole pipeline's `transform`, kept sparse.
+    fn vectorize(&self, docs: &[&str]) -> Result<SparseMatrix, SklearnError> {
+        let last_predicts = self.last().is_some_and(|e| !e.supports(Method::Transform));
+        let n = if last_predicts {
+            self.steps.len() - 1
+        } else {
+            self.steps.len()
+        };
+        let mut fitted = self.steps[..n].iter().flatten();
+        let Some(first) = fitted.next() else {
+            return Err(SklearnError::BadInput(
+                "Pipeline: every step is 'passthrough'; it takes numbers, not strings".into(),
+            ));
+        };
+        let mut x = first.vectorize(docs)?;
+        for step in fitted {
+            x = step.transform_sparse(&x)?;
+        }
+        Ok(x)
+    }
+
+    fn call_sparse(&self, method: Method, x: &SparseMatrix) -> Result<Output, SklearnError> {
+        if !self.supports(method) {
+            return Err(self.no_method(method));
+        }
+        let last = self.steps.len() - 1;
+        let mut cur = Cow::Borrowed(x);
+        for step in self.steps[..last].iter().flatten() {
+            cur = Cow::Owned(step.transform_sparse(&cur)?);
+        }
+        match self.last() {
+            Some(e) => e.call_sparse(method, &cur),
+            None => Ok(Output::Matrix(cur.to_dense()?)),
+        }
+    }
+
+    fn transform_sparse(&self, x: &SparseMatrix) -> Result<SparseMatrix, SklearnError> {
+        let mut cur = Cow::Borrowed(x);
+        for step in self.steps.iter().flatten() {
+            cur = Cow::Owned(step.transform_sparse(&cur)?);
+        }
+        Ok(cur.into_owned())
     }
 }
 

@@ -81,14 +81,186 @@ impl Matrix {
 
     /// Checks that the batch has `n` features, with scikit-learn's wording.
     pub fn expect_features(&self, n: usize, class: &str) -> Result<(), SklearnError> {
-        if self.cols != n {
-            return Err(SklearnError::BadInput(format!(
-                "X has {} features, but {class} is expecting {n} features as input",
-                self.cols
-            )));
-        }
-        Ok(())
+        expect_features(self.cols, n, class)
     }
+}
+
+/// The most values a sparse batch may be densified to (rows × features): 16 Mi float64s, 128 MiB. A text
+/// vectorizer's output is sparse; an estimator without a sparse path densifies it, and a batch over this budget is
+/// refused as bad input (naming the shape) instead of allocating rows × vocabulary.
+pub const MAX_DENSE_VALUES: usize = 1 << 24;
+
+/// A compressed-sparse-row float64 matrix (scipy's `csr_matrix`): what text vectorizers produce. Row `i`'s entries
+/// are `indices[indptr[i]..indptr[i + 1]]` (column indices, sorted, no duplicates) with the same range of `data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseMatrix {
+    rows: usize,
+    cols: usize,
+    indptr: Vec<usize>,
+    indices: Vec<usize>,
+    data: Vec<f64>,
+}
+
+impl SparseMatrix {
+    /// Builds a CSR matrix from per-row `(column, value)` lists; columns must be `< cols` (an entry outside is
+    /// bad input). Each row's entries are sorted by column and duplicates are summed, as scipy's
+    /// `sum_duplicates` does.
+    pub fn from_rows(cols: usize, rows: Vec<Vec<(usize, f64)>>) -> Result<Self, SklearnError> {
+        let n = rows.len();
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0);
+        let total: usize = rows.iter().map(Vec::len).sum();
+        let mut indices = Vec::with_capacity(total);
+        let mut data = Vec::with_capacity(total);
+        for mut row in rows {
+            row.sort_unstable_by_key(|&(j, _)| j);
+            let start = indices.len();
+            for (j, v) in row {
+                if j >= cols {
+                    return Err(SklearnError::BadInput(format!(
+                        "column {j} out of range for a sparse matrix of {cols} columns"
+                    )));
+                }
+                if indices.len() > start && indices.last() == Some(&j) {
+                    if let Some(last) = data.last_mut() {
+                        *last += v;
+                    }
+                } else {
+                    indices.push(j);
+                    data.push(v);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        Ok(SparseMatrix {
+            rows: n,
+            cols,
+            indptr,
+            indices,
+            data,
+        })
+    }
+
+    /// The sparse form of a dense matrix (zeros dropped).
+    pub fn from_dense(x: &Matrix) -> Self {
+        let mut indptr = Vec::with_capacity(x.rows() + 1);
+        indptr.push(0);
+        let mut indices = Vec::new();
+        let mut data = Vec::new();
+        for row in x.iter_rows() {
+            for (j, &v) in row.iter().enumerate() {
+                if v != 0.0 {
+                    indices.push(j);
+                    data.push(v);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        SparseMatrix {
+            rows: x.rows(),
+            cols: x.cols(),
+            indptr,
+            indices,
+            data,
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Number of stored entries.
+    pub fn nnz(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Row `i`'s column indices and values.
+    ///
+    /// # Panics
+    /// When `i >= rows` (callers iterate `0..rows()`).
+    pub fn row(&self, i: usize) -> (&[usize], &[f64]) {
+        let (a, b) = (self.indptr[i], self.indptr[i + 1]);
+        (&self.indices[a..b], &self.data[a..b])
+    }
+
+    /// Row `i`'s values, mutable (the column pattern stays).
+    ///
+    /// # Panics
+    /// When `i >= rows`.
+    pub fn row_values_mut(&mut self, i: usize) -> &mut [f64] {
+        let (a, b) = (self.indptr[i], self.indptr[i + 1]);
+        &mut self.data[a..b]
+    }
+
+    /// Every stored value, mutable.
+    pub fn values_mut(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
+    /// The dense matrix (scipy's `toarray()`), refused as bad input when rows × columns exceeds
+    /// [`MAX_DENSE_VALUES`].
+    pub fn to_dense(&self) -> Result<Matrix, SklearnError> {
+        let size = self
+            .rows
+            .checked_mul(self.cols)
+            .filter(|&n| n <= MAX_DENSE_VALUES)
+            .ok_or_else(|| {
+                SklearnError::BadInput(format!(
+                    "a sparse batch of {} rows x {} features is too large to densify (over {MAX_DENSE_VALUES} \
+                     values); send fewer rows per request",
+                    self.rows, self.cols
+                ))
+            })?;
+        let mut out = Matrix::new(self.rows, self.cols, vec![0.0; size])?;
+        for i in 0..self.rows {
+            let (idx, val) = self.row(i);
+            let row = out.row_mut(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                row[j] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks that the batch has `n` features, with scikit-learn's wording.
+    pub fn expect_features(&self, n: usize, class: &str) -> Result<(), SklearnError> {
+        expect_features(self.cols, n, class)
+    }
+
+    /// `x · wᵀ + b` for weights `w` (k × f) and an intercept of length k (or empty), computed on the stored
+    /// entries only. Callers check that `cols() == w.cols()`.
+    pub(crate) fn affine(&self, w: &Matrix, b: &[f64]) -> Matrix {
+        let k = w.rows();
+        let mut out = Matrix::zeros(self.rows, k);
+        if k == 0 {
+            return out;
+        }
+        for i in 0..self.rows {
+            let (idx, val) = self.row(i);
+            for (c, o) in out.row_mut(i).iter_mut().enumerate() {
+                let wr = w.row(c);
+                let dot: f64 = idx.iter().zip(val).map(|(&j, &v)| v * wr[j]).sum();
+                *o = dot + b.get(c).copied().unwrap_or(0.0);
+            }
+        }
+        out
+    }
+}
+
+/// scikit-learn's wording for a batch of `got` features given to `class`, which expects `n`.
+fn expect_features(got: usize, n: usize, class: &str) -> Result<(), SklearnError> {
+    if got != n {
+        return Err(SklearnError::BadInput(format!(
+            "X has {got} features, but {class} is expecting {n} features as input"
+        )));
+    }
+    Ok(())
 }
 
 /// Class labels as scikit-learn keeps them in `classes_`.
@@ -209,6 +381,58 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
     /// computing them. `None` (the default): a row is cheap, or bounded by the model's own small size.
     fn row_cost(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether the estimator (a text vectorizer, or a pipeline starting with one) takes raw documents: a server
+    /// then hands a 1-D array of N strings to [`Estimator::call_strings`] as N documents.
+    fn takes_strings(&self) -> bool {
+        false
+    }
+
+    /// Computes `method` on raw documents, one output row per document. The default refuses: the estimator takes
+    /// numeric features. Text vectorizers answer `transform` (densified within [`MAX_DENSE_VALUES`]); a pipeline
+    /// vectorizes with its first step and continues on the sparse result.
+    fn call_strings(&self, method: Method, docs: &[&str]) -> Result<Output, SklearnError> {
+        if !self.takes_strings() {
+            return Err(SklearnError::BadInput(format!(
+                "{} takes numeric features, not strings (got {} string value(s)); only a model whose first step \
+                 is a text vectorizer takes raw documents",
+                self.class_name(),
+                docs.len()
+            )));
+        }
+        if method != Method::Transform {
+            return Err(self.no_method(method));
+        }
+        Ok(Output::Matrix(self.vectorize(docs)?.to_dense()?))
+    }
+
+    /// The sparse document-term matrix of raw documents (a vectorizer's `transform`). The default refuses, as
+    /// [`Estimator::call_strings`] does.
+    fn vectorize(&self, docs: &[&str]) -> Result<SparseMatrix, SklearnError> {
+        Err(SklearnError::BadInput(format!(
+            "{} takes numeric features, not strings (got {} string value(s))",
+            self.class_name(),
+            docs.len()
+        )))
+    }
+
+    /// Computes `method` on a sparse batch. The default densifies it (refused over [`MAX_DENSE_VALUES`]) and
+    /// calls [`Estimator::call`]; linear models and naive Bayes compute on the stored entries only.
+    fn call_sparse(&self, method: Method, x: &SparseMatrix) -> Result<Output, SklearnError> {
+        self.call(method, &x.to_dense()?)
+    }
+
+    /// `transform` of a sparse batch, kept sparse. The default densifies, transforms and drops the zeros;
+    /// `TfidfTransformer` works on the stored entries.
+    fn transform_sparse(&self, x: &SparseMatrix) -> Result<SparseMatrix, SklearnError> {
+        let dense = x.to_dense()?;
+        let out = crate::math::output_matrix(
+            self.call(Method::Transform, &dense)?,
+            x.rows(),
+            self.class_name(),
+        )?;
+        Ok(SparseMatrix::from_dense(&out))
     }
 
     /// The error for an unsupported method, for implementations' `call`.

@@ -9,7 +9,7 @@
 
 use oxserve_pickle::{NdArray, Object, Value};
 
-use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
+use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix};
 
 /// The most features (columns) a model may declare: a single request row of 2^24 float64 values is already 128 MiB,
 /// past any body limit a server is run with.
@@ -192,6 +192,32 @@ impl Estimator for Checked {
 
     fn row_cost(&self) -> Option<u64> {
         self.0.row_cost()
+    }
+
+    fn takes_strings(&self) -> bool {
+        self.0.takes_strings()
+    }
+
+    fn call_strings(&self, method: Method, docs: &[&str]) -> Result<Output, SklearnError> {
+        if self.0.takes_strings() && !self.0.supports(method) {
+            return Err(self.0.no_method(method));
+        }
+        self.0.call_strings(method, docs)
+    }
+
+    fn vectorize(&self, docs: &[&str]) -> Result<SparseMatrix, SklearnError> {
+        self.0.vectorize(docs)
+    }
+
+    fn call_sparse(&self, method: Method, x: &SparseMatrix) -> Result<Output, SklearnError> {
+        if !self.0.supports(method) {
+            return Err(self.0.no_method(method));
+        }
+        self.0.call_sparse(method, x)
+    }
+
+    fn transform_sparse(&self, x: &SparseMatrix) -> Result<SparseMatrix, SklearnError> {
+        self.0.transform_sparse(x)
     }
 }
 

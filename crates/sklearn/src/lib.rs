@@ -18,13 +18,17 @@ mod cluster;
 mod compose;
 mod discriminant;
 mod ensemble_meta;
+mod label;
 mod linear;
 mod multiclass;
 mod naive_bayes;
 mod neighbors;
 mod neural;
 mod preprocessing;
+mod stop_words;
 mod svm;
+mod target_encoder;
+mod text;
 
 mod adaboost;
 mod boosters;
@@ -36,7 +40,7 @@ mod iforest;
 mod tree;
 
 pub use error::SklearnError;
-pub use estimator::{Estimator, Labels, Matrix, Method, Output};
+pub use estimator::{Estimator, Labels, MAX_DENSE_VALUES, Matrix, Method, Output, SparseMatrix};
 pub use registry::{build, supported_classes};
 
 use std::path::Path;

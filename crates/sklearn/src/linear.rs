@@ -5,7 +5,7 @@ use oxserve_pickle::Object;
 
 use crate::attrs;
 use crate::math::{self, affine, argmax_labels, check_input, expit, threshold_labels, two_columns};
-use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
+use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix};
 
 /// The classes this family builds.
 pub(crate) const CLASSES: &[&str] = &[
@@ -299,8 +299,28 @@ impl Estimator for LinearClassifier {
             return Err(self.no_method(method));
         }
         let scores = self.scores(x)?;
+        Ok(self.finish(method, scores))
+    }
+
+    fn call_sparse(&self, method: Method, x: &SparseMatrix) -> Result<Output, SklearnError> {
+        if !self.supports(method) {
+            return Err(self.no_method(method));
+        }
+        x.expect_features(self.coef.cols(), &self.class)?;
+        let scores = x.affine(&self.coef, &self.intercept);
+        Ok(self.finish(method, scores))
+    }
+
+    fn classes(&self) -> Option<&Labels> {
+        Some(&self.classes)
+    }
+}
+
+impl LinearClassifier {
+    /// The method's output from the decision scores (`X · coef_ᵀ + intercept_`), dense or sparse input alike.
+    fn finish(&self, method: Method, scores: Matrix) -> Output {
         let binary = scores.cols() == 1;
-        Ok(match method {
+        match method {
             Method::Predict if binary => {
                 Output::Labels(threshold_labels(scores.data(), &self.classes, 0.0))
             }
@@ -308,10 +328,6 @@ impl Estimator for LinearClassifier {
             Method::DecisionFunction if binary => Output::Column(scores.into_data()),
             Method::DecisionFunction => Output::Matrix(scores),
             _ => Output::Matrix(self.probabilities(scores)),
-        })
-    }
-
-    fn classes(&self) -> Option<&Labels> {
-        Some(&self.classes)
+        }
     }
 }

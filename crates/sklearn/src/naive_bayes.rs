@@ -6,7 +6,7 @@ use oxserve_pickle::Object;
 
 use crate::attrs;
 use crate::math::{argmax_labels, check_input, exp_normalize_rows};
-use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError};
+use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix};
 
 /// The classes this family builds.
 pub(crate) const CLASSES: &[&str] = &[
@@ -257,7 +257,40 @@ impl Estimator for NaiveBayes {
     }
 
     fn call(&self, method: Method, x: &Matrix) -> Result<Output, SklearnError> {
-        let mut jll = self.joint_log_likelihood(x)?;
+        let jll = self.joint_log_likelihood(x)?;
+        self.finish(method, jll)
+    }
+
+    fn call_sparse(&self, method: Method, x: &SparseMatrix) -> Result<Output, SklearnError> {
+        // Multinomial and complement models are linear in the counts: compute on the stored entries (a
+        // vectorizer's output). The others densify, within the budget.
+        let Model::Linear {
+            weights,
+            bias,
+            binarize: None,
+        } = &self.model
+        else {
+            return self.call(method, &x.to_dense()?);
+        };
+        x.expect_features(self.n_features, &self.class)?;
+        if (0..x.rows()).any(|i| x.row(i).1.iter().any(|v| !v.is_finite())) {
+            return Err(SklearnError::BadInput(format!(
+                "Input X contains infinity or NaN ({} does not accept them)",
+                self.class
+            )));
+        }
+        let jll = x.affine(weights, bias);
+        self.finish(method, jll)
+    }
+
+    fn classes(&self) -> Option<&Labels> {
+        Some(&self.classes)
+    }
+}
+
+impl NaiveBayes {
+    /// `predict` / `predict_proba` from the joint log-likelihood.
+    fn finish(&self, method: Method, mut jll: Matrix) -> Result<Output, SklearnError> {
         match method {
             Method::Predict => Ok(Output::Labels(argmax_labels(&jll, &self.classes))),
             Method::PredictProba => {
@@ -266,9 +299,5 @@ impl Estimator for NaiveBayes {
             }
             _ => Err(self.no_method(method)),
         }
-    }
-
-    fn classes(&self) -> Option<&Labels> {
-        Some(&self.classes)
     }
 }

@@ -34,6 +34,9 @@ const FAMILIES: &[(&[&str], Builder)] = &[
     (crate::adaboost::CLASSES, crate::adaboost::build),
     (crate::iforest::CLASSES, crate::iforest::build),
     (crate::boosters::CLASSES, crate::boosters::build),
+    (crate::text::CLASSES, crate::text::build),
+    (crate::label::CLASSES, crate::label::build),
+    (crate::target_encoder::CLASSES, crate::target_encoder::build),
 ];
 
 /// The class names this crate can build, sorted.

@@ -164,9 +164,16 @@ impl SklearnModel {
                 TensorSpec::new(m.name(), dtype, shape)
             })
             .collect();
+        // A model whose first step takes raw documents declares one BYTES input of N documents: the runtime then
+        // hands it strings (a Seldon `ndarray` of strings, `strData`, `jsonData`, a V2 BYTES tensor).
+        let input = if estimator.takes_strings() {
+            TensorSpec::new("input-0", DataType::Bytes, vec![-1])
+        } else {
+            TensorSpec::new("input-0", DataType::F64, vec![-1, n])
+        };
         let metadata = ModelMetadata {
             platform: "sklearn".into(),
-            inputs: vec![TensorSpec::new("input-0", DataType::F64, vec![-1, n])],
+            inputs: vec![input],
             outputs,
         };
         SklearnModel {
@@ -234,6 +241,41 @@ fn input_matrix(request: &PredictRequest) -> Result<Matrix, ModelError> {
     Matrix::new(rows, cols, values).map_err(model_error)
 }
 
+/// What a request carries: numbers (rows × features) or raw documents.
+enum Batch {
+    Numbers(Matrix),
+    Docs(Vec<String>),
+}
+
+/// The request's documents when its single input is a BYTES tensor: shape `[N]` (a 1-D Seldon `ndarray` of
+/// strings, a V2 BYTES input, `strData` as `[1]`) or `[N, 1]` is N documents, as Seldon's server hands the array
+/// to scikit-learn. `None` for a numeric input (which the text model then refuses, naming what it takes).
+fn input_documents(request: &PredictRequest) -> Result<Option<Vec<String>>, ModelError> {
+    let [input] = request.inputs.as_slice() else {
+        return Ok(None);
+    };
+    let TensorData::Bytes(strings) = input.tensor.data() else {
+        return Ok(None);
+    };
+    match *input.tensor.shape() {
+        [_] | [_, 1] => {}
+        ref other => {
+            return Err(ModelError::BadInput(format!(
+                "expected a 1-D array of documents (strings), got shape {other:?}"
+            )));
+        }
+    }
+    strings
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            String::from_utf8(b.clone())
+                .map_err(|e| ModelError::BadInput(format!("document {i} is not valid UTF-8: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 fn output_tensor(output: Output) -> Result<Tensor, ModelError> {
     let tensor = match output {
         Output::Labels(Labels::Int(v)) => Tensor::new(vec![v.len()], TensorData::I64(v)),
@@ -258,7 +300,15 @@ impl Model for SklearnModel {
     }
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let x = input_matrix(&request)?;
+        let docs = if self.estimator.takes_strings() {
+            input_documents(&request)?
+        } else {
+            None
+        };
+        let x = match docs {
+            Some(docs) => Batch::Docs(docs),
+            None => Batch::Numbers(input_matrix(&request)?),
+        };
         let methods: Vec<Method> = if request.outputs.is_empty() {
             vec![self.default_method]
         } else {
@@ -274,7 +324,14 @@ impl Model for SklearnModel {
         };
         let mut outputs = Vec::with_capacity(methods.len());
         for method in methods {
-            let out = self.estimator.call(method, &x).map_err(model_error)?;
+            let out = match &x {
+                Batch::Numbers(x) => self.estimator.call(method, x),
+                Batch::Docs(docs) => {
+                    let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
+                    self.estimator.call_strings(method, &docs)
+                }
+            }
+            .map_err(model_error)?;
             outputs.push(NamedTensor::new(method.name(), output_tensor(out)?));
         }
         Ok(PredictResponse { outputs })
