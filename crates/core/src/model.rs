@@ -198,6 +198,14 @@ pub trait Model: Send + Sync + 'static {
         None
     }
 
+    /// Whether the model reads tables ([`PredictRequest::table`]): named, typed columns, strings among them (a
+    /// scikit-learn pipeline fitted on a DataFrame or on an object array). Protocols then hand it mixed rows,
+    /// named columns and records as one input per column; an all-numeric request without names still comes as
+    /// one matrix. Default `false`: such requests are refused as not numeric.
+    fn accepts_table(&self) -> bool {
+        false
+    }
+
     /// Whether a call of [`Model::predict`] *may* run on the async worker that received the request. `true`
     /// (the default) leaves the decision to the runtime's measurement of this model's calls; `false` sends every
     /// call to a blocking thread (a model that blocks on a queue, a lock or the network, or one whose cost

@@ -260,6 +260,58 @@ impl Table {
             .collect()
     }
 
+    /// A table from a rows × columns tensor (a 1-D one is one row) whose columns take `names`: the numeric
+    /// `ndarray` of a request that names its columns. `None` when the names do not match the columns.
+    pub fn from_matrix(tensor: &Tensor, names: &[String]) -> Option<Self> {
+        let (rows, cols) = match *tensor.shape() {
+            [n] => (1, n),
+            [r, c] => (r, c),
+            _ => return None,
+        };
+        if names.len() != cols {
+            return None;
+        }
+        let at = |i: usize, j: usize| i * cols + j;
+        let columns = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let data = match tensor.data() {
+                    TensorData::Bytes(v) => ColumnData::Str(
+                        (0..rows)
+                            .map(|i| {
+                                v.get(at(i, j))
+                                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                            })
+                            .collect(),
+                    ),
+                    TensorData::Bool(v) => {
+                        ColumnData::Bool((0..rows).map(|i| v.get(at(i, j)).copied()).collect())
+                    }
+                    TensorData::I64(v) => {
+                        ColumnData::I64((0..rows).map(|i| v.get(at(i, j)).copied()).collect())
+                    }
+                    TensorData::F64(v) => ColumnData::F64(
+                        (0..rows)
+                            .map(|i| v.get(at(i, j)).copied().unwrap_or(f64::NAN))
+                            .collect(),
+                    ),
+                    other => {
+                        let t = Tensor::new(vec![other.len()], other.clone()).ok()?;
+                        let v = t.to_f64_vec().ok()?;
+                        ColumnData::F64(
+                            (0..rows)
+                                .map(|i| v.get(at(i, j)).copied().unwrap_or(f64::NAN))
+                                .collect(),
+                        )
+                    }
+                };
+                Some(Column::new(name.clone(), data))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Table::new(columns).ok()
+    }
+
     /// A table from a request's inputs, each one column (1-D, or rows × 1) named after the input. The inverse of
     /// [`Table::into_inputs`]; `UINT8`/`INT32` widen to int64 and `FP32` to float64.
     pub fn from_inputs(inputs: &[NamedTensor]) -> Result<Self, TableError> {
