@@ -258,7 +258,11 @@ impl Model for SklearnModel {
     }
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let x = input_matrix(&request)?;
+        let x = if self.estimator.takes_table() && !is_one_numeric_matrix(&request) {
+            Batch::Table(request.table()?)
+        } else {
+            Batch::Matrix(input_matrix(&request)?)
+        };
         let methods: Vec<Method> = if request.outputs.is_empty() {
             vec![self.default_method]
         } else {
@@ -274,7 +278,11 @@ impl Model for SklearnModel {
         };
         let mut outputs = Vec::with_capacity(methods.len());
         for method in methods {
-            let out = self.estimator.call(method, &x).map_err(model_error)?;
+            let out = match &x {
+                Batch::Matrix(m) => self.estimator.call(method, m),
+                Batch::Table(t) => self.estimator.call_table(method, t),
+            }
+            .map_err(model_error)?;
             outputs.push(NamedTensor::new(method.name(), output_tensor(out)?));
         }
         Ok(PredictResponse { outputs })
@@ -282,5 +290,27 @@ impl Model for SklearnModel {
 
     fn row_cost(&self) -> Option<u64> {
         self.estimator.row_cost()
+    }
+
+    /// A pipeline fitted on a DataFrame (`feature_names_in_`) or with encoders fitted on strings reads tables.
+    fn accepts_table(&self) -> bool {
+        self.estimator.takes_table()
+    }
+}
+
+/// What one request hands the estimator.
+enum Batch {
+    Matrix(Matrix),
+    Table(oxserve_core::Table),
+}
+
+/// Whether a request is one numeric matrix (the seed's fast path, also for table models fitted on numbers only:
+/// positional columns, as scikit-learn takes a numpy array).
+fn is_one_numeric_matrix(request: &PredictRequest) -> bool {
+    match request.inputs.as_slice() {
+        [input] => {
+            input.tensor.dtype() != DataType::Bytes && input.tensor.shape().len() == 2
+        }
+        _ => false,
     }
 }
