@@ -314,7 +314,17 @@ impl Table {
 
     /// A table from a request's inputs, each one column (1-D, or rows × 1) named after the input. The inverse of
     /// [`Table::into_inputs`]; `UINT8`/`INT32` widen to int64 and `FP32` to float64.
+    ///
+    /// One rows × k input alone (an array of one type, strings for instance) is k positional columns, as a numpy
+    /// array is to scikit-learn.
     pub fn from_inputs(inputs: &[NamedTensor]) -> Result<Self, TableError> {
+        if let [input] = inputs
+            && let [_, k] = *input.tensor.shape()
+            && k != 1
+            && let Some(table) = Table::from_matrix(&input.tensor, &Table::positional_names(k))
+        {
+            return Ok(table);
+        }
         let columns = inputs
             .iter()
             .map(|input| {

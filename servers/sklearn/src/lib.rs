@@ -308,9 +308,7 @@ enum Batch {
 /// positional columns, as scikit-learn takes a numpy array).
 fn is_one_numeric_matrix(request: &PredictRequest) -> bool {
     match request.inputs.as_slice() {
-        [input] => {
-            input.tensor.dtype() != DataType::Bytes && input.tensor.shape().len() == 2
-        }
+        [input] => input.tensor.dtype() != DataType::Bytes && input.tensor.shape().len() == 2,
         _ => false,
     }
 }
