@@ -292,28 +292,14 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
                 .await
                 .unwrap_or_else(|e| panic!("{name} v2 grpc: {e:?}"))
                 .into_inner();
-            let out = &reply.outputs[0];
-            let got: Vec<Value> = if case.method == "predict" {
-                match out.contents.as_ref() {
-                    Some(c) if !c.fp64_contents.is_empty() => {
-                        c.fp64_contents.iter().map(|&x| Value::from(x)).collect()
-                    }
-                    _ => reply.raw_output_contents[0]
-                        .chunks_exact(8)
-                        .map(|b| Value::from(f64::from_le_bytes(b.try_into().unwrap())))
-                        .collect(),
+            let got: Vec<Value> = match reply.outputs[0].contents.as_ref() {
+                Some(c) if !c.fp64_contents.is_empty() => {
+                    c.fp64_contents.iter().map(|&x| Value::from(x)).collect()
                 }
-            } else {
-                let c = out.contents.as_ref();
-                match c {
-                    Some(c) if !c.fp64_contents.is_empty() => {
-                        c.fp64_contents.iter().map(|&x| Value::from(x)).collect()
-                    }
-                    _ => reply.raw_output_contents[0]
-                        .chunks_exact(8)
-                        .map(|b| Value::from(f64::from_le_bytes(b.try_into().unwrap())))
-                        .collect(),
-                }
+                _ => reply.raw_output_contents[0]
+                    .chunks_exact(8)
+                    .map(|b| Value::from(f64::from_le_bytes(b.try_into().unwrap())))
+                    .collect(),
             };
             assert!(
                 close(&Value::from(got), &Value::from(flat)),
