@@ -54,5 +54,54 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A 1,000-row mixed `ndarray` with `names` (5 numbers, 5 strings, a `null` in every tenth row), decoded into a
+/// table: the cost of a tabular request before any model.
+fn mixed_request(rows: usize) -> Vec<u8> {
+    let names: Vec<String> = (0..10).map(|j| format!("\"c{j}\"")).collect();
+    let rows: Vec<String> = (0..rows)
+        .map(|i| {
+            let nums: Vec<String> = (0..5)
+                .map(|j| format!("{}", 0.1 + (i + j) as f64 * 1.37))
+                .collect();
+            let strs: Vec<String> = (0..5)
+                .map(|j| {
+                    if i % 10 == 0 && j == 0 {
+                        "null".to_string()
+                    } else {
+                        format!("\"v{}\"", (i + j) % 6)
+                    }
+                })
+                .collect();
+            format!("[{},{}]", nums.join(","), strs.join(","))
+        })
+        .collect();
+    format!(
+        r#"{{"data":{{"names":[{}],"ndarray":[{}]}}}}"#,
+        names.join(","),
+        rows.join(",")
+    )
+    .into_bytes()
+}
+
+fn bench_mixed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("seldon_decode_mixed");
+    let body = mixed_request(1000);
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("1000x10", |b| {
+        b.iter(|| {
+            let msg: SeldonMessage = serde_json::from_slice(&body).unwrap();
+            let Payload::Data(DefaultData {
+                array: DataArray::Table(t),
+                ..
+            }) = msg.payload
+            else {
+                panic!("not a table")
+            };
+            t
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_mixed);
 criterion_main!(benches);

@@ -1,14 +1,17 @@
 //! The seam between oxserve's runtime and its model engines.
 //!
 //! Engines (the scikit-learn math, ONNX Runtime, candle, ...) depend on this crate only: it holds the one
-//! [`Tensor`] type every wire format converts to, the [`Model`] trait a server implements, and the
+//! [`Tensor`] type every wire format converts to, the [`Table`] of named, typed columns that tabular requests
+//! with strings become, the [`Model`] trait a server implements, and the
 //! [`ModelError`] a model returns. Nothing here knows HTTP, gRPC or a wire format.
 
 mod model;
+mod table;
 mod tensor;
 
 pub use model::{
     Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest, PredictResponse,
     Submission, TensorSpec,
 };
+pub use table::{Column, ColumnData, Table, TableError};
 pub use tensor::{DataType, Tensor, TensorData, TensorError};

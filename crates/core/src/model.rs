@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::table::{Table, TableError};
 use crate::tensor::{DataType, Tensor, TensorError};
 
 /// The description of one input or output tensor, as metadata routes show it.
@@ -84,6 +85,22 @@ pub struct PredictRequest {
     pub outputs: Vec<String>,
 }
 
+impl PredictRequest {
+    /// A request carrying a table: one 1-D input per column, named after it ([`Table::into_inputs`]).
+    pub fn from_table(table: Table, outputs: Vec<String>) -> Self {
+        PredictRequest {
+            inputs: table.into_inputs(),
+            outputs,
+        }
+    }
+
+    /// The inputs read as a table's columns ([`Table::from_inputs`]): what a tabular model reads when the request
+    /// is not one numeric matrix.
+    pub fn table(&self) -> Result<Table, TableError> {
+        Table::from_inputs(&self.inputs)
+    }
+}
+
 /// What a model returns: one or more named output tensors, each with the batch as its first dimension.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PredictResponse {
@@ -108,6 +125,12 @@ pub enum ModelError {
     /// The model failed on valid input: the server's fault.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<TableError> for ModelError {
+    fn from(err: TableError) -> Self {
+        ModelError::BadInput(err.to_string())
+    }
 }
 
 impl From<TensorError> for ModelError {
@@ -173,6 +196,14 @@ pub trait Model: Send + Sync + 'static {
     /// `t:0 … t:{n-1}`, as Seldon's Python wrapper does.
     fn column_names(&self, _output: &str) -> Option<Vec<String>> {
         None
+    }
+
+    /// Whether the model reads tables ([`PredictRequest::table`]): named, typed columns, strings among them (a
+    /// scikit-learn pipeline fitted on a DataFrame or on an object array). Protocols then hand it mixed rows,
+    /// named columns and records as one input per column; an all-numeric request without names still comes as
+    /// one matrix. Default `false`: such requests are refused as not numeric.
+    fn accepts_table(&self) -> bool {
+        false
     }
 
     /// Whether a call of [`Model::predict`] *may* run on the async worker that received the request. `true`

@@ -133,6 +133,9 @@ pub enum TensorError {
 pub struct Tensor {
     shape: Vec<usize>,
     data: TensorData,
+    /// Per element, whether it is missing (`None` in a pandas / numpy `object` column); `None` when nothing
+    /// is, which every tensor but a table's string or boolean column is.
+    missing: Option<Vec<bool>>,
 }
 
 /// The number of elements a shape holds, or `None` on overflow.
@@ -152,7 +155,29 @@ impl Tensor {
                 got: data.len(),
             });
         }
-        Ok(Tensor { shape, data })
+        Ok(Tensor {
+            shape,
+            data,
+            missing: None,
+        })
+    }
+
+    /// A 1-D tensor holding one table column, with its missing mask (one flag per element, or `None`).
+    ///
+    /// A mask whose length is not the column's is dropped rather than trusted.
+    pub fn from_column(data: TensorData, missing: Option<Vec<bool>>) -> Self {
+        let missing = missing.filter(|m| m.len() == data.len() && m.iter().any(|&b| b));
+        Tensor {
+            shape: vec![data.len()],
+            data,
+            missing,
+        }
+    }
+
+    /// Per element, whether the value is missing (a table's `None` strings or booleans; float columns use NaN).
+    /// `None` when no element is missing: consumers that know nothing of tables lose nothing.
+    pub fn missing(&self) -> Option<&[bool]> {
+        self.missing.as_deref()
     }
 
     /// A 2-D float64 tensor of `rows` × `cols` from a row-major buffer.
@@ -223,6 +248,7 @@ impl Tensor {
                 Ok(Tensor {
                     shape: self.shape,
                     data: TensorData::F64(values),
+                    missing: None,
                 })
             }
         }

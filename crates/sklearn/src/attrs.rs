@@ -94,6 +94,31 @@ pub(crate) fn n_features_in(obj: &Object) -> Option<usize> {
         .and_then(|n| usize::try_from(n).ok())
 }
 
+/// `feature_names_in_` (set when fitted on a DataFrame whose column names are all strings), or `None`.
+pub(crate) fn feature_names(obj: &Object) -> Result<Option<Vec<String>>, SklearnError> {
+    let Some(v) = obj.get("feature_names_in_").filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        SklearnError::bad_model(
+            obj.class_name(),
+            "`feature_names_in_` is not a list of strings",
+        )
+    };
+    let names = match v {
+        Value::Array(NdArray {
+            data: ArrayData::Str(v),
+            ..
+        }) => v.clone(),
+        other => seq_of(other)
+            .ok_or_else(bad)?
+            .iter()
+            .map(|n| n.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Some(names))
+}
+
 /// The state entry `key` (usually `classes_`) as class labels.
 pub(crate) fn labels(obj: &Object, key: &str) -> Result<Labels, SklearnError> {
     let a = array(obj, key)?;

@@ -10,7 +10,7 @@ use oxserve_pickle::{ArrayData, Object, Value};
 
 use crate::attrs;
 use crate::math::{hstack, output_matrix};
-use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix};
+use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix, Table};
 
 /// The classes this family builds.
 pub(crate) const CLASSES: &[&str] = &["Pipeline", "ColumnTransformer", "FeatureUnion"];
@@ -227,6 +227,66 @@ impl Estimator for Pipeline {
         }
         Ok(cur.into_owned())
     }
+
+    fn feature_names_in(&self) -> Option<&[String]> {
+        self.steps.iter().flatten().next()?.feature_names_in()
+    }
+
+    fn takes_table(&self) -> bool {
+        self.steps
+            .iter()
+            .flatten()
+            .next()
+            .is_some_and(|s| s.takes_table())
+    }
+
+    /// Steps that keep a table (a string imputer) transform it; the first that makes numbers reads it; the rest
+    /// compute on numbers.
+    fn call_table(&self, method: Method, table: &Table) -> Result<Output, SklearnError> {
+        if !self.supports(method) {
+            return Err(self.no_method(method));
+        }
+        let last = self.steps.len() - 1;
+        let mut cur: Cow<'_, Table> = Cow::Borrowed(table);
+        for (i, step) in self.steps.iter().enumerate() {
+            let Some(step) = step.as_deref() else {
+                continue;
+            };
+            if i == last {
+                return step.call_table(method, &cur);
+            }
+            if let Some(next) = step.table_transform(&cur) {
+                cur = Cow::Owned(next?);
+                continue;
+            }
+            let mut x = output_matrix(
+                step.call_table(Method::Transform, &cur)?,
+                cur.rows(),
+                step.class_name(),
+            )?;
+            for step in self.steps[i + 1..last].iter().flatten() {
+                x = transform(step.as_ref(), &x)?;
+            }
+            return match self.last() {
+                Some(e) => e.call(method, &x),
+                None => Ok(Output::Matrix(x)),
+            };
+        }
+        // Every step was a passthrough or kept a table.
+        Ok(Output::Matrix(crate::table::matrix_of(&cur)?))
+    }
+
+    fn table_transform(&self, table: &Table) -> Option<Result<Table, SklearnError>> {
+        // A pipeline keeps a table only when every step does.
+        let mut cur: Cow<'_, Table> = Cow::Borrowed(table);
+        for step in self.steps.iter().flatten() {
+            match step.table_transform(&cur)? {
+                Ok(t) => cur = Cow::Owned(t),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok(cur.into_owned()))
+    }
 }
 
 /// One `ColumnTransformer` entry: the transformer (None = passthrough) and the columns it reads.
@@ -241,10 +301,25 @@ struct Part {
 struct ColumnTransformer {
     parts: Vec<Part>,
     n_features: usize,
+    /// `feature_names_in_`, when fitted on a DataFrame: the names its selections resolve against.
+    names: Option<Vec<String>>,
 }
 
-/// Resolves a column selection (ints, a bool mask, a slice, or one int) against `n` input columns.
-fn columns(spec: &Value, n: usize) -> Result<Vec<usize>, String> {
+/// Resolves a column selection (ints, a bool mask, a slice, one int, or column names resolved against
+/// `feature_names_in_`) against `n` input columns. A fitted `make_column_selector` is already its list of names in
+/// `transformers_`.
+fn columns(spec: &Value, n: usize, names: Option<&[String]>) -> Result<Vec<usize>, String> {
+    let by_name = |s: &str| -> Result<usize, String> {
+        match names {
+            Some(names) => names
+                .iter()
+                .position(|n| n == s)
+                .ok_or_else(|| format!("column `{s}` is not among feature_names_in_ {names:?}")),
+            None => Err(format!(
+                "column `{s}` is selected by name, but the transformer has no feature_names_in_ (it was not fitted on a DataFrame)"
+            )),
+        }
+    };
     let index = |i: i64| -> Result<usize, String> {
         let j = if i < 0 { i + n as i64 } else { i };
         usize::try_from(j)
@@ -270,9 +345,17 @@ fn columns(spec: &Value, n: usize) -> Result<Vec<usize>, String> {
             ArrayData::Int(_) | ArrayData::UInt(_) => {
                 from_ints(&a.to_i64().map_err(|e| e.to_string())?)
             }
-            ArrayData::Str(_) | ArrayData::Object(_) => {
-                Err("columns selected by name are not supported".into())
-            }
+            ArrayData::Str(v) => v.iter().map(|s| by_name(s)).collect(),
+            ArrayData::Object(items) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Str(s) => by_name(s),
+                    other => other
+                        .as_i64()
+                        .ok_or_else(|| format!("unsupported column selector {}", other.kind()))
+                        .and_then(index),
+                })
+                .collect(),
             _ => Err(format!(
                 "unsupported column selection of dtype {}",
                 a.dtype.descr()
@@ -289,16 +372,15 @@ fn columns(spec: &Value, n: usize) -> Result<Vec<usize>, String> {
             let ints = items
                 .iter()
                 .map(|v| match v {
-                    Value::Int(i) => Ok(*i),
-                    Value::Str(s) => Err(format!(
-                        "column `{s}` is selected by name, which is not supported"
-                    )),
+                    Value::Int(i) => index(*i),
+                    Value::Str(s) => by_name(s),
                     other => other
                         .as_i64()
-                        .ok_or_else(|| format!("unsupported column selector {}", other.kind())),
+                        .ok_or_else(|| format!("unsupported column selector {}", other.kind()))
+                        .and_then(index),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            from_ints(&ints)
+            Ok(ints)
         }
         Value::Object(o) if o.class_name() == "slice" => {
             let arg = |i: usize| o.args.get(i).and_then(Value::as_i64);
@@ -316,9 +398,7 @@ fn columns(spec: &Value, n: usize) -> Result<Vec<usize>, String> {
                 .step_by(usize::try_from(step).unwrap_or(1))
                 .collect())
         }
-        Value::Str(s) => Err(format!(
-            "column `{s}` is selected by name, which is not supported"
-        )),
+        Value::Str(s) => Ok(vec![by_name(s)?]),
         other => Err(format!("unsupported column selection {}", other.kind())),
     }
 }
@@ -327,6 +407,13 @@ impl ColumnTransformer {
     fn from_object(obj: &Object) -> Result<Self, SklearnError> {
         let class = obj.class_name();
         let n_features = attrs::usize_attr(obj, "n_features_in_")?;
+        let names = attrs::feature_names(obj)?;
+        if names.as_ref().is_some_and(|n| n.len() != n_features) {
+            return Err(SklearnError::bad_model(
+                class,
+                "`feature_names_in_` does not hold `n_features_in_` names",
+            ));
+        }
         let mut parts = Vec::new();
         for (i, item) in attrs::seq(obj, "transformers_")?.iter().enumerate() {
             let (est, spec) = match item.as_seq() {
@@ -338,7 +425,8 @@ impl ColumnTransformer {
                     ));
                 }
             };
-            let cols = columns(spec, n_features).map_err(|e| SklearnError::bad_model(class, e))?;
+            let cols = columns(spec, n_features, names.as_deref())
+                .map_err(|e| SklearnError::bad_model(class, e))?;
             let est = match slot(est)? {
                 Slot::Drop => continue,
                 Slot::Identity => None,
@@ -349,7 +437,11 @@ impl ColumnTransformer {
             }
             parts.push(Part { est, columns: cols });
         }
-        Ok(ColumnTransformer { parts, n_features })
+        Ok(ColumnTransformer {
+            parts,
+            n_features,
+            names,
+        })
     }
 }
 
@@ -386,6 +478,47 @@ impl Estimator for ColumnTransformer {
             });
         }
         Ok(Output::Matrix(hstack(x.rows(), &outs)))
+    }
+
+    fn feature_names_in(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
+    fn takes_table(&self) -> bool {
+        self.names.is_some()
+            || self
+                .parts
+                .iter()
+                .any(|p| p.est.as_ref().is_some_and(|e| e.takes_table()))
+    }
+
+    /// Each transformer reads its columns of the table (strings included); a passthrough part (`remainder`
+    /// included) passes numbers only: a string column there is refused naming it, as the numeric estimator
+    /// after it would.
+    fn call_table(&self, method: Method, table: &Table) -> Result<Output, SklearnError> {
+        if method != Method::Transform {
+            return Err(self.no_method(method));
+        }
+        if table.columns().len() != self.n_features {
+            return Err(SklearnError::BadInput(format!(
+                "X has {} features, but ColumnTransformer is expecting {} features as input",
+                table.columns().len(),
+                self.n_features
+            )));
+        }
+        let mut outs = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            let sub = crate::table::select(table, &part.columns)?;
+            outs.push(match &part.est {
+                None => crate::table::matrix_of(&sub)?,
+                Some(e) => output_matrix(
+                    e.call_table(Method::Transform, &sub)?,
+                    table.rows(),
+                    e.class_name(),
+                )?,
+            });
+        }
+        Ok(Output::Matrix(hstack(table.rows(), &outs)))
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `Estimator` trait and the batch types it computes on.
 
+use oxserve_core::Table;
+
 use crate::SklearnError;
 
 /// A row-major float64 matrix: the batch an estimator reads (rows × features) or a 2-D result.
@@ -433,6 +435,31 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
             self.class_name(),
         )?;
         Ok(SparseMatrix::from_dense(&out))
+    }
+
+    /// `feature_names_in_`: the column names the estimator was fitted on (a pandas DataFrame with string column
+    /// names), for the request's names to be checked against. `None` when fitted on an array.
+    fn feature_names_in(&self) -> Option<&[String]> {
+        None
+    }
+
+    /// Whether the estimator reads more from a table than its numbers: string categories (an encoder fitted on
+    /// strings), columns selected by name. A server hands such an estimator tables ([`Estimator::call_table`]).
+    fn takes_table(&self) -> bool {
+        false
+    }
+
+    /// Computes `method` on a table whose columns are already in the order the estimator was fitted on
+    /// (`crate::align` puts them so). The default reads the table as a numeric matrix, positionally; a string
+    /// column is [`SklearnError::BadInput`] naming it.
+    fn call_table(&self, method: Method, table: &Table) -> Result<Output, SklearnError> {
+        self.call(method, &crate::table::matrix_of(table)?)
+    }
+
+    /// A transformer whose output is still a table (a `SimpleImputer` fitted on strings) transforms it here;
+    /// `None` (the default) when its output is numbers, computed by [`Estimator::call_table`].
+    fn table_transform(&self, _table: &Table) -> Option<Result<Table, SklearnError>> {
+        None
     }
 
     /// The error for an unsupported method, for implementations' `call`.

@@ -219,6 +219,57 @@ impl Estimator for Checked {
     fn transform_sparse(&self, x: &SparseMatrix) -> Result<SparseMatrix, SklearnError> {
         self.0.transform_sparse(x)
     }
+
+    fn feature_names_in(&self) -> Option<&[String]> {
+        self.0.feature_names_in()
+    }
+
+    fn takes_table(&self) -> bool {
+        self.0.takes_table() || self.0.feature_names_in().is_some()
+    }
+
+    fn table_transform(
+        &self,
+        table: &oxserve_core::Table,
+    ) -> Option<Result<oxserve_core::Table, SklearnError>> {
+        self.0.table_transform(table)
+    }
+
+    /// The request's columns are checked against `feature_names_in_` (missing or unexpected ones named) and put
+    /// in the fitted order before any family code runs; an estimator fitted on an array takes them by position.
+    fn call_table(
+        &self,
+        method: Method,
+        table: &oxserve_core::Table,
+    ) -> Result<Output, SklearnError> {
+        if !self.0.supports(method) {
+            return Err(self.0.no_method(method));
+        }
+        if table.columns().is_empty() && table.rows() > 0 {
+            return Err(SklearnError::BadInput(format!(
+                "Found array with 0 feature(s) (shape=({}, 0)) while a minimum of 1 is required by {}.",
+                table.rows(),
+                self.0.class_name()
+            )));
+        }
+        match self.0.feature_names_in() {
+            Some(names) => self
+                .0
+                .call_table(method, &crate::table::align(table, names)?),
+            None => {
+                if let Some(n) = self.0.n_features_in()
+                    && n != table.columns().len()
+                {
+                    return Err(SklearnError::BadInput(format!(
+                        "X has {} features, but {} is expecting {n} features as input",
+                        table.columns().len(),
+                        self.0.class_name()
+                    )));
+                }
+                self.0.call_table(method, table)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod estimator;
 mod guard;
 mod math;
 mod registry;
+mod table;
 
 // Estimator families, one module each (see `registry.rs` for the class names each one builds).
 mod calibration;
@@ -41,6 +42,7 @@ mod tree;
 
 pub use error::SklearnError;
 pub use estimator::{Estimator, Labels, MAX_DENSE_VALUES, Matrix, Method, Output, SparseMatrix};
+pub use oxserve_core::{Column, ColumnData, Table};
 pub use registry::{build, supported_classes};
 
 use std::path::Path;

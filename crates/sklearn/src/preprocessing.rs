@@ -7,6 +7,7 @@ use oxserve_pickle::{ArrayData, Object, Value};
 
 use crate::attrs;
 use crate::math::{affine, check_input};
+use crate::{ColumnData, Table};
 use crate::{Estimator, Matrix, Method, Output, SklearnError};
 
 /// The classes this family builds.
@@ -48,6 +49,8 @@ struct Transformer {
     op: Op,
     /// PCA's probabilistic model, for `score_samples`.
     density: Option<Density>,
+    /// `feature_names_in_`, when fitted on a DataFrame.
+    names: Option<Vec<String>>,
 }
 
 /// The Gaussian that probabilistic PCA fits: `score_samples = −½ (x−μ)ᵀP(x−μ) − ½ (n log 2π − log det P)`.
@@ -167,6 +170,9 @@ enum Op {
         scale: Option<Vec<f64>>,
     },
     Impute(Impute),
+    /// `SimpleImputer` fitted on strings (`most_frequent` / `constant` on an object column): per column its fill
+    /// value (a number's fill is its text, as an object array holds it). Tables only.
+    ImputeStr(Vec<String>),
     Identity,
     /// `PowerTransformer`: Yeo-Johnson (or Box-Cox) per feature with the fitted `lambdas_`, then the fitted
     /// `StandardScaler` when `standardize`.
@@ -207,6 +213,8 @@ enum Unknown {
 #[derive(Debug)]
 struct OneHot {
     categories: Vec<Vec<f64>>,
+    /// Per feature, its string categories when fitted on strings.
+    strings: Vec<StrCats>,
     /// Per feature, the grouped index whose column is dropped.
     drop: Vec<Option<usize>>,
     /// Per feature, the infrequent-category grouping.
@@ -224,6 +232,8 @@ struct OneHot {
 #[derive(Debug)]
 struct Ordinal {
     categories: Vec<Vec<f64>>,
+    /// Per feature, its string categories when fitted on strings.
+    strings: Vec<StrCats>,
     groups: Vec<Option<Vec<usize>>>,
     unknown: Unknown,
     /// Code for NaN when NaN was a category (`encoded_missing_value`).
@@ -250,19 +260,153 @@ fn find(cats: &[f64], v: f64) -> Option<usize> {
     }
 }
 
-fn categories(obj: &Object) -> Result<Vec<Vec<f64>>, SklearnError> {
+/// One category of an object column.
+#[derive(Debug, Clone, PartialEq)]
+enum Cat {
+    Str(String),
+    /// Python's `None`: an ordinary category to scikit-learn's encoders (and not missing to `SimpleImputer`).
+    /// A table's missing string (JSON `null`) is this `None`.
+    None,
+    /// `float('nan')`: the missing category (`encoded_missing_value` for `OrdinalEncoder`).
+    Nan,
+}
+
+/// A feature's categories when fitted on strings, in `categories_` order; the numeric categories then stand for
+/// their positions (the NaN one as NaN), so a string is encoded by its position through the numeric code.
+type StrCats = Option<Vec<Cat>>;
+
+/// `categories_`: numbers per feature, and for features fitted on strings their strings ([`StrCats`]).
+fn categories(obj: &Object) -> Result<(Vec<Vec<f64>>, Vec<StrCats>), SklearnError> {
     let class = obj.class_name();
-    attrs::seq(obj, "categories_")?
-        .iter()
-        .enumerate()
-        .map(|(i, c)| match c.as_array().map(|a| &a.data) {
-            Some(ArrayData::Str(_) | ArrayData::Object(_)) => Err(SklearnError::bad_model(
-                class,
-                format!("feature {i} has non-numeric categories; only numeric input is supported"),
-            )),
-            _ => attrs::f64_of(c, class, "categories_"),
-        })
-        .collect()
+    let mut nums = Vec::new();
+    let mut strs = Vec::new();
+    for (i, c) in attrs::seq(obj, "categories_")?.iter().enumerate() {
+        let strings: Option<Vec<Cat>> = match c.as_array().map(|a| &a.data) {
+            Some(ArrayData::Str(v)) => Some(v.iter().cloned().map(Cat::Str).collect()),
+            Some(ArrayData::Object(items)) if items.iter().any(|v| v.as_str().is_some()) => Some(
+                items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Str(s) => Ok(Cat::Str(s.clone())),
+                        Value::None => Ok(Cat::None),
+                        Value::Float(f) if f.is_nan() => Ok(Cat::Nan),
+                        other => Err(SklearnError::bad_model(
+                            class,
+                            format!(
+                                "feature {i} mixes strings with {} in its categories",
+                                other.kind()
+                            ),
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => None,
+        };
+        match strings {
+            Some(cats) => {
+                nums.push(
+                    cats.iter()
+                        .enumerate()
+                        .map(|(j, c)| if *c == Cat::Nan { f64::NAN } else { j as f64 })
+                        .collect(),
+                );
+                strs.push(Some(cats));
+            }
+            None => {
+                nums.push(attrs::f64_of(c, class, "categories_")?);
+                strs.push(None);
+            }
+        }
+    }
+    Ok((nums, strs))
+}
+
+/// A `SimpleImputer`'s `statistics_` when they hold strings (an object column's `most_frequent` / `constant`),
+/// as text; `None` for numeric statistics.
+fn string_fills(stats: &Value) -> Option<Vec<String>> {
+    let items = match stats.as_array().map(|a| &a.data) {
+        Some(ArrayData::Str(v)) => return Some(v.clone()),
+        Some(ArrayData::Object(items)) => items,
+        _ => return None,
+    };
+    if !items.iter().any(|v| v.as_str().is_some()) {
+        return None;
+    }
+    Some(
+        items
+            .iter()
+            .map(|v| match v {
+                Value::Str(s) => s.clone(),
+                other => other
+                    .as_f64()
+                    .map_or_else(|| other.kind(), |f| f.to_string()),
+            })
+            .collect(),
+    )
+}
+
+/// The codes a table's columns take for an encoder: numbers as they are, strings as their category's position
+/// (`-1` when unknown, NaN when missing); an unknown string under `handle_unknown='error'` is refused naming it,
+/// as scikit-learn does.
+fn encode_table(
+    table: &Table,
+    strings: &[StrCats],
+    refuse_unknown: bool,
+) -> Result<Matrix, SklearnError> {
+    let rows = table.rows();
+    let cols = strings.len();
+    if table.columns().len() != cols {
+        return Err(SklearnError::BadInput(format!(
+            "X has {} features, but the encoder is expecting {cols} features as input",
+            table.columns().len()
+        )));
+    }
+    let mut out = Matrix::zeros(rows, cols);
+    for (j, (column, cats)) in table.columns().iter().zip(strings).enumerate() {
+        for i in 0..rows {
+            let code = match (&column.data, cats) {
+                (ColumnData::Str(v), Some(cats)) => match v.get(i).and_then(Option::as_deref) {
+                    // `None`: its own category when fitted with one, else the NaN category (or unknown).
+                    None => cats
+                        .iter()
+                        .position(|c| *c == Cat::None)
+                        .map_or(f64::NAN, |k| k as f64),
+                    Some(s) => match cats.iter().position(|c| matches!(c, Cat::Str(x) if x == s)) {
+                        Some(k) => k as f64,
+                        None if refuse_unknown => {
+                            return Err(SklearnError::BadInput(format!(
+                                "Found unknown categories ['{s}'] in column {j} during transform (column `{}`)",
+                                column.name
+                            )));
+                        }
+                        None => -1.0,
+                    },
+                },
+                // A float column's NaN is the missing category; any number is unknown among strings.
+                (data, Some(_)) if data.is_numeric() => match data.f64_at(i) {
+                    Some(x) if x.is_nan() => f64::NAN,
+                    _ if refuse_unknown => {
+                        return Err(SklearnError::BadInput(format!(
+                            "column `{}` holds numbers where the encoder was fitted on strings",
+                            column.name
+                        )));
+                    }
+                    _ => -1.0,
+                },
+                (ColumnData::Str(_), None) => {
+                    return Err(SklearnError::BadInput(format!(
+                        "column `{}` holds strings where the encoder was fitted on numbers",
+                        column.name
+                    )));
+                }
+                (data, _) => data.f64_at(i).unwrap_or(f64::NAN),
+            };
+            if let Some(cell) = out.row_mut(i).get_mut(j) {
+                *cell = code;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Per feature, scikit-learn's `_default_to_infrequent_mappings` (category index → grouped index, the infrequent
@@ -317,7 +461,7 @@ fn grouped_len(cats: &[f64], group: Option<&Vec<usize>>) -> usize {
 
 impl OneHot {
     fn from_object(obj: &Object) -> Result<Self, SklearnError> {
-        let categories = categories(obj)?;
+        let (categories, strings) = categories(obj)?;
         let groups = infrequent_groups(obj, &categories)?;
         let drop_value =
             attrs::opt(obj, "_drop_idx_after_grouping").or_else(|| attrs::opt(obj, "drop_idx_"));
@@ -374,6 +518,7 @@ impl OneHot {
         Ok(OneHot {
             width: blocks.iter().sum(),
             categories,
+            strings,
             drop,
             groups,
             blocks,
@@ -424,7 +569,7 @@ impl OneHot {
 
 impl Ordinal {
     fn from_object(obj: &Object) -> Result<Self, SklearnError> {
-        let categories = categories(obj)?;
+        let (categories, strings) = categories(obj)?;
         let groups = infrequent_groups(obj, &categories)?;
         let unknown = match attrs::opt_str(obj, "handle_unknown").unwrap_or("error") {
             "use_encoded_value" => Unknown::Encode(
@@ -436,6 +581,7 @@ impl Ordinal {
         };
         Ok(Ordinal {
             categories,
+            strings,
             groups,
             unknown,
             missing: attrs::opt(obj, "encoded_missing_value")
@@ -823,26 +969,37 @@ impl Transformer {
                     },
                 };
                 allow_nan = marker.is_none();
-                // `statistics_` is an object array when the fill value was given as a Python object.
-                let stats = attrs::f64_of(attrs::req(obj, "statistics_")?, class, "statistics_")?;
-                let kept = stats
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !s.is_nan())
-                    .map(|(i, s)| (i, *s))
-                    .collect();
-                let indicator = match attrs::opt(obj, "indicator_").and_then(Value::as_object) {
-                    Some(ind) => attrs::f64_vec(ind, "features_")?
-                        .into_iter()
-                        .map(|f| f as usize)
-                        .collect(),
-                    None => Vec::new(),
-                };
-                Op::Impute(Impute {
-                    marker,
-                    kept,
-                    indicator,
-                })
+                if let Some(fills) = string_fills(attrs::req(obj, "statistics_")?) {
+                    if marker.is_some() {
+                        return Err(bad(
+                            "missing_values other than NaN / None on strings is not supported"
+                                .into(),
+                        ));
+                    }
+                    Op::ImputeStr(fills)
+                } else {
+                    // `statistics_` is an object array when the fill value was given as a Python object.
+                    let stats =
+                        attrs::f64_of(attrs::req(obj, "statistics_")?, class, "statistics_")?;
+                    let kept = stats
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| !s.is_nan())
+                        .map(|(i, s)| (i, *s))
+                        .collect();
+                    let indicator = match attrs::opt(obj, "indicator_").and_then(Value::as_object) {
+                        Some(ind) => attrs::f64_vec(ind, "features_")?
+                            .into_iter()
+                            .map(|f| f as usize)
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    Op::Impute(Impute {
+                        marker,
+                        kept,
+                        indicator,
+                    })
+                }
             }
             "FunctionTransformer" => {
                 if let Some(f) = attrs::opt(obj, "func") {
@@ -938,6 +1095,7 @@ impl Transformer {
             allow_nan,
             op,
             density,
+            names: attrs::feature_names(obj)?,
         })
     }
 
@@ -1084,6 +1242,10 @@ impl Transformer {
                 }
                 Ok(out)
             }
+            Op::ImputeStr(_) => Err(SklearnError::BadInput(format!(
+                "{} was fitted on strings; send the columns as a table (names with mixed rows, jsonData records, or V2 inputs)",
+                self.class
+            ))),
             Op::Identity => Ok(x.clone()),
             Op::Quantile {
                 quantiles,
@@ -1185,6 +1347,81 @@ impl Estimator for Transformer {
         match (method, &self.density) {
             (Method::ScoreSamples, Some(d)) => Ok(Output::Column(d.score(x))),
             _ => self.apply(x).map(Output::Matrix),
+        }
+    }
+
+    fn feature_names_in(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
+    fn takes_table(&self) -> bool {
+        matches!(self.op, Op::ImputeStr(_))
+            || self
+                .strings()
+                .is_some_and(|s| s.iter().any(Option::is_some))
+    }
+
+    /// A `SimpleImputer` fitted on strings fills NaN with its statistic, as scikit-learn does with its default
+    /// `missing_values=np.nan`: a float column's NaN; a string column's `None` (JSON `null`) is not NaN to it and
+    /// stays, for the encoder after it to read as its `None` category.
+    fn table_transform(&self, table: &Table) -> Option<Result<Table, SklearnError>> {
+        let Op::ImputeStr(fills) = &self.op else {
+            return None;
+        };
+        Some((|| {
+            if table.columns().len() != fills.len() {
+                return Err(SklearnError::BadInput(format!(
+                    "X has {} features, but SimpleImputer is expecting {} features as input",
+                    table.columns().len(),
+                    fills.len()
+                )));
+            }
+            let columns = table
+                .columns()
+                .iter()
+                .zip(fills)
+                .map(|(c, fill)| {
+                    let data = match &c.data {
+                        ColumnData::F64(v) => match fill.parse::<f64>() {
+                            Ok(f) => ColumnData::F64(
+                                v.iter().map(|&x| if x.is_nan() { f } else { x }).collect(),
+                            ),
+                            Err(_) if v.iter().all(|x| x.is_nan()) => {
+                                ColumnData::Str(vec![Some(fill.clone()); v.len()])
+                            }
+                            Err(_) => c.data.clone(),
+                        },
+                        other => other.clone(),
+                    };
+                    oxserve_core::Column::new(c.name.clone(), data)
+                })
+                .collect();
+            Table::new(columns).map_err(|e| SklearnError::BadInput(e.to_string()))
+        })())
+    }
+
+    /// Encoders fitted on strings encode the table's strings; every other transformer reads its numbers.
+    fn call_table(&self, method: Method, table: &Table) -> Result<Output, SklearnError> {
+        let codes = match (&self.op, self.strings()) {
+            (Op::OneHot(enc), Some(strings)) if method == Method::Transform => {
+                encode_table(table, strings, enc.unknown == Unknown::Error)?
+            }
+            (Op::Ordinal(enc), Some(strings)) if method == Method::Transform => {
+                encode_table(table, strings, enc.unknown == Unknown::Error)?
+            }
+            _ => crate::table::matrix_of(table)?,
+        };
+        self.call(method, &codes)
+    }
+}
+
+impl Transformer {
+    /// An encoder's per-feature string categories.
+    fn strings(&self) -> Option<&[StrCats]> {
+        match &self.op {
+            Op::OneHot(enc) => Some(&enc.strings),
+            Op::Ordinal(enc) => Some(&enc.strings),
+            _ => None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use oxserve_core::{Tensor, TensorData};
+use oxserve_core::{Table, Tensor, TensorData};
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value as PbValue};
 
@@ -54,9 +54,13 @@ fn message_from_pb(msg: pb::SeldonMessage, budget: &mut Budget) -> Result<Seldon
                         budget,
                     )?)
                 }
-                Some(pb::default_data::DataOneof::Ndarray(l)) => {
-                    DataArray::NdArray(list_to_tensor(&l, budget)?)
-                }
+                Some(pb::default_data::DataOneof::Ndarray(l)) => match list_to_tensor(&l, budget) {
+                    Ok(t) => DataArray::NdArray(t),
+                    Err(e) => match mixed_rows(&l, budget, &d.names) {
+                        Some(table) => DataArray::Table(table),
+                        None => return Err(e),
+                    },
+                },
                 Some(pb::default_data::DataOneof::Tftensor(t)) => {
                     DataArray::TfTensor(tftensor::from_proto(&t, budget)?)
                 }
@@ -107,6 +111,7 @@ pub fn to_pb(msg: &SeldonMessage) -> pb::SeldonMessage {
                 DataArray::TfTensor(t) => {
                     Some(pb::default_data::DataOneof::Tftensor(tftensor::to_proto(t)))
                 }
+                DataArray::Table(t) => Some(pb::default_data::DataOneof::Ndarray(table_to_list(t))),
                 DataArray::None => None,
             },
         })),
@@ -294,6 +299,52 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Rows that mix numbers, strings, booleans and `null` as a table (as the JSON `ndarray` reads them), named by
+/// `names`; `None` when the list is not such rows (the one-type decoder's error then stands).
+fn mixed_rows(list: &ListValue, budget: &mut Budget, names: &[String]) -> Option<Table> {
+    let json = pb_to_json(&PbValue {
+        kind: Some(Kind::ListValue(list.clone())),
+    });
+    match serde_json::from_value::<super::Rows>(json).ok()? {
+        super::Rows::Table(t) => {
+            budget.shape(&[t.rows(), t.columns().len()]).ok()?;
+            Some(super::message::name_columns(t, names))
+        }
+        super::Rows::Tensor(_) => None,
+    }
+}
+
+/// Writes a table as a nested `ListValue` of rows (numbers as doubles, missing values as `null`).
+fn table_to_list(t: &Table) -> ListValue {
+    let cell = |c: &oxserve_core::Column, i: usize| -> Kind {
+        use oxserve_core::ColumnData;
+        let null = Kind::NullValue(0);
+        match &c.data {
+            ColumnData::Str(v) => v.get(i).cloned().flatten().map_or(null, Kind::StringValue),
+            ColumnData::Bool(v) => v.get(i).copied().flatten().map_or(null, Kind::BoolValue),
+            data => data
+                .f64_at(i)
+                .filter(|x| !x.is_nan())
+                .map_or(null, Kind::NumberValue),
+        }
+    };
+    ListValue {
+        values: (0..t.rows())
+            .map(|i| PbValue {
+                kind: Some(Kind::ListValue(ListValue {
+                    values: t
+                        .columns()
+                        .iter()
+                        .map(|c| PbValue {
+                            kind: Some(cell(c, i)),
+                        })
+                        .collect(),
+                })),
+            })
+            .collect(),
+    }
 }
 
 /// Writes a tensor as a nested `ListValue` (numbers as doubles).

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use oxserve_core::{Tensor, TensorData};
+use oxserve_core::{Column, Table, Tensor, TensorData};
 use serde::de::DeserializeSeed;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::ndarray::{FlatRef, NdArray, NdArrayRef};
+#[cfg(feature = "openapi")]
+use super::ndarray::NdArray;
+use super::ndarray::{FlatRef, NdArrayRef, Rows, TableRows};
 use super::tftensor;
 use crate::limits::{Budget, RequestLimits};
 
@@ -57,6 +59,9 @@ pub enum DataArray {
     Tensor(Tensor),
     /// `tftensor`: a TensorFlow `TensorProto`.
     TfTensor(Tensor),
+    /// `ndarray` whose rows mix element types (numbers, strings, booleans, `null`): a table whose columns are
+    /// named by `names` when it has one per column, else `0`, `1`, ... Requests only.
+    Table(Table),
     /// `data` without an array (`{"data":{}}`).
     #[default]
     None,
@@ -77,7 +82,7 @@ impl DataArray {
     /// The array's form, if any.
     pub fn kind(&self) -> Option<ArrayKind> {
         match self {
-            DataArray::NdArray(_) => Some(ArrayKind::NdArray),
+            DataArray::NdArray(_) | DataArray::Table(_) => Some(ArrayKind::NdArray),
             DataArray::Tensor(_) => Some(ArrayKind::Tensor),
             DataArray::TfTensor(_) => Some(ArrayKind::TfTensor),
             DataArray::None => None,
@@ -97,7 +102,7 @@ impl DataArray {
     pub fn tensor(&self) -> Option<&Tensor> {
         match self {
             DataArray::NdArray(t) | DataArray::Tensor(t) | DataArray::TfTensor(t) => Some(t),
-            DataArray::None => None,
+            DataArray::Table(_) | DataArray::None => None,
         }
     }
 
@@ -105,7 +110,7 @@ impl DataArray {
     pub fn into_tensor(self) -> Option<Tensor> {
         match self {
             DataArray::NdArray(t) | DataArray::Tensor(t) | DataArray::TfTensor(t) => Some(t),
-            DataArray::None => None,
+            DataArray::Table(_) | DataArray::None => None,
         }
     }
 }
@@ -385,6 +390,25 @@ fn present_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Va
     serde_json::Value::deserialize(d).map(Some)
 }
 
+/// A mixed `ndarray`'s table with the request's `names`, when it has one distinct name per column.
+pub(crate) fn name_columns(table: Table, names: &[String]) -> Table {
+    let distinct = names
+        .iter()
+        .enumerate()
+        .all(|(i, n)| !names[..i].contains(n));
+    if names.len() != table.columns().len() || !distinct {
+        return table;
+    }
+    let columns = table
+        .into_columns()
+        .into_iter()
+        .zip(names)
+        .map(|(c, n)| Column::new(n.clone(), c.data))
+        .collect::<Vec<_>>();
+    // Same lengths as before and distinct names: `new` cannot refuse them.
+    Table::new(columns).unwrap_or_default()
+}
+
 /// `data`: column names and one array form.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DefaultData))]
@@ -395,7 +419,7 @@ struct WireData {
     /// Nested lists, one inner list per row (a flat list is one row).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = openapi::ndarray))]
-    ndarray: Option<NdArray>,
+    ndarray: Option<Rows>,
     #[serde(default)]
     tensor: Option<WireTensor>,
     /// A TensorFlow `TensorProto` in its JSON form (read only when neither `ndarray` nor `tensor` is present).
@@ -469,8 +493,18 @@ impl WireMessage {
         // The wrapper checks `data`, `jsonData`, `strData`, `binData` in that order.
         let payload = if let Some(data) = wire.data {
             let array = if let Some(nd) = data.ndarray {
-                budget.shape(nd.0.shape()).map_err(|e| e.to_string())?;
-                DataArray::NdArray(nd.0)
+                match nd {
+                    Rows::Tensor(t) => {
+                        budget.shape(t.shape()).map_err(|e| e.to_string())?;
+                        DataArray::NdArray(t)
+                    }
+                    Rows::Table(t) => {
+                        budget
+                            .shape(&[t.rows(), t.columns().len()])
+                            .map_err(|e| e.to_string())?;
+                        DataArray::Table(name_columns(t, &data.names))
+                    }
+                }
             } else if let Some(t) = data.tensor {
                 DataArray::Tensor(tensor_from_shape_values(&t.shape, t.values, budget)?)
             } else if let Some(tf) = data.tftensor {
@@ -533,6 +567,7 @@ impl Serialize for DefaultData {
         map.serialize_entry("names", &self.names)?;
         match &self.array {
             DataArray::NdArray(t) => map.serialize_entry("ndarray", &NdArrayRef(t))?,
+            DataArray::Table(t) => map.serialize_entry("ndarray", &TableRows(t))?,
             DataArray::Tensor(t) => map.serialize_entry("tensor", &TensorRef(t))?,
             DataArray::TfTensor(t) => map.serialize_entry("tftensor", &tftensor::JsonRef(t))?,
             DataArray::None => {}

@@ -10,7 +10,7 @@ pub use message::{
     ArrayKind, DataArray, DefaultData, ErrorBody, Feedback, FeedbackError, MessageMetadata, Meta,
     Metric, ModelMetadataMessage, Payload, SeldonMessage, Status, tensor_from_shape_values,
 };
-pub use ndarray::{FlatRef, NdArray, NdArrayRef};
+pub use ndarray::{FlatRef, NdArray, NdArrayRef, Rows, TableRows, table_from_json};
 
 /// `reason` for bad input.
 pub const REASON_BAD_DATA: &str = "MICROSERVICE_BAD_DATA";

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use oxserve_core::{Tensor, TensorData};
+use oxserve_core::{Column, ColumnData, Table, Tensor, TensorData};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -20,6 +20,45 @@ enum Leaves {
     Floats(Vec<f64>),
     Strings(Vec<Vec<u8>>),
     Bools(Vec<bool>),
+    /// Rows of different element types (numbers, strings, booleans, `null`): a table's rows, kept only where
+    /// [`Flat::allow_mixed`] says so.
+    Mixed(Vec<Cell>),
+}
+
+/// One element of a mixed `ndarray`.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+impl Leaves {
+    /// The leaves so far as cells, for the switch to [`Leaves::Mixed`].
+    fn into_cells(self) -> Vec<Cell> {
+        match self {
+            Leaves::Empty => Vec::new(),
+            Leaves::Ints(v) => v.into_iter().map(Cell::Int).collect(),
+            Leaves::Floats(v) => v
+                .into_iter()
+                .map(|x| {
+                    if x.is_nan() {
+                        Cell::Null
+                    } else {
+                        Cell::Float(x)
+                    }
+                })
+                .collect(),
+            Leaves::Strings(v) => v
+                .into_iter()
+                .map(|b| Cell::Str(String::from_utf8_lossy(&b).into_owned()))
+                .collect(),
+            Leaves::Bools(v) => v.into_iter().map(Cell::Bool).collect(),
+            Leaves::Mixed(v) => v,
+        }
+    }
 }
 
 /// Flattening state: the leaves and the shape implied by the first path through the array.
@@ -29,6 +68,8 @@ struct Flat {
     shape: Vec<usize>,
     /// Depth at which leaves sit, once known.
     leaf_depth: Option<usize>,
+    /// Whether rows may mix element types (a table's rows) instead of being refused.
+    allow_mixed: bool,
 }
 
 /// A decoded `ndarray`: rectangular, one element type (integers, floats, strings or booleans).
@@ -50,7 +91,39 @@ impl utoipa::PartialSchema for NdArray {
 
 impl<'de> Deserialize<'de> for NdArray {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut flat = Flat::default();
+        match Rows::read(deserializer, false)? {
+            Rows::Tensor(t) => Ok(NdArray(t)),
+            Rows::Table(_) => Err(mixed()),
+        }
+    }
+}
+
+/// A request's `ndarray`: one tensor when every element has one type (the numeric fast path, unchanged), else
+/// a table whose columns are the rows' positions (named `0`, `1`, ... until `names` renames them), each typed by
+/// what it holds: numbers (`null` = NaN), strings or booleans (`null` = missing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rows {
+    /// Elements of one type.
+    Tensor(Tensor),
+    /// Mixed rows (numbers, strings, booleans, `null`).
+    Table(Table),
+}
+
+impl<'de> Deserialize<'de> for Rows {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Rows::read(deserializer, true)
+    }
+}
+
+impl Rows {
+    fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        allow_mixed: bool,
+    ) -> Result<Self, D::Error> {
+        let mut flat = Flat {
+            allow_mixed,
+            ..Flat::default()
+        };
         Level {
             flat: &mut flat,
             depth: 0,
@@ -66,12 +139,94 @@ impl<'de> Deserialize<'de> for NdArray {
             Leaves::Floats(v) => TensorData::F64(v),
             Leaves::Strings(v) => TensorData::Bytes(v),
             Leaves::Bools(v) => TensorData::Bool(v),
+            Leaves::Mixed(cells) => return table_of(&shape, cells).map(Rows::Table),
         };
         // An empty list `[]` has shape [0]; deeper empties keep the shape seen.
         Tensor::new(shape, data)
-            .map(NdArray)
+            .map(Rows::Tensor)
             .map_err(de::Error::custom)
     }
+}
+
+/// Mixed rows as a table: a 1-D list is one row, a 2-D one rows × columns; each column typed by its cells.
+fn table_of<E: de::Error>(shape: &[usize], cells: Vec<Cell>) -> Result<Table, E> {
+    let cols = match *shape {
+        [n] => n,
+        [_, n] => n,
+        _ => {
+            return Err(E::custom(format!(
+                "an ndarray of mixed element types must be rows x columns, got shape {shape:?}"
+            )));
+        }
+    };
+    let mut columns: Vec<Vec<Cell>> = vec![Vec::new(); cols];
+    for (i, cell) in cells.into_iter().enumerate() {
+        if let Some(c) = columns.get_mut(i % cols.max(1)) {
+            c.push(cell);
+        }
+    }
+    let columns = columns
+        .into_iter()
+        .enumerate()
+        .map(|(j, cells)| column_of(j.to_string(), cells))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(E::custom)?;
+    Table::new(columns).map_err(E::custom)
+}
+
+/// One column's cells, typed: strings (with `null`), booleans (with `null`), else numbers (`null` as NaN;
+/// int64 when every cell is an integer). A column that mixes strings with numbers or booleans is refused,
+/// naming it.
+fn column_of(name: String, cells: Vec<Cell>) -> Result<Column, String> {
+    let has = |f: fn(&Cell) -> bool| cells.iter().any(f);
+    let strings = has(|c| matches!(c, Cell::Str(_)));
+    let bools = has(|c| matches!(c, Cell::Bool(_)));
+    let numbers = has(|c| matches!(c, Cell::Int(_) | Cell::Float(_)));
+    let data = match (strings, bools, numbers) {
+        (true, false, false) => ColumnData::Str(
+            cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Str(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        (false, true, false) => ColumnData::Bool(
+            cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Bool(b) => Some(b),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        (false, false, _) if !has(|c| matches!(c, Cell::Float(_) | Cell::Null)) => ColumnData::I64(
+            cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Int(i) => Some(i),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        (false, false, _) => ColumnData::F64(
+            cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Int(i) => i as f64,
+                    Cell::Float(x) => x,
+                    _ => f64::NAN,
+                })
+                .collect(),
+        ),
+        _ => {
+            return Err(format!(
+                "column `{name}` mixes strings, numbers and booleans; a column holds one type"
+            ));
+        }
+    };
+    Ok(Column::new(name, data))
 }
 
 struct Level<'a> {
@@ -99,8 +254,19 @@ impl Level<'_> {
             Leaves::Empty => self.flat.leaves = Leaves::Ints(vec![v]),
             Leaves::Ints(xs) => xs.push(v),
             Leaves::Floats(xs) => xs.push(v as f64),
-            _ => return Err(mixed()),
+            _ => return self.push_mixed(Cell::Int(v)),
         }
+        Ok(())
+    }
+
+    /// Pushes a cell of another type than the leaves so far: the rows become mixed, or are refused.
+    fn push_mixed<E: de::Error>(&mut self, cell: Cell) -> Result<(), E> {
+        if !self.flat.allow_mixed {
+            return Err(mixed());
+        }
+        let mut cells = std::mem::take(&mut self.flat.leaves).into_cells();
+        cells.push(cell);
+        self.flat.leaves = Leaves::Mixed(cells);
         Ok(())
     }
 
@@ -114,7 +280,18 @@ impl Level<'_> {
                 fs.push(v);
                 self.flat.leaves = Leaves::Floats(fs);
             }
-            _ => return Err(mixed()),
+            Leaves::Mixed(cells) => cells.push(if v.is_nan() {
+                Cell::Null
+            } else {
+                Cell::Float(v)
+            }),
+            _ => {
+                return self.push_mixed(if v.is_nan() {
+                    Cell::Null
+                } else {
+                    Cell::Float(v)
+                });
+            }
         }
         Ok(())
     }
@@ -159,7 +336,8 @@ impl<'de> Visitor<'de> for Level<'_> {
         match &mut self.flat.leaves {
             Leaves::Empty => self.flat.leaves = Leaves::Bools(vec![v]),
             Leaves::Bools(xs) => xs.push(v),
-            _ => return Err(mixed()),
+            Leaves::Mixed(cells) => cells.push(Cell::Bool(v)),
+            _ => return self.push_mixed(Cell::Bool(v)),
         }
         Ok(())
     }
@@ -169,7 +347,8 @@ impl<'de> Visitor<'de> for Level<'_> {
         match &mut self.flat.leaves {
             Leaves::Empty => self.flat.leaves = Leaves::Strings(vec![v.as_bytes().to_vec()]),
             Leaves::Strings(xs) => xs.push(v.as_bytes().to_vec()),
-            _ => return Err(mixed()),
+            Leaves::Mixed(cells) => cells.push(Cell::Str(v.to_string())),
+            _ => return self.push_mixed(Cell::Str(v.to_string())),
         }
         Ok(())
     }
@@ -237,6 +416,133 @@ pub struct NdArrayRef<'a>(pub &'a Tensor);
 impl Serialize for NdArrayRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serialize_nested(self.0.data(), self.0.shape(), serializer)
+    }
+}
+
+/// A table from `jsonData` in pandas' two JSON orients: records (`[{"age": 70, "color": "red"}, ...]`, columns in
+/// the first record's key order, a key missing from a record is a missing value) and split
+/// (`{"columns": [...], "data": [[...], ...]}`, an `index` ignored). `None` when the JSON is neither form; an error
+/// names the column or row at fault (ragged rows, a column mixing strings and numbers, nested values).
+pub fn table_from_json(json: &serde_json::Value) -> Option<Result<Table, String>> {
+    use serde_json::Value;
+    let cell = |v: &Value, col: &str| -> Result<Cell, String> {
+        Ok(match v {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => Cell::Str(s.clone()),
+            _ => {
+                return Err(format!(
+                    "column `{col}` holds a nested value; cells must be numbers, strings, booleans or null"
+                ));
+            }
+        })
+    };
+    let build = |names: Vec<String>, mut cols: Vec<Vec<Cell>>| -> Result<Table, String> {
+        let columns = names
+            .into_iter()
+            .zip(cols.drain(..))
+            .map(|(n, c)| column_of(n, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Table::new(columns).map_err(|e| e.to_string())
+    };
+    match json {
+        Value::Array(records) if records.first().is_some_and(Value::is_object) => Some((|| {
+            let names: Vec<String> = match records.first() {
+                Some(Value::Object(first)) => first.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            let mut cols: Vec<Vec<Cell>> = vec![Vec::with_capacity(records.len()); names.len()];
+            for (i, r) in records.iter().enumerate() {
+                let Value::Object(r) = r else {
+                    return Err(format!("jsonData record {i} is not an object"));
+                };
+                if let Some(extra) = r.keys().find(|k| !names.contains(k)) {
+                    return Err(format!(
+                        "jsonData record {i} has column `{extra}`, which record 0 lacks"
+                    ));
+                }
+                for (name, col) in names.iter().zip(cols.iter_mut()) {
+                    col.push(r.get(name).map_or(Ok(Cell::Null), |v| cell(v, name))?);
+                }
+            }
+            build(names, cols)
+        })(
+        )),
+        Value::Object(split) if split.contains_key("columns") && split.contains_key("data") => {
+            Some((|| {
+                let names: Vec<String> = match split.get("columns") {
+                    Some(Value::Array(c)) => c
+                        .iter()
+                        .map(|n| match n {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                    _ => return Err("jsonData `columns` is not a list".to_string()),
+                };
+                let Some(Value::Array(rows)) = split.get("data") else {
+                    return Err("jsonData `data` is not a list of rows".to_string());
+                };
+                let mut cols: Vec<Vec<Cell>> = vec![Vec::with_capacity(rows.len()); names.len()];
+                for (i, row) in rows.iter().enumerate() {
+                    match row {
+                        Value::Array(cells) if cells.len() == names.len() => {
+                            for ((name, col), v) in names.iter().zip(cols.iter_mut()).zip(cells) {
+                                col.push(cell(v, name)?);
+                            }
+                        }
+                        Value::Array(cells) => {
+                            return Err(format!(
+                                "jsonData row {i} has {} values but there are {} columns",
+                                cells.len(),
+                                names.len()
+                            ));
+                        }
+                        _ => return Err(format!("jsonData row {i} is not a list")),
+                    }
+                }
+                build(names, cols)
+            })())
+        }
+        _ => None,
+    }
+}
+
+/// Writes a table as Seldon's mixed `ndarray`: one list per row, each cell in its column's type, missing
+/// values as `null`.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRows<'a>(pub &'a Table);
+
+impl Serialize for TableRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let table = self.0;
+        let mut rows = serializer.serialize_seq(Some(table.rows()))?;
+        for i in 0..table.rows() {
+            rows.serialize_element(&TableRow(table, i))?;
+        }
+        rows.end()
+    }
+}
+
+struct TableRow<'a>(&'a Table, usize);
+
+impl Serialize for TableRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let TableRow(table, i) = *self;
+        let mut row = serializer.serialize_seq(Some(table.columns().len()))?;
+        for c in table.columns() {
+            match &c.data {
+                ColumnData::F64(v) => row.serialize_element(&v.get(i).filter(|x| !x.is_nan()))?,
+                ColumnData::I64(v) => row.serialize_element(&v.get(i).copied().flatten())?,
+                ColumnData::Bool(v) => row.serialize_element(&v.get(i).copied().flatten())?,
+                ColumnData::Str(v) => row.serialize_element(&v.get(i).cloned().flatten())?,
+            }
+        }
+        row.end()
     }
 }
 
@@ -365,6 +671,62 @@ mod tests {
         assert!(parse("3").unwrap_err().contains("must be a list"));
         let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
         assert!(parse(&deep).unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn mixed_rows_become_a_table() {
+        let rows: Rows =
+            serde_json::from_str(r#"[[70.5, "red", true, 3], [null, null, null, 4]]"#).unwrap();
+        let Rows::Table(t) = rows else {
+            panic!("not a table")
+        };
+        assert_eq!(t.rows(), 2);
+        assert_eq!(t.names().collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+        assert!(matches!(&t.columns()[0].data, ColumnData::F64(v) if v[1].is_nan()));
+        assert_eq!(
+            t.columns()[1].data,
+            ColumnData::Str(vec![Some("red".into()), None])
+        );
+        assert_eq!(
+            t.columns()[2].data,
+            ColumnData::Bool(vec![Some(true), None])
+        );
+        assert_eq!(t.columns()[3].data, ColumnData::I64(vec![Some(3), Some(4)]));
+        assert_eq!(
+            serde_json::to_string(&TableRows(&t)).unwrap(),
+            r#"[[70.5,"red",true,3],[null,null,null,4]]"#
+        );
+        let err = serde_json::from_str::<Rows>(r#"[[1, "a"], ["b", 2]]"#).unwrap_err();
+        assert!(err.to_string().contains("column `0` mixes"), "{err}");
+        let err = serde_json::from_str::<Rows>(r#"[[1, "a"], [2]]"#).unwrap_err();
+        assert!(err.to_string().contains("ragged"), "{err}");
+        // One type throughout stays the tensor fast path.
+        assert!(matches!(
+            serde_json::from_str::<Rows>("[[1.0, 2.0]]").unwrap(),
+            Rows::Tensor(_)
+        ));
+    }
+
+    #[test]
+    fn json_data_records_and_split() {
+        let records = serde_json::json!([{"age": 70, "color": "red"}, {"age": 57.5}]);
+        let t = table_from_json(&records).unwrap().unwrap();
+        assert_eq!(t.names().collect::<Vec<_>>(), ["age", "color"]);
+        assert_eq!(
+            t.columns()[1].data,
+            ColumnData::Str(vec![Some("red".into()), None])
+        );
+        let split = serde_json::json!({"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]});
+        let t = table_from_json(&split).unwrap().unwrap();
+        assert_eq!(t.rows(), 2);
+        let bad = serde_json::json!({"columns": ["a", "b"], "data": [[1]]});
+        assert!(
+            table_from_json(&bad)
+                .unwrap()
+                .unwrap_err()
+                .contains("row 0 has 1 values")
+        );
+        assert!(table_from_json(&serde_json::json!("text")).is_none());
     }
 
     #[test]

@@ -241,10 +241,11 @@ fn input_matrix(request: &PredictRequest) -> Result<Matrix, ModelError> {
     Matrix::new(rows, cols, values).map_err(model_error)
 }
 
-/// What a request carries: numbers (rows × features) or raw documents.
+/// What a request hands the estimator: numbers (rows × features), raw documents, or a table.
 enum Batch {
     Numbers(Matrix),
     Docs(Vec<String>),
+    Table(oxserve_core::Table),
 }
 
 /// The request's documents when its single input is a BYTES tensor: shape `[N]` (a 1-D Seldon `ndarray` of
@@ -307,6 +308,9 @@ impl Model for SklearnModel {
         };
         let x = match docs {
             Some(docs) => Batch::Docs(docs),
+            None if self.estimator.takes_table() && !is_one_numeric_matrix(&request) => {
+                Batch::Table(request.table()?)
+            }
             None => Batch::Numbers(input_matrix(&request)?),
         };
         let methods: Vec<Method> = if request.outputs.is_empty() {
@@ -330,6 +334,7 @@ impl Model for SklearnModel {
                     let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
                     self.estimator.call_strings(method, &docs)
                 }
+                Batch::Table(t) => self.estimator.call_table(method, t),
             }
             .map_err(model_error)?;
             outputs.push(NamedTensor::new(method.name(), output_tensor(out)?));
@@ -339,5 +344,19 @@ impl Model for SklearnModel {
 
     fn row_cost(&self) -> Option<u64> {
         self.estimator.row_cost()
+    }
+
+    /// A pipeline fitted on a DataFrame (`feature_names_in_`) or with encoders fitted on strings reads tables.
+    fn accepts_table(&self) -> bool {
+        self.estimator.takes_table()
+    }
+}
+
+/// Whether a request is one numeric matrix (the seed's fast path, also for table models fitted on numbers only:
+/// positional columns, as scikit-learn takes a numpy array).
+fn is_one_numeric_matrix(request: &PredictRequest) -> bool {
+    match request.inputs.as_slice() {
+        [input] => input.tensor.dtype() != DataType::Bytes && input.tensor.shape().len() == 2,
+        _ => false,
     }
 }

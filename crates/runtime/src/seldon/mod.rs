@@ -7,7 +7,7 @@ pub(crate) mod rest;
 
 use std::path::Path;
 
-use oxserve_core::{DataType, NamedTensor, PredictRequest, Tensor, TensorData};
+use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData};
 use oxserve_protocol::seldon::{
     self, ArrayKind, DataArray, DefaultData, Feedback, Meta, ModelMetadataMessage, NdArrayRef,
     Payload, SeldonMessage,
@@ -141,6 +141,14 @@ pub(crate) async fn predict(
     request: SeldonMessage,
 ) -> Result<SeldonMessage, ServeError> {
     let meta = reply_meta(state, &request.meta);
+    if state.model.accepts_table()
+        && let Some((form, table)) = table_request(&request.payload)?
+    {
+        let response = state
+            .predict(PredictRequest::from_table(table, Vec::new()))
+            .await?;
+        return reply(state, meta, form, response);
+    }
     let takes_strings = state
         .model
         .metadata()
@@ -164,6 +172,41 @@ pub(crate) async fn predict(
             outputs: Vec::new(),
         })
         .await?;
+    reply(state, meta, form, response)
+}
+
+/// A table model's request as a table: a mixed `ndarray` (columns named by `names`, else `0`, `1`, ...), a
+/// one-type `ndarray` or `tensor` with one name per column, or `jsonData` records / split; `None` for anything
+/// else (an unnamed numeric array stays the matrix it is).
+fn table_request(payload: &Payload) -> Result<Option<(SeldonForm, Table)>, ServeError> {
+    Ok(match payload {
+        Payload::Data(DefaultData {
+            array: DataArray::Table(t),
+            ..
+        }) => Some((SeldonForm::Array(ArrayKind::NdArray), t.clone())),
+        Payload::Data(DefaultData { names, array }) if !names.is_empty() => {
+            match (array.kind(), array.tensor()) {
+                (Some(kind), Some(t)) => {
+                    Table::from_matrix(t, names).map(|t| (SeldonForm::Array(kind), t))
+                }
+                _ => None,
+            }
+        }
+        Payload::JsonData(json) => match seldon::table_from_json(json) {
+            Some(table) => Some((SeldonForm::Json, table.map_err(ServeError::BadRequest)?)),
+            None => None,
+        },
+        _ => None,
+    })
+}
+
+/// The reply to a prediction: the first output in the request's form.
+fn reply(
+    state: &ServerState,
+    meta: Meta,
+    form: SeldonForm,
+    response: oxserve_core::PredictResponse,
+) -> Result<SeldonMessage, ServeError> {
     let output = response
         .outputs
         .into_iter()
@@ -253,6 +296,13 @@ enum SeldonForm {
 /// A numeric model's request: `data` only, a 1-D array as one row.
 fn numeric_request(payload: Payload) -> Result<(SeldonForm, Tensor), ServeError> {
     match payload {
+        Payload::Data(DefaultData {
+            array: DataArray::Table(_),
+            ..
+        }) => Err(ServeError::BadRequest(
+            "ndarray mixes element types; use numbers only, or strings only (this model takes no table)"
+                .into(),
+        )),
         Payload::Data(DefaultData { array, .. }) => {
             let kind = array.kind().unwrap_or(ArrayKind::NdArray);
             let tensor = array.into_tensor().ok_or_else(|| {
