@@ -238,13 +238,16 @@ fn choose(
         },
         "lightgbm" => {
             let file = model_file(dir, name, conf, "data")?;
+            // A Booster is always saved as LightGBM's text model; `serialization_format` applies to the
+            // scikit-learn wrappers only.
+            let wrapper = !model_class.is_empty() && model_class != "lightgbm.basic.Booster";
             match format.as_deref() {
-                Some("skops") => Flavor::Skops {
+                Some("skops") if wrapper => Flavor::Skops {
                     file,
                     flavor: "lightgbm",
                 },
                 _ => Flavor::Lightgbm {
-                    pickled: !model_class.is_empty() && model_class != "lightgbm.basic.Booster",
+                    pickled: wrapper,
                     file,
                     model_class,
                 },

@@ -4,7 +4,8 @@
 //!   the safe pickle reader and `oxserve-sklearn`, under `--max-model-memory`), `xgboost` (`oxserve-xgboost`:
 //!   json / ubj / the legacy binary, `Booster` or the scikit-learn wrappers), `lightgbm` (a text booster, or a
 //!   pickled `LGBMClassifier` / `LGBMRegressor`), `onnx` (`oxserve-onnx`). A custom `python_function` model is
-//!   refused at start-up with what to do instead; so is the `skops` format for now.
+//!   refused at start-up with what to do instead. The `skops` format (MLflow 3's default) is read natively
+//!   (`oxserve_pickle::load_skops`) under the pickle reader's allowlist and memory budget.
 //! - Each request is what pyfunc's `predict` gets: the signature enforced as `_enforce_schema` does, then the
 //!   flavour's predict (`predict_fn` for sklearn, `Booster.predict` or the wrapper's `predict` for xgboost and
 //!   lightgbm, every graph output for onnx). The answer is the output `predictions` (ONNX: one output per
@@ -77,11 +78,14 @@ pub fn load_dir(
             }
             (Arc::new(m), Outputs::Array(Some(predict_fn.clone())))
         }
-        Flavor::Skops { file, flavor } => anyhow::bail!(
-            "{}: the `{flavor}` flavour in the skops format is not read yet; save the model with \
-             serialization_format=\"cloudpickle\" (mlflow.{flavor}.save_model / log_model), or export it to ONNX",
-            file.display()
-        ),
+        Flavor::Skops { file, .. } => {
+            let m = oxserve_sklearn_server::SklearnModel::load_with_budget(
+                file,
+                Some("predict"),
+                max_model_memory,
+            )?;
+            (Arc::new(m), Outputs::Array(Some("predict".into())))
+        }
         Flavor::Xgboost { file, model_class } => {
             let m = oxserve_xgboost_server::XgboostModel::load(file, threads)?;
             // pyfunc calls `Booster.predict(DMatrix(df))` on a Booster, the wrapper's `predict` otherwise.

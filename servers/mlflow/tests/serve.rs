@@ -109,9 +109,6 @@ async fn post(
 #[tokio::test]
 async fn invocations_answer_as_mlflow_scoring_server() {
     for case in served_cases() {
-        if is_skops(&case) {
-            continue;
-        }
         let Some(server) = start(&case) else { continue };
         let exp = expected(&case);
         let has_signature = std::fs::read_to_string(cases().join(&case).join("MLmodel"))
@@ -204,9 +201,6 @@ async fn get(server: &ServerProcess, path: &str) -> (u16, String) {
 #[tokio::test]
 async fn seldon_and_v2_answer_pyfunc_predict() {
     for case in served_cases() {
-        if is_skops(&case) {
-            continue;
-        }
         let Some(server) = start(&case) else { continue };
         let exp = expected(&case);
         let rows = &exp["rows"];
@@ -320,6 +314,13 @@ fn start_fails(dir: &Path) -> String {
         .unwrap();
     assert!(!out.status.success());
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// MLflow 3's default format for scikit-learn (and LightGBM's wrappers) is among the served fixtures.
+#[test]
+fn skops_fixtures_are_served() {
+    let skops: Vec<String> = served_cases().into_iter().filter(|c| is_skops(c)).collect();
+    assert!(skops.len() >= 3, "{skops:?}");
 }
 
 /// A custom `PythonModel` is refused at start-up, saying why and what to do.
