@@ -31,6 +31,18 @@ impl Cell {
         }
     }
 
+    /// The cell as JSON (null for NaN and infinities, which JSON cannot write).
+    pub fn into_json(self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Int(i) => Value::from(i),
+            Cell::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+            Cell::Str(s) => Value::String(s),
+        }
+    }
+
     /// A JSON scalar as a cell; arrays and objects are not cells.
     pub fn from_json(v: &serde_json::Value) -> Option<Cell> {
         Some(match v {
@@ -248,7 +260,7 @@ fn typed(cells: Vec<Cell>) -> TensorData {
 }
 
 /// A tensor's values as cells (NaN as null).
-fn cells(t: &Tensor) -> Vec<Cell> {
+pub(crate) fn cells(t: &Tensor) -> Vec<Cell> {
     match t.data() {
         TensorData::Bool(v) => v.iter().map(|&b| Cell::Bool(b)).collect(),
         TensorData::U8(v) => v.iter().map(|&x| Cell::Int(i64::from(x))).collect(),

@@ -1,7 +1,7 @@
 //! MLflow's scoring protocol (`mlflow models serve`'s `/invocations`): the request bodies it takes and the
 //! `{"predictions": …}` it answers. Transport-free: the server's route reads the body and writes the reply.
 
-use oxserve_core::{NamedTensor, TensorData};
+use oxserve_core::NamedTensor;
 use serde_json::Value;
 
 use crate::MlflowError;
@@ -338,23 +338,10 @@ pub fn predictions(outputs: &[NamedTensor], form: Form) -> Value {
 }
 
 fn flat(t: &NamedTensor) -> Vec<Value> {
-    match t.tensor.data() {
-        TensorData::Bool(v) => v.iter().map(|&b| Value::Bool(b)).collect(),
-        TensorData::U8(v) => v.iter().map(|&x| Value::from(x)).collect(),
-        TensorData::I32(v) => v.iter().map(|&x| Value::from(x)).collect(),
-        TensorData::I64(v) => v.iter().map(|&x| Value::from(x)).collect(),
-        TensorData::F32(v) => v.iter().map(|&x| number(f64::from(x))).collect(),
-        TensorData::F64(v) => v.iter().map(|&x| number(x)).collect(),
-        TensorData::Bytes(v) => v
-            .iter()
-            .map(|b| Value::String(String::from_utf8_lossy(b).into_owned()))
-            .collect(),
-    }
-}
-
-/// A float as MLflow's JSON writes it (NaN and infinities as `NaN` / `Infinity` are not JSON: null).
-fn number(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+    crate::frame::cells(&t.tensor)
+        .into_iter()
+        .map(Cell::into_json)
+        .collect()
 }
 
 fn nested(t: &NamedTensor) -> Value {
