@@ -197,7 +197,8 @@ async fn get(server: &ServerProcess, path: &str) -> (u16, String) {
     (reply.status().as_u16(), reply.text().await.unwrap())
 }
 
-/// pyfunc's numbers over Seldon v1 (`ndarray` with `names`) and V2 (one FP64 tensor; one input per column).
+/// pyfunc's numbers over Seldon v1 (`ndarray` with `names`), V2 (one FP64 tensor; one input per column) and
+/// KServe V1 (an object per instance).
 #[tokio::test]
 async fn seldon_and_v2_answer_pyfunc_predict() {
     for case in served_cases() {
@@ -275,6 +276,34 @@ async fn seldon_and_v2_answer_pyfunc_predict() {
                 .map(|o| o["data"].clone())
                 .collect();
             assert_close(&case, "v2 columns", &Value::Array(data), &exp["predict"]);
+        }
+        // KServe V1: one object per instance, named as the signature names the columns.
+        if signed {
+            let names = exp["columns"].as_array().unwrap();
+            let instances: Vec<Value> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    Value::Object(
+                        names
+                            .iter()
+                            .zip(r.as_array().unwrap())
+                            .map(|(n, v)| (n.as_str().unwrap().to_owned(), v.clone()))
+                            .collect(),
+                    )
+                })
+                .collect();
+            let v1 = json!({ "instances": instances });
+            let (status, reply) = post(
+                &server,
+                "/v1/models/mlflow:predict",
+                "application/json",
+                v1.to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{case} kserve v1: {reply}");
+            assert_close(&case, "kserve v1", &reply["predictions"], &exp["predict"]);
         }
         // A wrong column count is the client's fault in every protocol.
         let bad = json!({"data": {"ndarray": [[1.0, 2.0]]}});
