@@ -78,14 +78,6 @@ pub fn load_dir(
             }
             (Arc::new(m), Outputs::Array(Some(predict_fn.clone())))
         }
-        Flavor::Skops { file, .. } => {
-            let m = oxserve_sklearn_server::SklearnModel::load_with_budget(
-                file,
-                Some("predict"),
-                max_model_memory,
-            )?;
-            (Arc::new(m), Outputs::Array(Some("predict".into())))
-        }
         Flavor::Xgboost { file, model_class } => {
             let m = oxserve_xgboost_server::XgboostModel::load(file, threads)?;
             // pyfunc calls `Booster.predict(DMatrix(df))` on a Booster, the wrapper's `predict` otherwise.
@@ -104,7 +96,10 @@ pub fn load_dir(
             let m = oxserve_lightgbm_server::LightgbmModel::load(file, threads)?;
             (Arc::new(m), Outputs::Array(None))
         }
-        Flavor::Lightgbm {
+        // skops files (sklearn, LightGBM's wrappers) and pickled LightGBM wrappers: the same reader and
+        // estimators as pickles; pyfunc calls `predict`.
+        Flavor::Skops { file, .. }
+        | Flavor::Lightgbm {
             file,
             pickled: true,
             ..

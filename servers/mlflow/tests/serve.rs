@@ -61,6 +61,22 @@ fn start(case: &str) -> Option<ServerProcess> {
     Some(ServerProcess::start_with_model(&binary(), &cases().join(case), &env).unwrap())
 }
 
+/// A V2 inference: its status and every output's `data`, in order.
+async fn v2_infer(server: &ServerProcess, body: &Value) -> (u16, Value, Value) {
+    let (status, reply) = post(
+        server,
+        "/v2/models/mlflow/infer",
+        "application/json",
+        body.to_string(),
+    )
+    .await;
+    let data = reply["outputs"]
+        .as_array()
+        .map(|outs| Value::Array(outs.iter().map(|o| o["data"].clone()).collect()))
+        .unwrap_or(Value::Null);
+    (status, reply, data)
+}
+
 fn numbers(v: &Value) -> Vec<f64> {
     match v {
         Value::Array(items) => items.iter().flat_map(numbers).collect(),
@@ -223,21 +239,9 @@ async fn seldon_and_v2_answer_pyfunc_predict() {
         assert_close(&case, "seldon", &reply["data"]["ndarray"], &exp["predict"]);
 
         let v2 = json!({"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [n, cols], "data": flat}]});
-        let (status, reply) = post(
-            &server,
-            "/v2/models/mlflow/infer",
-            "application/json",
-            v2.to_string(),
-        )
-        .await;
+        let (status, reply, data) = v2_infer(&server, &v2).await;
         assert_eq!(status, 200, "{case} v2: {reply}");
-        let data: Vec<Value> = reply["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["data"].clone())
-            .collect();
-        assert_close(&case, "v2", &Value::Array(data), &exp["predict"]);
+        assert_close(&case, "v2", &data, &exp["predict"]);
 
         // Columns by name: sent in reverse order where a signature names them (without one, as sent).
         let signed = std::fs::read_to_string(cases().join(&case).join("MLmodel"))
@@ -261,21 +265,9 @@ async fn seldon_and_v2_answer_pyfunc_predict() {
                 inputs.reverse();
             }
             let v2 = json!({"inputs": inputs, "parameters": {"content_type": "pd"}});
-            let (status, reply) = post(
-                &server,
-                "/v2/models/mlflow/infer",
-                "application/json",
-                v2.to_string(),
-            )
-            .await;
+            let (status, reply, data) = v2_infer(&server, &v2).await;
             assert_eq!(status, 200, "{case} v2 columns: {reply}");
-            let data: Vec<Value> = reply["outputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["data"].clone())
-                .collect();
-            assert_close(&case, "v2 columns", &Value::Array(data), &exp["predict"]);
+            assert_close(&case, "v2 columns", &data, &exp["predict"]);
         }
         // KServe V1: one object per instance, named as the signature names the columns.
         if signed {
@@ -316,13 +308,7 @@ async fn seldon_and_v2_answer_pyfunc_predict() {
         .await;
         assert_eq!(status, 400, "{case} seldon bad: {reply}");
         let bad = json!({"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 2], "data": [1.0, 2.0]}]});
-        let (status, reply) = post(
-            &server,
-            "/v2/models/mlflow/infer",
-            "application/json",
-            bad.to_string(),
-        )
-        .await;
+        let (status, reply, _) = v2_infer(&server, &bad).await;
         assert_eq!(status, 400, "{case} v2 bad: {reply}");
         assert!(reply["error"].is_string(), "{case} v2 bad: {reply}");
         server.terminate().unwrap();
