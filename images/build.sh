@@ -5,7 +5,7 @@
 # invocation (own target dir target/images, so the workspace's normal builds stay valid), then one image per
 # server with podman (or docker when its engine answers).
 #
-#   SERVER     sklearn-server | xgboost-server | lightgbm-server | onnx-server | candle-server |
+#   SERVER     sklearn-server | xgboost-server | lightgbm-server | mlflow-server | onnx-server | candle-server |
 #              storage-initializer | all
 #   --tag T    image tag (default: the workspace version); a T containing `:` or `/` is a whole image
 #              reference (only with one SERVER)
@@ -21,7 +21,8 @@ cd "$repo"
 
 declare -A PKG=([sklearn-server]=oxserve-sklearn-server [onnx-server]=oxserve-onnx-server
   [candle-server]=oxserve-candle-server [storage-initializer]=oxserve-storage
-  [xgboost-server]=oxserve-xgboost-server [lightgbm-server]=oxserve-lightgbm-server)
+  [xgboost-server]=oxserve-xgboost-server [lightgbm-server]=oxserve-lightgbm-server
+  [mlflow-server]=oxserve-mlflow-server)
 # onnx-server loads ONNX Runtime (a C++ shared library) at run time: a static glibc executable cannot dlopen it
 # safely, so it is a dynamic executable and its image carries the loader and the libraries `ldd` names.
 declare -A DYNAMIC=([onnx-server]=1)
@@ -35,7 +36,7 @@ while (($#)); do
     --tag) tag="${2:?--tag needs a value}"; shift 2 ;;
     --repo) image_repo="${2:?--repo needs a value}"; shift 2 ;;
     --no-image) build_image=0; shift ;;
-    all) servers+=(sklearn-server xgboost-server lightgbm-server onnx-server candle-server storage-initializer); shift ;;
+    all) servers+=(sklearn-server xgboost-server lightgbm-server mlflow-server onnx-server candle-server storage-initializer); shift ;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       [ -n "${PKG[$1]:-}" ] || { echo "build.sh: unknown server \`$1\`; known: ${!PKG[*]} all" >&2; exit 2; }

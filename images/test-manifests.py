@@ -41,9 +41,9 @@ OXSERVE = {
     "PYTORCH_SERVER": ({"seldon", "v2"}, "candle-server"),
     "XGBOOST_SERVER": ({"seldon", "v2"}, "xgboost-server"),
     "LIGHTGBM_SERVER": ({"seldon", "v2"}, "lightgbm-server"),
+    "MLFLOW_SERVER": ({"seldon", "v2"}, "mlflow-server"),
 }
 HELM_DEFAULTS = {  # seldon-core-operator 1.18.2 values.yaml, every entry oxserve does not replace
-    "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.18.2", "v2": "seldonio/mlserver:1.3.5-mlflow"},
     "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
     "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.3.5-slim"},
 }
@@ -211,7 +211,7 @@ def other_runtime(file, name, fmt, protocols):
     container, = spec["containers"]
     assert container["name"] == "kserve-container", container["name"]
     impl = {"onnx": "TENSORFLOW_SERVER", "huggingface": "HUGGINGFACE_SERVER", "xgboost": "XGBOOST_SERVER",
-            "lightgbm": "LIGHTGBM_SERVER"}[fmt]
+            "lightgbm": "LIGHTGBM_SERVER", "mlflow": "MLFLOW_SERVER"}[fmt]
     assert container["image"] == image_of(servers[impl]["protocols"]["v2"]), container["image"]
     env = {e["name"]: e["value"] for e in container.get("env", [])}
     assert env.get("PREDICTIVE_UNIT_METRICS_SERVICE_PORT") == spec["annotations"]["prometheus.kserve.io/port"], env
@@ -326,7 +326,8 @@ def quickstart_selects_oxserve():
             ("sklearn", "1", "v2", "oxserve-sklearn"), ("sklearn", "1", None, "oxserve-sklearn"),
             ("xgboost", "2", None, "oxserve-xgboost"), ("xgboost", None, "v2", "oxserve-xgboost"),
             ("lightgbm", "4", None, "oxserve-lightgbm"), ("huggingface", None, None, "oxserve-huggingface"),
-            ("onnx", None, "v2", "oxserve-onnx")]:
+            ("onnx", None, "v2", "oxserve-onnx"), ("mlflow", "2", None, "oxserve-mlflow"),
+            ("mlflow", None, "v2", "oxserve-mlflow")]:
         m = {"modelFormat": {"name": fmt, **({"version": version} if version else {})},
              **({"protocolVersion": protocol} if protocol else {})}
         assert select_runtime(m, everything) == want, (m, select_runtime(m, everything))
@@ -335,7 +336,8 @@ def quickstart_selects_oxserve():
 def example_deployments_resolve():
     for file, impl, image in [("tensorflow-seldondeployment.yaml", "TENSORFLOW_SERVER", "onnx-server"),
                               ("huggingface-seldondeployment.yaml", "HUGGINGFACE_SERVER", "candle-server"),
-                              ("xgboost-seldondeployment.yaml", "XGBOOST_SERVER", "xgboost-server")]:
+                              ("xgboost-seldondeployment.yaml", "XGBOOST_SERVER", "xgboost-server"),
+                              ("mlflow-seldondeployment.yaml", "MLFLOW_SERVER", "mlflow-server")]:
         dep, = load(file)
         assert dep["kind"] == "SeldonDeployment", dep["kind"]
         graph = dep["spec"]["predictors"][0]["graph"]
@@ -349,7 +351,7 @@ for name, fn in [
     ("seldon-config keys hold JSON", config_map_keys_are_json),
     ("predictor_servers has the shape the operator reads", predictor_servers_shape),
     ("predictor_servers keeps the Helm defaults", helm_defaults_kept),
-    ("SKLEARN_SERVER, TENSORFLOW_SERVER, HUGGINGFACE_SERVER, PYTORCH_SERVER, XGBOOST_SERVER, LIGHTGBM_SERVER use oxserve",
+    ("SKLEARN_SERVER, TENSORFLOW_SERVER, HUGGINGFACE_SERVER, PYTORCH_SERVER, XGBOOST_SERVER, LIGHTGBM_SERVER, MLFLOW_SERVER use oxserve",
      oxserve_implementations),
     ("storageInitializer image and four quantities", storage_initializer_entry),
     ("SeldonDeployment is the seed's iris", seldon_deployment_is_the_seed),
@@ -365,7 +367,9 @@ for name, fn in [
      lambda: other_runtime("kserve-xgboost-runtime.yaml", "oxserve-xgboost", "xgboost", {"v1", "v2", "grpc-v2"})),
     ("ClusterServingRuntime oxserve-lightgbm: lightgbm, v1/v2 REST + v2 gRPC",
      lambda: other_runtime("kserve-lightgbm-runtime.yaml", "oxserve-lightgbm", "lightgbm", {"v1", "v2", "grpc-v2"})),
-    ("TENSORFLOW_SERVER, HUGGINGFACE_SERVER and XGBOOST_SERVER examples resolve to oxserve", example_deployments_resolve),
+    ("ClusterServingRuntime oxserve-mlflow: mlflow, v1/v2 REST + v2 gRPC",
+     lambda: other_runtime("kserve-mlflow-runtime.yaml", "oxserve-mlflow", "mlflow", {"v1", "v2", "grpc-v2"})),
+    ("TENSORFLOW_SERVER, HUGGINGFACE_SERVER, XGBOOST_SERVER and MLFLOW_SERVER examples resolve to oxserve", example_deployments_resolve),
     ("every KServe ClusterServingRuntime lists v1, v2 and grpc-v2", every_kserve_runtime_lists_v1_v2_grpc_v2),
     ("KServe's quickstart InferenceService (sklearn-iris, v1) selects oxserve-sklearn", quickstart_selects_oxserve),
 ]:

@@ -136,4 +136,11 @@ pub enum PickleError {
         /// What the file looks like.
         what: &'static str,
     },
+    /// A skops file (a zip of `schema.json` and `.npy` arrays) is malformed, names a type off the allowlist, or
+    /// uses a node this reader does not build.
+    #[error("skops file: {what}")]
+    Skops {
+        /// What is wrong.
+        what: String,
+    },
 }

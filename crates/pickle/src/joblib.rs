@@ -202,11 +202,11 @@ impl Vm<'_> {
 }
 
 /// A `.npy` file's header and data: dtype, shape, whether Fortran order, the data bytes.
-type Npy<'a> = (numpy::NpDtype, Vec<usize>, bool, &'a [u8]);
+pub(crate) type Npy<'a> = (numpy::NpDtype, Vec<usize>, bool, &'a [u8]);
 
 /// Splits a `.npy` file (format 1.0, 2.0 or 3.0) into its dtype, shape, order and data bytes. Only the header
 /// numpy writes is understood: `{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }`.
-fn parse_npy(bytes: &[u8]) -> Result<Npy<'_>, String> {
+pub(crate) fn parse_npy(bytes: &[u8]) -> Result<Npy<'_>, String> {
     let rest = bytes
         .strip_prefix(b"\x93NUMPY")
         .ok_or("not a .npy file (no \\x93NUMPY magic)")?;

@@ -18,11 +18,13 @@ mod globals;
 mod joblib;
 mod numpy;
 mod sklearn_estimators;
+mod skops;
 mod value;
 mod vm;
 
 pub use budget::{default_memory_budget, memory_budget_from};
 pub use error::PickleError;
+pub use skops::{load_skops, load_skops_file};
 pub use value::{ArrayData, ArrayError, Dtype, NdArray, Object, QualName, RecordField, Value};
 
 use std::borrow::Cow;

@@ -2,7 +2,7 @@
 //! behind the oxserve runtime.
 //!
 //! - Model file: `model.joblib` in the model folder (as Seldon's server), else `model.pkl` / `model.pickle`
-//!   (as MLServer's).
+//!   (as MLServer's), else `model.skops` (skops' format, MLflow 3's default for scikit-learn).
 //! - Parameter `method`: `predict_proba` (default, as in Seldon), `predict`, `decision_function`; any other value
 //!   means `predict`, as in Seldon. A model without the asked method answers with `predict` (a transformer, which has
 //!   no `predict`, with `transform`) and the server logs why at start-up; metadata lists only the methods the model
@@ -20,7 +20,9 @@ use oxserve_core::{
 use oxserve_sklearn::{Estimator, Labels, Matrix, Method, Output, SklearnError};
 
 /// The model file names tried in a model folder, in order.
-pub const MODEL_FILES: [&str; 3] = ["model.joblib", "model.pkl", "model.pickle"];
+/// `model.skops` (skops' zip of `schema.json` and `.npy` arrays, MLflow 3's default) is read by the same reader's
+/// skops front end, under the same allowlist and memory budget.
+pub const MODEL_FILES: [&str; 4] = ["model.joblib", "model.pkl", "model.pickle", "model.skops"];
 
 /// Parameters this server accepts (besides `model_uri`).
 pub const PARAMETERS: [&str; 1] = ["method"];
@@ -105,7 +107,13 @@ impl SklearnModel {
                 .unwrap_or_else(oxserve_pickle::default_memory_budget),
             ..oxserve_pickle::Limits::default()
         };
-        let value = oxserve_pickle::load_file_with(&file, &limits).map_err(|e| {
+        let skops = file.extension().is_some_and(|e| e == "skops");
+        let read = if skops {
+            oxserve_pickle::load_skops_file(&file, &limits)
+        } else {
+            oxserve_pickle::load_file_with(&file, &limits)
+        };
+        let value = read.map_err(|e| {
             use oxserve_pickle::PickleError::{DecompressedTooLarge, MemoryBudget};
             let over_budget = matches!(e, MemoryBudget { .. } | DecompressedTooLarge { .. });
             let e = anyhow::Error::new(e);

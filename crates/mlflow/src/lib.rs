@@ -1,0 +1,237 @@
+//! MLflow model folders without Python or conda.
+//!
+//! - [`MlModel`] reads the folder's `MLmodel` (YAML): the flavour to serve ([`Flavor`]: `sklearn` in the
+//!   `pickle` / `cloudpickle` / `skops` formats, `xgboost`, `lightgbm`, `onnx`), the [`Signature`], the input
+//!   example, `mlflow_version`. A custom `python_function` model (a pickled `PythonModel`, `code` paths) is
+//!   refused with what to do instead: oxserve never runs a model's Python.
+//! - [`MlflowModel`] wraps the engine the server loaded for the flavour (any [`Model`] taking one float64
+//!   matrix) and gives it what pyfunc's `predict` gives the flavour's model: the signature enforced as
+//!   `_enforce_schema` does ([`signature::enforce`]: columns by name, or by position when unnamed; MLflow's
+//!   conversions; its wording for missing columns and wrong types), and the output pyfunc answers.
+//! - [`scoring`] parses MLflow's scoring protocol (`/invocations`: `dataframe_split`, `dataframe_records`,
+//!   `instances`, `inputs`, `text/csv`) into a [`Frame`] and writes `{"predictions": …}`.
+//!
+//! Which engine serves a flavour is the server's choice (`servers/mlflow`); this crate knows no model format
+//! beyond `MLmodel`, and no HTTP.
+
+pub mod frame;
+mod mlmodel;
+pub mod scoring;
+pub mod signature;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use oxserve_core::{
+    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
+    Tensor, TensorData, TensorSpec,
+};
+
+pub use frame::{Cell, Column, Frame};
+pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS};
+pub use signature::{ColType, Signature};
+
+/// Why an MLflow model or request was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MlflowError {
+    /// The folder has no readable `MLmodel`.
+    #[error(
+        "no MLmodel file in {dir}: {reason} (an MLflow model folder holds MLmodel and the flavour's files)"
+    )]
+    NoMlModel {
+        /// The folder.
+        dir: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// `MLmodel` is not what MLflow writes.
+    #[error("malformed MLflow model: {0}")]
+    Malformed(String),
+    /// A custom Python model: refused, with what to do instead.
+    #[error("refused: {0}")]
+    CustomPython(String),
+    /// No flavour this server reads.
+    #[error(
+        "no flavour this server serves in MLmodel (it has: {flavors}; python_function loader_module `{loader}`); \
+         served natively: sklearn, xgboost, lightgbm, onnx. Log the model with one of those flavours, or export it \
+         to ONNX"
+    )]
+    UnsupportedFlavor {
+        /// The flavours the file lists.
+        flavors: String,
+        /// `python_function`'s `loader_module`.
+        loader: String,
+    },
+    /// Something the model needs that this server does not do yet.
+    #[error("unsupported MLflow model: {0}")]
+    Unsupported(String),
+    /// The request's data does not fit the signature (MLflow's wording).
+    #[error("{0}")]
+    Schema(String),
+    /// The request body is not what the protocol takes.
+    #[error("{0}")]
+    Body(String),
+}
+
+impl From<MlflowError> for ModelError {
+    fn from(e: MlflowError) -> Self {
+        match e {
+            MlflowError::Schema(m) | MlflowError::Body(m) => ModelError::BadInput(m),
+            other => ModelError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// What the engine is asked for, and how its answer is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outputs {
+    /// pyfunc answers one array: the engine's output of this name (`None`: its default), named
+    /// [`scoring::PREDICTIONS`].
+    Array(Option<String>),
+    /// pyfunc answers a DataFrame of every engine output (ONNX), each named as the engine names it.
+    Columns(Vec<String>),
+}
+
+/// An MLflow model: an engine behind pyfunc's input handling.
+pub struct MlflowModel {
+    engine: Arc<dyn Model>,
+    engine_input: String,
+    outputs: Outputs,
+    signature: Option<Signature>,
+    metadata: ModelMetadata,
+}
+
+impl std::fmt::Debug for MlflowModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlflowModel")
+            .field("outputs", &self.outputs)
+            .field("signature", &self.signature)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MlflowModel {
+    /// Wraps `engine` (which takes one float64 matrix, its first input) for a model saved with `signature`.
+    pub fn new(engine: Arc<dyn Model>, outputs: Outputs, signature: Option<Signature>) -> Self {
+        let engine_meta = engine.metadata();
+        let engine_input = engine_meta
+            .inputs
+            .first()
+            .map_or_else(|| "input-0".to_owned(), |i| i.name.clone());
+        let inputs = match &signature {
+            Some(sig) if sig.named_columns() => sig
+                .inputs
+                .iter()
+                .map(|s| {
+                    TensorSpec::new(
+                        s.name.clone().unwrap_or_default(),
+                        col_dtype(s.ty),
+                        vec![-1],
+                    )
+                })
+                .collect(),
+            Some(sig) => vec![TensorSpec::new(
+                "input-0",
+                sig.inputs
+                    .first()
+                    .map_or(DataType::F64, |s| col_dtype(s.ty)),
+                vec![-1, i64::try_from(sig.inputs.len()).unwrap_or(-1)],
+            )],
+            None => engine_meta.inputs.clone(),
+        };
+        let outputs_meta = match &outputs {
+            Outputs::Array(name) => {
+                let spec = engine_meta
+                    .outputs
+                    .iter()
+                    .find(|o| name.as_ref().is_none_or(|n| &o.name == n))
+                    .cloned()
+                    .unwrap_or_else(|| TensorSpec::new("", DataType::F64, vec![-1]));
+                vec![TensorSpec {
+                    name: scoring::PREDICTIONS.into(),
+                    ..spec
+                }]
+            }
+            Outputs::Columns(_) => engine_meta.outputs.clone(),
+        };
+        let metadata = ModelMetadata {
+            platform: format!("mlflow_{}", engine_meta.platform),
+            inputs,
+            outputs: outputs_meta,
+        };
+        MlflowModel {
+            engine,
+            engine_input,
+            outputs,
+            signature,
+            metadata,
+        }
+    }
+
+    /// The signature the model was saved with.
+    pub fn signature(&self) -> Option<&Signature> {
+        self.signature.as_ref()
+    }
+
+    /// Runs pyfunc's `predict` on a table: the signature enforced, the engine called, its answer named.
+    pub fn predict_frame(&self, frame: &Frame) -> Result<Vec<NamedTensor>, ModelError> {
+        let m = signature::enforce(self.signature.as_ref(), frame)?;
+        let x = Tensor::new(vec![m.rows, m.cols], TensorData::F64(m.values))?;
+        let asked = match &self.outputs {
+            Outputs::Array(name) => name.iter().cloned().collect(),
+            Outputs::Columns(names) => names.clone(),
+        };
+        let reply = self.engine.predict(PredictRequest {
+            inputs: vec![NamedTensor::new(self.engine_input.clone(), x)],
+            outputs: asked,
+        })?;
+        Ok(match &self.outputs {
+            Outputs::Array(_) => reply
+                .outputs
+                .into_iter()
+                .take(1)
+                .map(|o| NamedTensor::new(scoring::PREDICTIONS, o.tensor))
+                .collect(),
+            Outputs::Columns(_) => reply.outputs,
+        })
+    }
+}
+
+fn col_dtype(ty: ColType) -> DataType {
+    match ty {
+        ColType::Double => DataType::F64,
+        ColType::Float => DataType::F32,
+        ColType::Long => DataType::I64,
+        ColType::Integer => DataType::I32,
+        ColType::Boolean => DataType::Bool,
+    }
+}
+
+impl Model for MlflowModel {
+    fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    /// A request's tensors as pyfunc's input ([`Frame::from_inputs`]); outputs asked by name are matched
+    /// against the model's (a request naming none gets them all).
+    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+        let frame = Frame::from_inputs(&request.inputs)?;
+        let mut outputs = self.predict_frame(&frame)?;
+        if !request.outputs.is_empty() {
+            let mut picked = Vec::with_capacity(request.outputs.len());
+            for name in &request.outputs {
+                let at = outputs
+                    .iter()
+                    .position(|o| &o.name == name)
+                    .ok_or_else(|| self.metadata.unknown_output(name))?;
+                picked.push(outputs.swap_remove(at));
+            }
+            outputs = picked;
+        }
+        Ok(PredictResponse { outputs })
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.engine.row_cost()
+    }
+}

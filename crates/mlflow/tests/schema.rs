@@ -1,0 +1,164 @@
+//! MLmodel parsing, signature enforcement and the scoring protocol's bodies, without a server.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use oxserve_mlflow::scoring::{self, Form};
+use oxserve_mlflow::{Cell, Flavor, MlModel, MlflowError, signature};
+
+const IRIS: &str = r#"
+flavors:
+  python_function: {loader_module: mlflow.sklearn, model_path: model.skops, predict_fn: predict}
+  sklearn: {pickled_model: model.skops, serialization_format: skops, code: null}
+mlflow_version: 3.17.2
+signature:
+  inputs: '[{"type": "double", "name": "a", "required": true}, {"type": "long", "name": "b", "required": true},
+    {"type": "double", "name": "c", "required": false}]'
+  outputs: '[{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]'
+  params: '[{"name": "k", "type": "long", "default": 3, "shape": null}]'
+"#;
+
+fn iris() -> MlModel {
+    MlModel::parse(Path::new("/m"), IRIS).unwrap()
+}
+
+#[test]
+fn mlmodel_names_the_flavour_signature_and_version() {
+    let m = iris();
+    assert_eq!(
+        m.flavor,
+        Flavor::Skops {
+            file: Path::new("/m/model.skops").to_path_buf(),
+            flavor: "sklearn"
+        }
+    );
+    assert_eq!(m.mlflow_version.as_deref(), Some("3.17.2"));
+    let sig = m.signature.unwrap();
+    assert!(sig.named_columns());
+    assert_eq!(sig.params[0].name, "k");
+    assert_eq!(
+        sig.describe(),
+        "['a': double (required), 'b': long (required), 'c': double (optional)]"
+    );
+}
+
+#[test]
+fn string_columns_wait_for_the_table_type() {
+    let text = IRIS.replace(
+        r#""type": "long", "name": "b""#,
+        r#""type": "string", "name": "b""#,
+    );
+    let e = MlModel::parse(Path::new("/m"), &text).unwrap_err();
+    assert!(
+        matches!(e, MlflowError::Unsupported(ref m) if m.contains("`b` of type `string`")),
+        "{e}"
+    );
+}
+
+#[test]
+fn columns_by_name_optional_filled_and_mlflow_conversions() {
+    let sig = iris().signature.unwrap();
+    let inv = scoring::parse_json(
+        br#"{"dataframe_records": [{"b": 2, "a": 1, "x": 9}, {"a": "2.5", "b": 3}]}"#,
+    )
+    .unwrap();
+    assert_eq!(inv.form, Form::DataFrame);
+    let m = signature::enforce(Some(&sig), &inv.frame).unwrap();
+    assert_eq!((m.rows, m.cols), (2, 3));
+    assert_eq!(&m.values[..2], &[1.0, 2.0]);
+    assert!(m.values[2].is_nan());
+    assert_eq!(&m.values[3..5], &[2.5, 3.0]);
+
+    let inv =
+        scoring::parse_json(br#"{"dataframe_split": {"columns": ["b", "z"], "data": [[1, 2]]}}"#)
+            .unwrap();
+    let e = signature::enforce(Some(&sig), &inv.frame).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Model is missing inputs ['a']. Note that there were extra inputs: ['z']."
+    );
+    let inv =
+        scoring::parse_json(br#"{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2.5]]}}"#)
+            .unwrap();
+    let e = signature::enforce(Some(&sig), &inv.frame).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("Can not safely convert float64 to int64"),
+        "{e}"
+    );
+    let inv =
+        scoring::parse_json(br#"{"dataframe_split": {"columns": ["a", "b"], "data": [["x", 1]]}}"#)
+            .unwrap();
+    let e = signature::enforce(Some(&sig), &inv.frame).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("could not convert string to float: 'x'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bodies_mlflow_refuses_are_refused() {
+    for (body, want) in [
+        (&b"{"[..], "valid JSON"),
+        (
+            br#"{"dataframe_splitt": {}}"#,
+            "exactly one of the input fields",
+        ),
+        (
+            br#"{"inputs": [[1]], "instances": [[1]]}"#,
+            "exactly one of the input fields",
+        ),
+        (br#"{"inputs": [[1, 2], [3]]}"#, "row 1 has 1 values"),
+        (br#"{"inputs": [[[1]]]}"#, "number, string, boolean or null"),
+        (
+            br#"{"inputs": {"a": [1, 2], "b": [3]}}"#,
+            "column `b` has 1 values",
+        ),
+    ] {
+        let e = scoring::parse_json(body).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    let e = scoring::parse(Some("text/csv"), b"a,b\n1,2\n3\n").unwrap_err();
+    assert!(
+        e.to_string().contains("Expected 2 fields in line 3, saw 1"),
+        "{e}"
+    );
+    let e = scoring::parse(Some("application/xml"), b"<a/>").unwrap_err();
+    assert!(e.to_string().contains("Got 'application/xml'"), "{e}");
+}
+
+#[test]
+fn csv_reads_as_pandas_does() {
+    let inv = scoring::parse(
+        Some("text/csv; charset=utf-8"),
+        b"a,b,c\n1,2.5,\"x,y\"\n,-3,True\n",
+    )
+    .unwrap();
+    let f = inv.frame;
+    assert!(f.named);
+    assert_eq!(f.rows, 2);
+    assert_eq!(f.columns[0].cells, vec![Cell::Int(1), Cell::Null]);
+    assert_eq!(f.columns[1].cells, vec![Cell::Float(2.5), Cell::Int(-3)]);
+    assert_eq!(
+        f.columns[2].cells,
+        vec![Cell::Str("x,y".into()), Cell::Bool(true)]
+    );
+}
+
+#[test]
+fn custom_and_code_models_are_refused() {
+    let custom = "flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n    python_model: python_model.pkl\n";
+    let e = MlModel::parse(Path::new("/m"), custom).unwrap_err();
+    assert!(matches!(e, MlflowError::CustomPython(_)), "{e}");
+    let code = "flavors:\n  sklearn:\n    pickled_model: model.pkl\n    code: code\n";
+    let e = MlModel::parse(Path::new("/m"), code).unwrap_err();
+    assert!(e.to_string().contains("`code` paths"), "{e}");
+    let outside = "flavors:\n  xgboost:\n    data: /etc/passwd\n";
+    let e = MlModel::parse(Path::new("/m"), outside).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("relative path inside the model folder"),
+        "{e}"
+    );
+}

@@ -1,0 +1,329 @@
+//! MLFLOW_SERVER: an MLflow model folder served through oxserve's native engines, with no conda, pip or Python.
+//!
+//! - The folder's `MLmodel` picks the flavour (`oxserve_mlflow::MlModel`): `sklearn` (`pickle` / `cloudpickle`:
+//!   the safe pickle reader and `oxserve-sklearn`, under `--max-model-memory`), `xgboost` (`oxserve-xgboost`:
+//!   json / ubj / the legacy binary, `Booster` or the scikit-learn wrappers), `lightgbm` (a text booster, or a
+//!   pickled `LGBMClassifier` / `LGBMRegressor`), `onnx` (`oxserve-onnx`). A custom `python_function` model is
+//!   refused at start-up with what to do instead. The `skops` format (MLflow 3's default) is read natively
+//!   (`oxserve_pickle::load_skops`) under the pickle reader's allowlist and memory budget.
+//! - Each request is what pyfunc's `predict` gets: the signature enforced as `_enforce_schema` does, then the
+//!   flavour's predict (`predict_fn` for sklearn, `Booster.predict` or the wrapper's `predict` for xgboost and
+//!   lightgbm, every graph output for onnx). The answer is the output `predictions` (ONNX: one output per
+//!   graph output, as pyfunc's DataFrame has one column per output).
+//! - Protocols: Seldon v1 (`ndarray` columns in the signature's order; the reply carries what `pyfunc.predict`
+//!   returns), V2 (one 2-D tensor, or one 1-D input per column named as the signature names them, as MLServer's
+//!   pandas codec sends them), KServe V1, and MLflow's scoring protocol on the same port ([`invocations_extension`]):
+//!   `POST /invocations`, `GET /ping`, `/health`, `/version`.
+//! - Parameters: `nthread` (XGBoost / LightGBM threads for one large request, default 1), `xtype` (Seldon's
+//!   MLFlowServer's, accepted and ignored: a table is always a DataFrame here).
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use oxserve_core::{Model, ModelError};
+use oxserve_mlflow::scoring;
+use oxserve_mlflow::{Flavor, MlModel, MlflowModel, Outputs};
+use oxserve_runtime::rest::{Doc, DocRouter};
+use oxserve_runtime::{LoadContext, RestExtension, ServeError, ServerState};
+
+/// Parameters this server accepts (besides `model_uri`).
+pub const PARAMETERS: [&str; 2] = ["nthread", "xtype"];
+
+/// The binary: what `mlflow-server --help` says first.
+pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
+    name: "mlflow-server",
+    about: "MLFLOW_SERVER (Seldon Core, MLServer, KServe) without Python or conda: serves an MLflow model folder \
+            (MLmodel with the sklearn, xgboost, lightgbm or onnx flavour) through native engines, with its \
+            signature enforced, over Seldon v1, V2 REST and gRPC, KServe V1 and MLflow's /invocations.",
+    parameters: &PARAMETERS,
+};
+
+/// The `mlflow_version` of the loaded model, answered by `GET /version`.
+static MLFLOW_VERSION: OnceLock<String> = OnceLock::new();
+
+/// Loads the MLflow model in `ctx.model_dir`.
+pub fn load(ctx: &LoadContext) -> anyhow::Result<Arc<dyn Model>> {
+    let threads = oxserve_runtime::loader::count_parameter(&ctx.parameters, "nthread", 1, 1024)?;
+    let model = load_dir(&ctx.model_dir, threads, ctx.max_model_memory)?;
+    Ok(Arc::new(model))
+}
+
+/// Loads the MLflow model in `dir` (the folder holding `MLmodel`).
+pub fn load_dir(
+    dir: &Path,
+    threads: usize,
+    max_model_memory: Option<u64>,
+) -> anyhow::Result<MlflowModel> {
+    let mlmodel = MlModel::load(dir)?;
+    if let Some(v) = &mlmodel.mlflow_version {
+        let _ = MLFLOW_VERSION.set(v.clone());
+    }
+    let (engine, outputs): (Arc<dyn Model>, Outputs) = match &mlmodel.flavor {
+        Flavor::SklearnPickle { file, predict_fn } => {
+            let m = oxserve_sklearn_server::SklearnModel::load_with_budget(
+                file,
+                Some(predict_fn),
+                max_model_memory,
+            )?;
+            if !m.metadata().outputs.iter().any(|o| &o.name == predict_fn) {
+                anyhow::bail!(
+                    "{}: the estimator `{}` has no `{predict_fn}` (the python_function flavour's predict_fn)",
+                    file.display(),
+                    m.estimator().class_name()
+                );
+            }
+            (Arc::new(m), Outputs::Array(Some(predict_fn.clone())))
+        }
+        Flavor::Xgboost { file, model_class } => {
+            let m = oxserve_xgboost_server::XgboostModel::load(file, threads)?;
+            // pyfunc calls `Booster.predict(DMatrix(df))` on a Booster, the wrapper's `predict` otherwise.
+            let out = if model_class.ends_with(".Booster") {
+                None
+            } else {
+                Some(oxserve_xgboost_server::PREDICT.to_owned())
+            };
+            (Arc::new(m), Outputs::Array(out))
+        }
+        Flavor::Lightgbm {
+            file,
+            pickled: false,
+            ..
+        } => {
+            let m = oxserve_lightgbm_server::LightgbmModel::load(file, threads)?;
+            (Arc::new(m), Outputs::Array(None))
+        }
+        // skops files (sklearn, LightGBM's wrappers) and pickled LightGBM wrappers: the same reader and
+        // estimators as pickles; pyfunc calls `predict`.
+        Flavor::Skops { file, .. }
+        | Flavor::Lightgbm {
+            file,
+            pickled: true,
+            ..
+        } => {
+            let m = oxserve_sklearn_server::SklearnModel::load_with_budget(
+                file,
+                Some("predict"),
+                max_model_memory,
+            )?;
+            (Arc::new(m), Outputs::Array(Some("predict".into())))
+        }
+        Flavor::Onnx { file } => {
+            let options = oxserve_onnx::LoadOptions::default();
+            let m = oxserve_onnx::OnnxModel::load(file, &options)?;
+            let names = m
+                .metadata()
+                .outputs
+                .iter()
+                .map(|o| o.name.clone())
+                .collect();
+            (Arc::new(m), Outputs::Columns(names))
+        }
+    };
+    tracing::info!(
+        flavor = mlmodel.flavor.name(),
+        mlflow_version = mlmodel.mlflow_version.as_deref().unwrap_or("?"),
+        signature = mlmodel.signature.as_ref().map(|s| s.describe()),
+        "MLflow model loaded"
+    );
+    Ok(MlflowModel::new(engine, outputs, mlmodel.signature))
+}
+
+/// MLflow's scoring protocol as a runtime extension: `POST /invocations`, `GET /ping`, `GET /health`,
+/// `GET /version` (what `mlflow models serve` answers), counted under the protocol label `mlflow`. Errors are
+/// MLflow's `{"error_code": "BAD_REQUEST", "message": …}`.
+pub fn invocations_extension() -> RestExtension {
+    RestExtension {
+        protocol: "mlflow",
+        prefix: "/invocations",
+        routes: DocRouter::new()
+            .route(
+                "/invocations",
+                post(invocations),
+                Doc::of::<__path_invocations>(),
+            )
+            .route("/ping", get(ping), Doc::of::<__path_ping>())
+            .route("/health", get(health), Doc::of::<__path_health>())
+            .route("/version", get(version), Doc::of::<__path_version>()),
+        error_response: mlflow_error_response,
+    }
+}
+
+/// MLflow's error body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = MlflowErrorBody)]
+struct MlflowError {
+    /// `BAD_REQUEST` for a request the model cannot take; `TEMPORARILY_UNAVAILABLE`, `INTERNAL_ERROR`.
+    error_code: &'static str,
+    /// What is wrong, in MLflow's words where MLflow has them.
+    message: String,
+}
+
+/// A `/invocations` request: a JSON object with one of `dataframe_split`, `dataframe_records`, `instances`,
+/// `inputs` (and optionally `params`), or a CSV table with a header line.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct InvocationsRequest {
+    /// `{"columns": [...], "data": [[...]]}`.
+    dataframe_split: Option<serde_json::Value>,
+    /// `[{"column": value, ...}, ...]`.
+    dataframe_records: Option<Vec<serde_json::Value>>,
+    /// Records, rows or columns.
+    instances: Option<serde_json::Value>,
+    /// Records, rows or columns.
+    inputs: Option<serde_json::Value>,
+    /// Inference parameters.
+    params: Option<serde_json::Value>,
+}
+
+/// `{"predictions": …}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct InvocationsResponse {
+    /// What pyfunc's `predict` returns: an array, or (ONNX) records / a dict of columns.
+    predictions: serde_json::Value,
+}
+
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(MlflowError {
+            error_code: code,
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// A runtime error in MLflow's shape (the status from the runtime's one table).
+pub fn mlflow_error_response(e: ServeError) -> Response {
+    let status = e.http_status();
+    let code = match status.as_u16() {
+        400..=499 if status != StatusCode::TOO_MANY_REQUESTS => "BAD_REQUEST",
+        429 | 503 => "TEMPORARILY_UNAVAILABLE",
+        _ => "INTERNAL_ERROR",
+    };
+    let message = match e {
+        ServeError::Model(ModelError::BadInput(m)) => m,
+        other => other.to_string(),
+    };
+    error(status, code, message)
+}
+
+/// `POST /invocations`.
+#[utoipa::path(post, path = "/invocations", tag = "MLflow", operation_id = "mlflow_invocations",
+    summary = "Predicts (MLflow's scoring protocol, as `mlflow models serve`)",
+    request_body(content(
+        (InvocationsRequest = "application/json"),
+        (String = "text/csv"),
+    )),
+    responses(
+        (status = 200, description = "the predictions", body = InvocationsResponse),
+        (status = 400, description = "the body is not the protocol's, or does not fit the model's signature", body = MlflowError),
+        (status = 413, description = "the body is over the size limit", body = MlflowError),
+        (status = 415, description = "a content type other than JSON or CSV", body = MlflowError),
+        (status = 429, description = "the server is overloaded", body = MlflowError),
+        (status = 500, description = "the model failed", body = MlflowError),
+    ))]
+async fn invocations(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let limit = state.max_body_bytes;
+    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_REQUEST",
+                format!("the body could not be read within {limit} bytes: {e}"),
+            );
+        }
+    };
+    let unsupported_type = content_type.as_deref().is_some_and(|c| {
+        let mime = c
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        mime != "application/json" && mime != "text/csv"
+    });
+    let invocation = match scoring::parse(content_type.as_deref(), &body) {
+        Ok(i) => i,
+        Err(e) if unsupported_type => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_REQUEST",
+                e.to_string(),
+            );
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
+    };
+    let form = invocation.form;
+    let input_name = state
+        .model
+        .metadata()
+        .inputs
+        .first()
+        .map_or_else(|| "input-0".to_owned(), |i| i.name.clone());
+    let inputs = match invocation.frame.into_inputs(&input_name) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
+    };
+    let reply = match state
+        .predict(oxserve_core::PredictRequest {
+            inputs,
+            outputs: Vec::new(),
+        })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return mlflow_error_response(e),
+    };
+    axum::Json(scoring::predictions(&reply.outputs, form)).into_response()
+}
+
+/// `GET /ping`: 200 once the model is loaded (MLflow answers a newline).
+#[utoipa::path(get, path = "/ping", tag = "MLflow", operation_id = "mlflow_ping",
+    summary = "Health check (MLflow's scoring server)",
+    responses((status = 200, description = "the model is loaded", body = String),
+              (status = 503, description = "shutting down", body = String)))]
+async fn ping(State(state): State<Arc<ServerState>>) -> Response {
+    probe(&state)
+}
+
+/// `GET /health`: as `/ping`.
+#[utoipa::path(get, path = "/health", tag = "MLflow", operation_id = "mlflow_health",
+    summary = "Health check (MLflow's scoring server)",
+    responses((status = 200, description = "the model is loaded", body = String),
+              (status = 503, description = "shutting down", body = String)))]
+async fn health(State(state): State<Arc<ServerState>>) -> Response {
+    probe(&state)
+}
+
+fn probe(state: &ServerState) -> Response {
+    let status = if state.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], "\n").into_response()
+}
+
+/// `GET /version`: the `mlflow_version` the model was saved with (MLflow's server answers its own version).
+#[utoipa::path(get, path = "/version", tag = "MLflow", operation_id = "mlflow_version",
+    summary = "The MLflow version (of the loaded model)",
+    responses((status = 200, description = "the version", body = String)))]
+async fn version() -> Response {
+    MLFLOW_VERSION
+        .get()
+        .cloned()
+        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
+        .into_response()
+}

@@ -1,0 +1,377 @@
+//! mlflow-server on every fixture of `crates/mlflow/fixtures` (written by the real `mlflow` package): the
+//! numbers `mlflow.pyfunc.load_model(...).predict(...)` returns, over MLflow's `/invocations` (each body built by
+//! mlflow's helpers, compared with what mlflow's own scoring server answered), Seldon v1 and V2 (plain tensor
+//! and one input per column); bad bodies answered 400 in each protocol's shape; a custom model refused.
+//!
+//! The ONNX case needs ONNX Runtime (`scripts/fetch-onnxruntime.sh`); without it that case is skipped.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use oxserve_tests::{ServerProcess, repo_root};
+use serde_json::{Value, json};
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mlflow-server"))
+}
+
+fn cases() -> PathBuf {
+    repo_root().join("crates/mlflow/fixtures/cases")
+}
+
+fn expected(case: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(cases().join(format!("{case}.expected.json"))).unwrap())
+        .unwrap()
+}
+
+fn ort() -> Option<String> {
+    let lib = repo_root().join(".onnxruntime/libonnxruntime.so.1.31.1");
+    lib.is_file().then(|| lib.display().to_string())
+}
+
+/// The cases served (every folder with an expected answer, the refused ones aside).
+fn served_cases() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cases())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| expected(n).get("predict").is_some())
+        .collect();
+    names.sort();
+    names
+}
+
+fn is_skops(case: &str) -> bool {
+    std::fs::read_to_string(cases().join(case).join("MLmodel"))
+        .unwrap()
+        .contains("serialization_format: skops")
+}
+
+fn start(case: &str) -> Option<ServerProcess> {
+    let lib = ort();
+    if case.starts_with("onnx") && lib.is_none() {
+        eprintln!("skipped {case}: no ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
+        return None;
+    }
+    let mut env = vec![("PREDICTIVE_UNIT_ID", "mlflow")];
+    if let Some(lib) = &lib {
+        env.push(("ORT_DYLIB_PATH", lib.as_str()));
+    }
+    Some(ServerProcess::start_with_model(&binary(), &cases().join(case), &env).unwrap())
+}
+
+/// A V2 inference: its status and every output's `data`, in order.
+async fn v2_infer(server: &ServerProcess, body: &Value) -> (u16, Value, Value) {
+    let (status, reply) = post(
+        server,
+        "/v2/models/mlflow/infer",
+        "application/json",
+        body.to_string(),
+    )
+    .await;
+    let data = reply["outputs"]
+        .as_array()
+        .map(|outs| Value::Array(outs.iter().map(|o| o["data"].clone()).collect()))
+        .unwrap_or(Value::Null);
+    (status, reply, data)
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(numbers).collect(),
+        Value::Object(map) => map.values().flat_map(numbers).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        Value::Bool(b) => vec![f64::from(u8::from(*b))],
+        other => panic!("not a number: {other}"),
+    }
+}
+
+fn assert_close(case: &str, what: &str, got: &Value, want: &Value) {
+    let (g, w) = (numbers(got), numbers(want));
+    assert_eq!(g.len(), w.len(), "{case} {what}: {got} vs {want}");
+    // ONNX answers float32, and pandas wrote pyfunc's DataFrame with 10 significant digits.
+    let rtol = if case.starts_with("onnx") { 1e-6 } else { 1e-9 };
+    for (a, b) in g.iter().zip(&w) {
+        assert!(
+            (a - b).abs() <= rtol * b.abs().max(1.0),
+            "{case} {what}: {got} vs {want}"
+        );
+    }
+}
+
+async fn post(
+    server: &ServerProcess,
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> (u16, Value) {
+    let reply = oxserve_tests::http_client()
+        .post(server.url(path))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(Value::Null))
+}
+
+/// Every `/invocations` body mlflow's scoring server answered: the same status and numbers. Deliberate
+/// differences: a matrix under `inputs` / records under `instances` that pyfunc refuses for a column signature
+/// (or ONNX) are served positionally here, with `predict`'s numbers; a CSV row shorter than the header is
+/// refused (pandas pads it with NaN); without a signature the columns are taken as sent (scikit-learn's own
+/// check of `feature_names_in_` is not made).
+#[tokio::test]
+async fn invocations_answer_as_mlflow_scoring_server() {
+    for case in served_cases() {
+        let Some(server) = start(&case) else { continue };
+        let exp = expected(&case);
+        let has_signature = std::fs::read_to_string(cases().join(&case).join("MLmodel"))
+            .unwrap()
+            .contains("signature:");
+        for inv in exp["invocations"].as_array().unwrap() {
+            let kind = inv["kind"].as_str().unwrap();
+            let body = inv["body"].as_str().unwrap().to_owned();
+            let (status, answer) = post(
+                &server,
+                "/invocations",
+                inv["content_type"].as_str().unwrap(),
+                body,
+            )
+            .await;
+            let theirs = inv["status"].as_u64().unwrap();
+            match (kind, theirs) {
+                ("ragged_csv", _) => assert_eq!(status, 400, "{case} {kind}: {answer}"),
+                (_, 200) => {
+                    assert_eq!(status, 200, "{case} {kind}: {answer}");
+                    assert_close(
+                        &case,
+                        kind,
+                        &answer["predictions"],
+                        &inv["answer"]["predictions"],
+                    );
+                }
+                ("missing_column", _) if !has_signature => {
+                    assert_eq!(status, 200, "{case} {kind}: {answer}")
+                }
+                ("inputs" | "instances", _) => {
+                    assert_eq!(status, 200, "{case} {kind}: {answer}");
+                    assert_close(&case, kind, &answer["predictions"], &exp["predict"]);
+                }
+                _ => {
+                    assert_eq!(status, 400, "{case} {kind}: {answer}");
+                    assert_eq!(
+                        answer["error_code"], "BAD_REQUEST",
+                        "{case} {kind}: {answer}"
+                    );
+                    assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+                }
+            }
+        }
+        // MLflow's wording for the schema failures it shares with us.
+        if exp["columns"].is_array() && exp["invocations"].as_array().unwrap().len() > 6 {
+            let cols = exp["columns"].as_array().unwrap();
+            let first = cols[0].as_str().unwrap();
+            let mut renamed = cols.clone();
+            renamed[0] = json!("nope");
+            let body = json!({"dataframe_split": {"columns": renamed, "data": [exp["rows"][0]]}});
+            let (status, answer) = post(
+                &server,
+                "/invocations",
+                "application/json",
+                body.to_string(),
+            )
+            .await;
+            if std::fs::read_to_string(cases().join(&case).join("MLmodel"))
+                .unwrap()
+                .contains("\"name\"")
+            {
+                assert_eq!(status, 400);
+                assert_eq!(
+                    answer["message"],
+                    format!(
+                        "Model is missing inputs ['{first}']. Note that there were extra inputs: ['nope']."
+                    )
+                );
+            }
+        }
+        let (status, _) = get(&server, "/ping").await;
+        assert_eq!(status, 200);
+        let (status, _) = get(&server, "/health").await;
+        assert_eq!(status, 200);
+        server.terminate().unwrap();
+    }
+}
+
+async fn get(server: &ServerProcess, path: &str) -> (u16, String) {
+    let reply = oxserve_tests::http_client()
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap();
+    (reply.status().as_u16(), reply.text().await.unwrap())
+}
+
+/// pyfunc's numbers over Seldon v1 (`ndarray` with `names`), V2 (one FP64 tensor; one input per column) and
+/// KServe V1 (an object per instance).
+#[tokio::test]
+async fn seldon_and_v2_answer_pyfunc_predict() {
+    for case in served_cases() {
+        let Some(server) = start(&case) else { continue };
+        let exp = expected(&case);
+        let rows = &exp["rows"];
+        let n = rows.as_array().unwrap().len();
+        let cols = rows[0].as_array().unwrap().len();
+        let flat = numbers(rows);
+        let mut seldon = json!({"data": {"ndarray": rows}});
+        if exp["columns"].is_array() {
+            seldon["data"]["names"] = exp["columns"].clone();
+        }
+        let (status, reply) = post(
+            &server,
+            "/api/v1.0/predictions",
+            "application/json",
+            seldon.to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{case} seldon: {reply}");
+        assert_close(&case, "seldon", &reply["data"]["ndarray"], &exp["predict"]);
+
+        let v2 = json!({"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [n, cols], "data": flat}]});
+        let (status, reply, data) = v2_infer(&server, &v2).await;
+        assert_eq!(status, 200, "{case} v2: {reply}");
+        assert_close(&case, "v2", &data, &exp["predict"]);
+
+        // Columns by name: sent in reverse order where a signature names them (without one, as sent).
+        let signed = std::fs::read_to_string(cases().join(&case).join("MLmodel"))
+            .unwrap()
+            .contains("\"name\"");
+        if let Some(names) = exp["columns"].as_array() {
+            let mut inputs: Vec<Value> = names
+                .iter()
+                .enumerate()
+                .map(|(j, name)| {
+                    let column: Vec<Value> = rows
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r[j].clone())
+                        .collect();
+                    json!({"name": name, "datatype": "FP64", "shape": [n], "data": column})
+                })
+                .collect();
+            if signed {
+                inputs.reverse();
+            }
+            let v2 = json!({"inputs": inputs, "parameters": {"content_type": "pd"}});
+            let (status, reply, data) = v2_infer(&server, &v2).await;
+            assert_eq!(status, 200, "{case} v2 columns: {reply}");
+            assert_close(&case, "v2 columns", &data, &exp["predict"]);
+        }
+        // KServe V1: one object per instance, named as the signature names the columns.
+        if signed {
+            let names = exp["columns"].as_array().unwrap();
+            let instances: Vec<Value> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    Value::Object(
+                        names
+                            .iter()
+                            .zip(r.as_array().unwrap())
+                            .map(|(n, v)| (n.as_str().unwrap().to_owned(), v.clone()))
+                            .collect(),
+                    )
+                })
+                .collect();
+            let v1 = json!({ "instances": instances });
+            let (status, reply) = post(
+                &server,
+                "/v1/models/mlflow:predict",
+                "application/json",
+                v1.to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{case} kserve v1: {reply}");
+            assert_close(&case, "kserve v1", &reply["predictions"], &exp["predict"]);
+        }
+        // A wrong column count is the client's fault in every protocol.
+        let bad = json!({"data": {"ndarray": [[1.0, 2.0]]}});
+        let (status, reply) = post(
+            &server,
+            "/api/v1.0/predictions",
+            "application/json",
+            bad.to_string(),
+        )
+        .await;
+        assert_eq!(status, 400, "{case} seldon bad: {reply}");
+        let bad = json!({"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 2], "data": [1.0, 2.0]}]});
+        let (status, reply, _) = v2_infer(&server, &bad).await;
+        assert_eq!(status, 400, "{case} v2 bad: {reply}");
+        assert!(reply["error"].is_string(), "{case} v2 bad: {reply}");
+        server.terminate().unwrap();
+    }
+}
+
+fn start_fails(dir: &Path) -> String {
+    let params =
+        json!([{"name": "model_uri", "value": dir.display().to_string(), "type": "STRING"}])
+            .to_string();
+    let out = std::process::Command::new(binary())
+        .env("PREDICTIVE_UNIT_PARAMETERS", params)
+        .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "0")
+        .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "0")
+        .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "0")
+        .env("OXSERVE_HOST", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// MLflow 3's default format for scikit-learn (and LightGBM's wrappers) is among the served fixtures.
+#[test]
+fn skops_fixtures_are_served() {
+    let skops: Vec<String> = served_cases().into_iter().filter(|c| is_skops(c)).collect();
+    assert!(skops.len() >= 3, "{skops:?}");
+}
+
+/// A custom `PythonModel` is refused at start-up, saying why and what to do.
+#[test]
+fn custom_pyfunc_is_refused_with_what_to_do() {
+    let err = start_fails(&cases().join("custom_pyfunc"));
+    assert!(err.contains("custom `python_function` model"), "{err}");
+    assert!(err.contains("mlflow.pyfunc.model"), "{err}");
+    assert!(err.contains("export it to ONNX"), "{err}");
+}
+
+/// A hostile MLmodel cannot point the server outside its folder, and a folder without MLmodel says so.
+#[test]
+fn hostile_or_missing_mlmodel_is_refused() {
+    let dir = oxserve_tests::TempDir::new("mlflow-hostile").unwrap();
+    std::fs::write(
+        dir.0.join("MLmodel"),
+        "flavors:\n  sklearn:\n    pickled_model: ../../etc/passwd\n    serialization_format: pickle\n",
+    )
+    .unwrap();
+    let err = start_fails(&dir.0);
+    assert!(
+        err.contains("relative path inside the model folder"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.0.join("MLmodel"),
+        "flavors:\n  keras:\n    data: model.keras\n",
+    )
+    .unwrap();
+    let err = start_fails(&dir.0);
+    assert!(
+        err.contains("no flavour this server serves") && err.contains("keras"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.0.join("MLmodel")).unwrap();
+    let err = start_fails(&dir.0);
+    assert!(err.contains("no MLmodel file"), "{err}");
+}
