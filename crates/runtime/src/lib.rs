@@ -240,7 +240,21 @@ pub fn run_with<A: ServerArgs, F>(server: &Server, extensions: Extensions, load:
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
-    let (config, args) = match parse_config::<A>(server, std::env::args_os()) {
+    run_from::<A, F>(server, extensions, std::env::args_os().collect(), load)
+}
+
+/// [`run_with`] on the command line `args` (the first is the program name) instead of the process's: for a
+/// binary that rewrites its command line first (`oxserve start DIR`).
+pub fn run_from<A: ServerArgs, F>(
+    server: &Server,
+    extensions: Extensions,
+    args: Vec<std::ffi::OsString>,
+    load: F,
+) -> ExitCode
+where
+    F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
+{
+    let (config, args) = match parse_config::<A>(server, args) {
         Ok(parsed) => parsed,
         Err(e) => e.exit(),
     };

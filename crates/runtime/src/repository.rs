@@ -156,6 +156,44 @@ impl LoaderRegistry {
         }
     }
 
+    /// Loads the model folder (or file) `dir` as the implementation its files mark: how a server given one
+    /// model (`--model-uri`) loads it with the registry.
+    pub fn load_dir(&self, name: &str, dir: &Path) -> anyhow::Result<Arc<dyn Model>> {
+        let (implementation, uri) = if dir.is_file() {
+            let file = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let implementation = self
+                .files
+                .iter()
+                .find(|(known, _)| file.ends_with(known.trim_start_matches("model")))
+                .map(|(_, implementation)| implementation.clone());
+            (implementation, dir.to_path_buf())
+        } else {
+            match self.detect(dir) {
+                Some((implementation, uri)) => (Some(implementation), uri),
+                None => (None, dir.to_path_buf()),
+            }
+        };
+        let Some(implementation) = implementation else {
+            anyhow::bail!(
+                "no model file this server knows in {}: expected one of {}",
+                dir.display(),
+                self.files
+                    .iter()
+                    .map(|(f, _)| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        self.load(&ModelSource {
+            name: name.to_string(),
+            version: None,
+            implementation,
+            uri,
+            extra: serde_json::json!({}),
+            settings: serde_json::Value::Null,
+        })
+    }
+
     /// The implementation names it knows, in registration order.
     pub fn known(&self) -> Vec<&str> {
         self.slots.iter().map(|(n, _)| n.as_str()).collect()
