@@ -93,29 +93,29 @@ fn state_of(rows: &[(String, String, String)], name: &str) -> String {
 }
 
 async fn load(client: &mut GrpcInferenceServiceClient<Channel>, name: &str) -> tonic::Code {
-    match client
-        .repository_model_load(pb::RepositoryModelLoadRequest {
-            model_name: name.into(),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(_) => tonic::Code::Ok,
-        Err(status) => status.code(),
-    }
+    code(
+        client
+            .repository_model_load(pb::RepositoryModelLoadRequest {
+                model_name: name.into(),
+                ..Default::default()
+            })
+            .await,
+    )
 }
 
 async fn unload(client: &mut GrpcInferenceServiceClient<Channel>, name: &str) -> tonic::Code {
-    match client
-        .repository_model_unload(pb::RepositoryModelUnloadRequest {
-            model_name: name.into(),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(_) => tonic::Code::Ok,
-        Err(status) => status.code(),
-    }
+    code(
+        client
+            .repository_model_unload(pb::RepositoryModelUnloadRequest {
+                model_name: name.into(),
+                ..Default::default()
+            })
+            .await,
+    )
+}
+
+fn code<T>(result: Result<T, tonic::Status>) -> tonic::Code {
+    result.map_or_else(|status| status.code(), |_| tonic::Code::Ok)
 }
 
 /// Seldon Core 2's agent: `ServerLive`, `RepositoryIndex`, unload of every READY or LOADING model (a server
