@@ -143,6 +143,67 @@ impl Model for RowStatsModel {
     }
 }
 
+/// The test model as the V2 model repository loads it: implementation [`RowStatsModel::IMPLEMENTATION`], a
+/// folder holding `rowstats.json` (`{"ballast_mb": N, "load_ms": M, "fail": "why"}`: hold N MiB of touched
+/// memory, take M ms to load, or fail with that reason), so tests can play slow loads, big models and failures.
+#[derive(Debug)]
+pub struct BallastModel {
+    inner: RowStatsModel,
+    ballast: Vec<u8>,
+}
+
+impl RowStatsModel {
+    /// The `implementation` name of [`BallastModel`] in `model-settings.json`.
+    pub const IMPLEMENTATION: &'static str = "oxserve_tests.RowStats";
+    /// The file that marks a folder without settings as one.
+    pub const FILE: &'static str = "rowstats.json";
+}
+
+impl BallastModel {
+    /// Loads `rowstats.json` from the model's folder (or the file itself).
+    pub fn load(uri: &Path) -> anyhow::Result<Self> {
+        let file = if uri.is_dir() {
+            uri.join(RowStatsModel::FILE)
+        } else {
+            uri.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let spec: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", file.display()))?;
+        if let Some(why) = spec["fail"].as_str() {
+            anyhow::bail!("{why}");
+        }
+        if let Some(ms) = spec["load_ms"].as_u64() {
+            std::thread::sleep(Duration::from_millis(ms.min(10_000)));
+        }
+        let mib = usize::try_from(spec["ballast_mb"].as_u64().unwrap_or(0).min(4096))?;
+        let mut ballast = vec![0u8; mib << 20];
+        for (i, page) in ballast.iter_mut().step_by(4096).enumerate() {
+            *page = (i % 251) as u8 + 1;
+        }
+        Ok(BallastModel {
+            inner: RowStatsModel::default(),
+            ballast,
+        })
+    }
+}
+
+impl Model for BallastModel {
+    fn metadata(&self) -> &ModelMetadata {
+        self.inner.metadata()
+    }
+
+    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+        std::hint::black_box(self.ballast.len());
+        self.inner.predict(request)
+    }
+
+    fn row_cost(&self) -> Option<u64> {
+        self.inner.row_cost()
+    }
+}
+
 /// The repo's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -267,6 +328,28 @@ impl ServerProcess {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory (`VmRSS`), in KiB; 0 when `/proc` cannot say.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|line| {
+                    line.strip_prefix("VmRSS:")?
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+            })
+            .unwrap_or(0)
     }
 
     /// The REST base URL.

@@ -62,6 +62,10 @@ pub mod env {
     pub const DRAIN_TIMEOUT: &str = "OXSERVE_DRAIN_TIMEOUT";
     /// Where a remote model URI is downloaded.
     pub const MODEL_DOWNLOAD_DIR: &str = "OXSERVE_MODEL_DOWNLOAD_DIR";
+    /// MLServer's models folder: every `model-settings.json` below it is a model of the V2 repository.
+    pub const MLSERVER_MODELS_DIR: &str = "MLSERVER_MODELS_DIR";
+    /// Whether the models folder's models are loaded at start-up (MLServer's default: true).
+    pub const MLSERVER_LOAD_MODELS_AT_STARTUP: &str = "MLSERVER_LOAD_MODELS_AT_STARTUP";
     /// The model's name on V2 routes and in metrics (over `PREDICTIVE_UNIT_ID`).
     pub const MODEL_NAME: &str = "OXSERVE_MODEL_NAME";
     /// The model's version on V2 routes.
@@ -108,6 +112,8 @@ pub mod env {
         IDLE_TIMEOUT,
         DRAIN_TIMEOUT,
         MODEL_DOWNLOAD_DIR,
+        MLSERVER_MODELS_DIR,
+        MLSERVER_LOAD_MODELS_AT_STARTUP,
         MODEL_NAME,
         MODEL_VERSION,
         HOST,
@@ -132,6 +138,17 @@ pub struct Config {
     /// Where a remote `model_uri` is downloaded before loading (default: a fresh folder under the temp dir).
     #[arg(long, env = env::MODEL_DOWNLOAD_DIR)]
     pub model_download_dir: Option<PathBuf>,
+
+    /// A models folder laid out as MLServer's (`model-settings.json` files, searched recursively): its models
+    /// join the V2 model repository (`/v2/repository/…`, gRPC `RepositoryIndex` / `…Load` / `…Unload`), loaded
+    /// by the formats this server knows.
+    #[arg(long, env = env::MLSERVER_MODELS_DIR)]
+    pub models_dir: Option<PathBuf>,
+
+    /// Whether the models folder's models load at start-up (MLServer's default); Seldon Core 2 sets false and
+    /// loads them through the repository API.
+    #[arg(long, env = env::MLSERVER_LOAD_MODELS_AT_STARTUP, default_value_t = true, action = clap::ArgAction::Set)]
+    pub load_models_at_startup: bool,
 
     /// The model's name on V2 routes and in metrics. Defaults to `PREDICTIVE_UNIT_ID`, then `MLSERVER_MODEL_NAME`,
     /// then `model`.

@@ -29,6 +29,7 @@ pub mod loader;
 pub mod metrics;
 mod observe;
 mod openapi;
+pub mod repository;
 pub mod rest;
 mod seldon;
 mod state;
@@ -138,6 +139,9 @@ pub struct Extensions {
     /// The outputs KServe V1's `:predict` answers, in order of preference: the first the loaded model lists
     /// is asked for; none (or an empty list) means the model's default output.
     pub kserve_v1_outputs: Vec<&'static str>,
+    /// The formats the V2 model repository loads from `--models-dir` (by `model-settings.json`'s
+    /// `implementation`); empty: a models folder's models all fail with a reason.
+    pub loaders: repository::LoaderRegistry,
 }
 
 /// A server's model loader, boxed.
@@ -151,6 +155,7 @@ impl std::fmt::Debug for Extensions {
             .field("grpc_protocols", &self.grpc_protocols)
             .field("without_model", &self.without_model.is_some())
             .field("kserve_v1_outputs", &self.kserve_v1_outputs)
+            .field("loaders", &self.loaders)
             .finish()
     }
 }
@@ -187,6 +192,12 @@ impl Extensions {
     /// Sets the outputs KServe V1's `:predict` answers, in order of preference ([`Extensions::kserve_v1_outputs`]).
     pub fn with_kserve_v1_outputs(mut self, preferred: &[&'static str]) -> Self {
         self.kserve_v1_outputs = preferred.to_vec();
+        self
+    }
+
+    /// Sets the formats the V2 model repository loads ([`Extensions::loaders`]).
+    pub fn with_loaders(mut self, loaders: repository::LoaderRegistry) -> Self {
+        self.loaders = loaders;
         self
     }
 
@@ -229,7 +240,21 @@ pub fn run_with<A: ServerArgs, F>(server: &Server, extensions: Extensions, load:
 where
     F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
 {
-    let (config, args) = match parse_config::<A>(server, std::env::args_os()) {
+    run_from::<A, F>(server, extensions, std::env::args_os().collect(), load)
+}
+
+/// [`run_with`] on the command line `args` (the first is the program name) instead of the process's: for a
+/// binary that rewrites its command line first (`oxserve start DIR`).
+pub fn run_from<A: ServerArgs, F>(
+    server: &Server,
+    extensions: Extensions,
+    args: Vec<std::ffi::OsString>,
+    load: F,
+) -> ExitCode
+where
+    F: FnOnce(&LoadContext) -> anyhow::Result<Arc<dyn Model>>,
+{
+    let (config, args) = match parse_config::<A>(server, args) {
         Ok(parsed) => parsed,
         Err(e) => e.exit(),
     };
@@ -321,12 +346,28 @@ where
             };
             (PathBuf::new(), without_model(&context)?)
         }
+        (None, None) if config.models_dir.is_some() => (PathBuf::new(), repository::no_model()),
         (None, None) => anyhow::bail!(
-            "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI"
+            "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI \
+             (or a models folder: --models-dir / MLSERVER_MODELS_DIR)"
         ),
     };
+    let own_model = !model_dir.as_os_str().is_empty() || config.models_dir.is_none();
     let mut state = new_state(&config, model, &model_dir)?;
     state.kserve_v1_output = kserve_v1::resolve_output(&state, &extensions.kserve_v1_outputs);
+    if let Some(dir) = &config.models_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "the models folder {} is not a folder",
+            dir.display()
+        );
+        let repository =
+            repository::ModelRepository::new(Some(dir.clone()), extensions.loaders.clone());
+        state.set_repository(repository, own_model);
+        if config.load_models_at_startup {
+            state.repository.load_all().await;
+        }
+    }
     serve_state_with(config, Arc::new(state), extensions, wait_for_signal()).await
 }
 

@@ -516,6 +516,8 @@ enum Body {
     V2Error,
     /// A JSON object of the shape described.
     Object,
+    /// A JSON array of objects of the shape described.
+    List,
     /// Text of this media type.
     Text(&'static str),
     /// Nothing.
@@ -621,6 +623,28 @@ responses! {
         "the server's name, version and extensions",
         Body::Json("V2ServerMetadata"),
     )];
+    /// The repository's index.
+    V2RepositoryIndexResponses = &[
+        (
+            200,
+            "every model found or loaded: `[{\"name\", \"version\", \"state\", \"reason\"}]`",
+            Body::List,
+        ),
+        (400, "the body is not an index request", Body::V2Error),
+    ];
+    /// The repository's load.
+    V2RepositoryLoadResponses = &[
+        (200, "loaded (or reloaded)", Body::Empty),
+        (400, "the body is not a load request", Body::V2Error),
+        (404, "no such model in the model repository", Body::V2Error),
+        (500, "the model failed to load (the index says why)", Body::V2Error),
+    ];
+    /// The repository's unload.
+    V2RepositoryUnloadResponses = &[
+        (200, "unloaded", Body::Empty),
+        (400, "the body is not an unload request", Body::V2Error),
+        (404, "no such model loaded", Body::V2Error),
+    ];
     /// V2 server liveness.
     V2LiveResponses = &[(200, "live", Body::Json("V2Live"))];
     /// KServe V1 liveness.
@@ -679,6 +703,16 @@ fn table(responses: &[(u16, &str, Body)]) -> BTreeMap<String, RefOr<ApiResponse>
                     "application/json",
                     ContentBuilder::new()
                         .schema(Some(ObjectBuilder::new().schema_type(Type::Object).build()))
+                        .build(),
+                ),
+                Body::List => response.content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(
+                            utoipa::openapi::schema::ArrayBuilder::new()
+                                .items(ObjectBuilder::new().schema_type(Type::Object))
+                                .build(),
+                        ))
                         .build(),
                 ),
                 Body::Text(media) => response.content(

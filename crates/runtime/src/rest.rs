@@ -69,6 +69,7 @@ pub(crate) fn assemble(
         .route("/live", get(live), Doc::of::<__path_live>())
         .route("/ready", get(ready), Doc::of::<__path_ready>())
         .merge(crate::v2::rest::routes())
+        .merge(crate::v2::repository::routes())
         .merge(crate::kserve_v1::rest::live_routes());
     // KServe V1's model routes, unless an extension owns their prefix: TF Serving's API, whose `/v1/models/…`
     // paths V1 shares, answers them all in its own shapes (as KServe's own TensorFlow runtime does).

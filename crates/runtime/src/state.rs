@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::repository::{ModelRepository, ServedModel};
 
 /// The state shared by every REST and gRPC handler.
 pub struct ServerState {
@@ -32,6 +33,12 @@ pub struct ServerState {
     /// The output KServe V1's `:predict` asks the model for (`None`: the model's default output), resolved at
     /// start-up from the server's preference ([`crate::Extensions::kserve_v1_outputs`]).
     pub kserve_v1_output: Option<String>,
+    /// Every model V2 routes resolve by name: the server's own model (`model`, under `model_name`) and those
+    /// the repository API loads from the models folder.
+    pub repository: Arc<ModelRepository>,
+    /// False when the server was started with a models folder and no model of its own: routes that name no
+    /// model then use the repository's one loaded model.
+    own_model: bool,
     dispatch: Dispatch,
     limiter: Option<Arc<Semaphore>>,
     ready: AtomicBool,
@@ -61,6 +68,14 @@ impl ServerState {
         metrics: Metrics,
         max_concurrency: usize,
     ) -> Self {
+        let dispatch = Dispatch::new(model_threads(0));
+        let repository = ModelRepository::default();
+        repository.insert_with_cost(
+            &model_name,
+            model_version.clone(),
+            model.clone(),
+            dispatch.cost.clone(),
+        );
         ServerState {
             model,
             model_name,
@@ -71,7 +86,9 @@ impl ServerState {
             max_body_bytes: oxserve_protocol::RequestLimits::DEFAULT_MAX_BODY_BYTES,
             max_request_cost: DEFAULT_MAX_REQUEST_COST,
             kserve_v1_output: None,
-            dispatch: Dispatch::new(model_threads(0)),
+            repository: Arc::new(repository),
+            own_model: true,
+            dispatch,
             limiter: (max_concurrency > 0).then(|| Arc::new(Semaphore::new(max_concurrency))),
             ready: AtomicBool::new(true),
         }
@@ -102,7 +119,24 @@ impl ServerState {
     /// Bounds model work to `threads` blocking threads at once (0 = the CPUs this process may use). Calls
     /// beyond the bound wait for a thread; they never start more threads.
     pub fn set_model_threads(&mut self, threads: usize) {
+        let cost = self.dispatch.cost.clone();
         self.dispatch = Dispatch::new(model_threads(threads));
+        self.dispatch.cost = cost;
+    }
+
+    /// Replaces the repository (a server with a models folder); the server's own model is added to it as READY
+    /// under its name unless `with_own_model` is false (a server started with a models folder and no model).
+    pub fn set_repository(&mut self, repository: ModelRepository, with_own_model: bool) {
+        self.own_model = with_own_model;
+        if with_own_model {
+            repository.insert_with_cost(
+                &self.model_name,
+                self.model_version.clone(),
+                self.model.clone(),
+                self.dispatch.cost.clone(),
+            );
+        }
+        self.repository = Arc::new(repository);
     }
 
     /// How many compute threads model calls may use at once.
@@ -116,8 +150,8 @@ impl ServerState {
     }
 
     /// Checks a request against the per-request cost budget: rows × the model's per-row cost hint.
-    fn check_cost(&self, rows: usize) -> Result<(), ServeError> {
-        let (Some(row_cost), max) = (self.model.row_cost(), self.max_request_cost) else {
+    fn check_cost(&self, model: &dyn Model, rows: usize) -> Result<(), ServeError> {
+        let (Some(row_cost), max) = (model.row_cost(), self.max_request_cost) else {
             return Ok(());
         };
         let cost = (rows as u64).saturating_mul(row_cost);
@@ -142,20 +176,45 @@ impl ServerState {
     /// becomes an internal error for this request alone (REST and gRPC alike) and the process goes on; the
     /// request's tracing span follows the call to its thread.
     pub async fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ServeError> {
+        if !self.own_model {
+            let served = self.repository.single().ok_or_else(|| {
+                ServeError::ModelNotFound(crate::repository::NO_SINGLE_MODEL.into())
+            })?;
+            return self.predict_served(&served, request).await;
+        }
+        self.predict_on(&self.model, &self.dispatch.cost, request)
+            .await
+    }
+
+    /// [`ServerState::predict`] on one of the repository's models (V2 routes, which name their model).
+    pub async fn predict_served(
+        &self,
+        served: &ServedModel,
+        request: PredictRequest,
+    ) -> Result<PredictResponse, ServeError> {
+        self.predict_on(&served.model, &served.cost, request).await
+    }
+
+    async fn predict_on(
+        &self,
+        model: &Arc<dyn Model>,
+        cost: &CostEstimate,
+        request: PredictRequest,
+    ) -> Result<PredictResponse, ServeError> {
         let _permit = self.permit()?;
-        let rows = request_rows(&request, self.model.as_ref());
-        self.check_cost(rows)?;
-        let request = match submit(self.model.as_ref(), request)? {
+        let rows = request_rows(&request, model.as_ref());
+        self.check_cost(model.as_ref(), rows)?;
+        let request = match submit(model.as_ref(), request)? {
             Submission::Pending(answer) => return awaited(answer).await,
             Submission::Direct(request) => request,
         };
-        if self.would_run_inline(rows) {
+        if model.runs_inline() && cost.is_tiny(rows) {
             let start = Instant::now();
-            let result = guarded(self.model.as_ref(), request);
-            self.dispatch.cost.record(start.elapsed(), rows);
+            let result = guarded(model.as_ref(), request);
+            cost.record(start.elapsed(), rows);
             return result;
         }
-        let pool = if self.model.call_waits() {
+        let pool = if model.call_waits() {
             &self.dispatch.waiting
         } else {
             &self.dispatch.compute
@@ -165,7 +224,7 @@ impl ServerState {
             .acquire_owned()
             .await
             .map_err(|_| ServeError::Internal("the model thread pool is closed".into()))?;
-        let model = self.model.clone();
+        let model = model.clone();
         let span = tracing::Span::current();
         let (result, elapsed) = tokio::task::spawn_blocking(move || {
             // Held by the thread, not the request: a client that goes away does not free the slot while its
@@ -179,7 +238,7 @@ impl ServerState {
         })
         .await
         .map_err(|e| ServeError::Internal(format!("model task failed: {e}")))?;
-        self.dispatch.cost.record(elapsed, rows);
+        cost.record(elapsed, rows);
         result
     }
 }
@@ -261,7 +320,7 @@ struct Dispatch {
     threads: usize,
     compute: Arc<Semaphore>,
     waiting: Arc<Semaphore>,
-    cost: CostEstimate,
+    cost: Arc<CostEstimate>,
 }
 
 /// Blocking calls that wait (a remote server, [`Model::call_waits`]) may hold this many blocking threads at
@@ -274,7 +333,7 @@ impl Dispatch {
             threads,
             compute: Arc::new(Semaphore::new(threads)),
             waiting: Arc::new(Semaphore::new(WAITING_THREADS)),
-            cost: CostEstimate::default(),
+            cost: Arc::default(),
         }
     }
 }
@@ -283,7 +342,7 @@ impl Dispatch {
 /// (1/8 of the gap per call) towards faster ones, so one slow call moves the model off the I/O threads at once
 /// and only a run of fast calls brings it back. Lock-free; updated by every call.
 #[derive(Debug)]
-struct CostEstimate {
+pub(crate) struct CostEstimate {
     nanos_per_row: AtomicU64,
     calls: AtomicU64,
 }

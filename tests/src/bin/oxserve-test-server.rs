@@ -11,7 +11,24 @@ const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
 };
 
 fn main() -> ExitCode {
-    oxserve_runtime::run(&SERVER, |_ctx| {
-        Ok(Arc::new(oxserve_tests::RowStatsModel::default()))
-    })
+    // A models folder's `oxserve_tests.RowStats` models (`rowstats.json`) load through the V2 model repository.
+    let loaders = oxserve_runtime::repository::LoaderRegistry::new()
+        .register(
+            &[oxserve_tests::RowStatsModel::IMPLEMENTATION],
+            &[oxserve_tests::RowStatsModel::FILE],
+            |source| {
+                let model: Arc<dyn oxserve_core::Model> =
+                    Arc::new(oxserve_tests::BallastModel::load(&source.uri)?);
+                Ok(model)
+            },
+        )
+        .unavailable(
+            &["mlserver_mlflow.MLflowRuntime"],
+            "MLflow models are not served by this build",
+        );
+    oxserve_runtime::run_with::<oxserve_runtime::NoArgs, _>(
+        &SERVER,
+        oxserve_runtime::Extensions::default().with_loaders(loaders),
+        |_ctx| Ok(Arc::new(oxserve_tests::RowStatsModel::default())),
+    )
 }

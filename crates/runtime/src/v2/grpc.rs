@@ -52,7 +52,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelReadyRequest>,
     ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let r = r.into_inner();
-        check_model(&self.state, &r.name, version(&r.version))?;
+        let _served = check_model(&self.state, &r.name, version(&r.version))?;
         Ok(Response::new(pb::ModelReadyResponse {
             ready: self.state.is_ready(),
         }))
@@ -74,11 +74,11 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         r: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let r = r.into_inner();
-        check_model(&self.state, &r.name, version(&r.version))?;
+        let served = check_model(&self.state, &r.name, version(&r.version))?;
         Ok(Response::new(v2::model_metadata_grpc(
-            &self.state.model_name,
-            super::versions(&self.state),
-            self.state.model.metadata(),
+            &served.name,
+            super::versions(&served),
+            served.model.metadata(),
         )))
     }
 
@@ -88,20 +88,66 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         Ok(Response::new(self.infer(r.into_inner()).await?))
     }
+
+    async fn repository_index(
+        &self,
+        r: Request<pb::RepositoryIndexRequest>,
+    ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        let ready = r.into_inner().ready;
+        let repository = self.state.repository.clone();
+        let rows = tokio::task::spawn_blocking(move || repository.index(ready))
+            .await
+            .map_err(|e| ServeError::Internal(format!("index task failed: {e}")))?;
+        Ok(Response::new(pb::RepositoryIndexResponse {
+            models: rows
+                .into_iter()
+                .map(|row| pb::repository_index_response::ModelIndex {
+                    name: row.name,
+                    version: row.version,
+                    state: row.state.as_str().to_string(),
+                    reason: row.reason,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        r: Request<pb::RepositoryModelLoadRequest>,
+    ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        self.state
+            .repository
+            .load(&r.into_inner().model_name)
+            .await
+            .map_err(ServeError::from)?;
+        Ok(Response::new(pb::RepositoryModelLoadResponse {}))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        r: Request<pb::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        self.state
+            .repository
+            .unload(&r.into_inner().model_name)
+            .await
+            .map_err(ServeError::from)?;
+        Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
+    }
 }
 
 impl InferenceGrpc {
     /// One inference: the model checked, the request decoded (`decode_grpc`), run ([`super::infer`]) and
     /// encoded (`encode_grpc`); every failure is classified by its `ServeError` conversion.
     async fn infer(&self, r: pb::ModelInferRequest) -> Result<pb::ModelInferResponse, ServeError> {
-        check_model(&self.state, &r.model_name, version(&r.model_version))?;
+        let served = check_model(&self.state, &r.model_name, version(&r.model_version))?;
         let decoded = v2::decode_grpc(r, &super::limits(&self.state))?;
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
-        let response = super::infer(&self.state, decoded.request).await?;
+        let response = super::infer(&self.state, &served, decoded.request).await?;
         Ok(v2::encode_grpc(
-            &self.state.model_name,
-            self.state.model_version.as_deref(),
+            &served.name,
+            served.version.as_deref(),
             id,
             response.outputs,
             raw,

@@ -4,14 +4,17 @@
 //! encode the reply or the error.
 
 pub(crate) mod grpc;
+pub(crate) mod repository;
 pub(crate) mod rest;
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use oxserve_core::{PredictRequest, PredictResponse};
 use oxserve_protocol::RequestLimits;
 
 use crate::error::ServeError;
+use crate::repository::ServedModel;
 use crate::state::ServerState;
 
 /// The server's name in V2 server metadata.
@@ -21,28 +24,27 @@ pub(crate) const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The V2 extensions this server supports.
 pub(crate) const EXTENSIONS: &[&str] = &["binary_tensor_data"];
 
-/// Checks a V2 model name (and version) against the served model.
+/// Resolves a V2 model name (and version) to a loaded model of the repository: an unknown, unloaded or
+/// other-version name is NOT_FOUND (404), in V2's error shape.
 pub(crate) fn check_model(
     state: &ServerState,
     name: &str,
     version: Option<&str>,
-) -> Result<(), ServeError> {
-    if name != state.model_name {
-        return Err(ServeError::ModelNotFound(format!("Model {name} not found")));
+) -> Result<Arc<ServedModel>, ServeError> {
+    if let Some(served) = state.repository.get(name, version) {
+        return Ok(served);
     }
-    if let Some(v) = version
-        && state.model_version.as_deref() != Some(v)
-    {
-        return Err(ServeError::ModelNotFound(format!(
-            "Model {name} with version {v} not found"
-        )));
+    match version {
+        Some(v) if state.repository.get(name, None).is_some() => Err(ServeError::ModelNotFound(
+            format!("Model {name} with version {v} not found"),
+        )),
+        _ => Err(ServeError::ModelNotFound(format!("Model {name} not found"))),
     }
-    Ok(())
 }
 
 /// The versions V2 metadata lists.
-pub(crate) fn versions(state: &ServerState) -> Vec<String> {
-    state.model_version.iter().cloned().collect()
+pub(crate) fn versions(served: &ServedModel) -> Vec<String> {
+    served.version.iter().cloned().collect()
 }
 
 /// The budget every decoded tensor of one request is charged to, from the body (message) limit.
@@ -53,9 +55,10 @@ pub(crate) fn limits(state: &ServerState) -> RequestLimits {
 /// Runs one decoded inference on the model: where a V2 request, from either transport, meets the model.
 pub(crate) async fn infer(
     state: &ServerState,
+    served: &ServedModel,
     request: PredictRequest,
 ) -> Result<PredictResponse, ServeError> {
-    state.predict(request).await
+    state.predict_served(served, request).await
 }
 
 /// The id of a V2 REST reply whose request named none: a random (version 4) UUID, as MLServer answers.

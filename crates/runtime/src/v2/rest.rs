@@ -17,6 +17,7 @@ use crate::openapi::{
     Doc, DocRouter, TAG_V2, V2InferResponses, V2LiveResponses, V2MetadataResponses,
     V2ModelReadyResponses, V2ReadyResponses, V2ServerMetadataResponses,
 };
+use crate::repository::ServedModel;
 use crate::state::ServerState;
 
 type Shared = State<Arc<ServerState>>;
@@ -132,7 +133,7 @@ pub(crate) async fn model_version_ready(
 
 fn ready_reply(state: &ServerState, name: &str, version: Option<&str>) -> Response {
     match check_model(state, name, version) {
-        Ok(()) => json_response(
+        Ok(_) => json_response(
             StatusCode::OK,
             serde_json::json!({"name": name, "ready": state.is_ready()})
                 .to_string()
@@ -163,13 +164,14 @@ pub(crate) async fn model_version_metadata(
 }
 
 fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Response {
-    if let Err(e) = check_model(state, name, version) {
-        return e.into_v2_response();
-    }
+    let served = match check_model(state, name, version) {
+        Ok(served) => served,
+        Err(e) => return e.into_v2_response(),
+    };
     let meta = v2::model_metadata_rest(
-        &state.model_name,
-        super::versions(state),
-        state.model.metadata(),
+        &served.name,
+        super::versions(&served),
+        served.model.metadata(),
     );
     match serde_json::to_vec(&meta) {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -210,7 +212,7 @@ async fn infer_reply(
     request: Request,
 ) -> Response {
     let result = match check_model(state, name, version) {
-        Ok(()) => v2_infer(state, request).await,
+        Ok(served) => v2_infer(state, &served, request).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(ServeError::into_v2_response)
@@ -218,7 +220,11 @@ async fn infer_reply(
 
 /// Decodes, runs and encodes one V2 REST inference. The request is taken whole (the `HeaderMap` extractor would
 /// copy its headers).
-async fn v2_infer(state: &ServerState, request: Request) -> Result<Response, ServeError> {
+async fn v2_infer(
+    state: &ServerState,
+    served: &ServedModel,
+    request: Request,
+) -> Result<Response, ServeError> {
     let (parts, body) = request.into_parts();
     let header_len = match parts.headers.get(v2::HEADER_CONTENT_LENGTH) {
         None => None,
@@ -236,10 +242,10 @@ async fn v2_infer(state: &ServerState, request: Request) -> Result<Response, Ser
         .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
     let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))?;
     let id = decoded.id.clone().unwrap_or_else(super::request_id);
-    let response = super::infer(state, decoded.request).await?;
+    let response = super::infer(state, served, decoded.request).await?;
     let encoded = v2::encode_rest(
-        &state.model_name,
-        state.model_version.as_deref(),
+        &served.name,
+        served.version.as_deref(),
         id,
         response.outputs,
         &decoded.binary_outputs,
