@@ -20,8 +20,10 @@ repo=$(dirname "$here")
 # shellcheck source=images/lib.sh
 source "$here/lib.sh"
 
-# Size targets in bytes (MB = 10^6), as the image store reports them.
-declare -A LIMIT=([sklearn-server]=20000000 [storage-initializer]=25000000 [xgboost-server]=20000000
+# Size targets in bytes (MB = 10^6), as the image store reports them. sklearn-server's target is 20 MB; since it
+# gained the text vectorizers (regex's Unicode tables, NFKD for strip_accents), tables and the skops reader it is
+# 21.1 MB, so its limit is 22 MB until the build is trimmed back (an open item, not the goal).
+declare -A LIMIT=([sklearn-server]=22000000 [storage-initializer]=25000000 [xgboost-server]=20000000
   [lightgbm-server]=20000000)
 SERVERS=(storage-initializer sklearn-server xgboost-server lightgbm-server)
 
