@@ -141,14 +141,19 @@ pub(crate) async fn predict(
     request: SeldonMessage,
 ) -> Result<SeldonMessage, ServeError> {
     let meta = reply_meta(state, &request.meta);
-    if state.model.accepts_table()
-        && let Some((form, table)) = table_request(&request.payload)?
-    {
-        let response = state
-            .predict(PredictRequest::from_table(table, Vec::new()))
-            .await?;
-        return reply(state, meta, form, response);
-    }
+    let payload = if state.model.accepts_table() {
+        match table_request(request.payload)? {
+            Ok((form, table)) => {
+                let response = state
+                    .predict(PredictRequest::from_table(table, Vec::new()))
+                    .await?;
+                return reply(state, meta, form, response);
+            }
+            Err(payload) => payload,
+        }
+    } else {
+        request.payload
+    };
     let takes_strings = state
         .model
         .metadata()
@@ -156,9 +161,9 @@ pub(crate) async fn predict(
         .first()
         .is_some_and(|spec| spec.datatype == DataType::Bytes);
     let (form, tensor) = if takes_strings {
-        string_request(request.payload)?
+        string_request(payload)?
     } else {
-        numeric_request(request.payload)?
+        numeric_request(payload)?
     };
     let input_name = state
         .model
@@ -176,27 +181,32 @@ pub(crate) async fn predict(
 }
 
 /// A table model's request as a table: a mixed `ndarray` (columns named by `names`, else `0`, `1`, ...), a
-/// one-type `ndarray` or `tensor` with one name per column, or `jsonData` records / split; `None` for anything
-/// else (an unnamed numeric array stays the matrix it is).
-fn table_request(payload: &Payload) -> Result<Option<(SeldonForm, Table)>, ServeError> {
+/// one-type `ndarray` or `tensor` with one name per column, or `jsonData` records / split. Anything else (an
+/// unnamed numeric array stays the matrix it is) comes back as `Err(payload)`, untouched; a mixed `ndarray` is
+/// moved into the request, not copied.
+fn table_request(payload: Payload) -> Result<Result<(SeldonForm, Table), Payload>, ServeError> {
     Ok(match payload {
         Payload::Data(DefaultData {
             array: DataArray::Table(t),
             ..
-        }) => Some((SeldonForm::Array(ArrayKind::NdArray), t.clone())),
-        Payload::Data(DefaultData { names, array }) if !names.is_empty() => {
-            match (array.kind(), array.tensor()) {
+        }) => Ok((SeldonForm::Array(ArrayKind::NdArray), t)),
+        Payload::Data(DefaultData {
+            ref names,
+            ref array,
+        }) if !names.is_empty() => {
+            let table = match (array.kind(), array.tensor()) {
                 (Some(kind), Some(t)) => {
                     Table::from_matrix(t, names).map(|t| (SeldonForm::Array(kind), t))
                 }
                 _ => None,
-            }
+            };
+            table.ok_or(payload)
         }
-        Payload::JsonData(json) => match seldon::table_from_json(json) {
-            Some(table) => Some((SeldonForm::Json, table.map_err(ServeError::BadRequest)?)),
-            None => None,
+        Payload::JsonData(ref json) => match seldon::table_from_json(json) {
+            Some(table) => Ok((SeldonForm::Json, table.map_err(ServeError::BadRequest)?)),
+            None => Err(payload),
         },
-        _ => None,
+        other => Err(other),
     })
 }
 
