@@ -249,17 +249,18 @@ fn input_matrix(request: &PredictRequest) -> Result<Matrix, ModelError> {
     Matrix::new(rows, cols, values).map_err(model_error)
 }
 
-/// What a request hands the estimator: numbers (rows × features), raw documents, or a table.
-enum Batch {
+/// What a request hands the estimator: numbers (rows × features), raw documents (borrowed from the request),
+/// or a table.
+enum Batch<'r> {
     Numbers(Matrix),
-    Docs(Vec<String>),
+    Docs(Vec<&'r str>),
     Table(oxserve_core::Table),
 }
 
 /// The request's documents when its single input is a BYTES tensor: shape `[N]` (a 1-D Seldon `ndarray` of
 /// strings, a V2 BYTES input, `strData` as `[1]`) or `[N, 1]` is N documents, as Seldon's server hands the array
 /// to scikit-learn. `None` for a numeric input (which the text model then refuses, naming what it takes).
-fn input_documents(request: &PredictRequest) -> Result<Option<Vec<String>>, ModelError> {
+fn input_documents(request: &PredictRequest) -> Result<Option<Vec<&str>>, ModelError> {
     let [input] = request.inputs.as_slice() else {
         return Ok(None);
     };
@@ -278,7 +279,7 @@ fn input_documents(request: &PredictRequest) -> Result<Option<Vec<String>>, Mode
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            String::from_utf8(b.clone())
+            std::str::from_utf8(b)
                 .map_err(|e| ModelError::BadInput(format!("document {i} is not valid UTF-8: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()
@@ -338,10 +339,7 @@ impl Model for SklearnModel {
         for method in methods {
             let out = match &x {
                 Batch::Numbers(x) => self.estimator.call(method, x),
-                Batch::Docs(docs) => {
-                    let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
-                    self.estimator.call_strings(method, &docs)
-                }
+                Batch::Docs(docs) => self.estimator.call_strings(method, docs),
                 Batch::Table(t) => self.estimator.call_table(method, t),
             }
             .map_err(model_error)?;
