@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/seldon/prediction.proto",
         "proto/inference/grpc_predict_v2.proto",
+        "proto/inference/model_repository.proto",
         "proto/tensorflow/core/framework/tensor.proto",
         "proto/tensorflow_serving/apis/prediction_service.proto",
         "proto/tensorflow_serving/apis/model_service.proto",

@@ -30,4 +30,10 @@ pub mod seldon {
 /// The Open Inference Protocol V2 (package `inference`).
 pub mod inference {
     tonic::include_proto!("inference");
+
+    /// MLServer's `ModelRepositoryService` (package `inference.model_repository`): the repository calls on a
+    /// service of their own, with MLServer's message layout.
+    pub mod model_repository {
+        tonic::include_proto!("inference.model_repository");
+    }
 }

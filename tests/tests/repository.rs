@@ -241,6 +241,107 @@ async fn the_seldon_core_2_agent_sequence_over_grpc() {
     assert_eq!(ready_only[0].name, "wine_3");
 }
 
+/// MLServer's own `inference.model_repository.ModelRepositoryService` (its older clients' service): index, load,
+/// unload in its message layout, on the same repository as `inference.GRPCInferenceService`'s calls (a model
+/// loaded through one is READY through the other and infers by name); unknown names are `NOT_FOUND`.
+#[tokio::test]
+async fn mlserver_model_repository_service_over_grpc() {
+    use mr::model_repository_service_client::ModelRepositoryServiceClient;
+    use pb::model_repository as mr;
+
+    let models = TempDir::new("models").unwrap();
+    model(
+        &models.0,
+        "iris",
+        Some(rowstats_settings("iris", "v0.1.0")),
+        "{}",
+    );
+    model(&models.0, "wine", Some(rowstats_settings("wine", "")), "{}");
+    let server = start(&models.0, false);
+    let mut repo =
+        ModelRepositoryServiceClient::connect(format!("http://127.0.0.1:{}", server.grpc))
+            .await
+            .unwrap();
+    let mut v2 = grpc(&server).await;
+    let rows = |r: mr::RepositoryIndexResponse| {
+        let mut rows: Vec<_> = r
+            .models
+            .into_iter()
+            .map(|m| (m.name, m.version, m.state, m.reason))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let all = rows(
+        repo.repository_index(mr::RepositoryIndexRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let row = |name: &str, version: &str, state: &str| {
+        (
+            name.to_string(),
+            version.to_string(),
+            state.to_string(),
+            String::new(),
+        )
+    };
+    assert_eq!(
+        all,
+        vec![
+            row("iris", "v0.1.0", "UNAVAILABLE"),
+            row("wine", "", "UNAVAILABLE")
+        ]
+    );
+    repo.repository_model_load(mr::RepositoryModelLoadRequest {
+        model_name: "iris".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let reply = v2
+        .model_infer(infer_request("iris"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.model_version, "v0.1.0");
+    assert_eq!(state_of(&index(&mut v2).await, "iris"), "READY");
+    let ready = rows(
+        repo.repository_index(mr::RepositoryIndexRequest {
+            ready: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner(),
+    );
+    assert_eq!(ready, vec![row("iris", "v0.1.0", "READY")]);
+    // Loaded through the V2 service, unloaded through MLServer's: one repository.
+    assert_eq!(load(&mut v2, "wine").await, tonic::Code::Ok);
+    repo.repository_model_unload(mr::RepositoryModelUnloadRequest {
+        model_name: "wine".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let err = v2.model_infer(infer_request("wine")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let missing = repo
+        .repository_model_load(mr::RepositoryModelLoadRequest {
+            model_name: "nope".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(missing), tonic::Code::NotFound);
+    let again = repo
+        .repository_model_unload(mr::RepositoryModelUnloadRequest {
+            model_name: "wine".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(again), tonic::Code::NotFound);
+}
+
 /// KServe's TrainedModel agent (and MLServer's users): REST load, infer, index, unload, with V2's error shape.
 #[tokio::test]
 async fn kserve_agent_calls_over_rest() {

@@ -1,5 +1,6 @@
 //! The gRPC services on one listener: Seldon's `seldon.protos` (`seldon/grpc.rs`), V2's
-//! `inference.GRPCInferenceService` (`v2/grpc.rs`), server reflection, and the server's extensions.
+//! `inference.GRPCInferenceService` and MLServer's `inference.model_repository.ModelRepositoryService`
+//! (`v2/grpc.rs`), server reflection, and the server's extensions.
 
 use std::sync::Arc;
 
@@ -52,6 +53,12 @@ pub(crate) fn routes(
             )
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message),
+        )
+        .add_service(
+            oxserve_protocol::pb::inference::model_repository::model_repository_service_server::ModelRepositoryServiceServer::new(
+                crate::v2::grpc::ModelRepositoryGrpc::new(state.clone()),
+            )
+            .max_decoding_message_size(max_message),
         );
     for extension in extensions {
         extension(&mut builder, state.clone(), max_message);

@@ -1,14 +1,21 @@
 //! The Open Inference Protocol (V2) over gRPC, `inference.GRPCInferenceService`: decodes `ModelInferRequest`
 //! with `oxserve_protocol::v2::decode_grpc`, calls the protocol's logic ([`super`]), and encodes the reply; an
 //! error becomes its gRPC status in [`ServeError::grpc_status`].
+//!
+//! The repository calls are served twice, on the one repository: in Triton's layout on
+//! `inference.GRPCInferenceService` (what Seldon Core 2's agent and ModelMesh's adapter call), and in MLServer's
+//! on `inference.model_repository.ModelRepositoryService` ([`ModelRepositoryGrpc`]), which MLServer still serves
+//! for its older clients.
 
 use std::sync::Arc;
 
 use oxserve_protocol::pb::inference as pb;
+use oxserve_protocol::pb::inference::model_repository as mr;
 use oxserve_protocol::v2;
 use tonic::{Request, Response, Status};
 
 use super::check_model;
+use super::repository::index_rows;
 use crate::error::ServeError;
 use crate::state::ServerState;
 
@@ -93,11 +100,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         &self,
         r: Request<pb::RepositoryIndexRequest>,
     ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
-        let ready = r.into_inner().ready;
-        let repository = self.state.repository.clone();
-        let rows = tokio::task::spawn_blocking(move || repository.index(ready))
-            .await
-            .map_err(|e| ServeError::Internal(format!("index task failed: {e}")))?;
+        let rows = index_rows(&self.state, r.into_inner().ready).await?;
         Ok(Response::new(pb::RepositoryIndexResponse {
             models: rows
                 .into_iter()
@@ -115,11 +118,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         &self,
         r: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
-        self.state
-            .repository
-            .load(&r.into_inner().model_name)
-            .await
-            .map_err(ServeError::from)?;
+        load(&self.state, &r.into_inner().model_name).await?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
     }
 
@@ -127,11 +126,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         &self,
         r: Request<pb::RepositoryModelUnloadRequest>,
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
-        self.state
-            .repository
-            .unload(&r.into_inner().model_name)
-            .await
-            .map_err(ServeError::from)?;
+        unload(&self.state, &r.into_inner().model_name).await?;
         Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
     }
 }
@@ -152,5 +147,66 @@ impl InferenceGrpc {
             response.outputs,
             raw,
         )?)
+    }
+}
+
+/// Loads (or reloads) `name`: both gRPC services' `RepositoryModelLoad`.
+async fn load(state: &ServerState, name: &str) -> Result<(), ServeError> {
+    Ok(state.repository.load(name).await?)
+}
+
+/// Unloads `name`: both gRPC services' `RepositoryModelUnload`.
+async fn unload(state: &ServerState, name: &str) -> Result<(), ServeError> {
+    Ok(state.repository.unload(name).await?)
+}
+
+/// MLServer's `inference.model_repository.ModelRepositoryService`: the same three repository calls in MLServer's
+/// message layout (no `parameters` on load and unload), on the same repository as the V2 service's.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelRepositoryGrpc {
+    state: Arc<ServerState>,
+}
+
+impl ModelRepositoryGrpc {
+    /// Wraps the state.
+    pub(crate) fn new(state: Arc<ServerState>) -> Self {
+        ModelRepositoryGrpc { state }
+    }
+}
+
+#[tonic::async_trait]
+impl mr::model_repository_service_server::ModelRepositoryService for ModelRepositoryGrpc {
+    async fn repository_index(
+        &self,
+        r: Request<mr::RepositoryIndexRequest>,
+    ) -> Result<Response<mr::RepositoryIndexResponse>, Status> {
+        let rows = index_rows(&self.state, r.into_inner().ready).await?;
+        Ok(Response::new(mr::RepositoryIndexResponse {
+            models: rows
+                .into_iter()
+                .map(|row| mr::repository_index_response::ModelIndex {
+                    name: row.name,
+                    version: row.version,
+                    state: row.state.as_str().to_string(),
+                    reason: row.reason,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        r: Request<mr::RepositoryModelLoadRequest>,
+    ) -> Result<Response<mr::RepositoryModelLoadResponse>, Status> {
+        load(&self.state, &r.into_inner().model_name).await?;
+        Ok(Response::new(mr::RepositoryModelLoadResponse {}))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        r: Request<mr::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<mr::RepositoryModelUnloadResponse>, Status> {
+        unload(&self.state, &r.into_inner().model_name).await?;
+        Ok(Response::new(mr::RepositoryModelUnloadResponse {}))
     }
 }

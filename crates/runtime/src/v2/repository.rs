@@ -1,6 +1,8 @@
 //! The V2 model repository API over REST (MLServer's routes, which Triton and KServe's TrainedModel agent share):
 //! `POST /v2/repository/index`, `POST /v2/repository/models/{name}/load`, `…/unload`. The gRPC calls of the
-//! same names are in [`super::grpc`]; both call [`crate::repository::ModelRepository`].
+//! same names are in [`super::grpc`] (on `inference.GRPCInferenceService` and on MLServer's
+//! `inference.model_repository.ModelRepositoryService`); all of them call [`index_rows`] and
+//! [`crate::repository::ModelRepository`]'s `load` / `unload`.
 
 use std::sync::Arc;
 
@@ -80,6 +82,18 @@ fn ready_flag(body: &[u8]) -> Result<bool, ServeError> {
     }
 }
 
+/// The index rows (only the READY ones when `ready`), read off the async workers: the index walks the models
+/// folder. Every transport's index call answers from this.
+pub(crate) async fn index_rows(
+    state: &Arc<ServerState>,
+    ready: bool,
+) -> Result<Vec<IndexEntry>, ServeError> {
+    let repository = state.repository.clone();
+    tokio::task::spawn_blocking(move || repository.index(ready))
+        .await
+        .map_err(|e| ServeError::Internal(format!("index task failed: {e}")))
+}
+
 /// The index example body.
 fn index_example() -> serde_json::Value {
     serde_json::json!({"ready": false})
@@ -94,11 +108,7 @@ pub(crate) async fn index(State(state): Shared, request: Request) -> Response {
         let body = axum::body::to_bytes(request.into_body(), state.max_body_bytes)
             .await
             .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
-        let ready = ready_flag(&body)?;
-        let repository = state.repository.clone();
-        let rows = tokio::task::spawn_blocking(move || repository.index(ready))
-            .await
-            .map_err(|e| ServeError::Internal(format!("index task failed: {e}")))?;
+        let rows = index_rows(&state, ready_flag(&body)?).await?;
         Ok::<_, ServeError>(json_response(
             StatusCode::OK,
             index_json(&rows).to_string().into_bytes(),
