@@ -342,6 +342,65 @@ async fn mlserver_model_repository_service_over_grpc() {
     assert_eq!(code(again), tonic::Code::NotFound);
 }
 
+/// Per-model metrics: each model's V2 inferences count in its own MLServer-named series (`model`, `version`
+/// labels), from both transports; a failure counts as the model's failure; an unknown name adds no series.
+#[tokio::test]
+async fn each_model_counts_in_its_own_metric_series() {
+    let models = TempDir::new("models").unwrap();
+    model(
+        &models.0,
+        "iris",
+        Some(rowstats_settings("iris", "v1")),
+        "{}",
+    );
+    model(&models.0, "wine", Some(rowstats_settings("wine", "")), "{}");
+    let server = start(&models.0, true);
+    let mut client = grpc(&server).await;
+    for _ in 0..3 {
+        client.model_infer(infer_request("iris")).await.unwrap();
+    }
+    client.model_infer(infer_request("wine")).await.unwrap();
+    let http = oxserve_tests::http_client();
+    let rest = http
+        .post(server.url("/v2/models/wine/infer"))
+        .json(&serde_json::json!({
+            "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 200);
+    // A request the model refuses (no columns) is the model's failure.
+    let mut empty = infer_request("wine");
+    empty.inputs[0].shape = vec![1, 0];
+    empty.inputs[0].contents = Some(pb::InferTensorContents::default());
+    assert!(client.model_infer(empty).await.is_err());
+    let unknown = client.model_infer(infer_request("nobody")).await;
+    assert_eq!(code(unknown), tonic::Code::NotFound);
+    let metrics = http
+        .get(format!("http://127.0.0.1:{}/prometheus", server.metrics))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"model_infer_request_success_total{model="iris",version="v1"} 3"#,
+        r#"model_infer_request_success_total{model="wine",version=""} 2"#,
+        r#"model_infer_request_failure_total{model="iris",version="v1"} 0"#,
+        r#"model_infer_request_failure_total{model="wine",version=""} 1"#,
+        r#"model_infer_request_duration_count{model="iris",version="v1"} 3"#,
+        r#"model_infer_request_duration_count{model="wine",version=""} 3"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("nobody"), "{metrics}");
+}
+
 /// KServe's TrainedModel agent (and MLServer's users): REST load, infer, index, unload, with V2's error shape.
 #[tokio::test]
 async fn kserve_agent_calls_over_rest() {

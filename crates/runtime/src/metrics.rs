@@ -10,6 +10,13 @@
 //!   (`/inference.GRPCInferenceService/ModelInfer`); `unmatched` for a path nothing serves.
 //! - `code` (requests only): the HTTP status on REST (`200`), the gRPC status name on gRPC (`OK`,
 //!   `InvalidArgument`, as gRPC's Go implementation names them).
+//!
+//! Per model (MLServer's own series, so its dashboards read oxserve's): every V2 inference that reached a loaded
+//! model counts in `model_infer_request_success_total` or `model_infer_request_failure_total` and is timed in
+//! `model_infer_request_duration`, labelled `model` and `version` (`""` when the model has none, where MLServer
+//! writes `None`). A request naming an unknown model is not counted per model (its name would be a label value a
+//! caller could choose without bound); the route's `oxserve_requests_total` counts it. A model's series are
+//! resolved once, when it enters the repository ([`ModelSeries`]), not per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -23,6 +30,20 @@ use prometheus::{
 pub const REQUESTS_TOTAL: &str = "oxserve_requests_total";
 /// Request latency in seconds, by transport, protocol and route.
 pub const REQUEST_DURATION: &str = "oxserve_request_duration_seconds";
+/// V2 inferences a model answered, by model and version (MLServer's name, as its Python client exposes it).
+pub const MODEL_INFER_SUCCESS: &str = "model_infer_request_success_total";
+/// V2 inferences that reached a model and failed, by model and version (MLServer's name).
+pub const MODEL_INFER_FAILURE: &str = "model_infer_request_failure_total";
+/// V2 inference latency in seconds, by model and version (MLServer's name; a histogram, whose `_sum` and
+/// `_count` are MLServer's summary's).
+pub const MODEL_INFER_DURATION: &str = "model_infer_request_duration";
+/// The per-model series' labels, in MLServer's order.
+const MODEL_LABELS: [&str; 2] = ["model", "version"];
+/// The latency histograms' buckets, in seconds.
+const DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
 /// Seldon feedback calls with a non-zero reward (Seldon's own name).
 pub const FEEDBACK_TOTAL: &str = "seldon_api_model_feedback_total";
 /// Sum of feedback rewards (Seldon's own name).
@@ -48,6 +69,30 @@ pub struct Metrics {
     reward: prometheus::CounterVec,
     feedback_labels: [String; 6],
     routes: Arc<RwLock<Routes>>,
+    model_success: IntCounterVec,
+    model_failure: IntCounterVec,
+    model_duration: HistogramVec,
+}
+
+/// One model's inference series (success, failure, latency), resolved once when the model enters the
+/// repository and held with it, so a request records without a label lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelSeries {
+    success: IntCounter,
+    failure: IntCounter,
+    duration: Histogram,
+}
+
+impl ModelSeries {
+    /// Records one inference that reached the model: its outcome and how long it took.
+    pub(crate) fn observe(&self, ok: bool, seconds: f64) {
+        if ok {
+            self.success.inc();
+        } else {
+            self.failure.inc();
+        }
+        self.duration.observe(seconds);
+    }
 }
 
 /// The series resolved so far, by route, then by transport and protocol (usually one each).
@@ -105,11 +150,30 @@ impl Metrics {
                 REQUEST_DURATION,
                 "Request latency in seconds, by transport, protocol and route.",
             )
-            .buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                1.0, 2.5, 5.0, 10.0,
-            ]),
+            .buckets(DURATION_BUCKETS.to_vec()),
             &["transport", "protocol", "route"],
+        )?;
+        let model_success = IntCounterVec::new(
+            Opts::new(
+                MODEL_INFER_SUCCESS,
+                "V2 inferences a model answered, by model and version.",
+            ),
+            &MODEL_LABELS,
+        )?;
+        let model_failure = IntCounterVec::new(
+            Opts::new(
+                MODEL_INFER_FAILURE,
+                "V2 inferences that reached a model and failed, by model and version.",
+            ),
+            &MODEL_LABELS,
+        )?;
+        let model_duration = HistogramVec::new(
+            HistogramOpts::new(
+                MODEL_INFER_DURATION,
+                "V2 inference latency in seconds, by model and version.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &MODEL_LABELS,
         )?;
         let feedback = IntCounterVec::new(
             Opts::new(FEEDBACK_TOTAL, "Feedback calls with a non-zero reward."),
@@ -123,6 +187,9 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(feedback.clone()))?;
         registry.register(Box::new(reward.clone()))?;
+        registry.register(Box::new(model_success.clone()))?;
+        registry.register(Box::new(model_failure.clone()))?;
+        registry.register(Box::new(model_duration.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -134,6 +201,9 @@ impl Metrics {
             feedback,
             reward,
             routes: Arc::default(),
+            model_success,
+            model_failure,
+            model_duration,
             feedback_labels: [
                 "feedback".to_string(),
                 identity.model_name,
@@ -213,6 +283,17 @@ impl Metrics {
                 .inc();
         }
         series.duration.observe(seconds);
+    }
+
+    /// The series of model `name` (version `""` when it has none), resolved once per model as it enters the
+    /// repository; a model loaded again under the same name and version continues the same series.
+    pub(crate) fn model(&self, name: &str, version: Option<&str>) -> ModelSeries {
+        let labels = [name, version.unwrap_or_default()];
+        ModelSeries {
+            success: self.model_success.with_label_values(&labels),
+            failure: self.model_failure.with_label_values(&labels),
+            duration: self.model_duration.with_label_values(&labels),
+        }
     }
 
     /// Records a feedback call. Seldon counts calls with a non-zero reward and sums their rewards; a Prometheus

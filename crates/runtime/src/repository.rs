@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use oxserve_core::Model;
 
+use crate::metrics::{Metrics, ModelSeries};
 use crate::state::CostEstimate;
 
 /// The file MLServer reads a model's settings from.
@@ -238,6 +239,8 @@ pub struct ServedModel {
     /// The model.
     pub model: Arc<dyn Model>,
     pub(crate) cost: Arc<CostEstimate>,
+    /// Its inference metrics, resolved as it entered the repository (none on a repository without metrics).
+    pub(crate) series: Option<ModelSeries>,
 }
 
 impl std::fmt::Debug for ServedModel {
@@ -292,6 +295,7 @@ pub struct ModelRepository {
     registry: LoaderRegistry,
     entries: RwLock<BTreeMap<String, Entry>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    metrics: Option<Metrics>,
 }
 
 impl std::fmt::Debug for ModelRepository {
@@ -317,7 +321,14 @@ impl ModelRepository {
             registry,
             entries: RwLock::new(BTreeMap::new()),
             locks: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Gives every model that enters the repository from now on its per-model series in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The models folder, if any.
@@ -337,11 +348,16 @@ impl ModelRepository {
         model: Arc<dyn Model>,
         cost: Arc<CostEstimate>,
     ) {
+        let series = self
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.model(name, version.as_deref()));
         let served = Arc::new(ServedModel {
             name: name.to_string(),
             version: version.clone(),
             model,
             cost,
+            series,
         });
         self.write().insert(
             name.to_string(),

@@ -69,7 +69,7 @@ impl ServerState {
         max_concurrency: usize,
     ) -> Self {
         let dispatch = Dispatch::new(model_threads(0));
-        let repository = ModelRepository::default();
+        let repository = ModelRepository::default().with_metrics(metrics.clone());
         repository.insert_with_cost(
             &model_name,
             model_version.clone(),
@@ -128,6 +128,7 @@ impl ServerState {
     /// under its name unless `with_own_model` is false (a server started with a models folder and no model).
     pub fn set_repository(&mut self, repository: ModelRepository, with_own_model: bool) {
         self.own_model = with_own_model;
+        let repository = repository.with_metrics(self.metrics.clone());
         if with_own_model {
             repository.insert_with_cost(
                 &self.model_name,

@@ -52,13 +52,19 @@ pub(crate) fn limits(state: &ServerState) -> RequestLimits {
     RequestLimits::from_body_limit(state.max_body_bytes)
 }
 
-/// Runs one decoded inference on the model: where a V2 request, from either transport, meets the model.
+/// Runs one decoded inference on the model: where a V2 request, from either transport, meets the model, and is
+/// counted and timed in the model's own series.
 pub(crate) async fn infer(
     state: &ServerState,
     served: &ServedModel,
     request: PredictRequest,
 ) -> Result<PredictResponse, ServeError> {
-    state.predict_served(served, request).await
+    let start = std::time::Instant::now();
+    let result = state.predict_served(served, request).await;
+    if let Some(series) = &served.series {
+        series.observe(result.is_ok(), start.elapsed().as_secs_f64());
+    }
+    result
 }
 
 /// The id of a V2 REST reply whose request named none: a random (version 4) UUID, as MLServer answers.
