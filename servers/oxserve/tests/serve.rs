@@ -267,3 +267,99 @@ async fn seldon_core_2_agent_sequence_on_real_models() {
         .collect();
     assert_eq!(got, want, "{infer}");
 }
+
+/// NVIDIA's tritonclient (`tests/peers/triton_repository.py`, the peers' `.venv-triton`) drives the repository:
+/// HTTP and gRPC index, load, `is_model_ready`, infer by name, unload, and the errors for unknown names.
+#[test]
+fn tritonclient_repository_calls_over_http_and_grpc() {
+    let root = repo_root();
+    let Some(python) = oxserve_tests::peers_python(".venv-triton") else {
+        assert!(
+            !oxserve_tests::peers_required(),
+            ".venv-triton missing: run scripts/install-peers.sh"
+        );
+        eprintln!("SKIPPED: .venv-triton not installed; run scripts/install-peers.sh");
+        return;
+    };
+    let models = TempDir::new("oxserve-triton").unwrap();
+    put(
+        &models.0,
+        "iris",
+        &root.join("examples/iris/model.joblib"),
+        "model.joblib",
+        Some(serde_json::json!({
+            "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "v0.1.0"}
+        })),
+    );
+    put(
+        &models.0,
+        "xgb",
+        &root.join("crates/xgboost/fixtures/cases/v3/binary-logistic/model.json"),
+        "model.json",
+        None,
+    );
+    let server = start(&models.0, false);
+    let out = std::process::Command::new(python)
+        .arg(root.join("tests/peers/triton_repository.py"))
+        .args([server.http.to_string(), server.grpc.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unavailable = serde_json::json!({"iris": "UNAVAILABLE", "xgb": "UNAVAILABLE"});
+    assert_eq!(got["http_index_before"], unavailable, "{got}");
+    assert_eq!(got["http_ready_after_load"], true, "{got}");
+    assert_eq!(
+        got["http_index_loaded"],
+        serde_json::json!({"iris": "READY", "xgb": "UNAVAILABLE"}),
+        "{got}"
+    );
+    assert_eq!(got["http_ready_after_unload"], false, "{got}");
+    for key in ["http_infer_unloaded", "http_load_unknown"] {
+        let message = got[key].as_str().unwrap();
+        assert!(message.contains("not found"), "{key}: {got}");
+    }
+    assert_eq!(got["grpc_ready"], serde_json::json!([true, true]), "{got}");
+    assert_eq!(
+        got["grpc_index"],
+        serde_json::json!({"iris": "READY", "xgb": "READY"}),
+        "{got}"
+    );
+    // The seed's iris answers class probabilities: a setosa and a virginica row, over both transports alike.
+    assert_eq!(got["http_iris"], got["grpc_iris"], "{got}");
+    let argmax = |row: &serde_json::Value| {
+        let p: Vec<f64> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{p:?}");
+        (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap()
+    };
+    let rows = got["http_iris"].as_array().unwrap();
+    assert_eq!(rows.iter().map(argmax).collect::<Vec<_>>(), vec![0, 2]);
+    let xgb = got["grpc_xgb"].as_array().unwrap();
+    assert_eq!(xgb.len(), 1, "{got}");
+    let p = xgb[0].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{got}");
+    assert!(
+        got["grpc_ready_after_unload"]
+            .as_str()
+            .unwrap()
+            .contains("NOT_FOUND"),
+        "{got}"
+    );
+    assert!(
+        got["grpc_unload_unknown"]
+            .as_str()
+            .unwrap()
+            .contains("not loaded"),
+        "{got}"
+    );
+}
