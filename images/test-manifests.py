@@ -11,6 +11,10 @@ quickstart InferenceService (sklearn-iris, no protocolVersion: v1) selects oxser
 rules (and an xgboost, lightgbm or huggingface one selects oxserve's) beside KServe's own runtimes; the ONNX, Hugging
 Face, XGBoost and LightGBM runtimes and the TENSORFLOW_SERVER / HUGGINGFACE_SERVER / XGBOOST_SERVER examples resolve
 to onnx-server / candle-server / xgboost-server (XGBOOST_SERVER and the new LIGHTGBM_SERVER: seldon and v2).
+Many models: Seldon Core 2's ServerConfig / Server / Models (the spec fields of its CRDs; oxserve in the container
+named `mlserver` on the agent's ports and models folder; capabilities only what oxserve serves, every sample Model's
+requirements among them), KServe ModelMesh's ServingRuntime (multiModel, built-in `mlserver` adapter on oxserve's
+gRPC port) and a multi-model InferenceService + TrainedModel on an oxserve runtime that starts with no model.
 
 Needs PyYAML: run scripts/install-image-tools.sh (it fills .venv-images); this script re-runs itself there.
 Prints `N passed, N failed`; exits 1 on any failure.
@@ -346,6 +350,111 @@ def example_deployments_resolve():
         assert f"/{image}:" in image_of(servers[impl]["protocols"][protocol]), (file, protocol)
 
 
+# Seldon Core 2's CRDs (operator/config/crd/bases/mlops.seldon.io_*.yaml at seldon-core 7b77f8b, group
+# mlops.seldon.io, version v1alpha1): the spec fields each kind accepts and those it requires.
+SC2_SPEC = {
+    "ServerConfig": ({"podSpec", "volumeClaimTemplates"}, {"podSpec"}),
+    "Server": ({"capabilities", "deploymentStrategy", "disableAutoUpdate", "extraCapabilities", "imageOverrides",
+                "maxReplicas", "minReplicas", "podSpec", "replicas", "serverConfig",
+                "statefulSetPersistentVolumeClaimRetentionPolicy"}, {"serverConfig"}),
+    "Model": ({"artifactVersion", "dataflow", "dedicated", "explainer", "llm", "logger", "maxReplicas", "memory",
+               "minReplicas", "modelType", "parameters", "preloaded", "replicas", "requirements", "schemaUri",
+               "secretName", "server", "storageUri"}, {"storageUri"}),
+}
+# What the agent's model-settings writer maps (scheduler/pkg/agent/repository/mlserver/settings.go) and what
+# oxserve serves of it; `oxserve` is oxserve's own capability (models whose settings name an oxserve runtime).
+OXSERVE_CAPABILITIES = {"sklearn", "xgboost", "lightgbm", "mlflow", "oxserve"}
+sc2 = {}
+
+
+def sc2_documents_match_the_crds():
+    for doc in load("seldon-core-2-oxserve.yaml"):
+        assert doc["apiVersion"] == "mlops.seldon.io/v1alpha1", doc["apiVersion"]
+        fields, required = SC2_SPEC[doc["kind"]]
+        spec = doc["spec"]
+        assert set(spec) <= fields, f"{doc['kind']}: unknown spec fields {sorted(set(spec) - fields)}"
+        assert required <= set(spec), f"{doc['kind']}: missing {sorted(required - set(spec))}"
+        sc2.setdefault(doc["kind"], []).append(doc)
+    assert len(sc2["ServerConfig"]) == 1 and len(sc2["Server"]) == 1, {k: len(v) for k, v in sc2.items()}
+
+
+def sc2_server_config_runs_oxserve_as_mlserver():
+    config, = sc2["ServerConfig"]
+    containers = {c["name"]: c for c in config["spec"]["podSpec"]["containers"]}
+    assert {"rclone", "agent", "mlserver"} <= set(containers), sorted(containers)
+    server = containers["mlserver"]
+    assert re.search(r"/oxserve:", server["image"]) and IMAGE_REF.match(server["image"]), server["image"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    agent = {e["name"]: e for e in containers["agent"]["env"]}
+    assert env["MLSERVER_MODELS_DIR"].startswith("/mnt/agent/"), env
+    assert env["MLSERVER_LOAD_MODELS_AT_STARTUP"] == "false", env
+    assert env["MLSERVER_HTTP_PORT"] == agent["SELDON_SERVER_HTTP_PORT"]["value"], env
+    assert env["MLSERVER_GRPC_PORT"] == agent["SELDON_SERVER_GRPC_PORT"]["value"], env
+    ports = {p["name"]: str(p["containerPort"]) for p in server["ports"]}
+    assert ports["server-http"] == env["MLSERVER_HTTP_PORT"] and ports["server-grpc"] == env["MLSERVER_GRPC_PORT"]
+    ref = agent["MEMORY_REQUEST"]["valueFrom"]["resourceFieldRef"]
+    assert ref["containerName"] == "mlserver" and ref["resource"] == "requests.memory", ref
+    quantity(server["resources"]["requests"]["memory"])
+    caps = set(agent["SELDON_SERVER_CAPABILITIES"]["value"].split(","))
+    assert caps == OXSERVE_CAPABILITIES, caps
+    mounts = {m["name"]: m for m in server["volumeMounts"]}
+    assert mounts["mlserver-models"]["mountPath"] == "/mnt/agent" and mounts["mlserver-models"]["readOnly"]
+
+
+def sc2_server_and_models_place_on_oxserve():
+    server, = sc2["Server"]
+    assert server["spec"]["serverConfig"] == sc2["ServerConfig"][0]["metadata"]["name"]
+    caps = set(server["spec"]["capabilities"])
+    assert caps == OXSERVE_CAPABILITIES and not caps & {"python", "mlserver"}, caps
+    models = {m["metadata"]["name"]: m["spec"] for m in sc2["Model"]}
+    assert models["iris"]["requirements"] == ["sklearn"], models["iris"]
+    assert any(m.get("requirements") == ["xgboost"] for m in models.values()), models
+    for name, spec in models.items():
+        # The scheduler's filter: every requirement among the server's capabilities.
+        assert set(spec["requirements"]) <= caps, (name, spec["requirements"])
+        if "memory" in spec:
+            quantity(str(spec["memory"]))
+
+
+def modelmesh_runtime():
+    rt, = load("modelmesh-oxserve-runtime.yaml")
+    assert rt["apiVersion"] == "serving.kserve.io/v1alpha1" and rt["kind"] == "ServingRuntime", rt["kind"]
+    spec = rt["spec"]
+    assert spec["multiModel"] is True, spec.get("multiModel")
+    adapter = spec["builtInAdapter"]
+    assert adapter["serverType"] == "mlserver", adapter
+    container, = spec["containers"]
+    assert re.search(r"/oxserve:", container["image"]), container["image"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # The adapter talks to the server's gRPC port; ModelMesh forwards inference to grpcDataEndpoint.
+    assert str(adapter["runtimeManagementPort"]) == env["MLSERVER_GRPC_PORT"], (adapter, env)
+    assert spec["grpcDataEndpoint"] == f"port:{env['MLSERVER_GRPC_PORT']}", spec["grpcDataEndpoint"]
+    assert spec["grpcEndpoint"] != spec["grpcDataEndpoint"]
+    assert env["MLSERVER_LOAD_MODELS_AT_STARTUP"] == "false" and env["MLSERVER_MODELS_DIR"], env
+    assert spec["protocolVersions"] == ["grpc-v2"], spec["protocolVersions"]
+    assert {f["name"] for f in spec["supportedModelFormats"]} <= {"sklearn", "xgboost", "lightgbm"}
+
+
+def kserve_multimodel_example():
+    docs = load("kserve-multimodel-oxserve.yaml")
+    kinds = {d["kind"]: d for d in docs}
+    assert set(kinds) == {"ClusterServingRuntime", "InferenceService", "TrainedModel"}, sorted(kinds)
+    rt, isvc, tm = kinds["ClusterServingRuntime"], kinds["InferenceService"], kinds["TrainedModel"]
+    container, = rt["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLSERVER_MODELS_DIR"] == "/mnt/models" and env["MLSERVER_LOAD_MODELS_AT_STARTUP"] == "false", env
+    assert "MLSERVER_MODEL_URI" not in env, "a multi-model server starts with no model of its own"
+    assert not any(f.get("autoSelect") for f in rt["spec"]["supportedModelFormats"]), "named, never auto-selected"
+    model = isvc["spec"]["predictor"]["model"]
+    assert "storageUri" not in model, "KServe serves TrainedModels only on an InferenceService without storageUri"
+    assert model["runtime"] == rt["metadata"]["name"], model
+    assert tm["apiVersion"] == "serving.kserve.io/v1alpha1", tm["apiVersion"]
+    assert tm["spec"]["inferenceService"] == isvc["metadata"]["name"], tm["spec"]
+    assert tm["spec"]["model"]["framework"] == model["modelFormat"]["name"], tm["spec"]
+    assert set(tm["spec"]["model"]) == {"storageUri", "framework", "memory"}, tm["spec"]["model"]
+    quantity(tm["spec"]["model"]["memory"])
+
+
 for name, fn in [
     ("seldon-config is the operator's ConfigMap", config_map_identity),
     ("seldon-config keys hold JSON", config_map_keys_are_json),
@@ -372,6 +481,12 @@ for name, fn in [
     ("TENSORFLOW_SERVER, HUGGINGFACE_SERVER, XGBOOST_SERVER and MLFLOW_SERVER examples resolve to oxserve", example_deployments_resolve),
     ("every KServe ClusterServingRuntime lists v1, v2 and grpc-v2", every_kserve_runtime_lists_v1_v2_grpc_v2),
     ("KServe's quickstart InferenceService (sklearn-iris, v1) selects oxserve-sklearn", quickstart_selects_oxserve),
+    ("Seldon Core 2 ServerConfig, Server and Models fit their CRDs", sc2_documents_match_the_crds),
+    ("Seldon Core 2 ServerConfig runs oxserve in the container named mlserver", sc2_server_config_runs_oxserve_as_mlserver),
+    ("Seldon Core 2 Server advertises only oxserve's capabilities; the sample Models place on it",
+     sc2_server_and_models_place_on_oxserve),
+    ("KServe ModelMesh ServingRuntime: multiModel, built-in mlserver adapter on oxserve's gRPC port", modelmesh_runtime),
+    ("KServe multi-model InferenceService + TrainedModel on oxserve", kserve_multimodel_example),
 ]:
     check(name, fn)
 
