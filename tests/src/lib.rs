@@ -452,3 +452,76 @@ mod tests {
         assert!(kept.iter().all(|d| d.0.is_dir()));
     }
 }
+
+/// A one-family server's model repository as an operator grows it: starts `binary` on its own model `own` (the
+/// `model_uri` parameter) with `env` and a models folder holding a copy of the folder `second` as `name/` (with
+/// `settings` as its `model-settings.json` when given; without, its files say what it is), not loaded at
+/// start-up; loads `name` over REST (`POST /v2/repository/models/{name}/load`) and infers `body` on it by name.
+/// Returns the inference reply, after checking that the index lists `name` as READY beside the server's own model;
+/// any non-200 answer is an error that quotes it.
+pub async fn second_model_over_repository(
+    binary: &Path,
+    own: &Path,
+    second: &Path,
+    name: &str,
+    settings: Option<serde_json::Value>,
+    env: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+            }
+        }
+        Ok(())
+    }
+    let models = TempDir::new("oxserve-models")?;
+    let folder = models.0.join(name);
+    copy_dir(second, &folder)?;
+    if let Some(settings) = settings {
+        std::fs::write(folder.join("model-settings.json"), settings.to_string())?;
+    }
+    let dir = models.0.display().to_string();
+    let mut all = vec![
+        ("MLSERVER_MODELS_DIR", dir.as_str()),
+        ("MLSERVER_LOAD_MODELS_AT_STARTUP", "false"),
+    ];
+    all.extend_from_slice(env);
+    let server = ServerProcess::start_with_model(binary, own, &all)?;
+    let http = http_client();
+    let post = |path: String, body: serde_json::Value| {
+        let request = http.post(server.url(&path)).json(&body);
+        async move {
+            let reply = request.send().await?;
+            let status = reply.status();
+            let text = reply.text().await?;
+            anyhow::ensure!(status == 200, "POST {path}: {status} {text}");
+            Ok::<_, anyhow::Error>(if text.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&text)?
+            })
+        }
+    };
+    post(
+        format!("/v2/repository/models/{name}/load"),
+        serde_json::json!({}),
+    )
+    .await?;
+    let reply = post(format!("/v2/models/{name}/infer"), body.clone()).await?;
+    let index = post("/v2/repository/index".into(), serde_json::json!({})).await?;
+    let rows = index.as_array().map(Vec::as_slice).unwrap_or_default();
+    anyhow::ensure!(
+        rows.len() == 2
+            && rows
+                .iter()
+                .any(|r| r["name"] == name && r["state"] == "READY"),
+        "index after loading {name}: {index}"
+    );
+    Ok(reply)
+}

@@ -516,3 +516,28 @@ fn retry_alone(model: &dyn Model, group: Vec<Job>, stats: &BatchStats) {
         run_alone(model, job, stats);
     }
 }
+
+/// Wraps `model` in adaptive batching when MLServer's `model-settings.json` asks for it (`max_batch_size` > 1
+/// and `max_batch_time` > 0, numbers or strings), as the model repository's loaders do; otherwise hands `model`
+/// back unchanged. MLServer's env defaults do not apply here: each model's settings decide.
+pub fn batched_by_settings(
+    settings: &serde_json::Value,
+    model: Arc<dyn Model>,
+) -> Result<Arc<dyn Model>, BatchConfigError> {
+    let text = |key: &str| {
+        settings.get(key).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    let config = BatchConfig::from_values(
+        text(PARAM_MAX_BATCH_SIZE).as_deref(),
+        text(PARAM_MAX_BATCH_TIME).as_deref(),
+        None,
+        None,
+    )?;
+    if !config.is_enabled() {
+        return Ok(model);
+    }
+    Ok(Arc::new(BatchingModel::new(model, config)))
+}

@@ -337,6 +337,9 @@ where
                 .with_context(|| format!("cannot load the model in {}", model_dir.display()))?;
             (model_dir, model)
         }
+        // A models folder and no model: the repository's models, not the server's model-less mode (onnx-server's
+        // TF Serving proxy).
+        (None, _) if config.models_dir.is_some() => (PathBuf::new(), repository::no_model()),
         (None, Some(without_model)) => {
             let context = LoadContext {
                 model_dir: PathBuf::new(),
@@ -346,7 +349,6 @@ where
             };
             (PathBuf::new(), without_model(&context)?)
         }
-        (None, None) if config.models_dir.is_some() => (PathBuf::new(), repository::no_model()),
         (None, None) => anyhow::bail!(
             "no model given: set --model-uri, the `model_uri` parameter, or MLSERVER_MODEL_URI \
              (or a models folder: --models-dir / MLSERVER_MODELS_DIR)"

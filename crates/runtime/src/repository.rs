@@ -73,6 +73,43 @@ pub struct ModelSource {
     pub settings: serde_json::Value,
 }
 
+impl ModelSource {
+    /// The node parameters a family's loader reads: `parameters.extra` (MLServer's free-form settings), plus the
+    /// settings file's top-level fields named in `settings_keys` (`max_batch_size`, … for a loader that batches
+    /// by itself), typed as Seldon's parameters are (`INT`, `FLOAT`, `BOOL`, `STRING`, else `JSON`).
+    pub fn parameters(&self, settings_keys: &[&str]) -> anyhow::Result<crate::Parameters> {
+        let mut list = Vec::new();
+        let mut push = |name: &str, value: &serde_json::Value| {
+            let (value, kind) = match value {
+                serde_json::Value::Bool(b) => (b.to_string(), "BOOL"),
+                serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => (n.to_string(), "INT"),
+                serde_json::Value::Number(n) => (n.to_string(), "FLOAT"),
+                serde_json::Value::String(s) => (s.clone(), "STRING"),
+                serde_json::Value::Null => return,
+                other => (other.to_string(), "JSON"),
+            };
+            list.push(serde_json::json!({"name": name, "value": value, "type": kind}));
+        };
+        match &self.extra {
+            serde_json::Value::Object(extra) => {
+                for (name, value) in extra {
+                    push(name, value);
+                }
+            }
+            serde_json::Value::Null => {}
+            _ => anyhow::bail!("`parameters.extra` must be an object"),
+        }
+        for key in settings_keys {
+            if let Some(value) = self.settings.get(*key) {
+                push(key, value);
+            }
+        }
+        Ok(crate::Parameters::parse(
+            &serde_json::Value::Array(list).to_string(),
+        )?)
+    }
+}
+
 /// Builds a model from its source; the error is the reason the index shows.
 pub type ModelLoader = Arc<dyn Fn(&ModelSource) -> anyhow::Result<Arc<dyn Model>> + Send + Sync>;
 

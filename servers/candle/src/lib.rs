@@ -256,3 +256,28 @@ async fn embed(State(state): State<Arc<ServerState>>, body: axum::body::Bytes) -
         .collect();
     axum::Json(rows).into_response()
 }
+
+/// MLServer's Hugging Face runtime (the tasks candle serves), the `implementation` a `model-settings.json` names.
+pub const IMPLEMENTATION: &str = "mlserver_huggingface.HuggingFaceRuntime";
+
+/// Adds this server's formats to a model repository's loaders: candle's encoders and MLPs under MLServer's
+/// Hugging Face name (and `huggingface`, `oxserve.candle`), recognised by `model.safetensors` /
+/// `pytorch_model.bin` in a folder without settings; [`load`] reads `task`, `normalize` and the settings'
+/// `max_batch_size` / `max_batch_time` as it reads the node's parameters. `candle-server --models-dir` and
+/// `oxserve` both load through it.
+pub fn register(
+    registry: oxserve_runtime::repository::LoaderRegistry,
+) -> oxserve_runtime::repository::LoaderRegistry {
+    registry.register(
+        &[IMPLEMENTATION, "huggingface", "oxserve.candle"],
+        &["model.safetensors", "pytorch_model.bin"],
+        |source| {
+            load(&LoadContext {
+                model_dir: source.uri.clone(),
+                parameters: source.parameters(&[PARAM_MAX_BATCH_SIZE, PARAM_MAX_BATCH_TIME])?,
+                model_name: source.name.clone(),
+                max_model_memory: None,
+            })
+        },
+    )
+}

@@ -3,13 +3,16 @@
 
 use std::process::ExitCode;
 
-use oxserve_candle_server::{SERVER, embed_extension, load};
+use oxserve_candle_server::{SERVER, embed_extension, load, register};
+use oxserve_runtime::repository::LoaderRegistry;
 use oxserve_runtime::{Extensions, NoArgs};
 
 fn main() -> ExitCode {
     oxserve_runtime::run_with::<NoArgs, _>(
         &SERVER,
-        Extensions::default().with_rest(embed_extension()),
+        Extensions::default()
+            .with_rest(embed_extension())
+            .with_loaders(register(LoaderRegistry::new())),
         load,
     )
 }

@@ -420,3 +420,22 @@ async fn kserve_v1_instances_answer_the_default_output() {
         (501, json!({"error": "Could not find explainer_host."}))
     );
 }
+
+/// `--models-dir` beside its own model: a second text model (MLServer's Hugging Face `implementation`) loads by
+/// name over the repository REST API and answers V2 by that name.
+#[tokio::test]
+async fn a_second_model_loads_by_name_over_the_repository_api() {
+    let reply = oxserve_tests::second_model_over_repository(
+        Path::new(env!("CARGO_BIN_EXE_candle-server")),
+        &fixtures().join("tiny-bert-embed-cls-max"),
+        &fixtures().join("tiny-distilbert-cls"),
+        "sentiment",
+        Some(json!({"name": "sentiment", "implementation": "mlserver_huggingface.HuggingFaceRuntime"})),
+        &[("PREDICTIVE_UNIT_ID", "text")],
+        &json!({"inputs": [{"name": "args", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["model_name"], "sentiment", "{reply}");
+    assert_eq!(reply["outputs"][0]["shape"][0], 2, "{reply}");
+}

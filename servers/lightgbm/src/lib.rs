@@ -182,3 +182,27 @@ impl Model for LightgbmModel {
         Ok(PredictResponse { outputs })
     }
 }
+
+/// MLServer's LightGBM runtime, the `implementation` a `model-settings.json` names for these models.
+pub const IMPLEMENTATION: &str = "mlserver_lightgbm.LightGBMModel";
+
+/// Adds this server's format to a model repository's loaders: LightGBM text models under MLServer's name (and
+/// `lightgbm`, `oxserve.lightgbm`), recognised by `model.txt` in a folder without settings;
+/// `parameters.extra.nthread`, MLServer's adaptive batching from the settings. `lightgbm-server --models-dir` and
+/// `oxserve` both load through it.
+pub fn register(
+    registry: oxserve_runtime::repository::LoaderRegistry,
+) -> oxserve_runtime::repository::LoaderRegistry {
+    registry.register(
+        &[IMPLEMENTATION, "lightgbm", "oxserve.lightgbm"],
+        &["model.txt"],
+        |source| {
+            let threads = threads_parameter(&source.parameters(&[])?)?;
+            let model = std::sync::Arc::new(LightgbmModel::load(&source.uri, threads)?);
+            Ok(oxserve_batching::batched_by_settings(
+                &source.settings,
+                model,
+            )?)
+        },
+    )
+}

@@ -6,10 +6,15 @@ use std::sync::Arc;
 
 use oxserve_core::Model;
 use oxserve_lightgbm_server::{LightgbmModel, SERVER, threads_parameter};
+use oxserve_runtime::repository::LoaderRegistry;
+use oxserve_runtime::{Extensions, NoArgs};
 
 fn main() -> ExitCode {
     // KServe V1 is the runtime's: `:predict` answers the default output, the raw `Booster.predict`.
-    oxserve_runtime::run(&SERVER, |ctx| {
+    // `--models-dir`: more models of this format by name, through the V2 model repository.
+    let extensions = Extensions::default()
+        .with_loaders(oxserve_lightgbm_server::register(LoaderRegistry::new()));
+    oxserve_runtime::run_with::<NoArgs, _>(&SERVER, extensions, |ctx| {
         let threads = threads_parameter(&ctx.parameters)?;
         let model = LightgbmModel::load(&ctx.model_dir, threads)?;
         let booster = model.booster();

@@ -190,3 +190,27 @@ fn help_says_what_it_serves() {
         "{line}"
     );
 }
+
+/// `--models-dir` beside its own model: a second booster (MLServer's `implementation`) loads by name over the
+/// repository REST API and answers V2 by that name.
+#[tokio::test]
+async fn a_second_model_loads_by_name_over_the_repository_api() {
+    let case = cases().join("v4/binary");
+    let row = expected(&case)["X"][0].clone();
+    let n = row.as_array().unwrap().len();
+    let reply = oxserve_tests::second_model_over_repository(
+        binary(),
+        &case,
+        &case,
+        "lgb-2",
+        Some(json!({"name": "lgb-2", "implementation": "mlserver_lightgbm.LightGBMModel"})),
+        &[],
+        &json!({"inputs": [
+            {"name": "predict", "shape": [1, n], "datatype": "FP64", "data": row}
+        ]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["model_name"], "lgb-2", "{reply}");
+    assert_eq!(reply["outputs"][0]["shape"][0], 1, "{reply}");
+}

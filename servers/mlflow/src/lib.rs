@@ -327,3 +327,31 @@ async fn version() -> Response {
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
         .into_response()
 }
+
+/// MLServer's MLflow runtime, the `implementation` a `model-settings.json` names for MLflow model folders.
+pub const IMPLEMENTATION: &str = "mlserver_mlflow.MLflowRuntime";
+
+/// Adds this server's format to a model repository's loaders: MLflow model folders under MLServer's name (and
+/// `mlflow`, `oxserve.mlflow`), recognised by `MLmodel` in a folder without settings, read by [`load`] (the
+/// flavour from `MLmodel`, its signature enforced; custom Python refused with the reason); MLServer's adaptive
+/// batching from the settings. `mlflow-server --models-dir` and `oxserve` both load through it.
+pub fn register(
+    registry: oxserve_runtime::repository::LoaderRegistry,
+) -> oxserve_runtime::repository::LoaderRegistry {
+    registry.register(
+        &[IMPLEMENTATION, "mlflow", "oxserve.mlflow"],
+        &["MLmodel"],
+        |source| {
+            let model = load(&oxserve_runtime::LoadContext {
+                model_dir: source.uri.clone(),
+                parameters: source.parameters(&[])?,
+                model_name: source.name.clone(),
+                max_model_memory: None,
+            })?;
+            Ok(oxserve_batching::batched_by_settings(
+                &source.settings,
+                model,
+            )?)
+        },
+    )
+}

@@ -3,9 +3,12 @@
 
 use std::process::ExitCode;
 
-use oxserve_mlflow_server::{SERVER, invocations_extension, load};
+use oxserve_mlflow_server::{SERVER, invocations_extension, load, register};
+use oxserve_runtime::repository::LoaderRegistry;
 
 fn main() -> ExitCode {
-    let extensions = oxserve_runtime::Extensions::default().with_rest(invocations_extension());
+    let extensions = oxserve_runtime::Extensions::default()
+        .with_rest(invocations_extension())
+        .with_loaders(register(LoaderRegistry::new()));
     oxserve_runtime::run_with::<oxserve_runtime::NoArgs, _>(&SERVER, extensions, load)
 }

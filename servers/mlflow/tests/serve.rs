@@ -375,3 +375,32 @@ fn hostile_or_missing_mlmodel_is_refused() {
     let err = start_fails(&dir.0);
     assert!(err.contains("no MLmodel file"), "{err}");
 }
+
+/// `--models-dir` beside its own model: a second MLflow folder (MLServer's `implementation`) loads by name over
+/// the repository REST API and answers V2 by that name, one input per signature column.
+#[tokio::test]
+async fn a_second_model_loads_by_name_over_the_repository_api() {
+    let exp = expected("sklearn_default");
+    let inputs: Vec<Value> = exp["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            json!({"name": column, "shape": [1], "datatype": "FP64", "data": [exp["rows"][0][i]]})
+        })
+        .collect();
+    let reply = oxserve_tests::second_model_over_repository(
+        &binary(),
+        &cases().join("sklearn_default"),
+        &cases().join("sklearn_pickle"),
+        "mlflow-2",
+        Some(json!({"name": "mlflow-2", "implementation": "mlserver_mlflow.MLflowRuntime"})),
+        &[("PREDICTIVE_UNIT_ID", "mlflow")],
+        &json!({"inputs": inputs}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["model_name"], "mlflow-2", "{reply}");
+    assert_eq!(reply["outputs"][0]["name"], "predictions", "{reply}");
+}

@@ -79,6 +79,25 @@ pub fn load(dir: &Path, parameters: &Parameters) -> anyhow::Result<OnnxModel> {
     Ok(model)
 }
 
+/// oxserve's `implementation` name for ONNX models (MLServer has no ONNX runtime).
+pub const IMPLEMENTATION: &str = "oxserve.onnx";
+
+/// Adds this server's format to a model repository's loaders: ONNX models under `oxserve.onnx` (and `onnx`),
+/// recognised by `model.onnx` in a folder without settings (without ONNX Runtime they fail their load with
+/// the reason); `parameters.extra` as the node parameters, MLServer's adaptive batching from the settings.
+/// `onnx-server --models-dir` and `oxserve` both load through it.
+pub fn register(
+    registry: oxserve_runtime::repository::LoaderRegistry,
+) -> oxserve_runtime::repository::LoaderRegistry {
+    registry.register(&[IMPLEMENTATION, "onnx"], &["model.onnx"], |source| {
+        let model = std::sync::Arc::new(load(&source.uri, &source.parameters(&[])?)?);
+        Ok(oxserve_batching::batched_by_settings(
+            &source.settings,
+            model,
+        )?)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,14 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxserve_core::Model;
-use oxserve_onnx_server::{SERVER, load, proxy_config};
+use oxserve_onnx_server::{SERVER, load, proxy_config, register};
+use oxserve_runtime::repository::LoaderRegistry;
 use oxserve_tfserving::TfServingArgs;
 
 /// How long proxy mode waits for the TF Serving sidecar at start-up.
 const SIDECAR_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn main() -> ExitCode {
-    let extensions = oxserve_tfserving::extensions().without_model(|ctx| {
+    let extensions = oxserve_tfserving::extensions()
+        .with_loaders(register(LoaderRegistry::new()))
+        .without_model(|ctx| {
         let config = proxy_config(&ctx.parameters, &ctx.model_name);
         tracing::info!(upstream = %config.rest_endpoint, model = %config.model_name, "no model given: proxy mode");
         let proxy = tokio::task::block_in_place(|| {

@@ -610,3 +610,32 @@ async fn tf_serving_command_line_serves_with_metrics_on_the_rest_port() {
     );
     server.terminate().unwrap();
 }
+
+/// `--models-dir` beside its own model: a second ONNX model (`oxserve.onnx`) loads by name over the repository
+/// REST API and answers V2 by that name.
+#[tokio::test]
+async fn a_second_model_loads_by_name_over_the_repository_api() {
+    let Some(lib) = library() else {
+        return;
+    };
+    let exp = expected("sklearn-pipeline");
+    let reply = oxserve_tests::second_model_over_repository(
+        binary(),
+        &fixture("keras-two-io"),
+        &fixture("sklearn-pipeline"),
+        "iris-onnx",
+        Some(json!({"name": "iris-onnx", "implementation": "oxserve.onnx"})),
+        &[
+            ("PREDICTIVE_UNIT_ID", "mymodel"),
+            ("ORT_DYLIB_PATH", lib.as_str()),
+        ],
+        &json!({"inputs": [exp["inputs"][0]]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["model_name"], "iris-onnx", "{reply}");
+    assert_eq!(
+        reply["outputs"][0]["data"], exp["outputs"][0]["data"],
+        "{reply}"
+    );
+}

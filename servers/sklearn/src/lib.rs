@@ -366,3 +366,45 @@ fn is_one_numeric_matrix(request: &PredictRequest) -> bool {
         _ => false,
     }
 }
+
+/// MLServer's scikit-learn runtime, the `implementation` a `model-settings.json` names for these models.
+pub const IMPLEMENTATION: &str = "mlserver_sklearn.SKLearnModel";
+
+/// Adds this server's formats to a model repository's loaders: scikit-learn pickles and joblib files and the
+/// Rust-trained models, under MLServer's name (and `sklearn`, `oxserve.sklearn`), recognised by their files in
+/// a folder without settings; `parameters.extra.method` as the node parameter, MLServer's adaptive batching from
+/// the settings. `sklearn-server --models-dir` and `oxserve` both load through it.
+pub fn register(
+    registry: oxserve_runtime::repository::LoaderRegistry,
+) -> oxserve_runtime::repository::LoaderRegistry {
+    registry.register(
+        &[IMPLEMENTATION, "sklearn", "oxserve.sklearn"],
+        &[
+            "model.joblib",
+            "model.pkl",
+            "model.pickle",
+            oxserve_rustml::SMARTCORE_FILE,
+            oxserve_rustml::LINFA_FILE,
+        ],
+        |source| {
+            let parameters = source.parameters(&[])?;
+            let method = parameters.get_str("method");
+            let rust_file = if source.uri.is_file() {
+                let name = source.uri.to_string_lossy();
+                (name.ends_with(oxserve_rustml::SMARTCORE_FILE)
+                    || name.ends_with(oxserve_rustml::LINFA_FILE))
+                .then(|| source.uri.clone())
+            } else {
+                oxserve_rustml::find(&source.uri)
+            };
+            let model: std::sync::Arc<dyn oxserve_core::Model> = match rust_file {
+                Some(path) => std::sync::Arc::new(oxserve_rustml::RustModel::load(&path, method)?),
+                None => std::sync::Arc::new(SklearnModel::load(&source.uri, method)?),
+            };
+            Ok(oxserve_batching::batched_by_settings(
+                &source.settings,
+                model,
+            )?)
+        },
+    )
+}

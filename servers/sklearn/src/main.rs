@@ -5,10 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxserve_core::Model;
+use oxserve_runtime::repository::LoaderRegistry;
 use oxserve_sklearn_server::{SERVER, SklearnArgs, SklearnModel};
 
 fn main() -> ExitCode {
-    let extensions = oxserve_runtime::Extensions::default();
+    let extensions = oxserve_runtime::Extensions::default()
+        .with_loaders(oxserve_sklearn_server::register(LoaderRegistry::new()));
     oxserve_runtime::run_with::<SklearnArgs, _>(&SERVER, extensions, |ctx| {
         let method = ctx.parameters.get_str("method");
         let model: Arc<dyn Model> = match oxserve_rustml::find(&ctx.model_dir) {

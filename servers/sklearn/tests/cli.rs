@@ -122,3 +122,29 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     assert!(logs.contains("does not exist"), "{logs}");
     assert!(!logs.contains('\x1b'), "{logs:?}");
 }
+
+/// `--models-dir` beside its own model: a second scikit-learn model (MLServer's `model-settings.json`) loads by
+/// name over the repository REST API and answers V2 by that name.
+#[tokio::test]
+async fn a_second_model_loads_by_name_over_the_repository_api() {
+    let iris = repo_root().join("examples/iris");
+    let reply = oxserve_tests::second_model_over_repository(
+        binary(),
+        &iris,
+        &iris,
+        "iris-2",
+        Some(serde_json::json!({
+            "name": "iris-2", "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "v2"}
+        })),
+        &[],
+        &serde_json::json!({"inputs": [
+            {"name": "predict", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
+        ]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["model_name"], "iris-2", "{reply}");
+    assert_eq!(reply["model_version"], "v2", "{reply}");
+    assert_eq!(reply["outputs"][0]["shape"][0], 1, "{reply}");
+}

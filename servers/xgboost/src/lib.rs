@@ -343,3 +343,27 @@ impl Model for XgboostModel {
         Ok(PredictResponse { outputs })
     }
 }
+
+/// MLServer's XGBoost runtime, the `implementation` a `model-settings.json` names for these models.
+pub const IMPLEMENTATION: &str = "mlserver_xgboost.XGBoostModel";
+
+/// Adds this server's format to a model repository's loaders: XGBoost boosters under MLServer's name (and
+/// `xgboost`, `oxserve.xgboost`), recognised by `model.bst` / `model.ubj` / `model.json` in a folder without
+/// settings; `parameters.extra.nthread`, MLServer's adaptive batching from the settings.
+/// `xgboost-server --models-dir` and `oxserve` both load through it.
+pub fn register(
+    registry: oxserve_runtime::repository::LoaderRegistry,
+) -> oxserve_runtime::repository::LoaderRegistry {
+    registry.register(
+        &[IMPLEMENTATION, "xgboost", "oxserve.xgboost"],
+        &["model.bst", "model.ubj", "model.json"],
+        |source| {
+            let threads = threads_parameter(&source.parameters(&[])?)?;
+            let model = std::sync::Arc::new(XgboostModel::load(&source.uri, threads)?);
+            Ok(oxserve_batching::batched_by_settings(
+                &source.settings,
+                model,
+            )?)
+        },
+    )
+}

@@ -349,3 +349,25 @@ fn help_says_what_it_serves() {
         "{line}"
     );
 }
+
+/// `--models-dir` beside its own model: a second booster, recognised by its file, loads by name over the
+/// repository REST API and answers V2 by that name.
+#[tokio::test]
+async fn a_second_model_loads_by_name_over_the_repository_api() {
+    let case = cases().join("v3/binary-logistic");
+    let reply = oxserve_tests::second_model_over_repository(
+        binary(),
+        &case,
+        &case,
+        "xgb-2",
+        None,
+        &[],
+        &json!({"inputs": [
+            {"name": "predict", "shape": [1, 5], "datatype": "FP64", "data": [0.1, 0.2, 0.3, 0.4, 0.5]}
+        ]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["model_name"], "xgb-2", "{reply}");
+    assert_eq!(reply["outputs"][0]["shape"][0], 1, "{reply}");
+}
