@@ -418,41 +418,6 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::TempDir;
-
-    /// The CI failure of stop 12: two tests started servers in the same clock tick, got one temp folder (and so
-    /// one ports file), and one test talked to the other's server until that was killed. Folders made at once
-    /// from many threads must all differ, and dropping one must leave the others in place.
-    #[test]
-    fn temp_dirs_made_at_once_are_distinct() {
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let barrier = barrier.clone();
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    (0..50)
-                        .map(|_| TempDir::new("oxserve-tempdir-test").expect("temp dir"))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut dirs: Vec<TempDir> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("thread"))
-            .collect();
-        let mut paths: Vec<_> = dirs.iter().map(|d| d.0.clone()).collect();
-        paths.sort();
-        paths.dedup();
-        assert_eq!(paths.len(), 400);
-        let kept = dirs.split_off(200);
-        drop(dirs);
-        assert!(kept.iter().all(|d| d.0.is_dir()));
-    }
-}
-
 /// A one-family server's model repository as an operator grows it: starts `binary` on its own model `own` (the
 /// `model_uri` parameter) with `env` and a models folder holding a copy of the folder `second` as `name/` (with
 /// `settings` as its `model-settings.json` when given; without, its files say what it is), not loaded at
@@ -524,4 +489,39 @@ pub async fn second_model_over_repository(
         "index after loading {name}: {index}"
     );
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TempDir;
+
+    /// The CI failure of stop 12: two tests started servers in the same clock tick, got one temp folder (and so
+    /// one ports file), and one test talked to the other's server until that was killed. Folders made at once
+    /// from many threads must all differ, and dropping one must leave the others in place.
+    #[test]
+    fn temp_dirs_made_at_once_are_distinct() {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..50)
+                        .map(|_| TempDir::new("oxserve-tempdir-test").expect("temp dir"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut dirs: Vec<TempDir> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect();
+        let mut paths: Vec<_> = dirs.iter().map(|d| d.0.clone()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), 400);
+        let kept = dirs.split_off(200);
+        drop(dirs);
+        assert!(kept.iter().all(|d| d.0.is_dir()));
+    }
 }
