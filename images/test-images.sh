@@ -12,6 +12,7 @@
 #   xgboost-server:      on a folder from XGBoost 1.7 (its legacy binary model.bst is read first), and
 #   lightgbm-server:     on a LightGBM 4.7 model.txt: the fixture's rows answer what Booster.predict returned
 #                        over Seldon v1 (NaN rows included) and V2; SIGTERM → exit 0
+# `--prebuild` builds and stages the binaries only (see below).
 # Prints `N passed, N failed`; exits 1 on a failure. Without podman/docker, or without root (chroot, mounts,
 # namespaces), prints SKIPPED and exits 0. ENGINE=podman|docker chooses; PODMAN_FLAGS as in build.sh.
 set -uo pipefail
@@ -26,6 +27,12 @@ source "$here/lib.sh"
 declare -A LIMIT=([sklearn-server]=22000000 [storage-initializer]=25000000 [xgboost-server]=20000000
   [lightgbm-server]=20000000)
 SERVERS=(storage-initializer sklearn-server xgboost-server lightgbm-server)
+
+# --prebuild: only the release build and staging of the binaries above (no engine, no chroot), so that
+# scripts/test.sh can run it in the background while the tests run; the test run later finds it up to date.
+if [ "${1:-}" = --prebuild ]; then
+  exec "$here/build.sh" "${SERVERS[@]}" --no-image
+fi
 
 if [ "${1:-}" != --inside ]; then
   t0=$(date +%s)
