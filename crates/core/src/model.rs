@@ -198,6 +198,13 @@ pub trait Model: Send + Sync + 'static {
         None
     }
 
+    /// The V2 `content_type` parameter written on this model's outputs, as MLServer's runtime for the same
+    /// model writes it (`np`: its NumPy codec, which MLServer's scikit-learn runtime uses for every output,
+    /// string labels included). `None` (the default) writes no parameter.
+    fn output_content_type(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether the model reads tables ([`PredictRequest::table`]): named, typed columns, strings among them (a
     /// scikit-learn pipeline fitted on a DataFrame or on an object array). Protocols then hand it mixed rows,
     /// named columns and records as one input per column; an all-numeric request without names still comes as

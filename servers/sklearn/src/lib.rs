@@ -352,6 +352,11 @@ impl Model for SklearnModel {
         self.estimator.row_cost()
     }
 
+    /// MLServer's scikit-learn runtime answers every output through its NumPy codec.
+    fn output_content_type(&self) -> Option<&'static str> {
+        Some("np")
+    }
+
     /// A pipeline fitted on a DataFrame (`feature_names_in_`) or with encoders fitted on strings reads tables.
     fn accepts_table(&self) -> bool {
         self.estimator.takes_table()

@@ -282,11 +282,39 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
                 close(&output["data"], &Value::from(flat.clone())),
                 "{name} v2 rest: {reply}"
             );
+            // Every output carries MLServer's NumPy content type, as its scikit-learn runtime writes it.
+            assert_eq!(
+                output["parameters"]["content_type"], "np",
+                "{name}: {reply}"
+            );
 
-            let mut v2 =
-                v2pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
-                    .await
-                    .unwrap();
+            // Every row, nulls included: a JSON `null` in a BYTES column is a missing string (`None`, as
+            // MLServer's pandas codec reads it), in an FP64 column NaN.
+            let (status, reply) = post(
+                &server,
+                "/v2/models/classifier/infer",
+                &v2_body(&case.columns, &case.rows),
+            )
+            .await;
+            assert_eq!(status, 200, "{name}: {reply}");
+            let every: Vec<Value> = case
+                .want
+                .iter()
+                .flat_map(|w| match w {
+                    Value::Array(v) => v.clone(),
+                    other => vec![other.clone()],
+                })
+                .collect();
+            assert!(
+                close(&reply["outputs"][0]["data"], &Value::from(every)),
+                "{name} v2 rest with nulls: {reply}"
+            );
+
+            let mut v2 = v2pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(
+                endpoint.clone(),
+            )
+            .await
+            .unwrap();
             let reply = v2
                 .model_infer(v2_grpc_request(&case.columns, &rows))
                 .await
@@ -303,6 +331,14 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
             };
             assert!(
                 close(&Value::from(got), &Value::from(flat)),
+                "{name} v2 grpc"
+            );
+            let content_type = reply.outputs[0].parameters.get("content_type");
+            assert_eq!(
+                content_type.and_then(|p| p.parameter_choice.clone()),
+                Some(v2pb::infer_parameter::ParameterChoice::StringParam(
+                    "np".into()
+                )),
                 "{name} v2 grpc"
             );
         }
@@ -336,7 +372,60 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
                 assert_eq!(status, 400, "{name}: {reply}");
                 let error = reply["error"].as_str().unwrap_or_default();
                 assert!(error.contains(wanted), "{name}: `{error}` lacks `{wanted}`");
+
+                // V2 gRPC: INVALID_ARGUMENT with the same message.
+                let mut v2 =
+                    v2pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(
+                        endpoint.clone(),
+                    )
+                    .await
+                    .unwrap();
+                let status = v2
+                    .model_infer(v2_grpc_request(&columns, &rows))
+                    .await
+                    .unwrap_err();
+                assert_eq!(
+                    status.code(),
+                    tonic::Code::InvalidArgument,
+                    "{name}: {status:?}"
+                );
+                assert!(
+                    status.message().contains(wanted),
+                    "{name} v2 grpc: `{}` lacks `{wanted}`",
+                    status.message()
+                );
             }
+
+            // Seldon gRPC: the rows as a ListValue (with names for a DataFrame model), INVALID_ARGUMENT naming
+            // the column.
+            let mut seldon = pb::model_client::ModelClient::connect(endpoint.clone())
+                .await
+                .unwrap();
+            let Some(prost_types::value::Kind::ListValue(rows)) = pb_value(&bad["rows"]).kind
+            else {
+                unreachable!()
+            };
+            let names: Vec<String> = serde_json::from_value(bad_names).unwrap();
+            let status = seldon
+                .predict(pb::SeldonMessage {
+                    data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
+                        names,
+                        data_oneof: Some(pb::default_data::DataOneof::Ndarray(rows)),
+                    })),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(
+                status.code(),
+                tonic::Code::InvalidArgument,
+                "{name}: {status:?}"
+            );
+            assert!(
+                status.message().contains(wanted),
+                "{name} seldon grpc: `{}` lacks `{wanted}`",
+                status.message()
+            );
         }
     }
 }
