@@ -240,6 +240,10 @@ impl Estimator for Pipeline {
             .is_some_and(|s| s.takes_table())
     }
 
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        self.steps.iter().flatten().next()?.string_columns()
+    }
+
     /// Steps that keep a table (a string imputer) transform it; the first that makes numbers reads it; the rest
     /// compute on numbers.
     fn call_table(&self, method: Method, table: &Table) -> Result<Output, SklearnError> {
@@ -490,6 +494,22 @@ impl Estimator for ColumnTransformer {
                 .parts
                 .iter()
                 .any(|p| p.est.as_ref().is_some_and(|e| e.takes_table()))
+    }
+
+    /// A column holds strings when a transformer that reads it says so.
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        let mut out = vec![false; self.n_features];
+        for part in &self.parts {
+            let Some(strings) = part.est.as_ref().and_then(|e| e.string_columns()) else {
+                continue;
+            };
+            for (&column, &is_string) in part.columns.iter().zip(&strings) {
+                if let Some(slot) = out.get_mut(column) {
+                    *slot |= is_string;
+                }
+            }
+        }
+        Some(out)
     }
 
     /// Each transformer reads its columns of the table (strings included); a passthrough part (`remainder`

@@ -73,6 +73,8 @@ pub struct SklearnModel {
     estimator: Box<dyn Estimator>,
     default_method: Method,
     metadata: ModelMetadata,
+    /// A table model's columns, for V2 metadata ([`Model::table_columns`]).
+    columns: Option<Vec<TensorSpec>>,
 }
 
 /// Finds the model file in a folder (or accepts a file path).
@@ -179,6 +181,8 @@ impl SklearnModel {
         } else {
             TensorSpec::new("input-0", DataType::F64, vec![-1, n])
         };
+        let columns = (!estimator.takes_strings() && estimator.takes_table())
+            .then(|| table_inputs(estimator.as_ref(), n));
         let metadata = ModelMetadata {
             platform: "sklearn".into(),
             inputs: vec![input],
@@ -188,6 +192,7 @@ impl SklearnModel {
             estimator,
             default_method,
             metadata,
+            columns,
         }
     }
 
@@ -200,6 +205,30 @@ impl SklearnModel {
     pub fn estimator(&self) -> &dyn Estimator {
         self.estimator.as_ref()
     }
+}
+
+/// A table model's inputs, one per column as MLServer's pandas codec sends them: named after
+/// `feature_names_in_` (`0`, `1`, … for a model fitted on an object array), `BYTES` where the fitted
+/// transformers read strings and `FP64` elsewhere (a fitted pipeline does not record whether a numeric column was
+/// int64 or bool; FP64 carries either).
+fn table_inputs(estimator: &dyn Estimator, n: i64) -> Vec<TensorSpec> {
+    let names: Vec<String> = match estimator.feature_names_in() {
+        Some(names) => names.to_vec(),
+        None => oxserve_core::Table::positional_names(usize::try_from(n).unwrap_or(0)),
+    };
+    let strings = estimator.string_columns().unwrap_or_default();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let dtype = if strings.get(i) == Some(&true) {
+                DataType::Bytes
+            } else {
+                DataType::F64
+            };
+            TensorSpec::new(name, dtype, vec![-1])
+        })
+        .collect()
 }
 
 /// The method answered when a request names none: the one Seldon's `method` parameter asks for when the estimator
@@ -350,6 +379,10 @@ impl Model for SklearnModel {
 
     fn row_cost(&self) -> Option<u64> {
         self.estimator.row_cost()
+    }
+
+    fn table_columns(&self) -> Option<&[TensorSpec]> {
+        self.columns.as_deref()
     }
 
     /// MLServer's scikit-learn runtime answers every output through its NumPy codec.

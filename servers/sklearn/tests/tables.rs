@@ -255,6 +255,30 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
 
         // V2 REST and gRPC, one input per column: the rows without a missing value.
         if !case.positional {
+            // V2 metadata lists the columns, BYTES where the model reads strings.
+            let reply: Value = oxserve_tests::http_client()
+                .get(server.url("/v2/models/classifier"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let listed: Vec<Value> = case
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(j, c)| {
+                    let datatype = if is_string_column(&case.rows, j) {
+                        "BYTES"
+                    } else {
+                        "FP64"
+                    };
+                    json!({"name": c, "datatype": datatype, "shape": [-1]})
+                })
+                .collect();
+            assert_eq!(reply["inputs"], Value::from(listed), "{name} metadata");
+
             let (rows, want): (Vec<Vec<Value>>, Vec<Value>) = case
                 .rows
                 .iter()

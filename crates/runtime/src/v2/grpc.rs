@@ -78,7 +78,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         Ok(Response::new(v2::model_metadata_grpc(
             &served.name,
             super::versions(&served),
-            served.model.metadata(),
+            &super::metadata(&served),
         )))
     }
 

@@ -171,7 +171,7 @@ fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Res
     let meta = v2::model_metadata_rest(
         &served.name,
         super::versions(&served),
-        served.model.metadata(),
+        &super::metadata(&served),
     );
     match serde_json::to_vec(&meta) {
         Ok(body) => json_response(StatusCode::OK, body),
