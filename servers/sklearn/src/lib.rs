@@ -181,7 +181,10 @@ impl SklearnModel {
         } else {
             TensorSpec::new("input-0", DataType::F64, vec![-1, n])
         };
-        let columns = (!estimator.takes_strings() && estimator.takes_table())
+        // A model that reads any keys (a `DictVectorizer`) has no columns to list.
+        let columns = (!estimator.takes_strings()
+            && estimator.takes_table()
+            && (estimator.feature_names_in().is_some() || n >= 0))
             .then(|| table_inputs(estimator.as_ref(), n));
         let metadata = ModelMetadata {
             platform: "sklearn".into(),

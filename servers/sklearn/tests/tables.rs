@@ -477,3 +477,65 @@ async fn string_labels_come_back_as_a_string_ndarray() {
         "{reply}"
     );
 }
+
+/// A `DictVectorizer` pipeline reads records: Seldon `jsonData` records whose keys differ (absent keys, a key and
+/// a value never fitted), and V2 with one input per key, a `null` where a record lacks the key.
+#[tokio::test]
+async fn dict_vectorizer_reads_records_over_seldon_and_v2() {
+    let dir = repo_root().join("crates/sklearn/fixtures/tables/dictvec-logreg");
+    let case: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("records.json")).unwrap()).unwrap();
+    let server = start(&dir);
+    let records = case["records"].as_array().unwrap();
+    let want = &case["outputs"]["predict_proba"];
+
+    let (status, reply) = post(
+        &server,
+        "/api/v1.0/predictions",
+        &json!({"jsonData": records}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(close(&reply["jsonData"], want), "seldon jsonData: {reply}");
+
+    let mut keys: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.as_object().unwrap().keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let inputs: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let cells: Vec<Value> = records
+                .iter()
+                .map(|r| match r.get(k) {
+                    Some(Value::Bool(b)) => Value::from(u8::from(*b)),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                })
+                .collect();
+            let datatype = if cells.iter().any(Value::is_string) {
+                "BYTES"
+            } else {
+                "FP64"
+            };
+            json!({"name": k, "datatype": datatype, "shape": [records.len()], "data": cells})
+        })
+        .collect();
+    let body = json!({"parameters": {"content_type": "pd"}, "inputs": inputs});
+    let (status, reply) = post(&server, "/v2/models/classifier/infer", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    let flat: Vec<Value> = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().clone())
+        .collect();
+    assert!(
+        close(&reply["outputs"][0]["data"], &Value::from(flat)),
+        "v2: {reply}"
+    );
+}
