@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use oxserve_core::{ColumnData, Table};
-use oxserve_pickle::{Object, Value};
+use oxserve_pickle::Object;
 
 use crate::estimator::MAX_DENSE_VALUES;
 use crate::{Estimator, Matrix, Method, Output, SklearnError};
@@ -35,28 +35,7 @@ struct DictVectorizer {
 
 impl DictVectorizer {
     fn from_object(obj: &Object) -> Result<Self, SklearnError> {
-        let bad = |reason: String| SklearnError::bad_model("DictVectorizer", reason);
-        let Some(Value::Dict(items)) = obj.get("vocabulary_") else {
-            return Err(bad(
-                "missing `vocabulary_` (not fitted) or it is not a dict".into(),
-            ));
-        };
-        let n = items.len();
-        let mut vocabulary = HashMap::with_capacity(n);
-        let mut seen = vec![false; n];
-        for (k, v) in items {
-            let (Some(name), Some(j)) =
-                (k.as_str(), v.as_i64().and_then(|i| usize::try_from(i).ok()))
-            else {
-                return Err(bad("`vocabulary_` is not a dict of str to int".into()));
-            };
-            if j >= n || std::mem::replace(&mut seen[j], true) {
-                return Err(bad(format!(
-                    "`vocabulary_` maps {name:?} to column {j}, outside 0..{n} or repeated"
-                )));
-            }
-            vocabulary.insert(name.to_owned(), j);
-        }
+        let vocabulary = crate::attrs::vocabulary(obj, "DictVectorizer")?;
         let separator = crate::attrs::opt_str(obj, "separator")
             .unwrap_or("=")
             .to_owned();

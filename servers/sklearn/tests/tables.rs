@@ -153,6 +153,20 @@ fn v2_grpc_request(columns: &[String], rows: &[Vec<Value>]) -> v2pb::ModelInferR
     }
 }
 
+/// A gRPC refusal: `INVALID_ARGUMENT` whose message holds `wanted`.
+fn assert_invalid(status: &tonic::Status, wanted: &str, what: &str) {
+    assert_eq!(
+        status.code(),
+        tonic::Code::InvalidArgument,
+        "{what}: {status:?}"
+    );
+    assert!(
+        status.message().contains(wanted),
+        "{what}: `{}` lacks `{wanted}`",
+        status.message()
+    );
+}
+
 fn pb_value(v: &Value) -> prost_types::Value {
     use prost_types::value::Kind;
     prost_types::Value {
@@ -408,16 +422,7 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
                     .model_infer(v2_grpc_request(&columns, &rows))
                     .await
                     .unwrap_err();
-                assert_eq!(
-                    status.code(),
-                    tonic::Code::InvalidArgument,
-                    "{name}: {status:?}"
-                );
-                assert!(
-                    status.message().contains(wanted),
-                    "{name} v2 grpc: `{}` lacks `{wanted}`",
-                    status.message()
-                );
+                assert_invalid(&status, wanted, &format!("{name} v2 grpc"));
             }
 
             // Seldon gRPC: the rows as a ListValue (with names for a DataFrame model), INVALID_ARGUMENT naming
@@ -440,16 +445,7 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
                 })
                 .await
                 .unwrap_err();
-            assert_eq!(
-                status.code(),
-                tonic::Code::InvalidArgument,
-                "{name}: {status:?}"
-            );
-            assert!(
-                status.message().contains(wanted),
-                "{name} seldon grpc: `{}` lacks `{wanted}`",
-                status.message()
-            );
+            assert_invalid(&status, wanted, &format!("{name} seldon grpc"));
         }
     }
 }
