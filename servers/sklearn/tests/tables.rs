@@ -153,6 +153,16 @@ fn v2_grpc_request(columns: &[String], rows: &[Vec<Value>]) -> v2pb::ModelInferR
     }
 }
 
+/// Rows of answers as V2's flat `data`.
+fn flatten(rows: &[Value]) -> Vec<Value> {
+    rows.iter()
+        .flat_map(|w| match w {
+            Value::Array(v) => v.clone(),
+            other => vec![other.clone()],
+        })
+        .collect()
+}
+
 /// A gRPC refusal: `INVALID_ARGUMENT` whose message holds `wanted`.
 fn assert_invalid(status: &tonic::Status, wanted: &str, what: &str) {
     assert_eq!(
@@ -309,13 +319,7 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
             assert_eq!(status, 200, "{name}: {reply}");
             let output = &reply["outputs"][0];
             assert_eq!(output["name"], case.method, "{name}: {reply}");
-            let flat: Vec<Value> = want
-                .iter()
-                .flat_map(|w| match w {
-                    Value::Array(v) => v.clone(),
-                    other => vec![other.clone()],
-                })
-                .collect();
+            let flat = flatten(&want);
             assert!(
                 close(&output["data"], &Value::from(flat.clone())),
                 "{name} v2 rest: {reply}"
@@ -335,16 +339,11 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
             )
             .await;
             assert_eq!(status, 200, "{name}: {reply}");
-            let every: Vec<Value> = case
-                .want
-                .iter()
-                .flat_map(|w| match w {
-                    Value::Array(v) => v.clone(),
-                    other => vec![other.clone()],
-                })
-                .collect();
             assert!(
-                close(&reply["outputs"][0]["data"], &Value::from(every)),
+                close(
+                    &reply["outputs"][0]["data"],
+                    &Value::from(flatten(&case.want))
+                ),
                 "{name} v2 rest with nulls: {reply}"
             );
 
@@ -524,12 +523,7 @@ async fn dict_vectorizer_reads_records_over_seldon_and_v2() {
     let body = json!({"parameters": {"content_type": "pd"}, "inputs": inputs});
     let (status, reply) = post(&server, "/v2/models/classifier/infer", &body).await;
     assert_eq!(status, 200, "{reply}");
-    let flat: Vec<Value> = want
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().clone())
-        .collect();
+    let flat = flatten(want.as_array().unwrap());
     assert!(
         close(&reply["outputs"][0]["data"], &Value::from(flat)),
         "v2: {reply}"
