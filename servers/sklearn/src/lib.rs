@@ -307,6 +307,16 @@ fn input_documents(request: &PredictRequest) -> Result<Option<Vec<&str>>, ModelE
             )));
         }
     }
+    // A V2 `null` among the documents: scikit-learn's vectorizers refuse `None`.
+    if let Some(index) = input
+        .tensor
+        .missing()
+        .and_then(|m| m.iter().position(|&missing| missing))
+    {
+        return Err(ModelError::BadInput(format!(
+            "np.nan is an invalid document, expected byte or unicode string (document {index} is null)"
+        )));
+    }
     strings
         .iter()
         .enumerate()
