@@ -198,6 +198,20 @@ pub trait Model: Send + Sync + 'static {
         None
     }
 
+    /// A table model's columns (name, element type, shape `[-1]`), which V2 metadata lists as its inputs: one
+    /// input per column, as MLServer's pandas codec sends a DataFrame. `None` (the default) lists
+    /// [`ModelMetadata::inputs`]. Only the metadata routes read it; requests are decoded as before.
+    fn table_columns(&self) -> Option<&[TensorSpec]> {
+        None
+    }
+
+    /// The V2 `content_type` parameter written on this model's outputs, as MLServer's runtime for the same
+    /// model writes it (`np`: its NumPy codec, which MLServer's scikit-learn runtime uses for every output,
+    /// string labels included). `None` (the default) writes no parameter.
+    fn output_content_type(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether the model reads tables ([`PredictRequest::table`]): named, typed columns, strings among them (a
     /// scikit-learn pipeline fitted on a DataFrame or on an object array). Protocols then hand it mixed rows,
     /// named columns and records as one input per column; an all-numeric request without names still comes as

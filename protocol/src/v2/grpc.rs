@@ -80,7 +80,7 @@ pub fn decode_grpc(
         outputs.push(output.name);
         output_parameters.push(infer_parameters_to_json(output.parameters));
     }
-    Ok(DecodedInfer {
+    let mut decoded = DecodedInfer {
         id: Some(request.id),
         parameters: infer_parameters_to_json(request.parameters),
         request: PredictRequest { inputs, outputs },
@@ -88,7 +88,9 @@ pub fn decode_grpc(
         output_parameters,
         binary_outputs: super::BinaryOutputs::none(),
         raw_output,
-    })
+    };
+    super::codecs::apply(&mut decoded)?;
+    Ok(decoded)
 }
 
 /// The first non-empty typed field, by name.

@@ -90,8 +90,9 @@ impl RequestInput {
         let Some(data) = self.data else {
             return Err(V2Error::MissingData { name: self.name });
         };
-        let values = data.resolve(&self.name, dtype)?;
-        let tensor = build_tensor(&self.name, &self.shape, dims, count, "data", values)?;
+        let (values, missing) = data.resolve_column(&self.name, dtype)?;
+        let tensor = build_tensor(&self.name, &self.shape, dims, count, "data", values)?
+            .with_missing(missing);
         Ok(NamedTensor::new(self.name, tensor))
     }
 }
@@ -331,7 +332,7 @@ pub fn decode_rest(
         output_parameters.push(params);
     }
 
-    Ok(DecodedInfer {
+    let mut decoded = DecodedInfer {
         id: request.id,
         parameters,
         request: PredictRequest { inputs, outputs },
@@ -339,7 +340,9 @@ pub fn decode_rest(
         output_parameters,
         binary_outputs,
         raw_output: false,
-    })
+    };
+    super::codecs::apply(&mut decoded)?;
+    Ok(decoded)
 }
 
 /// Decodes one REST tensor, taking its blob (if `binary_data_size` says it has one) from the front of `rest`.
@@ -360,10 +363,15 @@ fn decode_tensor(
             expected: "a non-negative integer",
         })?),
     };
+    let mut missing = None;
     let (values, what) = match (input.data, size) {
         (Some(_), Some(_)) => return Err(V2Error::DataAndBinary { name: input.name }),
         (None, None) => return Err(V2Error::MissingData { name: input.name }),
-        (Some(data), None) => (data.resolve(&input.name, dtype)?, "data"),
+        (Some(data), None) => {
+            let (values, mask) = data.resolve_column(&input.name, dtype)?;
+            missing = mask;
+            (values, "data")
+        }
         (None, Some(size)) => {
             if !has_header {
                 return Err(V2Error::BinaryWithoutHeader { name: input.name });
@@ -380,7 +388,8 @@ fn decode_tensor(
             (decode_blob(&input.name, dtype, count, blob)?, "binary data")
         }
     };
-    let tensor = build_tensor(&input.name, &input.shape, dims, count, what, values)?;
+    let tensor =
+        build_tensor(&input.name, &input.shape, dims, count, what, values)?.with_missing(missing);
     Ok((
         NamedTensor::new(input.name, tensor),
         InputInfo {
