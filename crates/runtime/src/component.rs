@@ -403,11 +403,19 @@ enum Family {
     Timer(HistogramVec, Vec<String>),
 }
 
-/// The wrapper's TIMER buckets: 50 log-spaced bounds from 1 ms to 30 s.
+/// The wrapper's TIMER buckets: 50 log-spaced bounds from 1 ms to 30 s, computed as numpy's `logspace` computes
+/// them (a fixed step in the exponent, the last exponent exact), so the `le` labels print the same.
 fn timer_buckets() -> Vec<f64> {
     let (lo, hi) = (0.001f64.log10(), 30f64.log10());
+    let step = (hi - lo) / 49.0;
     (0..50)
-        .map(|i| 10f64.powf(lo + (hi - lo) * f64::from(i) / 49.0))
+        .map(|i| {
+            10f64.powf(if i == 49 {
+                hi
+            } else {
+                lo + f64::from(i) * step
+            })
+        })
         .collect()
 }
 

@@ -16,6 +16,10 @@
 //! | internal | `Internal`, `BadMetadata`, `Model(Internal)` | 500 | `INTERNAL` |
 //! | not implemented | `NoExplainer` | 501 | `UNIMPLEMENTED` |
 //! | unavailable | `NotReady` | 503 | `UNAVAILABLE` |
+//!
+//! A Seldon component's error (`Component`) carries its own status (400–599) and `reason`, answered on REST as the
+//! Python wrapper answers a `SeldonMicroserviceException`; on gRPC it takes its class's code (4xx bad input,
+//! 5xx internal).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
