@@ -563,8 +563,9 @@ pub trait Component: Send + Sync + 'static {
     }
 
     /// `/send-feedback` (`…/SendFeedback`), after the runtime has counted the reward. `routing` is this node's
-    /// decision for the request (`response.meta.routing[PREDICTIVE_UNIT_ID]`). `Ok(None)` answers the wrapper's
-    /// empty reply (`{"data":{"ndarray":[]},"meta":…}`) with `meta` (default: the request's reply meta).
+    /// decision for the request (`response.meta.routing[PREDICTIVE_UNIT_ID]`). [`FeedbackOutcome::Empty`] answers
+    /// the wrapper's empty reply (`{"data":{"ndarray":[]},"meta":…}`); the default is that, with the request's
+    /// reply meta.
     fn send_feedback(
         &self,
         node: &Node,
@@ -966,20 +967,9 @@ fn empty_reply(node: &Node, request: &Meta) -> SeldonMessage {
 
 /// The wrapper's echo for a transform hook a component lacks.
 fn echo(node: &Node, request: SeldonMessage) -> SeldonMessage {
-    let meta = node.reply_meta(&request.meta);
-    let payload = match request.payload {
-        Payload::Data(DefaultData { array, .. }) => {
-            let names = match array.tensor().map(Tensor::shape) {
-                Some([_, cols, ..]) => crate::seldon::default_names(*cols),
-                _ => Vec::new(),
-            };
-            Payload::Data(DefaultData { names, array })
-        }
-        other => other,
-    };
     SeldonMessage {
-        meta,
-        payload,
+        meta: node.reply_meta(&request.meta),
+        payload: crate::seldon::echo_payload(request.payload),
         status: None,
     }
 }
@@ -1062,31 +1052,13 @@ where
         Err(e) => e.exit(),
     };
     crate::init_tracing(config.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(serve(
+    crate::block_on_exit(serve(
         config,
         args.service_type,
         server.parameters,
         build,
         crate::wait_for_signal(),
-    ));
-    runtime.shutdown_background();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ))
 }
 
 /// Builds the component and serves it on the configured ports until `shutdown` completes (what [`run`] does

@@ -43,8 +43,17 @@ pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
 /// `meta`, and `data` gets the names the Python wrapper gives every reply (`t:0 … t:{cols-1}` for 2-D and more,
 /// none for 1-D: the request's own names never come back), on REST and gRPC alike.
 pub(crate) fn transform(state: &ServerState, message: SeldonMessage) -> SeldonMessage {
-    let meta = reply_meta(state, &message.meta);
-    let payload = match message.payload {
+    SeldonMessage {
+        meta: reply_meta(state, &message.meta),
+        payload: echo_payload(message.payload),
+        status: None,
+    }
+}
+
+/// A payload as the wrapper echoes it from a transform it does not implement: `data` renamed `t:0 … t:{cols-1}`
+/// for 2-D and more (none for 1-D), anything else unchanged.
+pub(crate) fn echo_payload(payload: Payload) -> Payload {
+    match payload {
         Payload::Data(DefaultData { array, .. }) => {
             let names = match array.tensor().map(Tensor::shape) {
                 Some([_, cols, ..]) => default_names(*cols),
@@ -53,11 +62,6 @@ pub(crate) fn transform(state: &ServerState, message: SeldonMessage) -> SeldonMe
             Payload::Data(DefaultData { names, array })
         }
         other => other,
-    };
-    SeldonMessage {
-        meta,
-        payload,
-        status: None,
     }
 }
 
