@@ -588,7 +588,8 @@ async fn model_reports_tags_and_custom_metrics() {
     assert_eq!((status, reply["strData"].as_str()), (200, Some("healthy")));
 }
 
-/// A message-level component: the whole-message hooks (the Python wrapper's `*_raw`) and a user error status.
+/// A message-level component: the whole-message hooks (the Python wrapper's `*_raw`), a user error status, and
+/// hooks that say they block (called on a blocking thread, as an embedded interpreter's would be).
 struct Raw;
 
 impl Component for Raw {
@@ -601,6 +602,9 @@ impl Component for Raw {
             oxserve_protocol::seldon::Payload::StrData(s) if s == "teapot" => Err(
                 component::ComponentError::with_status(418, "I_AM_A_TEAPOT", "short and stout"),
             ),
+            oxserve_protocol::seldon::Payload::StrData(s) if s == "panic" => {
+                panic!("a bug in the component")
+            }
             payload => Ok(oxserve_protocol::seldon::SeldonMessage {
                 meta: node.reply_meta(&request.meta),
                 payload,
@@ -611,6 +615,10 @@ impl Component for Raw {
 
     fn metadata(&self) -> Option<Value> {
         Some(serde_json::json!({"name": "raw", "platform": "rust"}))
+    }
+
+    fn blocking(&self) -> bool {
+        true
     }
 }
 
@@ -629,6 +637,10 @@ async fn message_level_hooks_and_user_errors() {
         reply,
         serde_json::json!({"status":{"code":-1,"info":"short and stout","reason":"I_AM_A_TEAPOT","status":1}})
     );
+    // A panic on the hook's blocking thread is that request's 500; the server goes on.
+    let (status, reply) = rest(&served, "/predict", "json", r#"{"strData":"panic"}"#).await;
+    assert_eq!(status, 500, "{reply}");
+    assert_eq!(reply["status"]["reason"], "MICROSERVICE_INTERNAL_ERROR");
     let mut model = pb::model_client::ModelClient::connect(channel(&served))
         .await
         .unwrap();
