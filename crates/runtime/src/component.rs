@@ -327,23 +327,7 @@ impl Node {
     /// The reply `meta` the wrapper builds from a request's: its `puid`, `tags` and `metrics`, and `requestPath`
     /// with this node (the request's entries win); `routing` is dropped.
     pub fn reply_meta(&self, request: &Meta) -> Meta {
-        let mut meta = Meta {
-            metrics: request.metrics.clone(),
-            puid: request.puid.clone(),
-            request_path: Default::default(),
-            routing: Default::default(),
-            tags: request.tags.clone(),
-        };
-        if let Some((unit, image)) = &self.inner.request_path {
-            meta.request_path.insert(unit.clone(), image.clone());
-        }
-        meta.request_path.extend(
-            request
-                .request_path
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
-        meta
+        crate::seldon::meta_with_path(self.inner.request_path.as_ref(), request)
     }
 
     /// Exports custom metrics to the metrics port as the wrapper does: `COUNTER` as the counter `<key>_total`

@@ -20,6 +20,12 @@ use crate::state::ServerState;
 
 /// The reply `meta`: the request's `puid`, `tags` and `metrics`, plus `requestPath` with this node.
 pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
+    meta_with_path(state.request_path.as_ref(), request)
+}
+
+/// The reply `meta` of a node whose `requestPath` entry is `path` (`PREDICTIVE_UNIT_ID` → image; the request's
+/// entries win); the request's `routing` is dropped.
+pub(crate) fn meta_with_path(path: Option<&(String, String)>, request: &Meta) -> Meta {
     let mut meta = Meta {
         metrics: request.metrics.clone(),
         puid: request.puid.clone(),
@@ -27,7 +33,7 @@ pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
         routing: Default::default(),
         tags: request.tags.clone(),
     };
-    if let Some((unit, image)) = &state.request_path {
+    if let Some((unit, image)) = path {
         meta.request_path.insert(unit.clone(), image.clone());
     }
     meta.request_path.extend(
