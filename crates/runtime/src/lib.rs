@@ -20,6 +20,7 @@
 //!
 //! Every flag has an env var; their names are in [`config::env`], once.
 
+pub mod component;
 pub mod config;
 mod conn;
 pub mod error;
@@ -260,6 +261,12 @@ where
     };
     let extensions = args.extensions(extensions);
     init_tracing(config.log_json);
+    block_on_exit(serve_with(config, server.parameters, extensions, load))
+}
+
+/// Runs `serve` on a new multi-threaded runtime and turns its outcome into the process exit code (a failure
+/// logged as one line, exit 1).
+fn block_on_exit(serve: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -270,7 +277,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve_with(config, server.parameters, extensions, load));
+    let result = runtime.block_on(serve);
     // Do not wait for model calls still running on blocking threads (cut by the drain deadline): dropping the
     // runtime would, without limit.
     runtime.shutdown_background();
