@@ -48,7 +48,7 @@ wait_for "$system_pid" system
 # on processes and sockets, leave room for: it runs in the background at a lower priority while they run, and
 # the image test below finds it up to date. A failure here is reported by the image test's own build.
 step "images: release build in the background"
-setsid nice -n 10 images/test-images.sh --prebuild >"$logs/images-build.log" 2>&1 &
+setsid nice -n 19 images/test-images.sh --prebuild >"$logs/images-build.log" 2>&1 &
 images_pid=$!
 # A failing step ends the run: the build (its own process group) goes with it.
 trap 'kill -- "-$images_pid" 2>/dev/null || true' EXIT
