@@ -161,6 +161,26 @@ impl Reader<'_> {
                 })
             }
             "NdArrayNode" => self.array(node, depth)?,
+            // `slice(start, stop, step)` (ColumnTransformer's `output_indices_`): plain data, held as the pickle
+            // reader holds a pickled slice (an inert `builtins.slice` object with its three arguments).
+            "SliceNode" => {
+                let bound = |key: &str| -> Result<Value, PickleError> {
+                    match content.and_then(|c| c.get(key)) {
+                        None | Some(Json::Null) => Ok(Value::None),
+                        Some(v) => v.as_i64().map(Value::Int).ok_or_else(|| {
+                            err(format!("a SliceNode's `{key}` is not an integer or null"))
+                        }),
+                    }
+                };
+                Value::Object(Box::new(Object {
+                    class: QualName {
+                        module: "builtins".to_owned(),
+                        name: "slice".to_owned(),
+                    },
+                    args: vec![bound("start")?, bound("stop")?, bound("step")?],
+                    state: Value::None,
+                }))
+            }
             "ObjectNode" => {
                 if !crate::is_allowed_global(module, class) {
                     return Err(err(format!(
