@@ -5,9 +5,13 @@
 //!   example, `mlflow_version`. A custom `python_function` model (a pickled `PythonModel`, `code` paths) is
 //!   refused with what to do instead: oxserve never runs a model's Python.
 //! - [`MlflowModel`] wraps the engine the server loaded for the flavour (any [`Model`] taking one float64
-//!   matrix) and gives it what pyfunc's `predict` gives the flavour's model: the signature enforced as
-//!   `_enforce_schema` does ([`signature::enforce`]: columns by name, or by position when unnamed; MLflow's
-//!   conversions; its wording for missing columns and wrong types), and the output pyfunc answers.
+//!   matrix, or named columns when it [`accepts_table`](Model::accepts_table)) and gives it what pyfunc's
+//!   `predict` gives the flavour's model: the signature enforced as `_enforce_schema` does
+//!   ([`signature::enforce_table`]: columns by name, or by position when unnamed; double, float, long, integer,
+//!   boolean and string columns; MLflow's conversions; its wording for missing columns and wrong types), and
+//!   the output pyfunc answers, named as the output signature names it. [`Signature::enforce_params`] checks a
+//!   request's `params` against the params schema (no flavour served here uses them: mlflow.sklearn's wrapper
+//!   takes `params` and ignores them).
 //! - [`scoring`] parses MLflow's scoring protocol (`/invocations`: `dataframe_split`, `dataframe_records`,
 //!   `instances`, `inputs`, `text/csv`) into a [`Frame`] and writes `{"predictions": …}`.
 //!

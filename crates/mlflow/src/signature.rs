@@ -1,6 +1,7 @@
-//! A model's signature (`MLmodel`'s `signature`) and its enforcement, as pyfunc's `_enforce_schema` does it on
-//! numeric inputs: columns by name (by position when the signature has no names), MLflow's allowed conversions,
-//! missing columns and wrong types refused in MLflow's words.
+//! A model's signature (`MLmodel`'s `signature`) and its enforcement, as pyfunc's `_enforce_schema` does it:
+//! columns by name (by position when the signature has no names), MLflow's allowed conversions into typed
+//! columns (double, float, long, integer, boolean, string), missing columns and wrong types refused in MLflow's
+//! words; and the params schema, as `_enforce_params_schema` checks a request's `params`.
 
 use oxserve_core::{Column as TableColumn, ColumnData, Table};
 

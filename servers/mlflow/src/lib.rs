@@ -10,10 +10,13 @@
 //!   flavour's predict (`predict_fn` for sklearn, `Booster.predict` or the wrapper's `predict` for xgboost and
 //!   lightgbm, every graph output for onnx). The answer is the output `predictions` (ONNX: one output per
 //!   graph output, as pyfunc's DataFrame has one column per output).
-//! - Protocols: Seldon v1 (`ndarray` columns in the signature's order; the reply carries what `pyfunc.predict`
-//!   returns), V2 (one 2-D tensor, or one 1-D input per column named as the signature names them, as MLServer's
-//!   pandas codec sends them), KServe V1, and MLflow's scoring protocol on the same port ([`invocations_extension`]):
-//!   `POST /invocations`, `GET /ping`, `/health`, `/version`.
+//! - Protocols: Seldon v1 (`ndarray` rows, mixed types allowed, columns by `names` when given, else in the
+//!   signature's order; the reply carries what `pyfunc.predict` returns), V2 (one 2-D tensor, or one 1-D input per
+//!   column named as the signature names them, strings as BYTES, as MLServer's pandas codec sends them), KServe
+//!   V1, and MLflow's scoring protocol on the same port ([`invocations_extension`]): `POST /invocations` (with
+//!   `params` checked against the signature's params schema), `GET /ping`, `/health`, `/version`. Outside
+//!   `/invocations` the answer is named as the output signature names it (V2's output, metadata), else
+//!   `predictions`; a 2-D answer's columns take the output signature's names as Seldon's `names`.
 //! - Parameters: `nthread` (XGBoost / LightGBM threads for one large request, default 1), `xtype` (Seldon's
 //!   MLFlowServer's, accepted and ignored: a table is always a DataFrame here).
 
