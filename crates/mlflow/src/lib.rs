@@ -10,8 +10,8 @@
 //!   ([`signature::enforce_table`]: columns by name, or by position when unnamed; double, float, long, integer,
 //!   boolean and string columns; MLflow's conversions; its wording for missing columns and wrong types), and
 //!   the output pyfunc answers, named as the output signature names it. [`Signature::enforce_params`] checks a
-//!   request's `params` against the params schema (no flavour served here uses them: mlflow.sklearn's wrapper
-//!   takes `params` and ignores them).
+//!   request's `params` against the params schema (mlflow.sklearn's and mlflow.lightgbm's wrappers take them and
+//!   ignore them; mlflow.xgboost's passes them to `predict` as keyword arguments, not applied here yet).
 //! - [`scoring`] parses MLflow's scoring protocol (`/invocations`: `dataframe_split`, `dataframe_records`,
 //!   `instances`, `inputs`, `text/csv`) into a [`Frame`] and writes `{"predictions": …}`.
 //!

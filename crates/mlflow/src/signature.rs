@@ -689,6 +689,9 @@ fn convert_column(
         Some(t @ (ColType::Long | ColType::Integer)) => cells
             .iter()
             .map(|c| {
+                if let Cell::Int(i) = c {
+                    return Ok(Some(*i));
+                }
                 let v = number(name, c, Some(t))?;
                 if v.fract() != 0.0 {
                     return Err(MlflowError::Schema(format!(

@@ -278,8 +278,10 @@ async fn invocations(State(state): State<Arc<ServerState>>, request: Request) ->
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
     };
-    // pyfunc checks `params` against the signature's params schema before predicting; no flavour served here
-    // uses them (mlflow.sklearn's wrapper takes `params` and ignores them), so once checked they go no further.
+    // pyfunc checks `params` against the signature's params schema before predicting. mlflow.sklearn's and
+    // mlflow.lightgbm's wrappers take `params` and ignore them; mlflow.xgboost passes them to the model's `predict`
+    // as keyword arguments (`output_margin`, `iteration_range`, ...), which oxserve does not apply yet: once
+    // checked they go no further.
     let signature = LOADED.get().and_then(|l| l.signature.as_ref());
     match signature.map(|s| s.enforce_params(invocation.params.as_ref())) {
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
