@@ -370,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn slices_are_read_as_a_pickled_slice_and_bad_bounds_refused() {
+        let schema = r#"{"__class__": "slice", "__module__": "builtins", "__loader__": "SliceNode",
+            "content": {"start": 0, "stop": 2, "step": null}}"#;
+        let Value::Object(o) = load_skops(&skops(schema, &[]), &Limits::default()).unwrap() else {
+            panic!("not an object")
+        };
+        assert_eq!(o.class_name(), "slice");
+        assert_eq!(o.args, vec![Value::Int(0), Value::Int(2), Value::None]);
+        let schema = r#"{"__class__": "slice", "__module__": "builtins", "__loader__": "SliceNode",
+            "content": {"start": "os.system", "stop": 2, "step": null}}"#;
+        let e = load_skops(&skops(schema, &[]), &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("`start` is not an integer"), "{e}");
+    }
+
+    #[test]
     fn code_nodes_are_refused() {
         let schema = r#"{"__class__": "system", "__module__": "os", "__loader__": "FunctionNode", "content": {}}"#;
         let e = load_skops(&skops(schema, &[]), &Limits::default()).unwrap_err();
