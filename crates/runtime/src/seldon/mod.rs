@@ -7,7 +7,7 @@ pub(crate) mod rest;
 
 use std::path::Path;
 
-use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData};
+use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData, TensorSpec};
 use oxserve_protocol::seldon::{
     self, ArrayKind, DataArray, DefaultData, Feedback, Meta, ModelMetadataMessage, NdArrayRef,
     Payload, SeldonMessage,
@@ -417,6 +417,31 @@ pub(crate) fn default_names(cols: usize) -> Vec<String> {
     (0..cols).map(|i| format!("t:{i}")).collect()
 }
 
+/// Seldon's tensor metadata (`{"messagetype": "tensor", "schema": {"names", "types", "shape"}}`) for each model
+/// input whose columns the model file names or types; empty when none does (Seldon's default then holds).
+fn feature_inputs(inputs: &[TensorSpec]) -> Vec<seldon::MessageMetadata> {
+    inputs
+        .iter()
+        .filter(|spec| !spec.features.is_empty())
+        .map(|spec| {
+            let mut schema = serde_json::Map::new();
+            if !spec.features.names.is_empty() {
+                schema.insert("names".into(), spec.features.names.clone().into());
+            }
+            if !spec.features.types.is_empty() {
+                schema.insert("types".into(), spec.features.types.clone().into());
+            }
+            let columns = spec.shape.iter().skip(1).copied().collect::<Vec<i64>>();
+            schema.insert("shape".into(), columns.into());
+            seldon::MessageMetadata {
+                messagetype: Some("tensor".into()),
+                schema: Some(schema.into()),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 /// The default Seldon metadata: name and version from the image (`repo/name:tag`).
 pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
     let (name, version) = split_image(image);
@@ -427,10 +452,16 @@ pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMess
     }
 }
 
-/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
-/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
-pub(crate) fn load_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
-    let defaults = default_metadata(config.predictive_unit_image.as_deref());
+/// Seldon metadata: defaults from the image (and, where the model file names its features, the model's
+/// inputs), `metadata.yaml` in the model folder over them, `MODEL_METADATA` over that; `None` when the result
+/// fails Seldon's schema (every metadata call then answers 500).
+pub(crate) fn load_metadata(
+    config: &Config,
+    model_dir: &Path,
+    model_inputs: &[TensorSpec],
+) -> Option<ModelMetadataMessage> {
+    let mut defaults = default_metadata(config.predictive_unit_image.as_deref());
+    defaults.inputs = feature_inputs(model_inputs);
     let mut merged = match serde_json::to_value(&defaults) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => return Some(defaults),
