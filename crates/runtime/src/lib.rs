@@ -417,7 +417,7 @@ fn new_state(
     model_dir: &Path,
 ) -> anyhow::Result<ServerState> {
     let image = config.predictive_unit_image.clone();
-    let seldon_metadata = seldon::load_metadata(config, model_dir);
+    let seldon_metadata = seldon::load_metadata(config, model_dir, &model.metadata().inputs);
     let (image_name, image_version) = seldon::split_image(image.as_deref());
     let metrics = Metrics::new(metrics::FeedbackIdentity {
         model_name: config.predictive_unit_id.clone().unwrap_or_default(),

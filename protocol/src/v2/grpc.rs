@@ -273,7 +273,15 @@ pub fn model_metadata_grpc(
         name: spec.name.clone(),
         datatype: spec.datatype.v2_name().to_owned(),
         shape: spec.shape.clone(),
-        parameters: HashMap::new(),
+        parameters: super::rest::feature_lists(spec)
+            .map(|(key, list)| {
+                let text = serde_json::to_string(list).unwrap_or_default();
+                let value = InferParameter {
+                    parameter_choice: Some(ParameterChoice::StringParam(text)),
+                };
+                (key.to_owned(), value)
+            })
+            .collect(),
     };
     ModelMetadataResponse {
         name: name.to_owned(),

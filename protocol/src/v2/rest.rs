@@ -164,16 +164,38 @@ pub struct MetadataTensor {
     pub datatype: String,
     /// Its shape; `-1` marks a variable dimension.
     pub shape: Vec<i64>,
+    /// MLServer's optional tensor parameters (its `MetadataTensor.parameters`; the Open Inference Protocol's
+    /// metadata tensor has none): `feature_names` / `feature_types` (arrays of strings, one per column) when
+    /// the model file declares them; omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, Value>>))]
+    pub parameters: Option<Map<String, Value>>,
 }
 
 impl From<&TensorSpec> for MetadataTensor {
     fn from(spec: &TensorSpec) -> Self {
+        let mut parameters = Map::new();
+        for (key, list) in feature_lists(spec) {
+            parameters.insert(key.to_owned(), Value::from(list.to_vec()));
+        }
         MetadataTensor {
             name: spec.name.clone(),
             datatype: spec.datatype.v2_name().to_owned(),
             shape: spec.shape.clone(),
+            parameters: (!parameters.is_empty()).then_some(parameters),
         }
     }
+}
+
+/// The tensor parameters a spec's declared features become, each list only when non-empty: `feature_names`,
+/// then `feature_types` (REST writes them as arrays, gRPC as JSON text in a string parameter).
+pub(crate) fn feature_lists(spec: &TensorSpec) -> impl Iterator<Item = (&'static str, &[String])> {
+    [
+        ("feature_names", spec.features.names.as_slice()),
+        ("feature_types", spec.features.types.as_slice()),
+    ]
+    .into_iter()
+    .filter(|(_, list)| !list.is_empty())
 }
 
 /// The model metadata body (`GET /v2/models/{name}`).

@@ -7,7 +7,7 @@ pub(crate) mod rest;
 
 use std::path::Path;
 
-use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData};
+use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData, TensorSpec};
 use oxserve_protocol::seldon::{
     self, ArrayKind, DataArray, DefaultData, Feedback, Meta, ModelMetadataMessage, NdArrayRef,
     Payload, SeldonMessage,
@@ -569,6 +569,31 @@ pub(crate) fn default_names(cols: usize) -> Vec<String> {
     (0..cols).map(|i| format!("t:{i}")).collect()
 }
 
+/// Seldon's tensor metadata (`{"messagetype": "tensor", "schema": {"names", "types", "shape"}}`) for each model
+/// input whose columns the model file names or types; empty when none does (Seldon's default then holds).
+fn feature_inputs(inputs: &[TensorSpec]) -> Vec<seldon::MessageMetadata> {
+    inputs
+        .iter()
+        .filter(|spec| !spec.features.is_empty())
+        .map(|spec| {
+            let mut schema = serde_json::Map::new();
+            if !spec.features.names.is_empty() {
+                schema.insert("names".into(), spec.features.names.clone().into());
+            }
+            if !spec.features.types.is_empty() {
+                schema.insert("types".into(), spec.features.types.clone().into());
+            }
+            let columns = spec.shape.iter().skip(1).copied().collect::<Vec<i64>>();
+            schema.insert("shape".into(), columns.into());
+            seldon::MessageMetadata {
+                messagetype: Some("tensor".into()),
+                schema: Some(schema.into()),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 /// The default Seldon metadata: name and version from the image (`repo/name:tag`).
 pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
     let (name, version) = split_image(image);
@@ -579,11 +604,20 @@ pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMess
     }
 }
 
-/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
-/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
-pub(crate) fn load_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
+/// Seldon metadata: defaults from the image (and, where the model file names its features, the model's
+/// inputs), `metadata.yaml` in the model folder over them, `MODEL_METADATA` over that; `None` when the result
+/// fails Seldon's schema (every metadata call then answers 500).
+pub(crate) fn load_metadata(
+    config: &Config,
+    model_dir: &Path,
+    model_inputs: &[TensorSpec],
+) -> Option<ModelMetadataMessage> {
     let file = std::fs::read_to_string(model_dir.join("metadata.yaml")).ok();
-    merge_metadata(config, file.as_deref().and_then(parse_metadata))
+    merge_metadata(
+        config,
+        file.as_deref().and_then(parse_metadata),
+        model_inputs,
+    )
 }
 
 /// Seldon metadata of a component: its own (the wrapper's `init_metadata`) over the defaults from the image,
@@ -593,10 +627,10 @@ pub(crate) fn metadata_over(
     init: serde_json::Value,
 ) -> Option<ModelMetadataMessage> {
     match init {
-        serde_json::Value::Object(m) => merge_metadata(config, Some(m)),
+        serde_json::Value::Object(m) => merge_metadata(config, Some(m), &[]),
         _ => {
             tracing::warn!("the component's metadata is not a mapping; ignoring it");
-            merge_metadata(config, None)
+            merge_metadata(config, None, &[])
         }
     }
 }
@@ -612,12 +646,15 @@ fn parse_metadata(text: &str) -> Option<serde_json::Map<String, serde_json::Valu
     }
 }
 
-/// The defaults from the image, `own` over them, `MODEL_METADATA` over that, checked against Seldon's schema.
+/// The defaults from the image (inputs from `model_inputs` where they name their features), `own` over them,
+/// `MODEL_METADATA` over that, checked against Seldon's schema.
 fn merge_metadata(
     config: &Config,
     own: Option<serde_json::Map<String, serde_json::Value>>,
+    model_inputs: &[TensorSpec],
 ) -> Option<ModelMetadataMessage> {
-    let defaults = default_metadata(config.predictive_unit_image.as_deref());
+    let mut defaults = default_metadata(config.predictive_unit_image.as_deref());
+    defaults.inputs = feature_inputs(model_inputs);
     let mut merged = match serde_json::to_value(&defaults) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => return Some(defaults),
