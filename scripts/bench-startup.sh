@@ -8,7 +8,8 @@
 # ALLOC=system|jemalloc builds the server with that global allocator instead of the default (crates/alloc's
 # measurement features) into target/release/alloc-$ALLOC/ (oxserve too when ALLOC_OXSERVE=1, for
 # scripts/bench-repository.py), so the allocators compare: startup, idle RSS and the binary's size.
-# BIN=path runs that binary instead of building one.
+# BIN=path runs that binary instead of building one; SERVER_ENV='NAME=VALUE ...' is the server's extra env (e.g.
+# LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 on an ALLOC=system build: another malloc, no rebuild).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -38,7 +39,7 @@ for i in $(seq "$runs"); do
   PREDICTIVE_UNIT_HTTP_SERVICE_PORT=$port PREDICTIVE_UNIT_GRPC_SERVICE_PORT=$((port + 1)) \
     PREDICTIVE_UNIT_METRICS_SERVICE_PORT=$((port + 2)) OXSERVE_HOST=127.0.0.1 \
     PREDICTIVE_UNIT_PARAMETERS='[{"name":"model_uri","value":"'"$model"'","type":"STRING"}]' \
-    "$bin" 2>/dev/null &
+    env ${SERVER_ENV:-} "$bin" 2>/dev/null &
   pid=$!
   for _ in $(seq 2000); do
     if curl -sf "http://127.0.0.1:$port/health/ping" >/dev/null 2>&1; then break; fi
