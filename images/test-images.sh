@@ -12,6 +12,10 @@
 #   xgboost-server:      on a folder from XGBoost 1.7 (its legacy binary model.bst is read first), and
 #   lightgbm-server:     on a LightGBM 4.7 model.txt: the fixture's rows answer what Booster.predict returned
 #                        over Seldon v1 (NaN rows included) and V2; SIGTERM → exit 0
+#   mlflow-server:       on an MLflow 3 model folder (skops, MLflow 3's default): mlflow's own `dataframe_split`
+#                        body on /invocations and the same rows over V2 answer pyfunc.predict's labels;
+#                        SIGTERM → exit 0
+# `--prebuild` builds and stages the binaries only (see below).
 # Prints `N passed, N failed`; exits 1 on a failure. Without podman/docker, or without root (chroot, mounts,
 # namespaces), prints SKIPPED and exits 0. ENGINE=podman|docker chooses; PODMAN_FLAGS as in build.sh.
 set -uo pipefail
@@ -24,8 +28,14 @@ source "$here/lib.sh"
 # gained the text vectorizers (regex's Unicode tables, NFKD for strip_accents), tables and the skops reader it is
 # 21.1 MB, so its limit is 22 MB until the build is trimmed back (an open item, not the goal).
 declare -A LIMIT=([sklearn-server]=22000000 [storage-initializer]=25000000 [xgboost-server]=20000000
-  [lightgbm-server]=20000000)
-SERVERS=(storage-initializer sklearn-server xgboost-server lightgbm-server)
+  [lightgbm-server]=20000000 [mlflow-server]=25000000)
+SERVERS=(storage-initializer sklearn-server xgboost-server lightgbm-server mlflow-server)
+
+# --prebuild: only the release build and staging of the binaries above (no engine, no chroot), so that
+# scripts/test.sh can run it in the background while the tests run; the test run later finds it up to date.
+if [ "${1:-}" = --prebuild ]; then
+  exec "$here/build.sh" "${SERVERS[@]}" --no-image
+fi
 
 if [ "${1:-}" != --inside ]; then
   t0=$(date +%s)
@@ -268,6 +278,56 @@ tree_server() {
 }
 tree_server xgboost-server "$REPO/crates/xgboost/fixtures/cases/v17/multi-softprob" 1e-6
 tree_server lightgbm-server "$REPO/crates/lightgbm/fixtures/cases/v4/multiclass" 1e-9
+
+# ---- mlflow-server image, on a committed MLflow model folder -----------------------------------------------------
+# mlflow_answers PORT EXPECTED: mlflow's `dataframe_split` body on /invocations, and the same rows as one FP64
+# tensor over V2, answer what pyfunc.predict returned.
+mlflow_answers() {
+  python3 - "$1" "$2" <<'EOF'
+import json, sys, urllib.request
+port, exp = sys.argv[1], json.load(open(sys.argv[2]))
+def post(path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body.encode(), {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+split = next(i for i in exp["invocations"] if i["kind"] == "dataframe_split")
+ok = True
+got = post("/invocations", split["body"])["predictions"]
+if got != exp["predict"]:
+    print(f"  /invocations: got {got}, want {exp['predict']}", file=sys.stderr); ok = False
+rows = exp["rows"]
+v2 = {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [len(rows), len(rows[0])],
+                  "data": [v for r in rows for v in r]}]}
+got = post("/v2/models/mlflow/infer", json.dumps(v2))["outputs"][0]["data"]
+if got != exp["predict"]:
+    print(f"  v2: got {got}, want {exp['predict']}", file=sys.stderr); ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+ml=mlflow-server
+mlflow_case="$REPO/crates/mlflow/fixtures/cases/sklearn_default"
+if [ -s "$WORK/$ml.config.json" ]; then
+  mapfile -t ml_entry <"$WORK/$ml.entrypoint"
+  mount --bind "$mlflow_case" "$WORK/$ml.rootfs/mnt/models" && mount -o remount,bind,ro "$WORK/$ml.rootfs/mnt/models"
+  hp=$(free_port) gp=$(free_port) mp=$(free_port)
+  image_cmd "$ml" \
+    PREDICTIVE_UNIT_SERVICE_PORT="$hp" PREDICTIVE_UNIT_HTTP_SERVICE_PORT="$hp" PREDICTIVE_UNIT_GRPC_SERVICE_PORT="$gp" \
+    PREDICTIVE_UNIT_PARAMETERS='[{"name":"model_uri","value":"/mnt/models","type":"STRING"}]' \
+    PREDICTIVE_UNIT_ID=mlflow PREDICTIVE_UNIT_IMAGE="oxserve/$ml:test" PREDICTOR_ID=default \
+    SELDON_DEPLOYMENT_ID=mlflow-model SELDON_EXECUTOR_ENABLED=true \
+    PREDICTIVE_UNIT_METRICS_SERVICE_PORT="$mp" PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus \
+    -- "${ml_entry[@]}"
+  "${RUN[@]}" >"$WORK/$ml.log" 2>&1 &
+  server=$!
+  pids+=("$server")
+  if wait_tcp "$hp" 30 "$server"; then
+    ok "$ml: ready (TCP connect to the HTTP port)"
+    check "$ml: ${mlflow_case#"$REPO"/} answers pyfunc.predict on /invocations and V2" \
+      mlflow_answers "$hp" "$mlflow_case.expected.json"
+    check "$ml: SIGTERM exits 0" term_exits_zero "$server"
+  else
+    not_ok "$ml: ready (TCP connect to the HTTP port)"; sed 's/^/  | /' "$WORK/$ml.log" | tail -n 20
+  fi
+fi
 
 echo "images/test-images.sh: $(($(date +%s) - T0)) s in all"
 summary

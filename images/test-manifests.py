@@ -10,7 +10,9 @@ started with the arguments of KServe's kserve-sklearnserver; every KServe runtim
 quickstart InferenceService (sklearn-iris, no protocolVersion: v1) selects oxserve-sklearn by KServe's controller's
 rules (and an xgboost, lightgbm or huggingface one selects oxserve's) beside KServe's own runtimes; the ONNX, Hugging
 Face, XGBoost and LightGBM runtimes and the TENSORFLOW_SERVER / HUGGINGFACE_SERVER / XGBOOST_SERVER examples resolve
-to onnx-server / candle-server / xgboost-server (XGBOOST_SERVER and the new LIGHTGBM_SERVER: seldon and v2).
+to onnx-server / candle-server / xgboost-server (XGBOOST_SERVER and the new LIGHTGBM_SERVER: seldon and v2). The
+component graphs (graph-*.yaml: a ROUTER, a COMBINER, a TRANSFORMER) run a binary of examples/components with
+parameters it accepts, in a container named as its graph node, over children that resolve to oxserve images.
 Many models: Seldon Core 2's ServerConfig / Server / Models (the spec fields of its CRDs; oxserve in the container
 named `mlserver` on the agent's ports and models folder; capabilities only what oxserve serves, every sample Model's
 requirements among them), KServe ModelMesh's ServingRuntime (multiModel, built-in `mlserver` adapter on oxserve's
@@ -455,6 +457,54 @@ def kserve_multimodel_example():
     quantity(tm["spec"]["model"]["memory"])
 
 
+# The component graphs: file -> (graph node type, the examples/components binary it runs, the children's
+# implementations). Their component image is built from examples/components/Containerfile.
+GRAPHS = {
+    "graph-router-seldondeployment.yaml": ("ROUTER", "epsilon-greedy-router", ["SKLEARN_SERVER", "XGBOOST_SERVER"]),
+    "graph-combiner-seldondeployment.yaml": ("COMBINER", "average-combiner", ["SKLEARN_SERVER", "SKLEARN_SERVER"]),
+    "graph-transformer-seldondeployment.yaml": ("TRANSFORMER", "iris-transformer", ["SKLEARN_SERVER"]),
+}
+COMPONENTS = REPO / "examples" / "components" / "src" / "bin"
+PARAMETER_TYPES = {"INT": int, "FLOAT": float, "DOUBLE": float, "STRING": str, "BOOL": lambda v: v in ("true", "false")}
+
+
+def binary_parameters(binary):
+    """The parameter names a component binary accepts: its `Server { parameters: &[...] }`."""
+    source = (COMPONENTS / f"{binary}.rs").read_text()
+    m = re.search(r"parameters:\s*&\[([^\]]*)\]", source)
+    assert m, f"{binary}.rs declares no parameters"
+    return set(re.findall(r'"([^"]+)"', m.group(1)))
+
+
+def graph_deployment(file, node_type, binary, children):
+    dep, = load(file)
+    assert dep["apiVersion"] == "machinelearning.seldon.io/v1" and dep["kind"] == "SeldonDeployment", file
+    predictor, = dep["spec"]["predictors"]
+    graph = predictor["graph"]
+    assert graph.get("type") == node_type, (graph.get("type"), node_type)
+    assert "implementation" not in graph, "a component node runs its own container, not a prepackaged server"
+    # The operator pairs a graph node with the container of the same name in componentSpecs.
+    containers = [c for spec in predictor["componentSpecs"] for c in spec["spec"]["containers"]]
+    container, = [c for c in containers if c["name"] == graph["name"]]
+    assert IMAGE_REF.match(container["image"]) and "/components:" in container["image"], container["image"]
+    assert container["command"] == [f"/{binary}"], container["command"]
+    assert (COMPONENTS / f"{binary}.rs").exists(), f"examples/components has no binary {binary}"
+    accepted = binary_parameters(binary) | {"model_uri"}
+    for p in graph.get("parameters", []):
+        assert p["name"] in accepted, f"{binary} refuses parameter {p['name']} (accepts {sorted(accepted)})"
+        assert isinstance(p["value"], str), f"parameter {p['name']}: the operator passes values as strings"
+        assert PARAMETER_TYPES[p["type"]](p["value"]) is not False, f"{p['name']}={p['value']!r} is no {p['type']}"
+    got = [c["implementation"] for c in graph["children"]]
+    assert got == children, (got, children)
+    names = [graph["name"]] + [c["name"] for c in graph["children"]]
+    assert len(set(names)) == len(names), f"graph node names repeat: {names}"
+    protocol = dep["spec"].get("protocol") or "seldon"
+    for child in graph["children"]:
+        assert child["modelUri"].startswith("gs://"), child["modelUri"]
+        image = image_of(servers[child["implementation"]]["protocols"][protocol])
+        assert "oxserve" in image, f"{child['implementation']} runs {image}, not an oxserve image"
+
+
 for name, fn in [
     ("seldon-config is the operator's ConfigMap", config_map_identity),
     ("seldon-config keys hold JSON", config_map_keys_are_json),
@@ -487,6 +537,8 @@ for name, fn in [
      sc2_server_and_models_place_on_oxserve),
     ("KServe ModelMesh ServingRuntime: multiModel, built-in mlserver adapter on oxserve's gRPC port", modelmesh_runtime),
     ("KServe multi-model InferenceService + TrainedModel on oxserve", kserve_multimodel_example),
+    *[(f"{file}: a {t} from examples/components over oxserve models", lambda f=file, g=g: graph_deployment(f, *g))
+      for file, g in GRAPHS.items() for t in [g[0]]],
 ]:
     check(name, fn)
 

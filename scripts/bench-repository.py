@@ -4,11 +4,13 @@
 - load time and RSS growth per model: the seed's iris (`examples/iris/model.joblib`) and a 150-tree random forest
   (`servers/oxserve/fixtures/bench/forest-150.joblib`, from that folder's gen_bench.py);
 - 1,000 iris-sized models loaded at once: the server's total RSS;
-- RSS after unloading the forest against before loading it.
+- RSS after unloading the forest against before loading it, 0.2 s after the unload and after 12 s idle (an
+  allocator that returns memory on a timer, jemalloc's decay, shows only in the second).
 
-Usage: scripts/bench-repository.py path/to/oxserve [N_IRIS=1000]
-The server is started with MALLOC_MMAP_THRESHOLD_=131072 (README: memory on unload) and without it, for the
-unload figure.
+Usage: scripts/bench-repository.py [--env 'NAME=VALUE ...']... path/to/oxserve... [N_IRIS=1000]
+Each binary (e.g. one per allocator: scripts/bench-startup.sh's ALLOC builds them) runs once as it is and once
+more per `--env` set (e.g. --env MALLOC_MMAP_THRESHOLD_=131072, --env MIMALLOC_PURGE_DELAY=0), all in one run
+so their figures compare on a busy machine.
 """
 import json
 import os
@@ -101,6 +103,8 @@ def run(binary, n_iris, env_extra, label):
         post(port, "/v2/repository/models/forest/unload")
         time.sleep(0.2)
         after_forest = rss_kib(proc.pid)
+        time.sleep(12)
+        after_idle = rss_kib(proc.pid)
         # forest again (glibc's dynamic mmap threshold shows on the second load)
         timed_load(port, "forest")
         post(port, "/v2/repository/models/forest/unload")
@@ -118,8 +122,9 @@ def run(binary, n_iris, env_extra, label):
         print(f"[{label}] iris load: median {times[len(times) // 2]:.2f} ms (HTTP round trip included), "
               f"RSS +{one} KiB")
         print(f"[{label}] forest-150 load: {forest_ms:.1f} ms, RSS {before_forest / 1024:.1f} -> "
-              f"{with_forest / 1024:.1f} MiB loaded -> {after_forest / 1024:.1f} MiB unloaded "
-              f"(second load+unload: {after_second / 1024:.1f} MiB)")
+              f"{with_forest / 1024:.1f} MiB loaded -> {after_forest / 1024:.1f} MiB unloaded, "
+              f"{after_idle / 1024:.1f} MiB 12 s later ({100 * (after_idle - before_forest) / before_forest:+.0f}%; "
+              f"second load+unload: {after_second / 1024:.1f} MiB)")
         print(f"[{label}] {n_iris} iris loaded at once in {all_s:.2f} s: RSS {with_all / 1024:.1f} MiB total "
               f"(+{(with_all - before_all) / 1024:.1f} MiB, {(with_all - before_all) / max(n_iris, 1):.1f} KiB "
               f"per model)")
@@ -130,14 +135,24 @@ def run(binary, n_iris, env_extra, label):
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    envs, binaries, n_iris = [{}], [], 1000
+    while args:
+        arg = args.pop(0)
+        if arg == "--env":
+            envs.append(dict(kv.split("=", 1) for kv in args.pop(0).split()))
+        elif arg.isdigit():
+            n_iris = int(arg)
+        else:
+            binaries.append(arg)
+    if not binaries:
         raise SystemExit(__doc__)
-    binary = sys.argv[1]
-    n_iris = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     if not os.path.exists(FOREST):
         raise SystemExit(f"{FOREST} is missing: run servers/oxserve/fixtures/gen_bench.py")
-    run(binary, n_iris, {"MALLOC_MMAP_THRESHOLD_": "131072"}, "fixed mmap threshold")
-    run(binary, n_iris, {}, "glibc defaults")
+    for binary in binaries:
+        for env in envs:
+            label = " ".join([binary] + [f"{k}={v}" for k, v in env.items()])
+            run(binary, n_iris, env, label)
 
 
 if __name__ == "__main__":

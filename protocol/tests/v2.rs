@@ -911,3 +911,144 @@ fn no_truncation_or_corruption_panics() {
         let _ = decode_rest(&corrupt, Some(hl), &RequestLimits::default());
     }
 }
+
+fn rest(body: &str) -> Result<DecodedInfer, V2Error> {
+    decode_rest(body.as_bytes(), None, &RequestLimits::default())
+}
+
+#[test]
+fn mlserver_request_content_types_np_and_str_take_one_input() {
+    let two = r#"{"parameters":{"content_type":"np"},"inputs":[
+        {"name":"a","shape":[1],"datatype":"FP64","data":[1]},
+        {"name":"b","shape":[1],"datatype":"FP64","data":[2]}]}"#;
+    assert_eq!(
+        rest(two).unwrap_err().to_string(),
+        "The 'np' codec only supports a single input tensor (2 were received)"
+    );
+    // `pd`: one input per column, any number.
+    assert!(rest(&two.replace(r#""np""#, r#""pd""#)).is_ok());
+    let str_numbers = r#"{"parameters":{"content_type":"str"},"inputs":[
+        {"name":"a","shape":[1],"datatype":"FP64","data":[1]}]}"#;
+    assert_eq!(
+        rest(str_numbers).unwrap_err().to_string(),
+        "input `a`: content type `str` needs BYTES data, not FP64"
+    );
+    let d = rest(
+        r#"{"parameters":{"content_type":"str"},"inputs":[
+        {"name":"a","shape":[2],"datatype":"BYTES","data":["hi","there"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        d.request.inputs[0].tensor.data(),
+        &TensorData::Bytes(vec![b"hi".to_vec(), b"there".to_vec()])
+    );
+    // The same rule over gRPC.
+    let request = ModelInferRequest {
+        parameters: HashMap::from([(
+            "content_type".to_owned(),
+            InferParameter {
+                parameter_choice: Some(ParameterChoice::StringParam("np".into())),
+            },
+        )]),
+        inputs: vec![
+            grpc_input(
+                "a",
+                "FP64",
+                vec![1],
+                Some(typed("FP64", &TensorData::F64(vec![1.0]))),
+            ),
+            grpc_input(
+                "b",
+                "FP64",
+                vec![1],
+                Some(typed("FP64", &TensorData::F64(vec![2.0]))),
+            ),
+        ],
+        ..Default::default()
+    };
+    assert!(matches!(
+        decode_grpc(request, &RequestLimits::default()),
+        Err(V2Error::CodecInputs { got: 2, .. })
+    ));
+}
+
+#[test]
+fn mlserver_input_content_types_base64_datetime_str() {
+    let d = rest(
+        r#"{"inputs":[
+        {"name":"img","shape":[2],"datatype":"BYTES","parameters":{"content_type":"base64"},
+         "data":["aGVsbG8=","not base64!"]},
+        {"name":"when","shape":[2,1],"datatype":"BYTES","parameters":{"content_type":"datetime"},
+         "data":[["1970-01-02"],["1970-01-01T01:00:00+01:00"]]},
+        {"name":"n","shape":[1],"datatype":"INT64","parameters":{"content_type":"np"},"data":[3]}]}"#,
+    )
+    .unwrap();
+    let inputs = &d.request.inputs;
+    assert_eq!(
+        inputs[0].tensor.data(),
+        &TensorData::Bytes(vec![b"hello".to_vec(), b"not base64!".to_vec()])
+    );
+    assert_eq!(
+        inputs[1].tensor.data(),
+        &TensorData::I64(vec![86_400_000_000_000, 0])
+    );
+    assert_eq!(inputs[1].tensor.shape(), &[2, 1]);
+    assert_eq!(inputs[2].tensor.data(), &TensorData::I64(vec![3]));
+    // The wire datatype stays what was sent.
+    assert_eq!(d.inputs[1].datatype, V2DataType::Bytes);
+
+    let bad_date = r#"{"inputs":[{"name":"when","shape":[1],"datatype":"BYTES",
+        "parameters":{"content_type":"datetime"},"data":["2023-02-29"]}]}"#;
+    assert_eq!(
+        rest(bad_date).unwrap_err().to_string(),
+        "input `when`: element 0 (\"2023-02-29\") is not an ISO 8601 datetime within pandas' datetime64[ns] \
+         range (content type `datetime`)"
+    );
+    let numbers = r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32",
+        "parameters":{"content_type":"base64"},"data":[1]}]}"#;
+    assert!(matches!(
+        rest(numbers),
+        Err(V2Error::CodecDatatype {
+            content_type: "base64",
+            ..
+        })
+    ));
+    // `str` checks UTF-8 where the binary extension could carry anything.
+    let header = r#"{"inputs":[{"name":"s","shape":[1],"datatype":"BYTES","parameters":{"content_type":"str","binary_data_size":6}}]}"#;
+    let mut body = header.as_bytes().to_vec();
+    body.extend_from_slice(&[2, 0, 0, 0, 0xff, 0xfe]);
+    let err = decode_rest(&body, Some(header.len()), &RequestLimits::default()).unwrap_err();
+    assert!(matches!(err, V2Error::CodecValue { index: 0, .. }), "{err}");
+    // Unknown content types are left alone, as MLServer finds no codec for them.
+    assert!(
+        rest(r#"{"parameters":{"content_type":"whatever"},"inputs":[{"name":"a","shape":[1],"datatype":"FP64","parameters":{"content_type":"nope"},"data":[1]}]}"#)
+            .is_ok()
+    );
+}
+
+#[test]
+fn bytes_null_is_a_missing_string() {
+    let d = rest(
+        r#"{"parameters":{"content_type":"pd"},"inputs":[
+        {"name":"color","shape":[3],"datatype":"BYTES","data":["red",null,"blue"]}]}"#,
+    )
+    .unwrap();
+    let tensor = &d.request.inputs[0].tensor;
+    assert_eq!(tensor.missing(), Some(&[false, true, false][..]));
+    let table = oxserve_core::Table::from_inputs(&d.request.inputs).unwrap();
+    assert_eq!(
+        table.columns()[0].data,
+        oxserve_core::ColumnData::Str(vec![Some("red".into()), None, Some("blue".into())])
+    );
+    // A null in the first place, and a value typed only after `data` (datatype last), too.
+    let d = rest(r#"{"inputs":[{"name":"c","shape":[2],"data":[null,"x"],"datatype":"BYTES"}]}"#)
+        .unwrap();
+    assert_eq!(
+        d.request.inputs[0].tensor.missing(),
+        Some(&[true, false][..])
+    );
+    // Integers and booleans still refuse null.
+    assert!(
+        rest(r#"{"inputs":[{"name":"c","shape":[1],"datatype":"INT64","data":[null]}]}"#).is_err()
+    );
+}

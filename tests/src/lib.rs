@@ -144,12 +144,14 @@ impl Model for RowStatsModel {
 }
 
 /// The test model as the V2 model repository loads it: implementation [`RowStatsModel::IMPLEMENTATION`], a
-/// folder holding `rowstats.json` (`{"ballast_mb": N, "load_ms": M, "fail": "why"}`: hold N MiB of touched
-/// memory, take M ms to load, or fail with that reason), so tests can play slow loads, big models and failures.
+/// folder holding `rowstats.json` (`{"ballast_mb": N, "pieces_mb": P, "load_ms": M, "fail": "why"}`: hold N MiB
+/// of touched memory in one buffer and P MiB in small pieces of 48 B to 3 KiB (as a tree ensemble's nodes and
+/// arrays are), take M ms to load, or fail with that reason), so tests can play slow loads, big models and failures.
 #[derive(Debug)]
 pub struct BallastModel {
     inner: RowStatsModel,
     ballast: Vec<u8>,
+    pieces: Vec<Box<[u8]>>,
 }
 
 impl RowStatsModel {
@@ -182,9 +184,18 @@ impl BallastModel {
         for (i, page) in ballast.iter_mut().step_by(4096).enumerate() {
             *page = (i % 251) as u8 + 1;
         }
+        let mut pieces = Vec::new();
+        let mut left = usize::try_from(spec["pieces_mb"].as_u64().unwrap_or(0).min(4096))? << 20;
+        while left > 0 {
+            // Sizes cycle through 48 B .. 3 KiB, every piece written so its pages are resident.
+            let size = (48 << (pieces.len() % 7)).min(left);
+            pieces.push(vec![(pieces.len() % 251) as u8 + 1; size].into_boxed_slice());
+            left -= size;
+        }
         Ok(BallastModel {
             inner: RowStatsModel::default(),
             ballast,
+            pieces,
         })
     }
 }
@@ -195,7 +206,7 @@ impl Model for BallastModel {
     }
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        std::hint::black_box(self.ballast.len());
+        std::hint::black_box((self.ballast.len(), self.pieces.len()));
         self.inner.predict(request)
     }
 

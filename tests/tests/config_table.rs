@@ -51,6 +51,7 @@ fn code_names() -> BTreeSet<String> {
     ];
     oxserve_runtime::config::env::ALL
         .iter()
+        .chain(&[oxserve_runtime::component::env::SERVICE_TYPE])
         .chain(oxserve_onnx::env::ALL)
         .chain(&batching)
         .chain(&storage)

@@ -305,6 +305,22 @@ fn sigterm_with_a_half_sent_request_exits_within_the_drain_deadline() {
     drop((half, no_body));
 }
 
+/// The shutdown handlers used to be installed by the shutdown task's first poll, which runs after the ports
+/// file is written: a SIGTERM in that window (a fast operator, a loaded CI machine) took the default action
+/// and killed the process (seen as a flake of the test above). Here the signal follows the ports file at once.
+#[test]
+fn sigterm_as_soon_as_the_ports_file_appears_is_a_clean_exit() {
+    let dir = TempDir::new("model").unwrap();
+    for round in 0..5 {
+        let server = start(&dir.0, &[]);
+        let status = server
+            .terminate_within(Duration::from_secs(10))
+            .unwrap()
+            .expect("still running 10 s after SIGTERM");
+        assert!(status.success(), "round {round}: exit status {status}");
+    }
+}
+
 #[test]
 fn new_clients_are_served_again_after_file_descriptors_run_out() {
     let dir = TempDir::new("model").unwrap();

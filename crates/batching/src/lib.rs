@@ -239,6 +239,14 @@ impl Model for BatchingModel {
         self.inner.column_names(output)
     }
 
+    fn table_columns(&self) -> Option<&[oxserve_core::TensorSpec]> {
+        self.inner.table_columns()
+    }
+
+    fn output_content_type(&self) -> Option<&'static str> {
+        self.inner.output_content_type()
+    }
+
     fn runs_inline(&self) -> bool {
         // A batched `predict` blocks on the queue: never on an async worker.
         self.queue.is_none() && self.inner.runs_inline()

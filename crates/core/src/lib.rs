@@ -10,8 +10,8 @@ mod table;
 mod tensor;
 
 pub use model::{
-    Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest, PredictResponse,
-    Submission, TensorSpec,
+    Features, Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest,
+    PredictResponse, Submission, TensorSpec,
 };
 pub use table::{Column, ColumnData, Table, TableError};
 pub use tensor::{DataType, Tensor, TensorData, TensorError};

@@ -15,16 +15,44 @@ pub struct TensorSpec {
     pub datatype: DataType,
     /// Its shape; `-1` marks a dimension of any size (usually the batch).
     pub shape: Vec<i64>,
+    /// The columns of a 2-D input as the model file names and types them; empty when it declares none.
+    pub features: Features,
 }
 
 impl TensorSpec {
-    /// Builds a spec.
+    /// Builds a spec that declares no feature names.
     pub fn new(name: impl Into<String>, datatype: DataType, shape: Vec<i64>) -> Self {
         TensorSpec {
             name: name.into(),
             datatype,
             shape,
+            features: Features::default(),
         }
+    }
+
+    /// The same spec with the columns' names and types the model file declares.
+    #[must_use]
+    pub fn with_features(self, features: Features) -> Self {
+        TensorSpec { features, ..self }
+    }
+}
+
+/// The feature names and types a model file stores for its input's columns (XGBoost's `feature_names` /
+/// `feature_types`, LightGBM's `feature_names` and the kind its `feature_infos` implies). Metadata routes show
+/// them as the input's parameters (V2) or its schema (Seldon); an engine with none leaves both lists empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// One name per column, in column order; empty when the file names none.
+    pub names: Vec<String>,
+    /// One type per column in the library's own words (XGBoost `q`, `c`, `int`, `float`, `i`; LightGBM
+    /// `numerical`, `categorical`); empty when the file types none.
+    pub types: Vec<String>,
+}
+
+impl Features {
+    /// Whether the file declared neither names nor types.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.types.is_empty()
     }
 }
 
@@ -195,6 +223,20 @@ pub trait Model: Send + Sync + 'static {
     /// Column names for a 2-D output, used as Seldon's `data.names`; `None` lets the runtime use
     /// `t:0 … t:{n-1}`, as Seldon's Python wrapper does.
     fn column_names(&self, _output: &str) -> Option<Vec<String>> {
+        None
+    }
+
+    /// A table model's columns (name, element type, shape `[-1]`), which V2 metadata lists as its inputs: one
+    /// input per column, as MLServer's pandas codec sends a DataFrame. `None` (the default) lists
+    /// [`ModelMetadata::inputs`]. Only the metadata routes read it; requests are decoded as before.
+    fn table_columns(&self) -> Option<&[TensorSpec]> {
+        None
+    }
+
+    /// The V2 `content_type` parameter written on this model's outputs, as MLServer's runtime for the same
+    /// model writes it (`np`: its NumPy codec, which MLServer's scikit-learn runtime uses for every output,
+    /// string labels included). `None` (the default) writes no parameter.
+    fn output_content_type(&self) -> Option<&'static str> {
         None
     }
 

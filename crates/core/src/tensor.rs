@@ -174,6 +174,13 @@ impl Tensor {
         }
     }
 
+    /// The same tensor with a missing mask (one flag per element): a decoded string column that held `null`s.
+    /// A mask of another length, or with nothing missing, is dropped rather than trusted.
+    pub fn with_missing(mut self, missing: Option<Vec<bool>>) -> Self {
+        self.missing = missing.filter(|m| m.len() == self.data.len() && m.iter().any(|&b| b));
+        self
+    }
+
     /// Per element, whether the value is missing (a table's `None` strings or booleans; float columns use NaN).
     /// `None` when no element is missing: consumers that know nothing of tables lose nothing.
     pub fn missing(&self) -> Option<&[bool]> {

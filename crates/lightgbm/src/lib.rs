@@ -87,7 +87,20 @@ pub struct Booster {
     /// Per tree, the node index of its first leaf in the ensemble's raw trees.
     first_leaf: Vec<u32>,
     feature_names: Vec<String>,
+    feature_types: Vec<String>,
     pandas_categorical: Option<String>,
+}
+
+/// The kind of one `feature_infos` entry: LightGBM writes `[min:max]` for a numerical feature, `none` for one
+/// without splits, and the category values joined by `:` for a categorical one.
+fn feature_type(info: &str) -> String {
+    let categorical = info != "none" && !info.starts_with('[');
+    if categorical {
+        "categorical"
+    } else {
+        "numerical"
+    }
+    .to_string()
 }
 
 /// Largest counts accepted from a header (hostile files declare more).
@@ -206,6 +219,10 @@ impl Booster {
             .get("feature_names")
             .map(|s| s.split_ascii_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
+        let feature_types = header
+            .get("feature_infos")
+            .map(|s| s.split_ascii_whitespace().map(feature_type).collect())
+            .unwrap_or_default();
         let trees_sections = &sections[1..];
         if !trees_sections.len().is_multiple_of(per_iteration) {
             return Err(bad(format!(
@@ -240,6 +257,7 @@ impl Booster {
             linear,
             first_leaf,
             feature_names,
+            feature_types,
             pandas_categorical,
         })
     }
@@ -282,6 +300,13 @@ impl Booster {
     /// Feature names saved with the model.
     pub fn feature_names(&self) -> &[String] {
         &self.feature_names
+    }
+
+    /// Each feature's kind as its `feature_infos` entry implies: `categorical` for a list of categories
+    /// (`0:3:7`), `numerical` for a range (`[-1.5:3]`) or `none` (a feature training never split on); empty
+    /// when the file has no `feature_infos` line.
+    pub fn feature_types(&self) -> &[String] {
+        &self.feature_types
     }
 
     /// The `pandas_categorical` line (JSON) when the model was trained on a DataFrame with categories.

@@ -151,6 +151,12 @@ impl Frame {
             }
             many => {
                 let rows = many[0].tensor.shape().first().copied().unwrap_or(0);
+                // A table without names (Seldon's mixed rows with no `names`) has columns `0`, `1`, ...: by
+                // position, as a numpy array is.
+                let positional = many
+                    .iter()
+                    .enumerate()
+                    .all(|(j, t)| t.name == j.to_string());
                 let mut columns = Vec::with_capacity(many.len());
                 for t in many {
                     let shape = t.tensor.shape();
@@ -166,7 +172,7 @@ impl Frame {
                     });
                 }
                 Ok(Frame {
-                    named: true,
+                    named: !positional,
                     rows,
                     columns,
                 })
@@ -175,11 +181,15 @@ impl Frame {
     }
 
     /// The table as request tensors: one 1-D tensor per column named after it, typed as pandas would infer
-    /// the column (`INT64`, `FP64` with NaN for nulls, `BOOL`, else `BYTES`); a positional table is one 2-D
-    /// tensor.
+    /// the column (`INT64`, `FP64` with NaN for nulls, `BOOL`, else `BYTES`); a positional table of one kind of
+    /// values is one 2-D tensor (mixed rows: one tensor per column, named `0`, `1`, ...).
     pub fn into_inputs(self, input_name: &str) -> Result<Vec<NamedTensor>, MlflowError> {
         let tensor_err = |e: oxserve_core::TensorError| MlflowError::Body(e.to_string());
-        if !self.named {
+        let one_kind = |f: fn(&Cell) -> bool| self.columns.iter().all(|c| c.cells.iter().all(f));
+        let mixed = !one_kind(|c| matches!(c, Cell::Int(_) | Cell::Float(_) | Cell::Null))
+            && !one_kind(|c| matches!(c, Cell::Str(_) | Cell::Null))
+            && !one_kind(|c| matches!(c, Cell::Bool(_)));
+        if !self.named && !mixed {
             let cols = self.columns.len();
             let mut all = Vec::with_capacity(self.rows * cols);
             for i in 0..self.rows {
@@ -187,27 +197,51 @@ impl Frame {
                     all.push(c.cells.get(i).cloned().unwrap_or(Cell::Null));
                 }
             }
-            let data = typed(all);
+            let data = typed(all).0;
             return Ok(vec![NamedTensor::new(
                 input_name,
                 Tensor::new(vec![self.rows, cols], data).map_err(tensor_err)?,
             )]);
         }
-        self.columns
+        Ok(self
+            .columns
             .into_iter()
             .map(|c| {
-                let n = c.cells.len();
-                Ok(NamedTensor::new(
-                    c.name,
-                    Tensor::new(vec![n], typed(c.cells)).map_err(tensor_err)?,
-                ))
+                let (data, missing) = typed(c.cells);
+                NamedTensor::new(c.name, Tensor::from_column(data, missing))
             })
-            .collect()
+            .collect())
     }
 }
 
-/// Cells as the narrowest tensor that holds them all.
-fn typed(cells: Vec<Cell>) -> TensorData {
+/// Cells as the narrowest tensor that holds them all, with the nulls of a boolean or string column marked
+/// missing (a float column holds them as NaN).
+fn typed(cells: Vec<Cell>) -> (TensorData, Option<Vec<bool>>) {
+    let nulls: Vec<bool> = cells.iter().map(|c| matches!(c, Cell::Null)).collect();
+    let some_null = nulls.iter().any(|&n| n);
+    if cells.iter().any(|c| matches!(c, Cell::Bool(_)))
+        && cells
+            .iter()
+            .all(|c| matches!(c, Cell::Bool(_) | Cell::Null))
+    {
+        return (
+            TensorData::Bool(
+                cells
+                    .iter()
+                    .map(|c| matches!(c, Cell::Bool(true)))
+                    .collect(),
+            ),
+            some_null.then_some(nulls),
+        );
+    }
+    if cells.iter().any(|c| matches!(c, Cell::Str(_))) {
+        return (strings(cells), some_null.then_some(nulls));
+    }
+    (numbers(cells), None)
+}
+
+/// Cells as numbers where they all are (a null as NaN), else as strings.
+fn numbers(cells: Vec<Cell>) -> TensorData {
     if cells.iter().all(|c| matches!(c, Cell::Int(_))) {
         return TensorData::I64(
             cells
@@ -239,6 +273,10 @@ fn typed(cells: Vec<Cell>) -> TensorData {
                 .collect(),
         );
     }
+    strings(cells)
+}
+
+fn strings(cells: Vec<Cell>) -> TensorData {
     TensorData::Bytes(
         cells
             .into_iter()
@@ -259,8 +297,20 @@ fn typed(cells: Vec<Cell>) -> TensorData {
     )
 }
 
-/// A tensor's values as cells (NaN as null).
+/// A tensor's values as cells (NaN, and elements its missing mask marks, as null).
 pub(crate) fn cells(t: &Tensor) -> Vec<Cell> {
+    let mut cells = present_cells(t);
+    if let Some(mask) = t.missing() {
+        for (cell, &missing) in cells.iter_mut().zip(mask) {
+            if missing {
+                *cell = Cell::Null;
+            }
+        }
+    }
+    cells
+}
+
+fn present_cells(t: &Tensor) -> Vec<Cell> {
     match t.data() {
         TensorData::Bool(v) => v.iter().map(|&b| Cell::Bool(b)).collect(),
         TensorData::U8(v) => v.iter().map(|&x| Cell::Int(i64::from(x))).collect(),

@@ -5,9 +5,13 @@
 //!   example, `mlflow_version`. A custom `python_function` model (a pickled `PythonModel`, `code` paths) is
 //!   refused with what to do instead: oxserve never runs a model's Python.
 //! - [`MlflowModel`] wraps the engine the server loaded for the flavour (any [`Model`] taking one float64
-//!   matrix) and gives it what pyfunc's `predict` gives the flavour's model: the signature enforced as
-//!   `_enforce_schema` does ([`signature::enforce`]: columns by name, or by position when unnamed; MLflow's
-//!   conversions; its wording for missing columns and wrong types), and the output pyfunc answers.
+//!   matrix, or named columns when it [`accepts_table`](Model::accepts_table)) and gives it what pyfunc's
+//!   `predict` gives the flavour's model: the signature enforced as `_enforce_schema` does
+//!   ([`signature::enforce_table`]: columns by name, or by position when unnamed; double, float, long, integer,
+//!   boolean and string columns; MLflow's conversions; its wording for missing columns and wrong types), and
+//!   the output pyfunc answers, named as the output signature names it. [`Signature::enforce_params`] checks a
+//!   request's `params` against the params schema (mlflow.sklearn's and mlflow.lightgbm's wrappers take them and
+//!   ignore them; mlflow.xgboost's passes them to `predict` as keyword arguments, not applied here yet).
 //! - [`scoring`] parses MLflow's scoring protocol (`/invocations`: `dataframe_split`, `dataframe_records`,
 //!   `instances`, `inputs`, `text/csv`) into a [`Frame`] and writes `{"predictions": …}`.
 //!
@@ -96,7 +100,11 @@ pub enum Outputs {
 pub struct MlflowModel {
     engine: Arc<dyn Model>,
     engine_input: String,
+    engine_tables: bool,
     outputs: Outputs,
+    /// The name pyfunc's array answer takes outside `/invocations` (the output signature's, else
+    /// [`scoring::PREDICTIONS`]).
+    array_name: String,
     signature: Option<Signature>,
     metadata: ModelMetadata,
 }
@@ -111,7 +119,8 @@ impl std::fmt::Debug for MlflowModel {
 }
 
 impl MlflowModel {
-    /// Wraps `engine` (which takes one float64 matrix, its first input) for a model saved with `signature`.
+    /// Wraps `engine` for a model saved with `signature`. The engine takes one float64 matrix (its first input),
+    /// or, when it reads tables ([`Model::accepts_table`]), the enforced columns by name.
     pub fn new(engine: Arc<dyn Model>, outputs: Outputs, signature: Option<Signature>) -> Self {
         let engine_meta = engine.metadata();
         let engine_input = engine_meta
@@ -139,6 +148,11 @@ impl MlflowModel {
             )],
             None => engine_meta.inputs.clone(),
         };
+        let array_name = signature
+            .as_ref()
+            .and_then(Signature::output_name)
+            .unwrap_or(scoring::PREDICTIONS)
+            .to_owned();
         let outputs_meta = match &outputs {
             Outputs::Array(name) => {
                 let spec = engine_meta
@@ -148,7 +162,7 @@ impl MlflowModel {
                     .cloned()
                     .unwrap_or_else(|| TensorSpec::new("", DataType::F64, vec![-1]));
                 vec![TensorSpec {
-                    name: scoring::PREDICTIONS.into(),
+                    name: array_name.clone(),
                     ..spec
                 }]
             }
@@ -160,9 +174,11 @@ impl MlflowModel {
             outputs: outputs_meta,
         };
         MlflowModel {
+            engine_tables: engine.accepts_table(),
             engine,
             engine_input,
             outputs,
+            array_name,
             signature,
             metadata,
         }
@@ -173,18 +189,34 @@ impl MlflowModel {
         self.signature.as_ref()
     }
 
-    /// Runs pyfunc's `predict` on a table: the signature enforced, the engine called, its answer named.
+    /// Runs pyfunc's `predict` on a table: the signature enforced, the engine called, its answer as
+    /// `/invocations` writes it (one array named [`scoring::PREDICTIONS`], or the DataFrame's columns).
     pub fn predict_frame(&self, frame: &Frame) -> Result<Vec<NamedTensor>, ModelError> {
-        let m = signature::enforce(self.signature.as_ref(), frame)?;
-        let x = Tensor::new(vec![m.rows, m.cols], TensorData::F64(m.values))?;
+        let table = signature::enforce_table(self.signature.as_ref(), frame)?;
         let asked = match &self.outputs {
             Outputs::Array(name) => name.iter().cloned().collect(),
             Outputs::Columns(names) => names.clone(),
         };
-        let reply = self.engine.predict(PredictRequest {
-            inputs: vec![NamedTensor::new(self.engine_input.clone(), x)],
-            outputs: asked,
-        })?;
+        // A model that reads tables gets named columns as pyfunc hands it a DataFrame; positional numbers stay
+        // the matrix they are (a numpy array).
+        let strings = table.columns().iter().any(|c| !c.data.is_numeric());
+        let request = if self.engine_tables && (strings || !table.is_positional()) {
+            PredictRequest::from_table(table, asked)
+        } else {
+            let (rows, cols) = (table.rows(), table.columns().len());
+            let values = table.to_matrix().map_err(|e| {
+                ModelError::BadInput(format!(
+                    "{e}: the `{}` flavour's model takes numbers only",
+                    self.metadata.platform
+                ))
+            })?;
+            let x = Tensor::new(vec![rows, cols], TensorData::F64(values))?;
+            PredictRequest {
+                inputs: vec![NamedTensor::new(self.engine_input.clone(), x)],
+                outputs: asked,
+            }
+        };
+        let reply = self.engine.predict(request)?;
         Ok(match &self.outputs {
             Outputs::Array(_) => reply
                 .outputs
@@ -204,6 +236,7 @@ fn col_dtype(ty: ColType) -> DataType {
         ColType::Long => DataType::I64,
         ColType::Integer => DataType::I32,
         ColType::Boolean => DataType::Bool,
+        ColType::String => DataType::Bytes,
     }
 }
 
@@ -213,10 +246,20 @@ impl Model for MlflowModel {
     }
 
     /// A request's tensors as pyfunc's input ([`Frame::from_inputs`]); outputs asked by name are matched
-    /// against the model's (a request naming none gets them all).
+    /// against the model's (a request naming none gets them all). pyfunc's array is named as the output signature
+    /// names it; asking for [`scoring::PREDICTIONS`] alone answers as `/invocations` does (the array under that
+    /// name, or every DataFrame column).
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
         let frame = Frame::from_inputs(&request.inputs)?;
         let mut outputs = self.predict_frame(&frame)?;
+        if request.outputs == [scoring::PREDICTIONS] {
+            return Ok(PredictResponse { outputs });
+        }
+        if let Outputs::Array(_) = self.outputs {
+            for o in &mut outputs {
+                o.name.clone_from(&self.array_name);
+            }
+        }
         if !request.outputs.is_empty() {
             let mut picked = Vec::with_capacity(request.outputs.len());
             for name in &request.outputs {
@@ -229,6 +272,21 @@ impl Model for MlflowModel {
             outputs = picked;
         }
         Ok(PredictResponse { outputs })
+    }
+
+    /// A 2-D array answer's columns, named by an output signature of as many named columns (Seldon's `names`).
+    fn column_names(&self, output: &str) -> Option<Vec<String>> {
+        let sig = self.signature.as_ref()?;
+        (matches!(self.outputs, Outputs::Array(_))
+            && output == self.array_name
+            && sig.output_names.len() > 1
+            && sig.output_names.len() == sig.output_count)
+            .then(|| sig.output_names.clone())
+    }
+
+    /// pyfunc takes a DataFrame: mixed rows, named columns and records reach the model as columns.
+    fn accepts_table(&self) -> bool {
+        true
     }
 
     fn row_cost(&self) -> Option<u64> {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use oxserve_core::ColumnData;
 use oxserve_mlflow::scoring::{self, Form};
 use oxserve_mlflow::{Cell, Flavor, MlModel, MlflowError, signature};
 
@@ -43,14 +44,14 @@ fn mlmodel_names_the_flavour_signature_and_version() {
 }
 
 #[test]
-fn string_columns_wait_for_the_table_type() {
+fn binary_columns_are_refused_at_load() {
     let text = IRIS.replace(
         r#""type": "long", "name": "b""#,
-        r#""type": "string", "name": "b""#,
+        r#""type": "binary", "name": "b""#,
     );
     let e = MlModel::parse(Path::new("/m"), &text).unwrap_err();
     assert!(
-        matches!(e, MlflowError::Unsupported(ref m) if m.contains("`b` of type `string`")),
+        matches!(e, MlflowError::Unsupported(ref m) if m.contains("`b` of type `binary`")),
         "{e}"
     );
 }
@@ -161,4 +162,109 @@ fn custom_and_code_models_are_refused() {
             .contains("relative path inside the model folder"),
         "{e}"
     );
+}
+
+const TABLE: &str = r#"
+flavors:
+  sklearn: {pickled_model: model.skops, serialization_format: skops}
+signature:
+  inputs: '[{"type": "double", "name": "age"}, {"type": "string", "name": "color"},
+    {"type": "boolean", "name": "member", "required": false}, {"type": "long", "name": "n"}]'
+  outputs: '[{"type": "string", "name": "label", "required": true}]'
+  params: '[{"name": "threshold", "default": 0.5, "shape": null, "type": "double"},
+    {"name": "ks", "default": [1, 2], "shape": [-1], "type": "long"},
+    {"name": "mode", "default": "fast", "shape": null, "type": "string"}]'
+"#;
+
+#[test]
+fn string_and_boolean_columns_are_typed_in_the_signature_order() {
+    let sig = MlModel::parse(Path::new("/m"), TABLE)
+        .unwrap()
+        .signature
+        .unwrap();
+    assert_eq!(sig.output_name(), Some("label"));
+    let inv = scoring::parse_json(
+        br#"{"dataframe_records": [{"n": "3", "color": "red", "age": 1, "x": 0},
+            {"n": 4, "color": null, "age": 2.5, "member": true}]}"#,
+    )
+    .unwrap();
+    let t = signature::enforce_table(Some(&sig), &inv.frame).unwrap();
+    let names: Vec<&str> = t.names().collect();
+    assert_eq!(names, ["age", "color", "member", "n"]);
+    assert_eq!(t.columns()[0].data, ColumnData::F64(vec![1.0, 2.5]));
+    assert_eq!(
+        t.columns()[1].data,
+        ColumnData::Str(vec![Some("red".into()), None])
+    );
+    assert_eq!(
+        t.columns()[2].data,
+        ColumnData::Bool(vec![None, Some(true)])
+    );
+    assert_eq!(t.columns()[3].data, ColumnData::I64(vec![Some(3), Some(4)]));
+    // Numbers in a string column are their text; anything but booleans in a boolean column is refused.
+    let inv = scoring::parse_json(
+        br#"{"dataframe_split": {"columns": ["age", "color", "n", "member"], "data": [[1, 7, 1, "x"]]}}"#,
+    )
+    .unwrap();
+    let e = signature::enforce_table(Some(&sig), &inv.frame).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Incompatible input types for column member. Can not safely convert object to bool."
+    );
+    let inv = scoring::parse_json(
+        br#"{"dataframe_split": {"columns": ["age", "color", "n"], "data": [[1, 7, 1]]}}"#,
+    )
+    .unwrap();
+    let t = signature::enforce_table(Some(&sig), &inv.frame).unwrap();
+    assert_eq!(t.columns()[1].data, ColumnData::Str(vec![Some("7".into())]));
+    // A numeric engine cannot take a string column.
+    assert!(signature::enforce(Some(&sig), &inv.frame).is_err());
+}
+
+#[test]
+fn params_take_defaults_and_mlflow_conversions_and_wording() {
+    let sig = MlModel::parse(Path::new("/m"), TABLE)
+        .unwrap()
+        .signature
+        .unwrap();
+    let given = |body: &str| -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(body).unwrap()
+    };
+    let (params, ignored) = sig
+        .enforce_params(Some(&given(r#"{"threshold": 1, "nope": 2}"#)))
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(params),
+        serde_json::json!({"threshold": 1.0, "ks": [1, 2], "mode": "fast"})
+    );
+    assert_eq!(ignored, ["nope"]);
+    let (params, _) = sig.enforce_params(None).unwrap();
+    assert_eq!(params["threshold"], 0.5);
+    for (body, want) in [
+        (
+            r#"{"threshold": "high"}"#,
+            "Invalid parameters found: {('threshold', \"Failed to validate type and shape for 'threshold': \
+             double (default: 0.5), error: Can not safely convert `<class 'str'>` to `DataType.double` for \
+             value `high`\")}",
+        ),
+        (
+            r#"{"mode": [1, "a"]}"#,
+            "Invalid parameters found: {('mode', \"Failed to validate type and shape for 'mode': string \
+             (default: fast), error: Value must be a scalar for type `DataType.string`, got `[1, 'a']`\")}",
+        ),
+        (
+            r#"{"ks": [1.5]}"#,
+            "Invalid parameters found: {('ks', \"Failed to validate type and shape for 'ks': long (default: \
+             [1, 2]) (shape: (-1,)), error: Can not safely convert `<class 'float'>` to `DataType.long` for \
+             value `1.5`\")}",
+        ),
+        (
+            r#"{"ks": 3}"#,
+            "Invalid parameters found: {('ks', \"Value must be a 1D array with shape (-1,) for param 'ks': long \
+             (default: [1, 2]) (shape: (-1,)), received int with ndim 0\")}",
+        ),
+    ] {
+        let e = sig.enforce_params(Some(&given(body))).unwrap_err();
+        assert_eq!(e.to_string(), want, "{body}");
+    }
 }

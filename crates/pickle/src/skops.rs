@@ -161,6 +161,26 @@ impl Reader<'_> {
                 })
             }
             "NdArrayNode" => self.array(node, depth)?,
+            // `slice(start, stop, step)` (ColumnTransformer's `output_indices_`): plain data, held as the pickle
+            // reader holds a pickled slice (an inert `builtins.slice` object with its three arguments).
+            "SliceNode" => {
+                let bound = |key: &str| -> Result<Value, PickleError> {
+                    match content.and_then(|c| c.get(key)) {
+                        None | Some(Json::Null) => Ok(Value::None),
+                        Some(v) => v.as_i64().map(Value::Int).ok_or_else(|| {
+                            err(format!("a SliceNode's `{key}` is not an integer or null"))
+                        }),
+                    }
+                };
+                Value::Object(Box::new(Object {
+                    class: QualName {
+                        module: "builtins".to_owned(),
+                        name: "slice".to_owned(),
+                    },
+                    args: vec![bound("start")?, bound("stop")?, bound("step")?],
+                    state: Value::None,
+                }))
+            }
             "ObjectNode" => {
                 if !crate::is_allowed_global(module, class) {
                     return Err(err(format!(
@@ -347,6 +367,21 @@ mod tests {
             e.to_string().contains("forbidden class subprocess.Popen"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn slices_are_read_as_a_pickled_slice_and_bad_bounds_refused() {
+        let schema = r#"{"__class__": "slice", "__module__": "builtins", "__loader__": "SliceNode",
+            "content": {"start": 0, "stop": 2, "step": null}}"#;
+        let Value::Object(o) = load_skops(&skops(schema, &[]), &Limits::default()).unwrap() else {
+            panic!("not an object")
+        };
+        assert_eq!(o.class_name(), "slice");
+        assert_eq!(o.args, vec![Value::Int(0), Value::Int(2), Value::None]);
+        let schema = r#"{"__class__": "slice", "__module__": "builtins", "__loader__": "SliceNode",
+            "content": {"start": "os.system", "stop": 2, "step": null}}"#;
+        let e = load_skops(&skops(schema, &[]), &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("`start` is not an integer"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! | internal | `Internal`, `BadMetadata`, `Model(Internal)` | 500 | `INTERNAL` |
 //! | not implemented | `NoExplainer` | 501 | `UNIMPLEMENTED` |
 //! | unavailable | `NotReady` | 503 | `UNAVAILABLE` |
+//!
+//! A Seldon component's error (`Component`) carries its own status (400–599) and `reason`, answered on REST as the
+//! Python wrapper answers a `SeldonMicroserviceException`; on gRPC it takes its class's code (4xx bad input,
+//! 5xx internal).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -95,6 +99,10 @@ pub enum ServeError {
     /// The model's metadata failed validation.
     #[error("Model metadata unavailable")]
     BadMetadata,
+    /// A Seldon component's hook failed: its own status (400–599) and reason, as the Python wrapper answers a
+    /// `SeldonMicroserviceException`.
+    #[error(transparent)]
+    Component(#[from] crate::component::ComponentError),
     /// A bug or failure inside the server.
     #[error("{0}")]
     Internal(String),
@@ -135,11 +143,18 @@ impl ServeError {
             | ServeError::Internal(_) => Kind::Internal,
             ServeError::NoExplainer => Kind::NotImplemented,
             ServeError::NotReady(_) => Kind::Unavailable,
+            ServeError::Component(e) if e.status() < 500 => Kind::BadInput,
+            ServeError::Component(_) => Kind::Internal,
         }
     }
 
     /// The HTTP status, the same for Seldon and V2 bodies.
     pub fn http_status(&self) -> StatusCode {
+        if let ServeError::Component(e) = self
+            && let Ok(status) = StatusCode::from_u16(e.status())
+        {
+            return status;
+        }
         match self.kind() {
             Kind::BadInput => StatusCode::BAD_REQUEST,
             Kind::NotFound => StatusCode::NOT_FOUND,
@@ -179,8 +194,12 @@ impl ServeError {
     /// A Seldon error reply: `{"status":{"code":-1,"info":…,"reason":…,"status":1}}`.
     pub fn into_seldon_response(self) -> Response {
         let status = self.http_status();
+        let reason = match &self {
+            ServeError::Component(e) => e.reason(),
+            other => other.seldon_reason(),
+        };
         let body = ErrorBody {
-            status: Status::failure(self.seldon_reason(), self.to_string()),
+            status: Status::failure(reason, self.to_string()),
         };
         json_response(status, seldon::pyjson::to_vec(&body).unwrap_or_default())
     }

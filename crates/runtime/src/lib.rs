@@ -20,6 +20,7 @@
 //!
 //! Every flag has an env var; their names are in [`config::env`], once.
 
+pub mod component;
 pub mod config;
 mod conn;
 pub mod error;
@@ -260,6 +261,12 @@ where
     };
     let extensions = args.extensions(extensions);
     init_tracing(config.log_json);
+    block_on_exit(serve_with(config, server.parameters, extensions, load))
+}
+
+/// Runs `serve` on a new multi-threaded runtime and turns its outcome into the process exit code (a failure
+/// logged as one line, exit 1).
+fn block_on_exit(serve: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -270,7 +277,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve_with(config, server.parameters, extensions, load));
+    let result = runtime.block_on(serve);
     // Do not wait for model calls still running on blocking threads (cut by the drain deadline): dropping the
     // runtime would, without limit.
     runtime.shutdown_background();
@@ -412,7 +419,7 @@ fn new_state(
     model_dir: &Path,
 ) -> anyhow::Result<ServerState> {
     let image = config.predictive_unit_image.clone();
-    let seldon_metadata = seldon::load_metadata(config, model_dir);
+    let seldon_metadata = seldon::load_metadata(config, model_dir, &model.metadata().inputs);
     let (image_name, image_version) = seldon::split_image(image.as_deref());
     let metrics = Metrics::new(metrics::FeedbackIdentity {
         model_name: config.predictive_unit_id.clone().unwrap_or_default(),
@@ -440,26 +447,40 @@ fn new_state(
     Ok(state)
 }
 
-/// Waits for SIGTERM or SIGINT.
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT. The handlers are installed when this is *called*, not when the future is first
+/// polled: the shutdown future is polled only once the listeners are up and the ports file is written, and a
+/// SIGTERM that arrived in between would otherwise take the default action and kill the process unclean.
+pub(crate) fn wait_for_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut term), Err(_)) => {
+                    term.recv().await;
+                }
+                (Err(_), Ok(mut int)) => {
+                    int.recv().await;
+                }
+                (Err(_), Err(_)) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

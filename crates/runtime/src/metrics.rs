@@ -311,6 +311,12 @@ impl Metrics {
         }
     }
 
+    /// The registry every series is in: a Seldon component's custom metrics join it
+    /// ([`crate::component::Node::export_metrics`]).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4096);

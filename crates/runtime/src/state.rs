@@ -39,6 +39,8 @@ pub struct ServerState {
     /// False when the server was started with a models folder and no model of its own: routes that name no
     /// model then use the repository's one loaded model.
     own_model: bool,
+    /// A Seldon component server's component ([`crate::component`]): the Seldon routes dispatch to it.
+    pub(crate) component: Option<crate::component::Slot>,
     dispatch: Dispatch,
     limiter: Option<Arc<Semaphore>>,
     ready: AtomicBool,
@@ -88,6 +90,7 @@ impl ServerState {
             kserve_v1_output: None,
             repository: Arc::new(repository),
             own_model: true,
+            component: None,
             dispatch,
             limiter: (max_concurrency > 0).then(|| Arc::new(Semaphore::new(max_concurrency))),
             ready: AtomicBool::new(true),

@@ -309,3 +309,33 @@ pub(crate) fn classes(obj: &Object, fallbacks: &[&str]) -> Result<Labels, Sklear
         "missing attribute `classes_`",
     ))
 }
+
+/// A fitted `vocabulary_` (a text vectorizer's terms, a `DictVectorizer`'s feature names): a dict of str → column,
+/// each column in `0..len` exactly once.
+pub(crate) fn vocabulary(
+    obj: &Object,
+    class: &str,
+) -> Result<std::collections::HashMap<String, usize>, SklearnError> {
+    let bad = |reason: String| SklearnError::bad_model(class, reason);
+    let Some(Value::Dict(items)) = obj.get("vocabulary_") else {
+        return Err(bad(
+            "missing `vocabulary_` (not fitted) or it is not a dict".into(),
+        ));
+    };
+    let n = items.len();
+    let mut vocab = std::collections::HashMap::with_capacity(n);
+    let mut seen = vec![false; n];
+    for (k, v) in items {
+        let (Some(term), Some(j)) = (k.as_str(), v.as_i64().and_then(|i| usize::try_from(i).ok()))
+        else {
+            return Err(bad("`vocabulary_` is not a dict of str to int".into()));
+        };
+        if j >= n || std::mem::replace(&mut seen[j], true) {
+            return Err(bad(format!(
+                "`vocabulary_` maps {term:?} to column {j}, outside 0..{n} or repeated"
+            )));
+        }
+        vocab.insert(term.to_string(), j);
+    }
+    Ok(vocab)
+}

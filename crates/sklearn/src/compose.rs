@@ -10,7 +10,9 @@ use oxserve_pickle::{ArrayData, Object, Value};
 
 use crate::attrs;
 use crate::math::{hstack, output_matrix};
-use crate::{Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix, Table};
+use crate::{
+    ColumnData, Estimator, Labels, Matrix, Method, Output, SklearnError, SparseMatrix, Table,
+};
 
 /// The classes this family builds.
 pub(crate) const CLASSES: &[&str] = &["Pipeline", "ColumnTransformer", "FeatureUnion"];
@@ -238,6 +240,10 @@ impl Estimator for Pipeline {
             .flatten()
             .next()
             .is_some_and(|s| s.takes_table())
+    }
+
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        self.steps.iter().flatten().next()?.string_columns()
     }
 
     /// Steps that keep a table (a string imputer) transform it; the first that makes numbers reads it; the rest
@@ -492,6 +498,32 @@ impl Estimator for ColumnTransformer {
                 .any(|p| p.est.as_ref().is_some_and(|e| e.takes_table()))
     }
 
+    /// A column holds strings when a transformer that reads it says so.
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        let mut out = vec![false; self.n_features];
+        for part in &self.parts {
+            if let Some(e) = &part.est
+                && e.takes_strings()
+            {
+                for &column in &part.columns {
+                    if let Some(slot) = out.get_mut(column) {
+                        *slot = true;
+                    }
+                }
+                continue;
+            }
+            let Some(strings) = part.est.as_ref().and_then(|e| e.string_columns()) else {
+                continue;
+            };
+            for (&column, &is_string) in part.columns.iter().zip(&strings) {
+                if let Some(slot) = out.get_mut(column) {
+                    *slot |= is_string;
+                }
+            }
+        }
+        Some(out)
+    }
+
     /// Each transformer reads its columns of the table (strings included); a passthrough part (`remainder`
     /// included) passes numbers only: a string column there is refused naming it, as the numeric estimator
     /// after it would.
@@ -508,6 +540,18 @@ impl Estimator for ColumnTransformer {
         }
         let mut outs = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
+            // A text vectorizer on one column (`("txt", TfidfVectorizer(), "review")`) reads its documents.
+            if let (Some(e), [column]) = (&part.est, part.columns.as_slice())
+                && e.takes_strings()
+            {
+                let docs = documents(table, *column, e.class_name())?;
+                outs.push(output_matrix(
+                    e.call_strings(Method::Transform, &docs)?,
+                    table.rows(),
+                    e.class_name(),
+                )?);
+                continue;
+            }
             let sub = crate::table::select(table, &part.columns)?;
             outs.push(match &part.est {
                 None => crate::table::matrix_of(&sub)?,
@@ -520,6 +564,38 @@ impl Estimator for ColumnTransformer {
         }
         Ok(Output::Matrix(hstack(table.rows(), &outs)))
     }
+}
+
+/// Column `index` of a table as documents, for a text vectorizer inside a `ColumnTransformer`. A missing value is
+/// refused as scikit-learn refuses it (`np.nan is an invalid document`), and so is a numeric column.
+fn documents<'t>(
+    table: &'t Table,
+    index: usize,
+    class: &str,
+) -> Result<Vec<&'t str>, SklearnError> {
+    let Some(column) = table.column_at(index) else {
+        return Err(SklearnError::BadInput(format!(
+            "{class}: column {index} is not in the table"
+        )));
+    };
+    let ColumnData::Str(values) = &column.data else {
+        return Err(SklearnError::BadInput(format!(
+            "{class}: column `{}` holds {} values where documents (strings) are expected",
+            column.name,
+            column.data.dtype_name()
+        )));
+    };
+    values
+        .iter()
+        .map(|v| {
+            v.as_deref().ok_or_else(|| {
+                SklearnError::BadInput(format!(
+                    "np.nan is an invalid document, expected byte or unicode string (column `{}`)",
+                    column.name
+                ))
+            })
+        })
+        .collect()
 }
 
 /// A `FeatureUnion` member (`None` = passthrough) and its `transformer_weights` entry.

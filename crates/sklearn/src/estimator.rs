@@ -449,6 +449,12 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Per input column, whether it holds strings (an encoder fitted on string categories, a string imputer's
+    /// column), so that metadata can declare it `BYTES`; `None` when the estimator reads numbers only.
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        None
+    }
+
     /// Computes `method` on a table whose columns are already in the order the estimator was fitted on
     /// (`crate::align` puts them so). The default reads the table as a numeric matrix, positionally; a string
     /// column is [`SklearnError::BadInput`] naming it.

@@ -228,6 +228,10 @@ impl Estimator for Checked {
         self.0.takes_table() || self.0.feature_names_in().is_some()
     }
 
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        self.0.string_columns()
+    }
+
     fn table_transform(
         &self,
         table: &oxserve_core::Table,

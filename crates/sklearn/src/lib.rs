@@ -17,6 +17,7 @@ mod table;
 mod calibration;
 mod cluster;
 mod compose;
+mod dict_vectorizer;
 mod discriminant;
 mod ensemble_meta;
 mod label;

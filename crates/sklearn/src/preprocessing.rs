@@ -1361,6 +1361,15 @@ impl Estimator for Transformer {
                 .is_some_and(|s| s.iter().any(Option::is_some))
     }
 
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        match &self.op {
+            Op::ImputeStr(fills) => Some(vec![true; fills.len()]),
+            _ => self
+                .strings()
+                .map(|s| s.iter().map(Option::is_some).collect()),
+        }
+    }
+
     /// A `SimpleImputer` fitted on strings fills NaN with its statistic, as scikit-learn does with its default
     /// `missing_values=np.nan`: a float column's NaN; a string column's `None` (JSON `null`) is not NaN to it and
     /// stays, for the encoder after it to read as its `None` category.

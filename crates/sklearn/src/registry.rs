@@ -37,6 +37,10 @@ const FAMILIES: &[(&[&str], Builder)] = &[
     (crate::text::CLASSES, crate::text::build),
     (crate::label::CLASSES, crate::label::build),
     (crate::target_encoder::CLASSES, crate::target_encoder::build),
+    (
+        crate::dict_vectorizer::CLASSES,
+        crate::dict_vectorizer::build,
+    ),
 ];
 
 /// The class names this crate can build, sorted.

@@ -1,13 +1,14 @@
 //! `TargetEncoder` (scikit-learn ≥ 1.3): each category becomes its fitted target encoding (one column per feature,
 //! or per feature × class for a multiclass target); a category not seen in training gets `target_mean_`.
 //! Numeric categories come as a numeric batch; a one-feature encoder fitted on strings takes N strings as N rows
-//! ([`Estimator::call_strings`]). String columns inside wider tables are the table support's part.
+//! ([`Estimator::call_strings`]); string and numeric columns of a wider table come as a table
+//! ([`Estimator::call_table`], inside a `ColumnTransformer`).
 
 use oxserve_pickle::{ArrayData, Object, Value};
 
 use crate::attrs;
 use crate::math::check_input;
-use crate::{Estimator, Matrix, Method, Output, SklearnError};
+use crate::{ColumnData, Estimator, Matrix, Method, Output, SklearnError, Table};
 
 /// The classes this family builds.
 pub(crate) const CLASSES: &[&str] = &["TargetEncoder"];
@@ -163,6 +164,68 @@ impl Estimator for TargetEncoder {
 
     fn takes_strings(&self) -> bool {
         matches!(self.categories.as_slice(), [Categories::Str(_)])
+    }
+
+    fn takes_table(&self) -> bool {
+        self.categories
+            .iter()
+            .any(|c| matches!(c, Categories::Str(_)))
+    }
+
+    fn string_columns(&self) -> Option<Vec<bool>> {
+        Some(
+            self.categories
+                .iter()
+                .map(|c| matches!(c, Categories::Str(_)))
+                .collect(),
+        )
+    }
+
+    /// Columns of a table, each against its feature's categories: strings against string categories (a missing
+    /// string is unseen unless `None` was fitted), numbers against numeric ones; an unseen category gets
+    /// `target_mean_`, as scikit-learn's `transform` does.
+    fn call_table(&self, method: Method, table: &Table) -> Result<Output, SklearnError> {
+        if method != Method::Transform {
+            return Err(self.no_method(method));
+        }
+        if table.columns().len() != self.categories.len() {
+            return Err(SklearnError::BadInput(format!(
+                "X has {} features, but TargetEncoder is expecting {} features as input",
+                table.columns().len(),
+                self.categories.len()
+            )));
+        }
+        for (column, cats) in table.columns().iter().zip(&self.categories) {
+            if let (Categories::Num(_), ColumnData::Str(v)) = (cats, &column.data) {
+                let example = v.iter().flatten().next().cloned().unwrap_or_default();
+                return Err(SklearnError::BadInput(format!(
+                    "could not convert string to float: '{example}' (column `{}` holds strings where a number is expected)",
+                    column.name
+                )));
+            }
+        }
+        let mut out = Matrix::zeros(table.rows(), self.encodings.len());
+        for i in 0..table.rows() {
+            let positions =
+                table
+                    .columns()
+                    .iter()
+                    .zip(&self.categories)
+                    .map(|(column, cats)| match (cats, &column.data) {
+                        (Categories::Str(cats), ColumnData::Str(v)) => {
+                            let value = v.get(i).and_then(Option::as_deref)?;
+                            cats.iter().position(|c| c == value)
+                        }
+                        (Categories::Num(cats), data) => {
+                            let v = data.f64_at(i)?;
+                            cats.iter()
+                                .position(|&c| c == v || (c.is_nan() && v.is_nan()))
+                        }
+                        (Categories::Str(_), _) => None,
+                    });
+            self.fill(out.row_mut(i), positions);
+        }
+        Ok(Output::Matrix(out))
     }
 
     fn call_strings(&self, method: Method, docs: &[&str]) -> Result<Output, SklearnError> {

@@ -571,28 +571,10 @@ impl Vectorizer {
                 norm(obj)?,
             )
         } else {
-            let Some(Value::Dict(items)) = obj.get("vocabulary_") else {
-                return Err(bad(
-                    "missing `vocabulary_` (not fitted) or it is not a dict".into(),
-                ));
-            };
-            let n = items.len();
-            let mut vocab = HashMap::with_capacity(n);
-            let mut seen = vec![false; n];
-            for (k, v) in items {
-                let (Some(term), Some(j)) =
-                    (k.as_str(), v.as_i64().and_then(|i| usize::try_from(i).ok()))
-                else {
-                    return Err(bad("`vocabulary_` is not a dict of str to int".into()));
-                };
-                if j >= n || std::mem::replace(&mut seen[j], true) {
-                    return Err(bad(format!(
-                        "`vocabulary_` maps {term:?} to column {j}, outside 0..{n} or repeated"
-                    )));
-                }
-                vocab.insert(term.to_string(), j);
-            }
-            (Space::Vocabulary(vocab), Norm::None)
+            (
+                Space::Vocabulary(attrs::vocabulary(obj, class)?),
+                Norm::None,
+            )
         };
         let tfidf = if class == "TfidfVectorizer" {
             let t = Tfidf::from_object(attrs::object(obj, "_tfidf")?)?;

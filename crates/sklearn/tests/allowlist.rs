@@ -204,6 +204,7 @@ fn every_class_the_crate_builds_is_admitted_somewhere() {
         "sklearn.pipeline",
         "sklearn.compose._column_transformer",
         "sklearn.feature_extraction.text",
+        "sklearn.feature_extraction._dict_vectorizer",
         "sklearn.multiclass",
         "sklearn.calibration",
         "sklearn.ensemble._voting",

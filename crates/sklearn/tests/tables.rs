@@ -150,3 +150,66 @@ fn table_pipelines_match_scikit_learn() {
     assert!(checked >= 5, "only {checked} outputs checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Records as a table the way the protocols build one from `jsonData` records: every key a column (in the order
+/// first seen), a key a record lacks a missing cell.
+fn records_table(records: &[Json]) -> Table {
+    let mut keys: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.as_object().unwrap().keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let columns = keys
+        .iter()
+        .map(|k| {
+            let cells: Vec<Option<&Json>> = records.iter().map(|r| r.get(k)).collect();
+            let data = if cells.iter().flatten().any(|c| c.is_string()) {
+                ColumnData::Str(
+                    cells
+                        .iter()
+                        .map(|c| c.and_then(Json::as_str).map(str::to_string))
+                        .collect(),
+                )
+            } else if cells.iter().flatten().any(|c| c.is_boolean()) {
+                ColumnData::Bool(cells.iter().map(|c| c.and_then(Json::as_bool)).collect())
+            } else {
+                ColumnData::F64(
+                    cells
+                        .iter()
+                        .map(|c| c.and_then(Json::as_f64).unwrap_or(f64::NAN))
+                        .collect(),
+                )
+            };
+            Column::new(k.as_str(), data)
+        })
+        .collect();
+    Table::new(columns).unwrap()
+}
+
+#[test]
+fn dict_vectorizer_pipeline_matches_scikit_learn() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tables/dictvec-logreg");
+    let case: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("records.json")).unwrap()).unwrap();
+    let est = oxserve_sklearn::load_file(&dir.join("model.joblib")).unwrap();
+    assert!(est.takes_table());
+    let t = records_table(case["records"].as_array().unwrap());
+    for (method, want) in case["outputs"].as_object().unwrap() {
+        check(est.as_ref(), Method::from_name(method).unwrap(), &t, want)
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+    }
+    // The vectorizer alone gives scikit-learn's matrix (absent keys and unseen values and keys are zeros).
+    let value = oxserve_pickle::load_file(&dir.join("model.joblib")).unwrap();
+    let steps = value.get("steps").and_then(|s| s.as_seq()).unwrap();
+    let first = &steps[0].as_seq().unwrap()[1];
+    let dv = oxserve_sklearn::build(first).unwrap();
+    check(dv.as_ref(), Method::Transform, &t, &case["transform"]).unwrap();
+    // A plain numeric matrix is not records.
+    let err = dv
+        .call(Method::Transform, &oxserve_sklearn::Matrix::zeros(1, 2))
+        .unwrap_err();
+    assert!(err.to_string().contains("records"), "{err}");
+}

@@ -248,10 +248,13 @@ struct Node {
     meta: u32,
 }
 
-/// A validated tree in evaluation layout.
+/// A validated tree in evaluation layout. Its nodes live in the ensemble's one node array (see
+/// [`Ensemble::new`]), at `root..root + n_nodes`, child indices absolute.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    nodes: Vec<Node>,
+    /// Index of the root in the ensemble's node array.
+    root: u32,
+    n_nodes: u32,
     /// `width` values per leaf ordinal.
     values: Vec<f64>,
     width: usize,
@@ -262,7 +265,8 @@ pub struct Tree {
     cat_bits: Vec<u32>,
     /// Whether a node needs the general decision for non-NaN values too (categorical, zero-as-missing).
     special: bool,
-    /// Internal nodes come first: node `i` is a leaf iff `i >= n_internal`.
+    /// Internal nodes come first: node `i` (absolute) is a leaf iff `i >= n_internal`, the end of the tree's
+    /// internal nodes in the ensemble's array.
     n_internal: u32,
     /// Depth of the shallowest leaf: every walk takes at least this many steps, so the lockstep loop runs them
     /// without checking for arrival (all of them for a balanced tree).
@@ -277,7 +281,7 @@ pub struct Tree {
 impl Tree {
     /// Nodes after validation (reachable nodes only).
     pub fn n_nodes(&self) -> usize {
-        self.nodes.len()
+        self.n_nodes as usize
     }
 
     /// Values per leaf.
@@ -295,7 +299,8 @@ impl Tree {
         self.weight
     }
 
-    fn build(raw: &RawTree, n_features: usize, rules: &Rules) -> Result<Tree, String> {
+    /// Validates `raw` into a tree and its nodes, numbered from 0 ([`Ensemble::new`] moves them into its array).
+    fn build(raw: &RawTree, n_features: usize, rules: &Rules) -> Result<(Tree, Vec<Node>), String> {
         let n = raw.nodes.len();
         if n == 0 {
             return Err("has no nodes".into());
@@ -461,8 +466,9 @@ impl Tree {
                 }
             }
         }
-        Ok(Tree {
-            nodes,
+        let tree = Tree {
+            root: 0,
+            n_nodes: nodes.len() as u32,
             values,
             width: raw.width,
             output: raw.output,
@@ -474,7 +480,8 @@ impl Tree {
             min_leaf_depth,
             max_leaf_depth,
             raw_ids: order.iter().map(|&i| i as u32).collect(),
-        })
+        };
+        Ok((tree, nodes))
     }
 
     /// The general decision: categorical sets and LightGBM's missing types; NaN handling for every kind.
@@ -535,8 +542,15 @@ impl Tree {
     /// from the row copy whose NaN goes the node's way (see [`VARIANTS`]). `SPECIAL`: the tree has splits that take
     /// [`Tree::decide`] (categorical, zero-as-missing); leaves carry no flag bits, so they never take it.
     #[inline(always)]
-    fn step<const SPECIAL: bool>(&self, i: u32, rows: &[f64], row: usize, nfi: bool) -> u32 {
-        let n = &self.nodes[i as usize];
+    fn step<const SPECIAL: bool>(
+        &self,
+        nodes: &[Node],
+        i: u32,
+        rows: &[f64],
+        row: usize,
+        nfi: bool,
+    ) -> u32 {
+        let n = &nodes[i as usize];
         self.go::<SPECIAL>(n, rows[row + n.feature as usize], nfi)
     }
 
@@ -544,8 +558,15 @@ impl Tree {
     /// lane]`, as [`Rows::load_lanes`] writes them): the lane is a constant of the unrolled loop, so no lane holds
     /// a row offset in a register.
     #[inline(always)]
-    fn step_lane<const SPECIAL: bool>(&self, i: u32, group: &[f64], lane: usize, nfi: bool) -> u32 {
-        let n = &self.nodes[i as usize];
+    fn step_lane<const SPECIAL: bool>(
+        &self,
+        nodes: &[Node],
+        i: u32,
+        group: &[f64],
+        lane: usize,
+        nfi: bool,
+    ) -> u32 {
+        let n = &nodes[i as usize];
         self.go::<SPECIAL>(n, group[n.feature as usize * LANES + lane], nfi)
     }
 
@@ -562,39 +583,40 @@ impl Tree {
 
     /// The leaf node ordinals of consecutive rows (`rows` as [`Rows::load_lanes`] writes them: groups of
     /// [`LANES`] rows, `stride` columns, column-major within a group; `out.len()` rows).
-    fn leaves(&self, rows: &[f64], stride: usize, nfi: bool, out: &mut [u32]) {
+    fn leaves(&self, nodes: &[Node], rows: &[f64], stride: usize, nfi: bool, out: &mut [u32]) {
         if self.special {
-            self.leaves_impl::<true>(rows, stride, nfi, out);
+            self.leaves_impl::<true>(nodes, rows, stride, nfi, out);
         } else {
-            self.leaves_impl::<false>(rows, stride, nfi, out);
+            self.leaves_impl::<false>(nodes, rows, stride, nfi, out);
         }
     }
 
     #[inline(always)]
     fn leaves_impl<const SPECIAL: bool>(
         &self,
+        nodes: &[Node],
         rows: &[f64],
         stride: usize,
         nfi: bool,
         out: &mut [u32],
     ) {
-        if self.nodes.len() == 1 {
-            out.fill(0);
+        if self.n_nodes == 1 {
+            out.fill(self.root);
             return;
         }
         let n_internal = self.n_internal;
         // A last group of fewer rows is walked whole (its padding lanes hold zeros) and cut when stored.
         for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
-            let mut idx = [0u32; LANES];
+            let mut idx = [self.root; LANES];
             for _ in 0..self.min_leaf_depth {
                 for (l, i) in idx.iter_mut().enumerate() {
-                    *i = self.step_lane::<SPECIAL>(*i, group, l, nfi);
+                    *i = self.step_lane::<SPECIAL>(nodes, *i, group, l, nfi);
                 }
             }
             if self.max_leaf_depth > self.min_leaf_depth {
                 while idx.iter().fold(u32::MAX, |m, &i| m.min(i)) < n_internal {
                     for (l, i) in idx.iter_mut().enumerate() {
-                        *i = self.step_lane::<SPECIAL>(*i, group, l, nfi);
+                        *i = self.step_lane::<SPECIAL>(nodes, *i, group, l, nfi);
                     }
                 }
             }
@@ -604,39 +626,46 @@ impl Tree {
 
     /// Adds the leaf values of `leaves` (one per row) into the rows' output slots.
     #[inline]
-    fn accumulate(&self, leaves: &[u32], out: &mut [f64], no: usize, f32_sum: bool) {
+    fn accumulate(
+        &self,
+        nodes: &[Node],
+        leaves: &[u32],
+        out: &mut [f64],
+        no: usize,
+        f32_sum: bool,
+    ) {
         let (o, w) = (self.output, self.weight);
         if self.width == 1 {
             // Scalar leaves: the value sits in the leaf node itself.
             let rows = out.chunks_exact_mut(no).zip(leaves);
             match (f32_sum, w == 1.0) {
                 (true, true) => rows.for_each(|(d, &l)| {
-                    d[o] = add::<true, false>(d[o], self.nodes[l as usize].threshold, w);
+                    d[o] = add::<true, false>(d[o], nodes[l as usize].threshold, w);
                 }),
                 (true, false) => rows.for_each(|(d, &l)| {
-                    d[o] = add::<true, true>(d[o], self.nodes[l as usize].threshold, w);
+                    d[o] = add::<true, true>(d[o], nodes[l as usize].threshold, w);
                 }),
                 (false, true) => rows.for_each(|(d, &l)| {
-                    d[o] = add::<false, false>(d[o], self.nodes[l as usize].threshold, w);
+                    d[o] = add::<false, false>(d[o], nodes[l as usize].threshold, w);
                 }),
                 (false, false) => rows.for_each(|(d, &l)| {
-                    d[o] = add::<false, true>(d[o], self.nodes[l as usize].threshold, w);
+                    d[o] = add::<false, true>(d[o], nodes[l as usize].threshold, w);
                 }),
             }
             return;
         }
         for (d, &leaf) in out.chunks_exact_mut(no).zip(leaves) {
-            self.add_leaf(leaf, d, f32_sum);
+            self.add_leaf(nodes, leaf, d, f32_sum);
         }
     }
 
     /// Adds the values of leaf node `leaf` into one row's outputs `d`.
     #[inline(always)]
-    fn add_leaf(&self, leaf: u32, d: &mut [f64], f32_sum: bool) {
+    fn add_leaf(&self, nodes: &[Node], leaf: u32, d: &mut [f64], f32_sum: bool) {
         let (o, w) = (self.output, self.weight);
         let weighted = w != 1.0;
         if self.width == 1 {
-            let v = self.nodes[leaf as usize].threshold;
+            let v = nodes[leaf as usize].threshold;
             d[o] = match (f32_sum, weighted) {
                 (true, false) => add::<true, false>(d[o], v, w),
                 (true, true) => add::<true, true>(d[o], v, w),
@@ -646,7 +675,7 @@ impl Tree {
             return;
         }
         let dst = &mut d[o..o + self.width];
-        for (d, &v) in dst.iter_mut().zip(self.values(leaf)) {
+        for (d, &v) in dst.iter_mut().zip(self.values(nodes, leaf)) {
             *d = match (f32_sum, weighted) {
                 (true, false) => add::<true, false>(*d, v, w),
                 (true, true) => add::<true, true>(*d, v, w),
@@ -658,8 +687,8 @@ impl Tree {
 
     /// The value vector of leaf node `leaf`.
     #[inline(always)]
-    fn values(&self, leaf: u32) -> &[f64] {
-        let ord = (self.nodes[leaf as usize].meta & ORDINAL) as usize;
+    fn values(&self, nodes: &[Node], leaf: u32) -> &[f64] {
+        let ord = (nodes[leaf as usize].meta & ORDINAL) as usize;
         &self.values[ord * self.width..(ord + 1) * self.width]
     }
 }
@@ -816,6 +845,8 @@ impl Output {
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     trees: Vec<Tree>,
+    /// Every tree's nodes, tree after tree: one allocation the walks index with absolute child indices.
+    nodes: Vec<Node>,
     n_features: usize,
     n_outputs: usize,
     rules: Rules,
@@ -847,6 +878,7 @@ impl Ensemble {
             )));
         }
         let mut out = Vec::with_capacity(trees.len());
+        let mut nodes = Vec::new();
         for (t, raw) in trees.iter().enumerate() {
             let fits = raw
                 .output
@@ -861,13 +893,26 @@ impl Ensemble {
                     ),
                 });
             }
-            out.push(
-                Tree::build(raw, n_features, &rules)
-                    .map_err(|msg| TreeError::Tree { tree: t, msg })?,
-            );
+            let (mut tree, local) = Tree::build(raw, n_features, &rules)
+                .map_err(|msg| TreeError::Tree { tree: t, msg })?;
+            let root = u32::try_from(nodes.len())
+                .ok()
+                .filter(|root| root.checked_add(tree.n_nodes).is_some())
+                .ok_or_else(|| TreeError::Tree {
+                    tree: t,
+                    msg: format!("takes the ensemble past {} nodes", u32::MAX),
+                })?;
+            tree.root = root;
+            tree.n_internal += root;
+            nodes.extend(local.into_iter().map(|n| Node {
+                children: n.children.map(|c| c + root),
+                ..n
+            }));
+            out.push(tree);
         }
         Ok(Ensemble {
             trees: out,
+            nodes,
             n_features,
             n_outputs,
             rules,
@@ -977,8 +1022,8 @@ impl Ensemble {
             } else {
                 let block = &mut leaves[..end - start];
                 for tree in trees {
-                    tree.leaves(&buf, nf * VARIANTS, nfi, block);
-                    tree.accumulate(block, out_block, no, f32_sum);
+                    tree.leaves(&self.nodes, &buf, nf * VARIANTS, nfi, block);
+                    tree.accumulate(&self.nodes, block, out_block, no, f32_sum);
                 }
             }
             start = end;
@@ -991,36 +1036,41 @@ impl Ensemble {
         let stride = self.n_features * VARIANTS;
         let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
+        let nodes = self.nodes.as_slice();
         for (r, d) in out.chunks_exact_mut(self.n_outputs).enumerate() {
             let row = r * stride;
             let mut groups = trees.chunks_exact(LANES);
             for group in &mut groups {
                 let mut idx = [0u32; LANES];
+                let mut ends = [0u32; LANES];
+                for ((i, e), t) in idx.iter_mut().zip(&mut ends).zip(group) {
+                    (*i, *e) = (t.root, t.n_internal);
+                }
                 let sure = group.iter().map(|t| t.min_leaf_depth).min().unwrap_or(0);
                 for _ in 0..sure {
                     for (i, t) in idx.iter_mut().zip(group) {
-                        *i = t.step::<SPECIAL>(*i, rows, row, nfi);
+                        *i = t.step::<SPECIAL>(nodes, *i, rows, row, nfi);
                     }
                 }
                 while idx
                     .iter()
-                    .zip(group)
-                    .fold(false, |walking, (&i, t)| walking | (i < t.n_internal))
+                    .zip(&ends)
+                    .fold(false, |walking, (&i, &e)| walking | (i < e))
                 {
                     for (i, t) in idx.iter_mut().zip(group) {
-                        *i = t.step::<SPECIAL>(*i, rows, row, nfi);
+                        *i = t.step::<SPECIAL>(nodes, *i, rows, row, nfi);
                     }
                 }
                 for (&i, t) in idx.iter().zip(group) {
-                    t.add_leaf(i, d, f32_sum);
+                    t.add_leaf(nodes, i, d, f32_sum);
                 }
             }
             for t in groups.remainder() {
-                let mut i = 0;
+                let mut i = t.root;
                 while i < t.n_internal {
-                    i = t.step::<SPECIAL>(i, rows, row, nfi);
+                    i = t.step::<SPECIAL>(nodes, i, rows, row, nfi);
                 }
-                t.add_leaf(i, d, f32_sum);
+                t.add_leaf(nodes, i, d, f32_sum);
             }
         }
     }
@@ -1048,13 +1098,14 @@ impl Ensemble {
             let block = &mut leaves[..end - start];
             for (t, tree) in self.trees.iter().enumerate() {
                 tree.leaves(
+                    &self.nodes,
                     &buf,
                     nf * VARIANTS,
                     self.rules.negative_fraction_invalid,
                     block,
                 );
                 for (r, &l) in block.iter().enumerate() {
-                    out[(start + r) * nt + t] = tree.raw_ids[l as usize];
+                    out[(start + r) * nt + t] = tree.raw_ids[(l - tree.root) as usize];
                 }
             }
             start = end;

@@ -420,7 +420,7 @@ impl Serialize for NdArrayRef<'_> {
 }
 
 /// A table from `jsonData` in pandas' two JSON orients: records (`[{"age": 70, "color": "red"}, ...]`, columns in
-/// the first record's key order, a key missing from a record is a missing value) and split
+/// the order first seen, a key missing from a record is a missing value) and split
 /// (`{"columns": [...], "data": [[...], ...]}`, an `index` ignored). `None` when the JSON is neither form; an error
 /// names the column or row at fault (ragged rows, a column mixing strings and numbers, nested values).
 pub fn table_from_json(json: &serde_json::Value) -> Option<Result<Table, String>> {
@@ -451,20 +451,33 @@ pub fn table_from_json(json: &serde_json::Value) -> Option<Result<Table, String>
     };
     match json {
         Value::Array(records) if records.first().is_some_and(Value::is_object) => Some((|| {
-            let names: Vec<String> = match records.first() {
-                Some(Value::Object(first)) => first.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
-            let mut cols: Vec<Vec<Cell>> = vec![Vec::with_capacity(records.len()); names.len()];
+            // Columns are every record's keys in the order first seen, as `pandas.DataFrame(records)` builds
+            // them (a `DictVectorizer`'s records rarely share their keys).
+            let mut names: Vec<String> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for (i, r) in records.iter().enumerate() {
                 let Value::Object(r) = r else {
                     return Err(format!("jsonData record {i} is not an object"));
                 };
-                if let Some(extra) = r.keys().find(|k| !names.contains(k)) {
-                    return Err(format!(
-                        "jsonData record {i} has column `{extra}`, which record 0 lacks"
-                    ));
+                for k in r.keys() {
+                    if seen.insert(k.as_str()) {
+                        names.push(k.clone());
+                    }
                 }
+            }
+            // Records with keys of their own make a sparse table of keys × records cells: bounded, so that
+            // a body of many one-key records cannot ask for a quadratic table.
+            const MAX_CELLS: usize = 1 << 24;
+            if names.len().saturating_mul(records.len()) > MAX_CELLS {
+                return Err(format!(
+                    "jsonData records have {} distinct keys over {} records, more than {MAX_CELLS} cells",
+                    names.len(),
+                    records.len()
+                ));
+            }
+            let mut cols: Vec<Vec<Cell>> = vec![Vec::with_capacity(records.len()); names.len()];
+            for r in records.iter() {
+                let Value::Object(r) = r else { continue };
                 for (name, col) in names.iter().zip(cols.iter_mut()) {
                     col.push(r.get(name).map_or(Ok(Cell::Null), |v| cell(v, name))?);
                 }

@@ -218,6 +218,40 @@ pub enum V2Error {
         /// The element's flat index.
         index: usize,
     },
+    /// A request-level content type that takes one input (`np`, `str`) on a request with another number.
+    #[error("The '{content_type}' codec only supports a single input tensor ({got} were received)")]
+    CodecInputs {
+        /// The request's `parameters.content_type`.
+        content_type: String,
+        /// Inputs sent.
+        got: usize,
+    },
+    /// An input content type (`str`, `base64`, `datetime`) on an input that is not `BYTES`.
+    #[error("input `{name}`: content type `{content_type}` needs BYTES data, not {datatype}")]
+    CodecDatatype {
+        /// The input's name.
+        name: String,
+        /// Its `parameters.content_type`.
+        content_type: &'static str,
+        /// Its datatype.
+        datatype: &'static str,
+    },
+    /// An element the input's content type cannot decode (`str`: not UTF-8; `datetime`: not ISO 8601).
+    #[error(
+        "input `{name}`: element {index} ({value}) is not {what} (content type `{content_type}`)"
+    )]
+    CodecValue {
+        /// The input's name.
+        name: String,
+        /// Its `parameters.content_type`.
+        content_type: &'static str,
+        /// The element's flat index.
+        index: usize,
+        /// The element, quoted (and cut short).
+        value: String,
+        /// What it should be.
+        what: &'static str,
+    },
     /// A `BYTES` element longer than its 4-byte length prefix can say.
     #[error("`{name}`: element {index} is {len} bytes, more than a BYTES element can hold")]
     ElementTooLong {

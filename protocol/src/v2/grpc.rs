@@ -80,7 +80,7 @@ pub fn decode_grpc(
         outputs.push(output.name);
         output_parameters.push(infer_parameters_to_json(output.parameters));
     }
-    Ok(DecodedInfer {
+    let mut decoded = DecodedInfer {
         id: Some(request.id),
         parameters: infer_parameters_to_json(request.parameters),
         request: PredictRequest { inputs, outputs },
@@ -88,7 +88,9 @@ pub fn decode_grpc(
         output_parameters,
         binary_outputs: super::BinaryOutputs::none(),
         raw_output,
-    })
+    };
+    super::codecs::apply(&mut decoded)?;
+    Ok(decoded)
 }
 
 /// The first non-empty typed field, by name.
@@ -271,7 +273,15 @@ pub fn model_metadata_grpc(
         name: spec.name.clone(),
         datatype: spec.datatype.v2_name().to_owned(),
         shape: spec.shape.clone(),
-        parameters: HashMap::new(),
+        parameters: super::rest::feature_lists(spec)
+            .map(|(key, list)| {
+                let text = serde_json::to_string(list).unwrap_or_default();
+                let value = InferParameter {
+                    parameter_choice: Some(ParameterChoice::StringParam(text)),
+                };
+                (key.to_owned(), value)
+            })
+            .collect(),
     };
     ModelMetadataResponse {
         name: name.to_owned(),

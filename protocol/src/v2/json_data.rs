@@ -38,6 +38,9 @@ pub(crate) enum Repr {
     Untyped(Value),
     /// Parsed, but wrong; becomes a [`V2Error`] naming the tensor on conversion.
     Invalid(Problem),
+    /// `BYTES` values with JSON `null`s among them, and the mask marking them (a missing string in a pandas
+    /// column, as MLServer's pandas codec reads it: `None`).
+    Missing(TensorData, Vec<bool>),
 }
 
 impl From<TensorData> for TensorJson {
@@ -48,8 +51,13 @@ impl From<TensorData> for TensorJson {
 
 impl TensorJson {
     /// Types the values as `dtype` (parsing them now if they were read before the datatype), or reports the
-    /// problem found while parsing, naming the tensor.
-    pub(crate) fn resolve(self, name: &str, dtype: V2DataType) -> Result<TensorData, V2Error> {
+    /// problem found while parsing, naming the tensor; with the mask of the `null`s a `BYTES` array held (`None`
+    /// when it held none).
+    pub(crate) fn resolve_column(
+        self,
+        name: &str,
+        dtype: V2DataType,
+    ) -> Result<(TensorData, Option<Vec<bool>>), V2Error> {
         let repr = match self.0 {
             Repr::Untyped(value) => match (DataSeed { dtype, hint: 0 }).deserialize(value) {
                 Ok(parsed) => parsed.0,
@@ -58,8 +66,11 @@ impl TensorJson {
             other => other,
         };
         match repr {
-            Repr::Typed(data) if V2DataType::from(data.dtype()).core() == dtype.core() => Ok(data),
-            Repr::Typed(data) => Err(V2Error::ElementType {
+            Repr::Typed(data) if V2DataType::from(data.dtype()).core() == dtype.core() => {
+                Ok((data, None))
+            }
+            Repr::Missing(data, mask) if dtype == V2DataType::Bytes => Ok((data, Some(mask))),
+            Repr::Typed(data) | Repr::Missing(data, _) => Err(V2Error::ElementType {
                 name: name.to_owned(),
                 datatype: dtype.name(),
                 index: 0,
@@ -78,7 +89,7 @@ impl TensorJson {
     /// The typed values, if they are typed.
     pub(crate) fn typed(&self) -> Option<&TensorData> {
         match &self.0 {
-            Repr::Typed(data) => Some(data),
+            Repr::Typed(data) | Repr::Missing(data, _) => Some(data),
             _ => None,
         }
     }
@@ -86,7 +97,7 @@ impl TensorJson {
     /// Takes the typed values out, if they are typed.
     pub(crate) fn into_typed(self) -> Option<TensorData> {
         match self.0 {
-            Repr::Typed(data) => Some(data),
+            Repr::Typed(data) | Repr::Missing(data, _) => Some(data),
             _ => None,
         }
     }
@@ -174,6 +185,10 @@ trait Sink {
     }
     fn len(&self) -> usize;
     fn finish(self) -> TensorData;
+    /// The mask of `null`s taken, for the sinks that take them as missing values.
+    fn take_missing(&mut self) -> Option<Vec<bool>> {
+        None
+    }
 }
 
 struct BoolSink(Vec<bool>);
@@ -306,9 +321,21 @@ impl Sink for F32Sink {
     }
 }
 
-struct BytesSink(Vec<Vec<u8>>);
+/// Strings; a JSON `null` is a missing value (an empty element marked in the mask), as MLServer's pandas codec
+/// hands `None` to the model.
+struct BytesSink(Vec<Vec<u8>>, Option<Vec<bool>>);
 
 impl Sink for BytesSink {
+    fn push_null(&mut self) -> Result<(), Refused> {
+        let n = self.0.len();
+        let mask = self.1.get_or_insert_with(|| vec![false; n]);
+        mask.push(true);
+        self.0.push(Vec::new());
+        Ok(())
+    }
+    fn take_missing(&mut self) -> Option<Vec<bool>> {
+        self.1.take()
+    }
     fn push_u64(&mut self, _v: u64) -> Result<(), Refused> {
         wrong("a number")
     }
@@ -319,10 +346,16 @@ impl Sink for BytesSink {
         wrong("a number")
     }
     fn push_str(&mut self, v: &str) -> Result<(), Refused> {
+        if let Some(mask) = &mut self.1 {
+            mask.push(false);
+        }
         self.0.push(v.as_bytes().to_vec());
         Ok(())
     }
     fn push_string(&mut self, v: String) -> Result<(), Refused> {
+        if let Some(mask) = &mut self.1 {
+            mask.push(false);
+        }
         self.0.push(v.into_bytes());
         Ok(())
     }
@@ -349,7 +382,7 @@ impl<'de> DeserializeSeed<'de> for DataSeed {
             V2DataType::Bool => run(d, BoolSink(Vec::with_capacity(n))),
             V2DataType::F64 => run(d, F64Sink(Vec::with_capacity(n))),
             V2DataType::F32 => run(d, F32Sink(Vec::with_capacity(n))),
-            V2DataType::Bytes => run(d, BytesSink(Vec::with_capacity(n.min(4096)))),
+            V2DataType::Bytes => run(d, BytesSink(Vec::with_capacity(n.min(4096)), None)),
             V2DataType::F16 | V2DataType::Bf16 => {
                 IgnoredAny::deserialize(d)?;
                 Ok(TensorJson(Repr::Invalid(Problem::Unsupported)))
@@ -432,7 +465,10 @@ fn run<'de, D: de::Deserializer<'de>, S: Sink>(d: D, mut sink: S) -> Result<Tens
     }
     Ok(TensorJson(match nest.problem {
         Some(p) => Repr::Invalid(p),
-        None => Repr::Typed(sink.finish()),
+        None => match sink.take_missing() {
+            Some(mask) => Repr::Missing(sink.finish(), mask),
+            None => Repr::Typed(sink.finish()),
+        },
     }))
 }
 
@@ -558,6 +594,12 @@ impl Serialize for TensorJson {
                 TensorData::F64(v) => s.collect_seq(v),
                 TensorData::Bytes(v) => s.collect_seq(v.iter().map(|b| Utf8(b))),
             },
+            Repr::Missing(TensorData::Bytes(v), mask) => s.collect_seq(
+                v.iter()
+                    .zip(mask)
+                    .map(|(b, &missing)| (!missing).then_some(Utf8(b))),
+            ),
+            Repr::Missing(..) => Err(ser::Error::custom("only BYTES data has missing values")),
             Repr::Untyped(value) => value.serialize(s),
             Repr::Invalid(_) => Err(ser::Error::custom("tensor data failed to parse")),
         }
@@ -613,7 +655,7 @@ mod tests {
         let parsed = DataSeed { dtype, hint: 4 }
             .deserialize(&mut de)
             .map_err(V2Error::Json)?;
-        parsed.resolve("x", dtype)
+        parsed.resolve_column("x", dtype).map(|(data, _)| data)
     }
 
     #[test]

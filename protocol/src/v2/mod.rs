@@ -24,6 +24,7 @@
 //!   count, not their nesting, must match `shape`.
 
 mod binary;
+pub mod codecs;
 mod error;
 mod grpc;
 mod json_data;

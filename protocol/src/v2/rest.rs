@@ -90,8 +90,9 @@ impl RequestInput {
         let Some(data) = self.data else {
             return Err(V2Error::MissingData { name: self.name });
         };
-        let values = data.resolve(&self.name, dtype)?;
-        let tensor = build_tensor(&self.name, &self.shape, dims, count, "data", values)?;
+        let (values, missing) = data.resolve_column(&self.name, dtype)?;
+        let tensor = build_tensor(&self.name, &self.shape, dims, count, "data", values)?
+            .with_missing(missing);
         Ok(NamedTensor::new(self.name, tensor))
     }
 }
@@ -163,16 +164,38 @@ pub struct MetadataTensor {
     pub datatype: String,
     /// Its shape; `-1` marks a variable dimension.
     pub shape: Vec<i64>,
+    /// MLServer's optional tensor parameters (its `MetadataTensor.parameters`; the Open Inference Protocol's
+    /// metadata tensor has none): `feature_names` / `feature_types` (arrays of strings, one per column) when
+    /// the model file declares them; omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, Value>>))]
+    pub parameters: Option<Map<String, Value>>,
 }
 
 impl From<&TensorSpec> for MetadataTensor {
     fn from(spec: &TensorSpec) -> Self {
+        let mut parameters = Map::new();
+        for (key, list) in feature_lists(spec) {
+            parameters.insert(key.to_owned(), Value::from(list.to_vec()));
+        }
         MetadataTensor {
             name: spec.name.clone(),
             datatype: spec.datatype.v2_name().to_owned(),
             shape: spec.shape.clone(),
+            parameters: (!parameters.is_empty()).then_some(parameters),
         }
     }
+}
+
+/// The tensor parameters a spec's declared features become, each list only when non-empty: `feature_names`,
+/// then `feature_types` (REST writes them as arrays, gRPC as JSON text in a string parameter).
+pub(crate) fn feature_lists(spec: &TensorSpec) -> impl Iterator<Item = (&'static str, &[String])> {
+    [
+        ("feature_names", spec.features.names.as_slice()),
+        ("feature_types", spec.features.types.as_slice()),
+    ]
+    .into_iter()
+    .filter(|(_, list)| !list.is_empty())
 }
 
 /// The model metadata body (`GET /v2/models/{name}`).
@@ -331,7 +354,7 @@ pub fn decode_rest(
         output_parameters.push(params);
     }
 
-    Ok(DecodedInfer {
+    let mut decoded = DecodedInfer {
         id: request.id,
         parameters,
         request: PredictRequest { inputs, outputs },
@@ -339,7 +362,9 @@ pub fn decode_rest(
         output_parameters,
         binary_outputs,
         raw_output: false,
-    })
+    };
+    super::codecs::apply(&mut decoded)?;
+    Ok(decoded)
 }
 
 /// Decodes one REST tensor, taking its blob (if `binary_data_size` says it has one) from the front of `rest`.
@@ -360,10 +385,15 @@ fn decode_tensor(
             expected: "a non-negative integer",
         })?),
     };
+    let mut missing = None;
     let (values, what) = match (input.data, size) {
         (Some(_), Some(_)) => return Err(V2Error::DataAndBinary { name: input.name }),
         (None, None) => return Err(V2Error::MissingData { name: input.name }),
-        (Some(data), None) => (data.resolve(&input.name, dtype)?, "data"),
+        (Some(data), None) => {
+            let (values, mask) = data.resolve_column(&input.name, dtype)?;
+            missing = mask;
+            (values, "data")
+        }
         (None, Some(size)) => {
             if !has_header {
                 return Err(V2Error::BinaryWithoutHeader { name: input.name });
@@ -380,7 +410,8 @@ fn decode_tensor(
             (decode_blob(&input.name, dtype, count, blob)?, "binary data")
         }
     };
-    let tensor = build_tensor(&input.name, &input.shape, dims, count, what, values)?;
+    let tensor =
+        build_tensor(&input.name, &input.shape, dims, count, what, values)?.with_missing(missing);
     Ok((
         NamedTensor::new(input.name, tensor),
         InputInfo {

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use oxserve_alloc as _;
+
 use oxserve_candle_server::{SERVER, embed_extension, load, register};
 use oxserve_runtime::repository::LoaderRegistry;
 use oxserve_runtime::{Extensions, NoArgs};

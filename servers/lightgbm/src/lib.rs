@@ -16,8 +16,8 @@
 use std::path::Path;
 
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
-    Tensor, TensorData, TensorSpec,
+    DataType, Features, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest,
+    PredictResponse, Tensor, TensorData, TensorSpec,
 };
 use oxserve_lightgbm::{Booster, LgbError, Link, Predict, Rows};
 
@@ -98,11 +98,14 @@ impl LightgbmModel {
         }
         let metadata = ModelMetadata {
             platform: "lightgbm".into(),
-            inputs: vec![TensorSpec::new(
-                "input-0",
-                DataType::F64,
-                vec![-1, n_features],
-            )],
+            inputs: vec![
+                TensorSpec::new("input-0", DataType::F64, vec![-1, n_features]).with_features(
+                    Features {
+                        names: booster.feature_names().to_vec(),
+                        types: booster.feature_types().to_vec(),
+                    },
+                ),
+            ],
             outputs,
         };
         LightgbmModel {

@@ -2,6 +2,8 @@
 //! `model.bst`, over Seldon v1, V2 and KServe v1.
 
 use std::process::ExitCode;
+
+use oxserve_alloc as _;
 use std::sync::Arc;
 
 use oxserve_core::Model;

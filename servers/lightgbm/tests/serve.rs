@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 #[path = "../../xgboost/tests/support/serve.rs"]
 mod support;
 use support::{
-    close, finite_rows, grpc, numbers, rows, seldon, start, start_and_fail, v2, v2_output,
+    close, declared_features, finite_rows, grpc, numbers, rows, seldon, start, start_and_fail, v2,
+    v2_output,
 };
 
 /// LightGBM computes in float64: the engine's tolerance.
@@ -120,6 +121,20 @@ async fn model_bst_as_mlserver_names_it_grpc_and_metadata() {
         ])
     );
     assert_eq!(meta["inputs"][0]["shape"], json!([-1, cols]));
+}
+
+#[tokio::test]
+async fn feature_names_and_kinds_from_the_model_file_in_every_metadata_route() {
+    let server = start(binary(), &cases().join("v4/categorical-multiclass"), &[]).unwrap();
+    let names = json!(["Column_0", "Column_1", "Column_2", "Column_3", "Column_4"]);
+    let kinds = json!([
+        "numerical",
+        "numerical",
+        "numerical",
+        "categorical",
+        "numerical"
+    ]);
+    assert_eq!(declared_features(&server).await, (names, kinds));
 }
 
 #[tokio::test]

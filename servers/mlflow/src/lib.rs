@@ -10,10 +10,13 @@
 //!   flavour's predict (`predict_fn` for sklearn, `Booster.predict` or the wrapper's `predict` for xgboost and
 //!   lightgbm, every graph output for onnx). The answer is the output `predictions` (ONNX: one output per
 //!   graph output, as pyfunc's DataFrame has one column per output).
-//! - Protocols: Seldon v1 (`ndarray` columns in the signature's order; the reply carries what `pyfunc.predict`
-//!   returns), V2 (one 2-D tensor, or one 1-D input per column named as the signature names them, as MLServer's
-//!   pandas codec sends them), KServe V1, and MLflow's scoring protocol on the same port ([`invocations_extension`]):
-//!   `POST /invocations`, `GET /ping`, `/health`, `/version`.
+//! - Protocols: Seldon v1 (`ndarray` rows, mixed types allowed, columns by `names` when given, else in the
+//!   signature's order; the reply carries what `pyfunc.predict` returns), V2 (one 2-D tensor, or one 1-D input per
+//!   column named as the signature names them, strings as BYTES, as MLServer's pandas codec sends them), KServe
+//!   V1, and MLflow's scoring protocol on the same port ([`invocations_extension`]): `POST /invocations` (with
+//!   `params` checked against the signature's params schema), `GET /ping`, `/health`, `/version`. Outside
+//!   `/invocations` the answer is named as the output signature names it (V2's output, metadata), else
+//!   `predictions`; a 2-D answer's columns take the output signature's names as Seldon's `names`.
 //! - Parameters: `nthread` (XGBoost / LightGBM threads for one large request, default 1), `xtype` (Seldon's
 //!   MLFlowServer's, accepted and ignored: a table is always a DataFrame here).
 
@@ -42,8 +45,17 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
     parameters: &PARAMETERS,
 };
 
-/// The `mlflow_version` of the loaded model, answered by `GET /version`.
-static MLFLOW_VERSION: OnceLock<String> = OnceLock::new();
+/// What `/invocations` and `/version` need of the model `mlflow-server` serves (set by the first [`load_dir`];
+/// the multi-model `oxserve` binary, which loads many, serves no `/invocations`).
+#[derive(Debug)]
+struct Loaded {
+    /// `mlflow_version`, answered by `GET /version`.
+    mlflow_version: Option<String>,
+    /// The signature, whose params schema `/invocations` enforces on a body's `params`.
+    signature: Option<oxserve_mlflow::Signature>,
+}
+
+static LOADED: OnceLock<Loaded> = OnceLock::new();
 
 /// Loads the MLflow model in `ctx.model_dir`.
 pub fn load(ctx: &LoadContext) -> anyhow::Result<Arc<dyn Model>> {
@@ -59,9 +71,10 @@ pub fn load_dir(
     max_model_memory: Option<u64>,
 ) -> anyhow::Result<MlflowModel> {
     let mlmodel = MlModel::load(dir)?;
-    if let Some(v) = &mlmodel.mlflow_version {
-        let _ = MLFLOW_VERSION.set(v.clone());
-    }
+    let _ = LOADED.set(Loaded {
+        mlflow_version: mlmodel.mlflow_version.clone(),
+        signature: mlmodel.signature.clone(),
+    });
     let (engine, outputs): (Arc<dyn Model>, Outputs) = match &mlmodel.flavor {
         Flavor::SklearnPickle { file, predict_fn } => {
             let m = oxserve_sklearn_server::SklearnModel::load_with_budget(
@@ -265,6 +278,23 @@ async fn invocations(State(state): State<Arc<ServerState>>, request: Request) ->
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
     };
+    // pyfunc checks `params` against the signature's params schema before predicting. mlflow.sklearn's and
+    // mlflow.lightgbm's wrappers take `params` and ignore them; mlflow.xgboost passes them to the model's `predict`
+    // as keyword arguments (`output_margin`, `iteration_range`, ...), which oxserve does not apply yet: once
+    // checked they go no further.
+    let signature = LOADED.get().and_then(|l| l.signature.as_ref());
+    match signature.map(|s| s.enforce_params(invocation.params.as_ref())) {
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
+        Some(Ok((_, ignored))) if !ignored.is_empty() => tracing::warn!(
+            ?ignored,
+            "params the signature does not declare are ignored, as MLflow ignores them"
+        ),
+        None if invocation.params.as_ref().is_some_and(|p| !p.is_empty()) => tracing::warn!(
+            "the model's signature defines no params schema; the request's params are ignored, as MLflow \
+             ignores them"
+        ),
+        _ => {}
+    }
     let form = invocation.form;
     let input_name = state
         .model
@@ -279,7 +309,8 @@ async fn invocations(State(state): State<Arc<ServerState>>, request: Request) ->
     let reply = match state
         .predict(oxserve_core::PredictRequest {
             inputs,
-            outputs: Vec::new(),
+            // pyfunc's answer as /invocations writes it (`oxserve_mlflow::MlflowModel::predict`).
+            outputs: vec![scoring::PREDICTIONS.to_owned()],
         })
         .await
     {
@@ -321,9 +352,9 @@ fn probe(state: &ServerState) -> Response {
     summary = "The MLflow version (of the loaded model)",
     responses((status = 200, description = "the version", body = String)))]
 async fn version() -> Response {
-    MLFLOW_VERSION
+    LOADED
         .get()
-        .cloned()
+        .and_then(|l| l.mlflow_version.clone())
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
         .into_response()
 }

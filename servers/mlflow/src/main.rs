@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use oxserve_alloc as _;
+
 use oxserve_mlflow_server::{SERVER, invocations_extension, load, register};
 use oxserve_runtime::repository::LoaderRegistry;
 

@@ -2,6 +2,8 @@
 //! v1, V2 and TF Serving's own REST and gRPC API.
 
 use std::process::ExitCode;
+
+use oxserve_alloc as _;
 use std::sync::Arc;
 
 use oxserve_core::Model;

@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use oxserve_alloc as _;
+
 use oxserve_runtime::{Extensions, NoArgs};
 use oxserve_server::{SERVER, registry, start_args};
 

@@ -73,6 +73,8 @@ pub struct SklearnModel {
     estimator: Box<dyn Estimator>,
     default_method: Method,
     metadata: ModelMetadata,
+    /// A table model's columns, for V2 metadata ([`Model::table_columns`]).
+    columns: Option<Vec<TensorSpec>>,
 }
 
 /// Finds the model file in a folder (or accepts a file path).
@@ -179,6 +181,11 @@ impl SklearnModel {
         } else {
             TensorSpec::new("input-0", DataType::F64, vec![-1, n])
         };
+        // A model that reads any keys (a `DictVectorizer`) has no columns to list.
+        let columns = (!estimator.takes_strings()
+            && estimator.takes_table()
+            && (estimator.feature_names_in().is_some() || n >= 0))
+            .then(|| table_inputs(estimator.as_ref(), n));
         let metadata = ModelMetadata {
             platform: "sklearn".into(),
             inputs: vec![input],
@@ -188,6 +195,7 @@ impl SklearnModel {
             estimator,
             default_method,
             metadata,
+            columns,
         }
     }
 
@@ -200,6 +208,30 @@ impl SklearnModel {
     pub fn estimator(&self) -> &dyn Estimator {
         self.estimator.as_ref()
     }
+}
+
+/// A table model's inputs, one per column as MLServer's pandas codec sends them: named after
+/// `feature_names_in_` (`0`, `1`, … for a model fitted on an object array), `BYTES` where the fitted
+/// transformers read strings and `FP64` elsewhere (a fitted pipeline does not record whether a numeric column was
+/// int64 or bool; FP64 carries either).
+fn table_inputs(estimator: &dyn Estimator, n: i64) -> Vec<TensorSpec> {
+    let names: Vec<String> = match estimator.feature_names_in() {
+        Some(names) => names.to_vec(),
+        None => oxserve_core::Table::positional_names(usize::try_from(n).unwrap_or(0)),
+    };
+    let strings = estimator.string_columns().unwrap_or_default();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let dtype = if strings.get(i) == Some(&true) {
+                DataType::Bytes
+            } else {
+                DataType::F64
+            };
+            TensorSpec::new(name, dtype, vec![-1])
+        })
+        .collect()
 }
 
 /// The method answered when a request names none: the one Seldon's `method` parameter asks for when the estimator
@@ -274,6 +306,16 @@ fn input_documents(request: &PredictRequest) -> Result<Option<Vec<&str>>, ModelE
                 "expected a 1-D array of documents (strings), got shape {other:?}"
             )));
         }
+    }
+    // A V2 `null` among the documents: scikit-learn's vectorizers refuse `None`.
+    if let Some(index) = input
+        .tensor
+        .missing()
+        .and_then(|m| m.iter().position(|&missing| missing))
+    {
+        return Err(ModelError::BadInput(format!(
+            "np.nan is an invalid document, expected byte or unicode string (document {index} is null)"
+        )));
     }
     strings
         .iter()
@@ -350,6 +392,15 @@ impl Model for SklearnModel {
 
     fn row_cost(&self) -> Option<u64> {
         self.estimator.row_cost()
+    }
+
+    fn table_columns(&self) -> Option<&[TensorSpec]> {
+        self.columns.as_deref()
+    }
+
+    /// MLServer's scikit-learn runtime answers every output through its NumPy codec.
+    fn output_content_type(&self) -> Option<&'static str> {
+        Some("np")
     }
 
     /// A pipeline fitted on a DataFrame (`feature_names_in_`) or with encoders fitted on strings reads tables.

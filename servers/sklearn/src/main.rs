@@ -2,6 +2,8 @@
 //! (scikit-learn), or `model.smartcore.json` / `model.linfa.json` (models trained in Rust).
 
 use std::process::ExitCode;
+
+use oxserve_alloc as _;
 use std::sync::Arc;
 
 use oxserve_core::Model;

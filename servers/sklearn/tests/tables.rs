@@ -153,6 +153,30 @@ fn v2_grpc_request(columns: &[String], rows: &[Vec<Value>]) -> v2pb::ModelInferR
     }
 }
 
+/// Rows of answers as V2's flat `data`.
+fn flatten(rows: &[Value]) -> Vec<Value> {
+    rows.iter()
+        .flat_map(|w| match w {
+            Value::Array(v) => v.clone(),
+            other => vec![other.clone()],
+        })
+        .collect()
+}
+
+/// A gRPC refusal: `INVALID_ARGUMENT` whose message holds `wanted`.
+fn assert_invalid(status: &tonic::Status, wanted: &str, what: &str) {
+    assert_eq!(
+        status.code(),
+        tonic::Code::InvalidArgument,
+        "{what}: {status:?}"
+    );
+    assert!(
+        status.message().contains(wanted),
+        "{what}: `{}` lacks `{wanted}`",
+        status.message()
+    );
+}
+
 fn pb_value(v: &Value) -> prost_types::Value {
     use prost_types::value::Kind;
     prost_types::Value {
@@ -255,6 +279,30 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
 
         // V2 REST and gRPC, one input per column: the rows without a missing value.
         if !case.positional {
+            // V2 metadata lists the columns, BYTES where the model reads strings.
+            let reply: Value = oxserve_tests::http_client()
+                .get(server.url("/v2/models/classifier"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let listed: Vec<Value> = case
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(j, c)| {
+                    let datatype = if is_string_column(&case.rows, j) {
+                        "BYTES"
+                    } else {
+                        "FP64"
+                    };
+                    json!({"name": c, "datatype": datatype, "shape": [-1]})
+                })
+                .collect();
+            assert_eq!(reply["inputs"], Value::from(listed), "{name} metadata");
+
             let (rows, want): (Vec<Vec<Value>>, Vec<Value>) = case
                 .rows
                 .iter()
@@ -271,22 +319,39 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
             assert_eq!(status, 200, "{name}: {reply}");
             let output = &reply["outputs"][0];
             assert_eq!(output["name"], case.method, "{name}: {reply}");
-            let flat: Vec<Value> = want
-                .iter()
-                .flat_map(|w| match w {
-                    Value::Array(v) => v.clone(),
-                    other => vec![other.clone()],
-                })
-                .collect();
+            let flat = flatten(&want);
             assert!(
                 close(&output["data"], &Value::from(flat.clone())),
                 "{name} v2 rest: {reply}"
             );
+            // Every output carries MLServer's NumPy content type, as its scikit-learn runtime writes it.
+            assert_eq!(
+                output["parameters"]["content_type"], "np",
+                "{name}: {reply}"
+            );
 
-            let mut v2 =
-                v2pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
-                    .await
-                    .unwrap();
+            // Every row, nulls included: a JSON `null` in a BYTES column is a missing string (`None`, as
+            // MLServer's pandas codec reads it), in an FP64 column NaN.
+            let (status, reply) = post(
+                &server,
+                "/v2/models/classifier/infer",
+                &v2_body(&case.columns, &case.rows),
+            )
+            .await;
+            assert_eq!(status, 200, "{name}: {reply}");
+            assert!(
+                close(
+                    &reply["outputs"][0]["data"],
+                    &Value::from(flatten(&case.want))
+                ),
+                "{name} v2 rest with nulls: {reply}"
+            );
+
+            let mut v2 = v2pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(
+                endpoint.clone(),
+            )
+            .await
+            .unwrap();
             let reply = v2
                 .model_infer(v2_grpc_request(&case.columns, &rows))
                 .await
@@ -303,6 +368,14 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
             };
             assert!(
                 close(&Value::from(got), &Value::from(flat)),
+                "{name} v2 grpc"
+            );
+            let content_type = reply.outputs[0].parameters.get("content_type");
+            assert_eq!(
+                content_type.and_then(|p| p.parameter_choice.clone()),
+                Some(v2pb::infer_parameter::ParameterChoice::StringParam(
+                    "np".into()
+                )),
                 "{name} v2 grpc"
             );
         }
@@ -336,7 +409,42 @@ async fn table_models_answer_scikit_learns_numbers_over_every_protocol() {
                 assert_eq!(status, 400, "{name}: {reply}");
                 let error = reply["error"].as_str().unwrap_or_default();
                 assert!(error.contains(wanted), "{name}: `{error}` lacks `{wanted}`");
+
+                // V2 gRPC: INVALID_ARGUMENT with the same message.
+                let mut v2 =
+                    v2pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(
+                        endpoint.clone(),
+                    )
+                    .await
+                    .unwrap();
+                let status = v2
+                    .model_infer(v2_grpc_request(&columns, &rows))
+                    .await
+                    .unwrap_err();
+                assert_invalid(&status, wanted, &format!("{name} v2 grpc"));
             }
+
+            // Seldon gRPC: the rows as a ListValue (with names for a DataFrame model), INVALID_ARGUMENT naming
+            // the column.
+            let mut seldon = pb::model_client::ModelClient::connect(endpoint.clone())
+                .await
+                .unwrap();
+            let Some(prost_types::value::Kind::ListValue(rows)) = pb_value(&bad["rows"]).kind
+            else {
+                unreachable!()
+            };
+            let names: Vec<String> = serde_json::from_value(bad_names).unwrap();
+            let status = seldon
+                .predict(pb::SeldonMessage {
+                    data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
+                        names,
+                        data_oneof: Some(pb::default_data::DataOneof::Ndarray(rows)),
+                    })),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_invalid(&status, wanted, &format!("{name} seldon grpc"));
         }
     }
 }
@@ -362,5 +470,62 @@ async fn string_labels_come_back_as_a_string_ndarray() {
     assert_eq!(
         reply["data"]["ndarray"], case["outputs"]["predict"],
         "{reply}"
+    );
+}
+
+/// A `DictVectorizer` pipeline reads records: Seldon `jsonData` records whose keys differ (absent keys, a key and
+/// a value never fitted), and V2 with one input per key, a `null` where a record lacks the key.
+#[tokio::test]
+async fn dict_vectorizer_reads_records_over_seldon_and_v2() {
+    let dir = repo_root().join("crates/sklearn/fixtures/tables/dictvec-logreg");
+    let case: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("records.json")).unwrap()).unwrap();
+    let server = start(&dir);
+    let records = case["records"].as_array().unwrap();
+    let want = &case["outputs"]["predict_proba"];
+
+    let (status, reply) = post(
+        &server,
+        "/api/v1.0/predictions",
+        &json!({"jsonData": records}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(close(&reply["jsonData"], want), "seldon jsonData: {reply}");
+
+    let mut keys: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.as_object().unwrap().keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let inputs: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let cells: Vec<Value> = records
+                .iter()
+                .map(|r| match r.get(k) {
+                    Some(Value::Bool(b)) => Value::from(u8::from(*b)),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                })
+                .collect();
+            let datatype = if cells.iter().any(Value::is_string) {
+                "BYTES"
+            } else {
+                "FP64"
+            };
+            json!({"name": k, "datatype": datatype, "shape": [records.len()], "data": cells})
+        })
+        .collect();
+    let body = json!({"parameters": {"content_type": "pd"}, "inputs": inputs});
+    let (status, reply) = post(&server, "/v2/models/classifier/infer", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    let flat = flatten(want.as_array().unwrap());
+    assert!(
+        close(&reply["outputs"][0]["data"], &Value::from(flat)),
+        "v2: {reply}"
     );
 }

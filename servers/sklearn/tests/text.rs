@@ -197,6 +197,20 @@ async fn v2_rest_bytes_documents() {
         &numbers(&out("predict_proba")["data"]),
         &numbers(&case["outputs"]["predict_proba"]),
     );
+
+    // A `null` document is refused as scikit-learn refuses `None`, naming it.
+    let body = json!({
+        "inputs": [{"name": "input-0", "shape": [2], "datatype": "BYTES", "data": ["a dog", null]}],
+    });
+    let (status, reply) = post(&server, "/v2/models/text/infer", &body).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("document 1 is null"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]

@@ -25,8 +25,8 @@
 use std::path::Path;
 
 use oxserve_core::{
-    DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
-    Tensor, TensorData, TensorSpec,
+    DataType, Features, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest,
+    PredictResponse, Tensor, TensorData, TensorSpec,
 };
 use oxserve_xgboost::{Booster, BoosterKind, Predict, Rows, XgbError};
 
@@ -151,11 +151,14 @@ impl XgboostModel {
         };
         let metadata = ModelMetadata {
             platform: "xgboost".into(),
-            inputs: vec![TensorSpec::new(
-                "input-0",
-                DataType::F64,
-                vec![-1, n_features],
-            )],
+            inputs: vec![
+                TensorSpec::new("input-0", DataType::F64, vec![-1, n_features]).with_features(
+                    Features {
+                        names: booster.feature_names().to_vec(),
+                        types: booster.feature_types().to_vec(),
+                    },
+                ),
+            ],
             outputs,
         };
         XgboostModel {

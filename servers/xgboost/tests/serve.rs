@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 #[path = "support/serve.rs"]
 mod support;
 use support::{
-    close, finite_rows, grpc, numbers, rows, seldon, start, start_and_fail, v2, v2_output,
+    close, declared_features, finite_rows, grpc, numbers, rows, seldon, start, start_and_fail, v2,
+    v2_output,
 };
 
 /// XGBoost's float32 outputs against the fixtures' float64 printouts (the engine's tolerance).
@@ -160,6 +161,19 @@ async fn a_legacy_binary_bst_from_xgboost_17_serves_from_its_folder() {
     close(&out[0].2, &numbers(&exp["predict"]), TOL, TOL).unwrap();
     let out = grpc(&server, &x, cols, &["predict_proba"]).await;
     close(&out[0].2, &numbers(&exp["predict"]), TOL, TOL).unwrap();
+}
+
+#[tokio::test]
+async fn feature_names_and_types_from_the_model_file_in_every_metadata_route() {
+    let server = start(binary(), &cases().join("v3/feature-names/model.ubj"), &[]).unwrap();
+    let names = json!(["f_0", "f_1", "f_2", "f_3", "f_4"]);
+    assert_eq!(declared_features(&server).await, (names, Value::Null));
+    let server = start(binary(), &cases().join("v3/categorical/model.json"), &[]).unwrap();
+    let types = json!(["q", "q", "q", "c", "q"]);
+    assert_eq!(declared_features(&server).await, (Value::Null, types));
+    // XGBoost 1.7's legacy binary format keeps no feature names; the folder's model.bst wins over model.json.
+    let server = start(binary(), &cases().join("v17/feature-names"), &[]).unwrap();
+    assert_eq!(declared_features(&server).await, (Value::Null, Value::Null));
 }
 
 #[tokio::test]

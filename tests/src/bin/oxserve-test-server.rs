@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use oxserve_alloc as _;
+
 /// The test binary.
 const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
     name: "oxserve-test-server",

@@ -35,16 +35,56 @@ impl SeldonGrpc {
         Ok(conv::to_pb(&reply))
     }
 
-    fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, ServeError> {
+    async fn feedback(&self, request: pb::Feedback) -> Result<pb::SeldonMessage, ServeError> {
         let feedback = conv::feedback_from_pb(request, &self.limits())?;
         Ok(conv::to_pb(
-            &super::feedback(&self.state, &feedback).into_message()?,
+            &super::send_feedback(&self.state, feedback)
+                .await?
+                .into_message()?,
         ))
     }
 
-    fn transform(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, ServeError> {
+    async fn transform_input(
+        &self,
+        request: pb::SeldonMessage,
+    ) -> Result<pb::SeldonMessage, ServeError> {
         let message = conv::from_pb(request, &self.limits())?;
-        Ok(conv::to_pb(&super::transform(&self.state, message)))
+        Ok(conv::to_pb(
+            &super::transform_input(&self.state, message).await?,
+        ))
+    }
+
+    async fn transform_output(
+        &self,
+        request: pb::SeldonMessage,
+    ) -> Result<pb::SeldonMessage, ServeError> {
+        let message = conv::from_pb(request, &self.limits())?;
+        Ok(conv::to_pb(
+            &super::transform_output(&self.state, message).await?,
+        ))
+    }
+
+    async fn route(&self, request: pb::SeldonMessage) -> Result<pb::SeldonMessage, ServeError> {
+        if !super::is_component(&self.state) {
+            return Err(ServeError::NotImplemented("route"));
+        }
+        let message = conv::from_pb(request, &self.limits())?;
+        Ok(conv::to_pb(&super::route(&self.state, message).await?))
+    }
+
+    async fn aggregate(
+        &self,
+        request: pb::SeldonMessageList,
+    ) -> Result<pb::SeldonMessage, ServeError> {
+        if !super::is_component(&self.state) {
+            return Err(ServeError::NotImplemented("aggregate"));
+        }
+        let messages = request
+            .seldon_messages
+            .into_iter()
+            .map(|m| conv::from_pb(m, &self.limits()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(conv::to_pb(&super::aggregate(&self.state, messages).await?))
     }
 
     fn metadata(&self) -> Result<pb::SeldonModelMetadata, ServeError> {
@@ -75,10 +115,6 @@ impl SeldonGrpc {
     }
 }
 
-fn not_implemented(what: &'static str) -> Status {
-    ServeError::NotImplemented(what).into()
-}
-
 #[tonic::async_trait]
 impl pb::model_server::Model for SeldonGrpc {
     async fn predict(
@@ -96,6 +132,7 @@ impl pb::model_server::Model for SeldonGrpc {
         request: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(request.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -127,6 +164,7 @@ impl pb::seldon_server::Seldon for SeldonGrpc {
         request: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(request.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -156,7 +194,8 @@ impl pb::generic_server::Generic for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner())
+        SeldonGrpc::transform_input(self, r.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -165,23 +204,30 @@ impl pb::generic_server::Generic for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner())
+        SeldonGrpc::transform_output(self, r.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
 
     async fn route(
         &self,
-        _r: Request<pb::SeldonMessage>,
+        r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        Err(not_implemented("route"))
+        SeldonGrpc::route(self, r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn aggregate(
         &self,
-        _r: Request<pb::SeldonMessageList>,
+        r: Request<pb::SeldonMessageList>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        Err(not_implemented("aggregate"))
+        SeldonGrpc::aggregate(self, r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn send_feedback(
@@ -189,6 +235,7 @@ impl pb::generic_server::Generic for SeldonGrpc {
         r: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(r.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -200,7 +247,8 @@ impl pb::transformer_server::Transformer for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner())
+        SeldonGrpc::transform_input(self, r.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -212,7 +260,8 @@ impl pb::output_transformer_server::OutputTransformer for SeldonGrpc {
         &self,
         r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        self.transform(r.into_inner())
+        SeldonGrpc::transform_output(self, r.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -222,9 +271,12 @@ impl pb::output_transformer_server::OutputTransformer for SeldonGrpc {
 impl pb::router_server::Router for SeldonGrpc {
     async fn route(
         &self,
-        _r: Request<pb::SeldonMessage>,
+        r: Request<pb::SeldonMessage>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        Err(not_implemented("route"))
+        SeldonGrpc::route(self, r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn send_feedback(
@@ -232,6 +284,7 @@ impl pb::router_server::Router for SeldonGrpc {
         r: Request<pb::Feedback>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
         self.feedback(r.into_inner())
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -241,8 +294,11 @@ impl pb::router_server::Router for SeldonGrpc {
 impl pb::combiner_server::Combiner for SeldonGrpc {
     async fn aggregate(
         &self,
-        _r: Request<pb::SeldonMessageList>,
+        r: Request<pb::SeldonMessageList>,
     ) -> Result<Response<pb::SeldonMessage>, Status> {
-        Err(not_implemented("aggregate"))
+        SeldonGrpc::aggregate(self, r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }

@@ -7,18 +7,25 @@ pub(crate) mod rest;
 
 use std::path::Path;
 
-use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData};
+use oxserve_core::{DataType, NamedTensor, PredictRequest, Table, Tensor, TensorData, TensorSpec};
 use oxserve_protocol::seldon::{
     self, ArrayKind, DataArray, DefaultData, Feedback, Meta, ModelMetadataMessage, NdArrayRef,
     Payload, SeldonMessage,
 };
 
+use crate::component::{Component, ComponentError, FeedbackOutcome, Node, Slot};
 use crate::config::Config;
 use crate::error::ServeError;
 use crate::state::ServerState;
 
 /// The reply `meta`: the request's `puid`, `tags` and `metrics`, plus `requestPath` with this node.
 pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
+    meta_with_path(state.request_path.as_ref(), request)
+}
+
+/// The reply `meta` of a node whose `requestPath` entry is `path` (`PREDICTIVE_UNIT_ID` → image; the request's
+/// entries win); the request's `routing` is dropped.
+pub(crate) fn meta_with_path(path: Option<&(String, String)>, request: &Meta) -> Meta {
     let mut meta = Meta {
         metrics: request.metrics.clone(),
         puid: request.puid.clone(),
@@ -26,7 +33,7 @@ pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
         routing: Default::default(),
         tags: request.tags.clone(),
     };
-    if let Some((unit, image)) = &state.request_path {
+    if let Some((unit, image)) = path {
         meta.request_path.insert(unit.clone(), image.clone());
     }
     meta.request_path.extend(
@@ -42,8 +49,17 @@ pub(crate) fn reply_meta(state: &ServerState, request: &Meta) -> Meta {
 /// `meta`, and `data` gets the names the Python wrapper gives every reply (`t:0 … t:{cols-1}` for 2-D and more,
 /// none for 1-D: the request's own names never come back), on REST and gRPC alike.
 pub(crate) fn transform(state: &ServerState, message: SeldonMessage) -> SeldonMessage {
-    let meta = reply_meta(state, &message.meta);
-    let payload = match message.payload {
+    SeldonMessage {
+        meta: reply_meta(state, &message.meta),
+        payload: echo_payload(message.payload),
+        status: None,
+    }
+}
+
+/// A payload as the wrapper echoes it from a transform it does not implement: `data` renamed `t:0 … t:{cols-1}`
+/// for 2-D and more (none for 1-D), anything else unchanged.
+pub(crate) fn echo_payload(payload: Payload) -> Payload {
+    match payload {
         Payload::Data(DefaultData { array, .. }) => {
             let names = match array.tensor().map(Tensor::shape) {
                 Some([_, cols, ..]) => default_names(*cols),
@@ -52,11 +68,6 @@ pub(crate) fn transform(state: &ServerState, message: SeldonMessage) -> SeldonMe
             Payload::Data(DefaultData { names, array })
         }
         other => other,
-    };
-    SeldonMessage {
-        meta,
-        payload,
-        status: None,
     }
 }
 
@@ -129,6 +140,144 @@ impl serde::Serialize for FeedbackReply {
     }
 }
 
+/// Runs one hook of a component server's component: inline on the request's task, or on a blocking thread when
+/// the component says its hooks block ([`Component::blocking`]).
+async fn call<T: Send + 'static>(
+    slot: &Slot,
+    hook: impl FnOnce(&dyn Component, &Node) -> Result<T, ComponentError> + Send + 'static,
+) -> Result<T, ServeError> {
+    if slot.component.blocking() {
+        let slot = slot.clone();
+        tokio::task::spawn_blocking(move || hook(slot.component.as_ref(), &slot.node))
+            .await
+            .map_err(|e| ServeError::Internal(format!("the component's hook failed: {e}")))?
+            .map_err(ServeError::from)
+    } else {
+        hook(slot.component.as_ref(), &slot.node).map_err(ServeError::from)
+    }
+}
+
+/// `transform-input`: a component's hook, else a MODEL's pass-through ([`transform`]).
+pub(crate) async fn transform_input(
+    state: &ServerState,
+    message: SeldonMessage,
+) -> Result<SeldonMessage, ServeError> {
+    match &state.component {
+        Some(slot) => call(slot, move |c, node| c.transform_input(node, message)).await,
+        None => Ok(transform(state, message)),
+    }
+}
+
+/// `transform-output`: a component's hook, else a MODEL's pass-through ([`transform`]).
+pub(crate) async fn transform_output(
+    state: &ServerState,
+    message: SeldonMessage,
+) -> Result<SeldonMessage, ServeError> {
+    match &state.component {
+        Some(slot) => call(slot, move |c, node| c.transform_output(node, message)).await,
+        None => Ok(transform(state, message)),
+    }
+}
+
+/// `route`: a component's hook; a prepackaged MODEL server answers `route is not implemented`.
+pub(crate) async fn route(
+    state: &ServerState,
+    message: SeldonMessage,
+) -> Result<SeldonMessage, ServeError> {
+    match &state.component {
+        Some(slot) => call(slot, move |c, node| c.route(node, message)).await,
+        None => Err(ServeError::NotImplemented("route")),
+    }
+}
+
+/// `aggregate`: a component's hook; a prepackaged MODEL server answers `aggregate is not implemented`.
+pub(crate) async fn aggregate(
+    state: &ServerState,
+    messages: Vec<SeldonMessage>,
+) -> Result<SeldonMessage, ServeError> {
+    match &state.component {
+        Some(slot) => call(slot, move |c, node| c.aggregate(node, messages)).await,
+        None => Err(ServeError::NotImplemented("aggregate")),
+    }
+}
+
+/// Whether the server is a component's (REST reads a `route` / `aggregate` body only then, so a MODEL server's
+/// answer stays `… is not implemented` whatever it is sent).
+pub(crate) fn is_component(state: &ServerState) -> bool {
+    state.component.is_some()
+}
+
+/// `health/status`: a component's hook, else `healthy`.
+pub(crate) async fn health(state: &ServerState) -> Result<SeldonMessage, ServeError> {
+    match &state.component {
+        Some(slot) => call(slot, |c, node| c.health_status(node)).await,
+        None => Ok(SeldonMessage {
+            meta: reply_meta(state, &Meta::default()),
+            payload: Payload::StrData("healthy".into()),
+            status: None,
+        }),
+    }
+}
+
+/// The answer to feedback: the wrapper's empty reply, or a component's own message.
+#[derive(Debug)]
+pub(crate) enum FeedbackAnswer {
+    /// The empty reply.
+    Empty(FeedbackReply),
+    /// A component's message.
+    Message(SeldonMessage),
+}
+
+impl FeedbackAnswer {
+    /// The reply as a message (gRPC).
+    pub(crate) fn into_message(self) -> Result<SeldonMessage, ServeError> {
+        match self {
+            FeedbackAnswer::Empty(reply) => reply.into_message(),
+            FeedbackAnswer::Message(message) => Ok(message),
+        }
+    }
+}
+
+impl serde::Serialize for FeedbackAnswer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FeedbackAnswer::Empty(reply) => reply.serialize(serializer),
+            FeedbackAnswer::Message(message) => message.serialize(serializer),
+        }
+    }
+}
+
+/// Feedback: the reward counted, then a component's hook (with this node's routing for the request, read from
+/// `response.meta.routing[PREDICTIVE_UNIT_ID]`), else the empty reply ([`feedback`]).
+pub(crate) async fn send_feedback(
+    state: &ServerState,
+    feedback_message: Feedback,
+) -> Result<FeedbackAnswer, ServeError> {
+    let Some(slot) = &state.component else {
+        return Ok(FeedbackAnswer::Empty(feedback(state, &feedback_message)));
+    };
+    state.metrics.feedback(feedback_message.reward);
+    let request_had_data = feedback_message
+        .request
+        .as_ref()
+        .is_some_and(|r| matches!(r.payload, Payload::Data(_)));
+    let routing = feedback_message
+        .response
+        .as_ref()
+        .and_then(|r| r.meta.routing.get(slot.node.unit_id()).copied());
+    let outcome = call(slot, move |c, node| {
+        c.send_feedback(node, feedback_message, routing)
+    })
+    .await?;
+    Ok(match outcome {
+        FeedbackOutcome::Empty(meta) => FeedbackAnswer::Empty(FeedbackReply {
+            meta,
+            request_had_data,
+        }),
+        FeedbackOutcome::Message(message) => FeedbackAnswer::Message(message),
+    })
+}
+
 /// Runs a Seldon prediction: one tensor in, the model's default output back in the request's form.
 ///
 /// A numeric model takes `data` only (a 1-D array is one row). A model whose first input is `BYTES` (text
@@ -140,6 +289,9 @@ pub(crate) async fn predict(
     state: &ServerState,
     request: SeldonMessage,
 ) -> Result<SeldonMessage, ServeError> {
+    if let Some(slot) = &state.component {
+        return call(slot, move |c, node| c.predict(node, request)).await;
+    }
     let meta = reply_meta(state, &request.meta);
     let payload = if state.model.accepts_table() {
         match table_request(request.payload)? {
@@ -417,6 +569,31 @@ pub(crate) fn default_names(cols: usize) -> Vec<String> {
     (0..cols).map(|i| format!("t:{i}")).collect()
 }
 
+/// Seldon's tensor metadata (`{"messagetype": "tensor", "schema": {"names", "types", "shape"}}`) for each model
+/// input whose columns the model file names or types; empty when none does (Seldon's default then holds).
+fn feature_inputs(inputs: &[TensorSpec]) -> Vec<seldon::MessageMetadata> {
+    inputs
+        .iter()
+        .filter(|spec| !spec.features.is_empty())
+        .map(|spec| {
+            let mut schema = serde_json::Map::new();
+            if !spec.features.names.is_empty() {
+                schema.insert("names".into(), spec.features.names.clone().into());
+            }
+            if !spec.features.types.is_empty() {
+                schema.insert("types".into(), spec.features.types.clone().into());
+            }
+            let columns = spec.shape.iter().skip(1).copied().collect::<Vec<i64>>();
+            schema.insert("shape".into(), columns.into());
+            seldon::MessageMetadata {
+                messagetype: Some("tensor".into()),
+                schema: Some(schema.into()),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 /// The default Seldon metadata: name and version from the image (`repo/name:tag`).
 pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMessage {
     let (name, version) = split_image(image);
@@ -427,26 +604,64 @@ pub(crate) fn default_metadata(image: Option<&str>) -> seldon::ModelMetadataMess
     }
 }
 
-/// Seldon metadata: defaults from the image, `metadata.yaml` in the model folder over them, `MODEL_METADATA`
-/// over that; `None` when the result fails Seldon's schema (every metadata call then answers 500).
-pub(crate) fn load_metadata(config: &Config, model_dir: &Path) -> Option<ModelMetadataMessage> {
-    let defaults = default_metadata(config.predictive_unit_image.as_deref());
+/// Seldon metadata: defaults from the image (and, where the model file names its features, the model's
+/// inputs), `metadata.yaml` in the model folder over them, `MODEL_METADATA` over that; `None` when the result
+/// fails Seldon's schema (every metadata call then answers 500).
+pub(crate) fn load_metadata(
+    config: &Config,
+    model_dir: &Path,
+    model_inputs: &[TensorSpec],
+) -> Option<ModelMetadataMessage> {
+    let file = std::fs::read_to_string(model_dir.join("metadata.yaml")).ok();
+    merge_metadata(
+        config,
+        file.as_deref().and_then(parse_metadata),
+        model_inputs,
+    )
+}
+
+/// Seldon metadata of a component: its own (the wrapper's `init_metadata`) over the defaults from the image,
+/// `MODEL_METADATA` over that; `None` when the result fails Seldon's schema.
+pub(crate) fn metadata_over(
+    config: &Config,
+    init: serde_json::Value,
+) -> Option<ModelMetadataMessage> {
+    match init {
+        serde_json::Value::Object(m) => merge_metadata(config, Some(m), &[]),
+        _ => {
+            tracing::warn!("the component's metadata is not a mapping; ignoring it");
+            merge_metadata(config, None, &[])
+        }
+    }
+}
+
+/// A YAML/JSON mapping, or `None` (logged) for anything else.
+fn parse_metadata(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_yaml::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(m)) => Some(m),
+        Ok(_) | Err(_) => {
+            tracing::warn!("model metadata is not a YAML/JSON mapping; ignoring it");
+            None
+        }
+    }
+}
+
+/// The defaults from the image (inputs from `model_inputs` where they name their features), `own` over them,
+/// `MODEL_METADATA` over that, checked against Seldon's schema.
+fn merge_metadata(
+    config: &Config,
+    own: Option<serde_json::Map<String, serde_json::Value>>,
+    model_inputs: &[TensorSpec],
+) -> Option<ModelMetadataMessage> {
+    let mut defaults = default_metadata(config.predictive_unit_image.as_deref());
+    defaults.inputs = feature_inputs(model_inputs);
     let mut merged = match serde_json::to_value(&defaults) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => return Some(defaults),
     };
-    let file = model_dir.join("metadata.yaml");
-    let sources = [
-        std::fs::read_to_string(&file).ok(),
-        config.model_metadata.clone(),
-    ];
-    for text in sources.into_iter().flatten() {
-        match serde_yaml::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Object(m)) => merged.extend(m),
-            Ok(_) | Err(_) => {
-                tracing::warn!("model metadata is not a YAML/JSON mapping; ignoring it");
-            }
-        }
+    let env = config.model_metadata.as_deref().and_then(parse_metadata);
+    for m in [own, env].into_iter().flatten() {
+        merged.extend(m);
     }
     match serde_json::from_value(serde_json::Value::Object(merged)) {
         Ok(meta) => Some(meta),

@@ -9,11 +9,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oxserve_protocol::RequestLimits;
-use oxserve_protocol::seldon::{Feedback, Meta, Payload, SeldonMessage, pyjson};
+use oxserve_protocol::seldon::{Feedback, SeldonMessage, pyjson};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::HttpMethod;
 
-use super::reply_meta;
 use crate::error::{ServeError, json_response};
 use crate::openapi::{
     Doc, DocRouter, HealthStatusResponses, NotImplementedResponses, PingResponses,
@@ -72,7 +71,7 @@ pub(crate) fn routes() -> DocRouter {
         )
         .route(
             "/transform-output",
-            get(transform).post(transform),
+            get(transform_output).post(transform_output),
             both(
                 doc::<__path_transform>()
                     .summary("Passes the payload through (a model's transform-output)"),
@@ -255,7 +254,7 @@ pub(crate) async fn feedback(State(state): Shared, request: Request) -> Response
                 .map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
             let feedback =
                 Feedback::from_value(value, &RequestLimits::from_body_limit(state.max_body_bytes))?;
-            Ok(super::feedback(&state, &feedback))
+            super::send_feedback(&state, feedback).await
         }
         .await,
     )
@@ -271,28 +270,95 @@ pub(crate) async fn transform(State(state): Shared, request: Request) -> Respons
         async {
             let json = request_json(request, state.max_body_bytes).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
-            Ok(super::transform(&state, message))
+            super::transform_input(&state, message).await
         }
         .await,
     )
 }
 
-/// `POST /route`: not implemented by a MODEL.
+/// `POST /transform-output` (documented with [`transform`]).
+pub(crate) async fn transform_output(State(state): Shared, request: Request) -> Response {
+    reply(
+        async {
+            let json = request_json(request, state.max_body_bytes).await?;
+            let message = parse_message(&json, state.max_body_bytes)?;
+            super::transform_output(&state, message).await
+        }
+        .await,
+    )
+}
+
+/// `POST /route`: a ROUTER component's choice; not implemented by a MODEL.
 #[utoipa::path(post, path = "/route", tag = TAG_SELDON, operation_id = "route",
     summary = "Routing (not implemented by a model)",
     request_body(content = SeldonMessage, content_type = "application/json"),
     responses(NotImplementedResponses))]
-pub(crate) async fn route() -> Response {
-    ServeError::NotImplemented("route").into_seldon_response()
+pub(crate) async fn route(State(state): Shared, request: Request) -> Response {
+    if !super::is_component(&state) {
+        return ServeError::NotImplemented("route").into_seldon_response();
+    }
+    reply(
+        async {
+            let json = request_json(request, state.max_body_bytes).await?;
+            let message = parse_message(&json, state.max_body_bytes)?;
+            super::route(&state, message).await
+        }
+        .await,
+    )
 }
 
-/// `POST /aggregate`: not implemented by a MODEL.
+/// `POST /aggregate`: a COMBINER component's `SeldonMessageList` (`{"seldonMessages":[…]}` or a bare list);
+/// not implemented by a MODEL.
 #[utoipa::path(post, path = "/aggregate", tag = TAG_SELDON, operation_id = "aggregate",
     summary = "Aggregation (not implemented by a model)",
     request_body(content = SeldonMessage, content_type = "application/json"),
     responses(NotImplementedResponses))]
-pub(crate) async fn aggregate() -> Response {
-    ServeError::NotImplemented("aggregate").into_seldon_response()
+pub(crate) async fn aggregate(State(state): Shared, request: Request) -> Response {
+    if !super::is_component(&state) {
+        return ServeError::NotImplemented("aggregate").into_seldon_response();
+    }
+    reply(
+        async {
+            let json = request_json(request, state.max_body_bytes).await?;
+            let messages = parse_message_list(&json, state.max_body_bytes)?;
+            super::aggregate(&state, messages).await
+        }
+        .await,
+    )
+}
+
+/// Parses a `SeldonMessageList`: `{"seldonMessages":[…]}` or a bare JSON list of messages; anything else is
+/// the wrapper's `Invalid request data type: …`. Every message is charged to the body limit's budget.
+fn parse_message_list(
+    json: &[u8],
+    max_body_bytes: usize,
+) -> Result<Vec<SeldonMessage>, ServeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(mut map)
+            if map.len() == 1 && map.get("seldonMessages").is_some_and(|v| v.is_array()) =>
+        {
+            match map.remove("seldonMessages") {
+                Some(serde_json::Value::Array(items)) => items,
+                _ => Vec::new(),
+            }
+        }
+        other => {
+            return Err(ServeError::BadRequest(format!(
+                "Invalid request data type: {other}"
+            )));
+        }
+    };
+    items
+        .iter()
+        .map(|item| {
+            let bytes = serde_json::to_vec(item)
+                .map_err(|e| ServeError::Internal(format!("cannot re-encode a message: {e}")))?;
+            parse_message(&bytes, max_body_bytes)
+        })
+        .collect()
 }
 
 /// `GET /metadata`, `/api/v1.0/metadata`.
@@ -316,10 +382,5 @@ pub(crate) async fn ping() -> Response {
 #[utoipa::path(get, path = "/health/status", tag = TAG_SELDON, operation_id = "healthStatus",
     summary = "Health: a SeldonMessage with `strData: healthy`", responses(HealthStatusResponses))]
 pub(crate) async fn health_status(State(state): Shared) -> Response {
-    let reply = SeldonMessage {
-        meta: reply_meta(&state, &Meta::default()),
-        payload: Payload::StrData("healthy".into()),
-        status: None,
-    };
-    ok_json(&reply)
+    reply(super::health(&state).await)
 }

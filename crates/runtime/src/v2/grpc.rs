@@ -85,7 +85,7 @@ impl pb::grpc_inference_service_server::GrpcInferenceService for InferenceGrpc {
         Ok(Response::new(v2::model_metadata_grpc(
             &served.name,
             super::versions(&served),
-            served.model.metadata(),
+            &super::metadata(&served),
         )))
     }
 
@@ -140,13 +140,21 @@ impl InferenceGrpc {
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
         let response = super::infer(&self.state, &served, decoded.request).await?;
-        Ok(v2::encode_grpc(
+        let mut reply = v2::encode_grpc(
             &served.name,
             served.version.as_deref(),
             id,
             response.outputs,
             raw,
-        )?)
+        )?;
+        if let Some(content_type) = served.model.output_content_type() {
+            let parameters =
+                v2::json_to_infer_parameters(&v2::codecs::output_parameters(content_type));
+            for output in &mut reply.outputs {
+                output.parameters.extend(parameters.clone());
+            }
+        }
+        Ok(reply)
     }
 }
 

@@ -47,6 +47,18 @@ pub(crate) fn versions(served: &ServedModel) -> Vec<String> {
     served.version.iter().cloned().collect()
 }
 
+/// The model's metadata as V2 lists it: a table model's columns as its inputs ([`oxserve_core::Model::table_columns`]).
+pub(crate) fn metadata(served: &ServedModel) -> std::borrow::Cow<'_, oxserve_core::ModelMetadata> {
+    let metadata = served.model.metadata();
+    match served.model.table_columns() {
+        Some(columns) => std::borrow::Cow::Owned(oxserve_core::ModelMetadata {
+            inputs: columns.to_vec(),
+            ..metadata.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(metadata),
+    }
+}
+
 /// The budget every decoded tensor of one request is charged to, from the body (message) limit.
 pub(crate) fn limits(state: &ServerState) -> RequestLimits {
     RequestLimits::from_body_limit(state.max_body_bytes)

@@ -171,7 +171,7 @@ fn metadata_reply(state: &ServerState, name: &str, version: Option<&str>) -> Res
     let meta = v2::model_metadata_rest(
         &served.name,
         super::versions(&served),
-        served.model.metadata(),
+        &super::metadata(&served),
     );
     match serde_json::to_vec(&meta) {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -243,13 +243,21 @@ async fn v2_infer(
     let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))?;
     let id = decoded.id.clone().unwrap_or_else(super::request_id);
     let response = super::infer(state, served, decoded.request).await?;
-    let encoded = v2::encode_rest(
+    let mut reply = v2::InferenceResponse::from_outputs(
         &served.name,
         served.version.as_deref(),
         id,
         response.outputs,
-        &decoded.binary_outputs,
     )?;
+    if let Some(content_type) = served.model.output_content_type() {
+        for output in &mut reply.outputs {
+            output
+                .parameters
+                .get_or_insert_with(Default::default)
+                .extend(v2::codecs::output_parameters(content_type));
+        }
+    }
+    let encoded = v2::encode_response(reply, &decoded.binary_outputs)?;
     let mut reply = json_response(StatusCode::OK, encoded.body);
     if let Some(len) = encoded.header_len {
         let headers = reply.headers_mut();

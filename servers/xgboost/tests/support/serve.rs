@@ -140,6 +140,61 @@ pub(crate) async fn grpc(
         .collect()
 }
 
+/// The feature names and types of the model's input as V2 REST metadata shows them (`parameters`, `null`
+/// where absent), after checking that V2 gRPC metadata (JSON text parameters) and Seldon's `/metadata` (the
+/// input's `schema`) say the same.
+pub(crate) async fn declared_features(server: &ServerProcess) -> (Value, Value) {
+    let (status, meta) = get(server, "/v2/models/booster").await;
+    assert_eq!(status, 200, "{meta}");
+    let params = &meta["inputs"][0]["parameters"];
+    let (names, types) = (
+        params["feature_names"].clone(),
+        params["feature_types"].clone(),
+    );
+    let endpoint = format!("http://127.0.0.1:{}", server.grpc);
+    let mut client =
+        pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
+            .await
+            .unwrap();
+    let request = pb::ModelMetadataRequest {
+        name: "booster".into(),
+        ..Default::default()
+    };
+    let reply = client.model_metadata(request).await.unwrap().into_inner();
+    let grpc_list = |key: &str| match reply.inputs[0]
+        .parameters
+        .get(key)
+        .and_then(|p| p.parameter_choice.clone())
+    {
+        Some(pb::infer_parameter::ParameterChoice::StringParam(text)) => {
+            serde_json::from_str(&text).unwrap()
+        }
+        None => Value::Null,
+        other => panic!("{key} is {other:?}"),
+    };
+    assert_eq!(grpc_list("feature_names"), names);
+    assert_eq!(grpc_list("feature_types"), types);
+    let (status, seldon) = get(server, "/api/v1.0/metadata").await;
+    assert_eq!(status, 200, "{seldon}");
+    let schema = &seldon["inputs"][0]["schema"];
+    assert_eq!(
+        (&schema["names"], &schema["types"]),
+        (&names, &types),
+        "{seldon}"
+    );
+    if names.is_null() && types.is_null() {
+        assert_eq!(seldon["inputs"], json!([]), "{seldon}");
+    } else {
+        assert_eq!(seldon["inputs"][0]["messagetype"], "tensor", "{seldon}");
+        assert_eq!(
+            schema["shape"],
+            json!([meta["inputs"][0]["shape"][1]]),
+            "{seldon}"
+        );
+    }
+    (names, types)
+}
+
 /// A V2 REST reply's output by name: its shape and values.
 pub(crate) fn v2_output(reply: &Value, name: &str) -> Option<(Vec<i64>, Vec<f64>)> {
     let o = reply["outputs"]
