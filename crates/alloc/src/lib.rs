@@ -6,7 +6,7 @@
 //! forbids. mimalloc returns freed pages to the OS on its own (its purge delay). Its default of reserving
 //! arenas 1 GiB at a time and committing them eagerly made idle RSS worse (a static release sklearn-server on
 //! iris: 35.9 MB, glibc 16.0 MB), so the repo compiles it with no up-front arena reservation
-//! (`.cargo/config.toml`: `MI_DEFAULT_ARENA_RESERVE=0`; 11.5 MB idle). The static images grew ~0.2 MB.
+//! (`.cargo/config.toml`: `MI_DEFAULT_ARENA_RESERVE=0`; 11.5 MB idle).
 //!
 //! A binary opts in with one line in its `main.rs`, `use oxserve_alloc as _;` (a library never sets the global
 //! allocator, so test binaries and the fuzz harness keep theirs). The features `system` and `jemalloc` exist
