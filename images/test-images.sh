@@ -251,17 +251,20 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
-# tree_server NAME FIXTURE TOL: NAME's image serving the fixture folder (mounted read-only at /mnt/models).
-tree_server() {
-  local name=$1 fixture=$2 tol=$3 entry hp gp mp pid
+# seldon_image NAME FIXTURE UNIT WHAT CHECK [ARGS...]: NAME's image serving the fixture folder (mounted read-only
+# at /mnt/models) as Seldon's operator starts a model unit with id UNIT; once it is TCP-ready, `CHECK PORT ARGS...`
+# must pass (reported as WHAT), then SIGTERM must exit 0.
+seldon_image() {
+  local name=$1 fixture=$2 unit=$3 what=$4 entry hp gp mp pid
+  shift 4
   mapfile -t entry <"$WORK/$name.entrypoint"
   mount --bind "$fixture" "$WORK/$name.rootfs/mnt/models" && mount -o remount,bind,ro "$WORK/$name.rootfs/mnt/models"
   hp=$(free_port) gp=$(free_port) mp=$(free_port)
   image_cmd "$name" \
     PREDICTIVE_UNIT_SERVICE_PORT="$hp" PREDICTIVE_UNIT_HTTP_SERVICE_PORT="$hp" PREDICTIVE_UNIT_GRPC_SERVICE_PORT="$gp" \
     PREDICTIVE_UNIT_PARAMETERS='[{"name":"model_uri","value":"/mnt/models","type":"STRING"}]' \
-    PREDICTIVE_UNIT_ID=booster PREDICTIVE_UNIT_IMAGE="oxserve/$name:test" PREDICTOR_ID=default \
-    SELDON_DEPLOYMENT_ID=booster-model SELDON_EXECUTOR_ENABLED=true \
+    PREDICTIVE_UNIT_ID="$unit" PREDICTIVE_UNIT_IMAGE="oxserve/$name:test" PREDICTOR_ID=default \
+    SELDON_DEPLOYMENT_ID="$unit-model" SELDON_EXECUTOR_ENABLED=true \
     PREDICTIVE_UNIT_METRICS_SERVICE_PORT="$mp" PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus \
     -- "${entry[@]}"
   "${RUN[@]}" >"$WORK/$name.log" 2>&1 &
@@ -269,12 +272,18 @@ tree_server() {
   pids+=("$pid")
   if wait_tcp "$hp" 30 "$pid"; then
     ok "$name: ready (TCP connect to the HTTP port)"
-    check "$name: ${fixture#"$REPO"/} answers Booster.predict's values ($tol) over Seldon v1 and V2" \
-      fixture_answers "$hp" "$fixture/expected.json" "$tol"
+    local check_fn=$1
+    shift
+    check "$name: $what" "$check_fn" "$hp" "$@"
     check "$name: SIGTERM exits 0" term_exits_zero "$pid"
   else
     not_ok "$name: ready (TCP connect to the HTTP port)"; sed 's/^/  | /' "$WORK/$name.log" | tail -n 20
   fi
+}
+# tree_server NAME FIXTURE TOL: NAME's image on a tree fixture folder answers Booster.predict's values.
+tree_server() {
+  seldon_image "$1" "$2" booster "${2#"$REPO"/} answers Booster.predict's values ($3) over Seldon v1 and V2" \
+    fixture_answers "$2/expected.json" "$3"
 }
 tree_server xgboost-server "$REPO/crates/xgboost/fixtures/cases/v17/multi-softprob" 1e-6
 tree_server lightgbm-server "$REPO/crates/lightgbm/fixtures/cases/v4/multiclass" 1e-9
@@ -303,30 +312,10 @@ if got != exp["predict"]:
 sys.exit(0 if ok else 1)
 EOF
 }
-ml=mlflow-server
 mlflow_case="$REPO/crates/mlflow/fixtures/cases/sklearn_default"
-if [ -s "$WORK/$ml.config.json" ]; then
-  mapfile -t ml_entry <"$WORK/$ml.entrypoint"
-  mount --bind "$mlflow_case" "$WORK/$ml.rootfs/mnt/models" && mount -o remount,bind,ro "$WORK/$ml.rootfs/mnt/models"
-  hp=$(free_port) gp=$(free_port) mp=$(free_port)
-  image_cmd "$ml" \
-    PREDICTIVE_UNIT_SERVICE_PORT="$hp" PREDICTIVE_UNIT_HTTP_SERVICE_PORT="$hp" PREDICTIVE_UNIT_GRPC_SERVICE_PORT="$gp" \
-    PREDICTIVE_UNIT_PARAMETERS='[{"name":"model_uri","value":"/mnt/models","type":"STRING"}]' \
-    PREDICTIVE_UNIT_ID=mlflow PREDICTIVE_UNIT_IMAGE="oxserve/$ml:test" PREDICTOR_ID=default \
-    SELDON_DEPLOYMENT_ID=mlflow-model SELDON_EXECUTOR_ENABLED=true \
-    PREDICTIVE_UNIT_METRICS_SERVICE_PORT="$mp" PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus \
-    -- "${ml_entry[@]}"
-  "${RUN[@]}" >"$WORK/$ml.log" 2>&1 &
-  server=$!
-  pids+=("$server")
-  if wait_tcp "$hp" 30 "$server"; then
-    ok "$ml: ready (TCP connect to the HTTP port)"
-    check "$ml: ${mlflow_case#"$REPO"/} answers pyfunc.predict on /invocations and V2" \
-      mlflow_answers "$hp" "$mlflow_case.expected.json"
-    check "$ml: SIGTERM exits 0" term_exits_zero "$server"
-  else
-    not_ok "$ml: ready (TCP connect to the HTTP port)"; sed 's/^/  | /' "$WORK/$ml.log" | tail -n 20
-  fi
+if [ -s "$WORK/mlflow-server.config.json" ]; then
+  seldon_image mlflow-server "$mlflow_case" mlflow "${mlflow_case#"$REPO"/} answers pyfunc.predict on /invocations and V2" \
+    mlflow_answers "$mlflow_case.expected.json"
 fi
 
 echo "images/test-images.sh: $(($(date +%s) - T0)) s in all"
