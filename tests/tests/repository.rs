@@ -615,10 +615,8 @@ async fn a_thousand_load_unload_cycles_keep_memory_flat() {
         Some(rowstats_settings("big", "1")),
         r#"{"ballast_mb": 4}"#,
     );
-    // glibc raises its mmap threshold to the size of a freed mmapped block (up to 32 MiB), so without a fixed
-    // threshold the second load's buffer comes from the heap and stays resident after unload; the images set
-    // the same fixed threshold (README: memory on unload).
-    let server = start_with(&models.0, false, &[("MALLOC_MMAP_THRESHOLD_", "131072")]);
+    // No allocator tuning: the test server allocates as the shipped binaries do (mimalloc, crates/alloc).
+    let server = start_with(&models.0, false, &[]);
     let mut client = grpc(&server).await;
     let cycle = |client: &mut GrpcInferenceServiceClient<Channel>| {
         let mut client = client.clone();
