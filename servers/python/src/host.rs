@@ -376,10 +376,10 @@ impl PythonComponent {
         &self,
         name: &str,
         with_meta: bool,
-        features: Features,
+        features: Body,
         names: &[String],
         meta: &Meta,
-    ) -> Result<(Output, Fetched), ComponentError> {
+    ) -> Result<(Body, Fetched), ComponentError> {
         let meta = meta_json(meta);
         self.with_python(|py, object| {
             let np = self.numpy.bind(py);
@@ -395,7 +395,7 @@ impl PythonComponent {
                 }
             })()
             .map_err(|e| self.user_error(py, e))?;
-            let output = Output::from_py(np, &result).map_err(|e| self.user_error(py, e))??;
+            let output = Body::from_py(np, &result).map_err(|e| self.user_error(py, e))??;
             Ok((output, self.unit(py, object)?))
         })
     }
@@ -418,9 +418,9 @@ impl PythonComponent {
             self.call_features(name, true, features, &names, &request.meta)?
         } else {
             let output = if echo {
-                features.into_output()
+                features
             } else {
-                Output::Array(empty_tensor()?)
+                Body::Array(empty_tensor()?)
             };
             (
                 output,
@@ -476,66 +476,47 @@ fn metrics_from_json(value: serde_json::Value) -> Result<Vec<Metric>, ComponentE
         .collect()
 }
 
-/// A request's features as the user's method gets them.
+/// A message's payload on its way to or from the user's method: the request's features as the method gets
+/// them (an empty `data` is an empty float array), or what it returned.
 #[derive(Debug)]
-enum Features {
-    /// `data` (an empty `data` is an empty float array).
+enum Body {
+    /// `data`: a numpy array in Python.
     Array(Tensor),
-    /// `jsonData`.
+    /// `jsonData`: a dict (or any JSON value).
     Json(serde_json::Value),
-    /// `strData`.
+    /// `strData`: a str.
     Str(String),
-    /// `binData`.
+    /// `binData`: bytes.
     Bin(Vec<u8>),
 }
 
-impl Features {
+impl Body {
     fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         match self {
-            Features::Array(t) => tensor_to_py(py, t),
-            Features::Json(v) => json_to_py(py, &v, 0),
-            Features::Str(s) => Ok(PyString::new(py, &s).into_any()),
-            Features::Bin(b) => Ok(PyBytes::new(py, &b).into_any()),
+            Body::Array(t) => tensor_to_py(py, t),
+            Body::Json(v) => json_to_py(py, &v, 0),
+            Body::Str(s) => Ok(PyString::new(py, &s).into_any()),
+            Body::Bin(b) => Ok(PyBytes::new(py, &b).into_any()),
         }
     }
 
-    fn into_output(self) -> Output {
-        match self {
-            Features::Array(t) => Output::Array(t),
-            Features::Json(v) => Output::Json(v),
-            Features::Str(s) => Output::Str(s),
-            Features::Bin(b) => Output::Bin(b),
-        }
-    }
-}
-
-/// What a user's method returned, in Rust.
-#[derive(Debug)]
-enum Output {
-    Array(Tensor),
-    Json(serde_json::Value),
-    Str(String),
-    Bin(Vec<u8>),
-}
-
-impl Output {
     /// The wrapper's payload rules: dict, str, bytes, ndarray or list; anything else is the caller's 400.
     fn from_py(
         np: &Bound<'_, PyModule>,
         value: &Bound<'_, PyAny>,
-    ) -> PyResult<Result<Output, ComponentError>> {
+    ) -> PyResult<Result<Body, ComponentError>> {
         if value.is_instance_of::<PyDict>() {
-            return Ok(Ok(Output::Json(py_to_json(value, 0)?)));
+            return Ok(Ok(Body::Json(py_to_json(value, 0)?)));
         }
         if let Ok(s) = value.cast::<PyString>() {
-            return Ok(Ok(Output::Str(s.to_string_lossy().into_owned())));
+            return Ok(Ok(Body::Str(s.to_string_lossy().into_owned())));
         }
         if let Ok(b) = value.cast::<PyBytes>() {
-            return Ok(Ok(Output::Bin(b.as_bytes().to_vec())));
+            return Ok(Ok(Body::Bin(b.as_bytes().to_vec())));
         }
         let ndarray = np.getattr("ndarray")?;
         if value.is_instance_of::<PyList>() || value.is_instance(&ndarray)? {
-            return Ok(array_to_tensor(np, value)?.map(Output::Array));
+            return Ok(array_to_tensor(np, value)?.map(Body::Array));
         }
         let repr = value.repr()?.to_string_lossy().into_owned();
         Ok(Err(ComponentError::bad_data(format!(
@@ -553,12 +534,12 @@ impl Output {
         form: Form,
     ) -> Result<SeldonMessage, ComponentError> {
         let payload = match self {
-            Output::Array(t) => {
+            Body::Array(t) => {
                 return component::typed_reply(node, request, unit, method, form, t);
             }
-            Output::Json(v) => Payload::JsonData(v),
-            Output::Str(s) => Payload::StrData(s),
-            Output::Bin(b) => Payload::BinData(b),
+            Body::Json(v) => Payload::JsonData(v),
+            Body::Str(s) => Payload::StrData(s),
+            Body::Bin(b) => Payload::BinData(b),
         };
         Ok(SeldonMessage {
             meta: node.unit_meta(request, unit, method)?,
@@ -574,7 +555,7 @@ fn empty_tensor() -> Result<Tensor, ComponentError> {
 }
 
 /// A payload's features, the reply's form and `data.names`.
-fn decode(payload: Payload, meta: &Meta) -> Result<(Form, Features, Vec<String>), ComponentError> {
+fn decode(payload: Payload, meta: &Meta) -> Result<(Form, Body, Vec<String>), ComponentError> {
     Ok(match payload {
         Payload::Data(DefaultData { names, array }) => {
             let kind = array.kind().unwrap_or(ArrayKind::NdArray);
@@ -589,11 +570,11 @@ fn decode(payload: Payload, meta: &Meta) -> Result<(Form, Features, Vec<String>)
                     .into_tensor()
                     .ok_or_else(|| ComponentError::bad_data("request `data` holds no array"))?,
             };
-            (Form::Data(kind), Features::Array(tensor), names)
+            (Form::Data(kind), Body::Array(tensor), names)
         }
-        Payload::JsonData(v) => (Form::Other, Features::Json(v), Vec::new()),
-        Payload::StrData(s) => (Form::Other, Features::Str(s), Vec::new()),
-        Payload::BinData(b) => (Form::Other, Features::Bin(b), Vec::new()),
+        Payload::JsonData(v) => (Form::Other, Body::Json(v), Vec::new()),
+        Payload::StrData(s) => (Form::Other, Body::Str(s), Vec::new()),
+        Payload::BinData(b) => (Form::Other, Body::Bin(b), Vec::new()),
         Payload::None => {
             let shown = serde_json::json!({ "meta": meta_json(meta) });
             return Err(ComponentError::bad_data(format!(
@@ -781,7 +762,7 @@ impl Component for PythonComponent {
                 object.call_method1("aggregate", (PyList::new(py, xs)?, PyList::new(py, names)?))
             })()
             .map_err(|e| self.user_error(py, e))?;
-            let output = Output::from_py(np, &result).map_err(|e| self.user_error(py, e))??;
+            let output = Body::from_py(np, &result).map_err(|e| self.user_error(py, e))??;
             Ok::<_, ComponentError>((output, self.unit(py, object)?))
         })?;
         output.reply(
@@ -828,7 +809,7 @@ impl Component for PythonComponent {
         let request = feedback.request.unwrap_or_default();
         let request_meta = request.meta;
         let (form, features, names) = match request.payload {
-            Payload::None => (Form::Other, Features::Array(empty_tensor()?), Vec::new()),
+            Payload::None => (Form::Other, Body::Array(empty_tensor()?), Vec::new()),
             payload => decode(payload, &request_meta)?,
         };
         if !self.hooks.send_feedback {
@@ -865,7 +846,7 @@ impl Component for PythonComponent {
             let output = if result.is_none() {
                 None
             } else {
-                Some(Output::from_py(np, &result).map_err(|e| self.user_error(py, e))??)
+                Some(Body::from_py(np, &result).map_err(|e| self.user_error(py, e))??)
             };
             Ok::<_, ComponentError>((output, self.unit(py, object)?))
         });
@@ -900,9 +881,9 @@ impl Component for PythonComponent {
                 let result = object
                     .call_method0("health_status")
                     .map_err(|e| self.user_error(py, e))?;
-                Output::from_py(np, &result).map_err(|e| self.user_error(py, e))??
+                Body::from_py(np, &result).map_err(|e| self.user_error(py, e))??
             } else {
-                Output::Str("healthy".into())
+                Body::Str("healthy".into())
             };
             Ok::<_, ComponentError>((output, self.unit(py, object)?))
         })?;
