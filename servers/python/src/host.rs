@@ -116,14 +116,20 @@ pub struct PythonComponent {
     permits: Permits,
 }
 
-/// What the interpreter runs once before importing the user's module: the packages a `python3` on `PATH`
-/// (or the venv in `VIRTUAL_ENV`) sees, the working directory first on `sys.path`, and logging at the level.
+/// What the interpreter runs once before importing the user's module: the site-packages of the venv in
+/// `VIRTUAL_ENV` (for this Python's major.minor), else the `sys.path` of the `python3` on `PATH` (asked once, and
+/// used only when its version is this interpreter's), the working directory first on `sys.path`, and logging at the level.
 const SETUP: &str = r#"
-import json, logging, os, shutil, site, subprocess, sys
+import glob, json, logging, os, shutil, site, subprocess, sys
 sys.argv = ["oxserve-microservice"]
 def _oxserve_paths():
     venv = os.environ.get("VIRTUAL_ENV")
-    exe = os.path.join(venv, "bin", "python") if venv else shutil.which("python3")
+    if venv:
+        found = glob.glob(os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages"))
+        if not found:
+            logging.getLogger("oxserve").warning("VIRTUAL_ENV %s has no site-packages for Python %d.%d", venv, *sys.version_info[:2])
+        return found
+    exe = shutil.which("python3")
     if not exe:
         return []
     probe = "import json, sys; print(json.dumps([list(sys.version_info[:2]), sys.path]))"
@@ -139,12 +145,15 @@ def _oxserve_paths():
     return [p for p in paths if p]
 logging.basicConfig(level=getattr(logging, LOG_LEVEL, logging.INFO),
                     format="%(asctime)s - %(name)s:%(funcName)s:%(lineno)s - %(levelname)s:  %(message)s")
-_extra = [p for p in _oxserve_paths() if p not in sys.path]
-for _p in _extra:
+_before = list(sys.path)
+for _p in _oxserve_paths():
+    if _p in _before:
+        continue
     if _p.endswith("site-packages"):
         site.addsitedir(_p)
-    elif _p not in sys.path:
+    else:
         sys.path.append(_p)
+sys.path[:] = [p for p in sys.path if p not in _before] + _before
 sys.path.insert(0, os.getcwd())
 "#;
 

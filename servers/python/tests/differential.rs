@@ -85,17 +85,38 @@ impl Drop for Server {
     }
 }
 
-async fn start(case: &Value, env: &Value, venv: &Path) -> Server {
+/// A server started on ephemeral ports (written to its ports file), not yet known to be ready.
+struct Pending {
+    child: Child,
+    ports: PathBuf,
+    group: String,
+}
+
+/// Starts oxserve-microservice on `case`'s class with the recorded env, on port 0 everywhere.
+fn spawn(case: &Value, env: &Value, venv: &Path) -> Pending {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let cwd = match case["dir"].as_str() {
         Some(dir) => repo().join(dir),
         None => repo().join("servers/python/tests/classes"),
     };
-    let (http, metrics, grpc) = (free_port(), free_port(), free_port());
+    let ports = std::env::temp_dir().join(format!(
+        "oxserve-microservice-test-{}-{}.json",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&ports);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxserve-microservice"));
     cmd.arg(case["interface"].as_str().unwrap_or_default())
-        .args(["--http-port", &http.to_string()])
-        .args(["--metrics-port", &metrics.to_string()])
-        .args(["--grpc-port", &grpc.to_string()])
+        .args([
+            "--http-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ])
+        .arg("--ports-file")
+        .arg(&ports)
         .current_dir(cwd)
         .env("VIRTUAL_ENV", venv)
         .env("OXSERVE_HOST", "127.0.0.1")
@@ -108,27 +129,43 @@ async fn start(case: &Value, env: &Value, venv: &Path) -> Server {
     for (k, v) in env.as_object().into_iter().flatten() {
         cmd.env(k, v.as_str().unwrap_or_default());
     }
-    let child = cmd.spawn().expect("oxserve-microservice starts");
-    let server = Server {
-        child,
-        http,
-        grpc,
-        metrics,
-    };
-    let client = client();
+    Pending {
+        child: cmd.spawn().expect("oxserve-microservice starts"),
+        ports,
+        group: case["group"].to_string(),
+    }
+}
+
+/// Waits for a spawned server's ports file.
+async fn ready(mut pending: Pending) -> Server {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{http}/health/ping"))
-            .send()
-            .await
-            && r.status() == 200
+        if let Ok(text) = std::fs::read_to_string(&pending.ports)
+            && let Ok(ports) = serde_json::from_str::<Value>(&text)
         {
-            return server;
+            let _ = std::fs::remove_file(&pending.ports);
+            let port = |k: &str| u16::try_from(ports[k].as_u64().unwrap_or(0)).unwrap_or(0);
+            return Server {
+                http: port("http"),
+                grpc: port("grpc"),
+                metrics: port("metrics"),
+                child: pending.child,
+            };
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(Some(status)) = pending.child.try_wait() {
+            panic!(
+                "oxserve-microservice exited with {status} for {}",
+                pending.group
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("oxserve-microservice did not start for {}", case["group"]);
+    let _ = pending.child.kill();
+    panic!("oxserve-microservice did not start for {}", pending.group);
+}
+
+async fn start(case: &Value, env: &Value, venv: &Path) -> Server {
+    ready(spawn(case, env, venv)).await
 }
 
 async fn send(client: &reqwest::Client, http: u16, r: &Value) -> (u16, String, String) {
@@ -477,6 +514,8 @@ async fn oxserve_microservice_answers_as_seldon_core_microservice() {
     let client = client();
     let (mut identical, mut deliberate) = (0, Vec::new());
     let mut differences = Vec::new();
+    // Every class starts at once (their interpreters load side by side); then each is asked in turn.
+    let mut started = Vec::new();
     for case in answers["cases"].as_array().expect("cases") {
         if let Some(module) = case["needs"].as_str()
             && !has_module(&venv, module)
@@ -488,8 +527,11 @@ async fn oxserve_microservice_answers_as_seldon_core_microservice() {
             );
             continue;
         }
+        started.push((case, spawn(case, &answers["env"], &venv)));
+    }
+    for (case, pending) in started {
         let group = case["group"].as_str().unwrap_or_default();
-        let server = start(case, &answers["env"], &venv).await;
+        let server = ready(pending).await;
         let answers: Vec<(usize, &Value)> = case["answers"]
             .as_array()
             .expect("answers")
