@@ -40,6 +40,12 @@ if [ "${1:-}" != --inside ]; then
         { echo "0 passed, 1 failed (cargo build -p $PKG)"; exit 1; }
     fi
   fi
+  # The image carries Debian bookworm's CPython 3.11: a binary built against another minor version cannot start.
+  if ! readelf -dW "$bin" | grep -q 'NEEDED.*\[libpython3\.11\.so'; then
+    echo "FAIL - $bin does not link libpython3.11 ($(readelf -dW "$bin" | grep -o 'libpython[^]]*' || echo 'no libpython');"
+    echo "  build it with PYO3_PYTHON naming a Python 3.11)"
+    echo "0 passed, 1 failed"; exit 1
+  fi
   { command -v podman >/dev/null && podman ${PODMAN_FLAGS:-} info >/dev/null 2>&1; } ||
     skip "no working podman (scripts/install-image-tools.sh installs it)"
   { private_net_ok && command -v chroot >/dev/null; } ||
@@ -60,8 +66,12 @@ if [ "${1:-}" != --inside ]; then
 
   "$here/python-builder/stage.sh" "$bin" "$work/builder.ctx" >"$work/stage.log" 2>&1 ||
     fail "builder context staged (images/python-builder/stage.sh)" stage
+  old_id=$("${eng[@]}" image inspect --format '{{.Id}}' "$BUILDER" 2>/dev/null || true)
   "${eng[@]}" build -q -f "$here/python-builder/Containerfile" -t "$BUILDER" "$work/builder.ctx" \
     >"$work/builder.log" 2>&1 || fail "builder image built" builder
+  # A rebuild on a new binary leaves the previous builder untagged: drop it.
+  [ -z "$old_id" ] || [ "$old_id" = "$("${eng[@]}" image inspect --format '{{.Id}}' "$BUILDER")" ] ||
+    "${eng[@]}" rmi "$old_id" >/dev/null 2>&1 || true
   rm -rf "$work/builder.ctx"
   ok "builder image $BUILDER built on $bin ($(($(date +%s) - t0)) s)"
 
