@@ -25,13 +25,10 @@ export CARGO_TARGET_DIR="${OXSERVE_IMAGES_TARGET_DIR:-$repo/target/images}/pytho
 ctx="$CARGO_TARGET_DIR/context/python-builder"
 "$here/stage.sh" "$CARGO_TARGET_DIR/release/oxserve-microservice" "$ctx"
 
-engine="${ENGINE:-}"
-if [ -z "$engine" ]; then
-  if command -v podman >/dev/null && podman ${PODMAN_FLAGS:-} info >/dev/null 2>&1; then engine=podman
-  elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker
-  else echo "build.sh: no working podman or docker (run scripts/install-image-tools.sh)" >&2; exit 3; fi
-fi
-eng=("$engine"); [ "$engine" = podman ] && eng+=(${PODMAN_FLAGS:-})
+# shellcheck source=images/lib.sh
+source "$repo/images/lib.sh"
+container_engine build.sh
+eng=("${ENG[@]}")
 ref="$image_repo/python-builder:$tag"
 "${eng[@]}" build -q -f "$here/Containerfile" -t "$ref" --label "org.opencontainers.image.version=$tag" "$ctx" >/dev/null
 echo "image $ref $("${eng[@]}" image inspect --format '{{.Size}}' "$ref")"
