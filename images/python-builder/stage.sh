@@ -5,7 +5,7 @@
 #   CTX/rootfs  owned by root: fetch.sh's rootfs (packages.txt's Debian packages unpacked on a merged /usr, the
 #               standard library compiled to .pyc); a static busybox for /bin/sh, tar and the few commands s2i and the
 #               s2i scripts call; /usr/local/bin/oxserve-microservice (debug info stripped); /usr/libexec/s2i/*;
-#               /etc/passwd and /etc/group naming the user 8888; /tmp
+#               /etc/passwd and /etc/group naming the user 8888, /etc/nsswitch.conf; /tmp
 #   CTX/app     owned by 8888 in the image: /opt/app-root, a venv on /usr/bin/python3.11 holding pip (what
 #               `assemble` installs requirements.txt into; VIRTUAL_ENV, which oxserve-microservice reads), and the
 #               empty /microservice
@@ -39,6 +39,8 @@ cp "$here"/s2i/bin/* "$r/usr/libexec/s2i/"
 chmod 0755 "$r"/usr/libexec/s2i/*
 printf 'root:x:0:0:root:/root:/bin/sh\nmicroservice:x:8888:0:microservice:/microservice:/bin/sh\n' >"$r/etc/passwd"
 printf 'root:x:0:\n' >"$r/etc/group"
+# glibc's built-in files and dns modules, in that order (pip reaching an index; the runtime mounts hosts/resolv.conf).
+printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
 
 # The venv: what `python3 -m venv --without-pip` writes, then pip unpacked from its wheel (a wheel is a zip of
 # its installed files) with the two scripts its entry points name.
