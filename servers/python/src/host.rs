@@ -975,7 +975,7 @@ fn py_to_json(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<serde_json::Va
     if let Ok(b) = value.cast::<PyBool>() {
         return Ok(serde_json::Value::Bool(b.is_true()));
     }
-    if value.is_exact_instance_of::<PyInt>() || value.is_instance_of::<PyInt>() {
+    if value.is_instance_of::<PyInt>() {
         if let Ok(i) = value.extract::<i64>() {
             return Ok(i.into());
         }
