@@ -914,3 +914,55 @@ fn reply_numbers(
         other => panic!("unexpected payload {other:?}"),
     }
 }
+
+/// The wrapper's defaults where they differ from the runtime's (gRPC 5000, metrics at `/metrics`), the positional
+/// interface name, `--reuse-port` onto the runtime's configuration, and `SELDON_LOG_LEVEL`'s names mapped onto
+/// log filters.
+#[test]
+fn command_line_defaults_are_the_wrappers() {
+    use oxserve_python_server::cli::PythonArgs;
+    let parse = |args: &[&str]| {
+        oxserve_runtime::parse_config::<PythonArgs>(&oxserve_python_server::SERVER, args)
+            .expect("parses")
+    };
+    let (config, args) = parse(&["oxserve-microservice", "Model"]);
+    if std::env::var_os("PREDICTIVE_UNIT_GRPC_SERVICE_PORT").is_none() {
+        assert_eq!(config.effective_grpc_port(), 5000);
+    }
+    if std::env::var_os("PREDICTIVE_UNIT_METRICS_ENDPOINT").is_none() {
+        assert_eq!(config.effective_metrics_endpoint(), "/metrics");
+    }
+    assert_eq!(args.interface_name, "Model");
+    assert!(!config.reuse_port);
+    let (config, args) = parse(&[
+        "oxserve-microservice",
+        "--service-type",
+        "ROUTER",
+        "pkg.Router",
+        "--grpc-port",
+        "7000",
+        "--reuse-port",
+        "--workers",
+        "4",
+        "--log-level",
+        "WARNING",
+    ]);
+    assert_eq!(config.effective_grpc_port(), 7000);
+    assert!(config.reuse_port);
+    assert_eq!(args.interface_name, "pkg.Router");
+    assert_eq!(
+        args.service_type,
+        oxserve_runtime::component::ServiceType::Router
+    );
+    if std::env::var_os("SELDON_LOG_LEVEL").is_none() {
+        assert_eq!(args.tracing_filter(), "warn");
+    }
+    assert!(
+        oxserve_runtime::parse_config::<PythonArgs>(
+            &oxserve_python_server::SERVER,
+            ["oxserve-microservice"]
+        )
+        .is_err(),
+        "the interface name is required"
+    );
+}
