@@ -696,7 +696,11 @@ async fn futures_join(client: &reqwest::Client, http: u16) -> Vec<String> {
 /// without taking the server down.
 #[tokio::test]
 async fn grpc_component_types_and_hostile_inputs() {
+    use oxserve_protocol::pb::seldon::messages::{ndarray, tensor as tensor_message};
     use oxserve_protocol::pb::seldon::protos as pb;
+    let reply_numbers = |reply: &pb::SeldonMessage| {
+        oxserve_protocol::pb::seldon::messages::numbers(reply).expect("numbers in the reply")
+    };
     let Some(venv) = venv_or_skip() else {
         return;
     };
@@ -841,78 +845,6 @@ async fn grpc_component_types_and_hostile_inputs() {
             .expect("transform")
             .into_inner();
     assert_eq!(reply_numbers(&reply).0, vec![0.1, 0.5]);
-}
-
-fn ndarray(rows: &[&[f64]]) -> oxserve_protocol::pb::seldon::protos::SeldonMessage {
-    use oxserve_protocol::pb::seldon::protos as pb;
-    use prost_types::value::Kind;
-    let row = |r: &[f64]| prost_types::Value {
-        kind: Some(Kind::ListValue(prost_types::ListValue {
-            values: r
-                .iter()
-                .map(|&x| prost_types::Value {
-                    kind: Some(Kind::NumberValue(x)),
-                })
-                .collect(),
-        })),
-    };
-    pb::SeldonMessage {
-        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
-            names: Vec::new(),
-            data_oneof: Some(pb::default_data::DataOneof::Ndarray(
-                prost_types::ListValue {
-                    values: rows.iter().map(|r| row(r)).collect(),
-                },
-            )),
-        })),
-        ..Default::default()
-    }
-}
-
-fn tensor_message(
-    shape: &[i32],
-    values: &[f64],
-) -> oxserve_protocol::pb::seldon::protos::SeldonMessage {
-    use oxserve_protocol::pb::seldon::protos as pb;
-    pb::SeldonMessage {
-        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
-            names: Vec::new(),
-            data_oneof: Some(pb::default_data::DataOneof::Tensor(pb::Tensor {
-                shape: shape.to_vec(),
-                values: values.to_vec(),
-            })),
-        })),
-        ..Default::default()
-    }
-}
-
-/// A reply's `data` as numbers (ndarray rows flattened, or tensor values) and its names.
-fn reply_numbers(
-    reply: &oxserve_protocol::pb::seldon::protos::SeldonMessage,
-) -> (Vec<f64>, Vec<String>) {
-    use oxserve_protocol::pb::seldon::protos as pb;
-    use prost_types::value::Kind;
-    fn flat(v: &prost_types::Value, out: &mut Vec<f64>) {
-        match &v.kind {
-            Some(Kind::NumberValue(x)) => out.push(*x),
-            Some(Kind::ListValue(l)) => l.values.iter().for_each(|v| flat(v, out)),
-            other => panic!("not a number: {other:?}"),
-        }
-    }
-    match &reply.data_oneof {
-        Some(pb::seldon_message::DataOneof::Data(d)) => {
-            let mut out = Vec::new();
-            match &d.data_oneof {
-                Some(pb::default_data::DataOneof::Ndarray(l)) => {
-                    l.values.iter().for_each(|v| flat(v, &mut out));
-                }
-                Some(pb::default_data::DataOneof::Tensor(t)) => out.clone_from(&t.values),
-                other => panic!("unexpected data {other:?}"),
-            }
-            (out, d.names.clone())
-        }
-        other => panic!("unexpected payload {other:?}"),
-    }
 }
 
 /// The wrapper's defaults where they differ from the runtime's (gRPC 5000, metrics at `/metrics`), the positional
