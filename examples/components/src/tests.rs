@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use oxserve_protocol::pb::seldon::protos as pb;
 use oxserve_runtime::component::{self, Component, ComponentArgs, ServiceType};
-use prost_types::value::Kind;
 use serde_json::Value;
 
 use super::*;
@@ -219,66 +218,11 @@ async fn replay(served: &Served, group: &str, index: usize) {
     );
 }
 
-fn ndarray(rows: &[&[f64]]) -> pb::SeldonMessage {
-    let row = |r: &[f64]| prost_types::Value {
-        kind: Some(Kind::ListValue(prost_types::ListValue {
-            values: r
-                .iter()
-                .map(|&x| prost_types::Value {
-                    kind: Some(Kind::NumberValue(x)),
-                })
-                .collect(),
-        })),
-    };
-    pb::SeldonMessage {
-        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
-            names: Vec::new(),
-            data_oneof: Some(pb::default_data::DataOneof::Ndarray(
-                prost_types::ListValue {
-                    values: rows.iter().map(|r| row(r)).collect(),
-                },
-            )),
-        })),
-        ..Default::default()
-    }
-}
+use oxserve_protocol::pb::seldon::messages::{ndarray, tensor as tensor_message};
 
-fn tensor_message(shape: &[i32], values: &[f64]) -> pb::SeldonMessage {
-    pb::SeldonMessage {
-        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
-            names: Vec::new(),
-            data_oneof: Some(pb::default_data::DataOneof::Tensor(pb::Tensor {
-                shape: shape.to_vec(),
-                values: values.to_vec(),
-            })),
-        })),
-        ..Default::default()
-    }
-}
-
-/// The reply's `data` as numbers (ndarray rows flattened, or tensor values) and its names.
+/// The reply's `data` as numbers and its names.
 fn reply_numbers(reply: &pb::SeldonMessage) -> (Vec<f64>, Vec<String>) {
-    fn flat(v: &prost_types::Value, out: &mut Vec<f64>) {
-        match &v.kind {
-            Some(Kind::NumberValue(x)) => out.push(*x),
-            Some(Kind::ListValue(l)) => l.values.iter().for_each(|v| flat(v, out)),
-            other => panic!("not a number: {other:?}"),
-        }
-    }
-    match &reply.data_oneof {
-        Some(pb::seldon_message::DataOneof::Data(d)) => {
-            let mut out = Vec::new();
-            match &d.data_oneof {
-                Some(pb::default_data::DataOneof::Ndarray(l)) => {
-                    l.values.iter().for_each(|v| flat(v, &mut out));
-                }
-                Some(pb::default_data::DataOneof::Tensor(t)) => out.clone_from(&t.values),
-                other => panic!("unexpected data {other:?}"),
-            }
-            (out, d.names.clone())
-        }
-        other => panic!("unexpected payload {other:?}"),
-    }
+    oxserve_protocol::pb::seldon::messages::numbers(reply).expect("numbers in the reply")
 }
 
 fn channel(served: &Served) -> tonic::transport::Endpoint {
