@@ -23,8 +23,10 @@ repo=$(dirname "$here")
 source "$here/lib.sh"
 
 PKG=oxserve-python-server BIN=oxserve-microservice
-# Size limits in bytes (MB = 10^6) as podman reports them; see the README for the figures.
-BUILDER_LIMIT=100000000 USER_LIMIT=400000000
+# Size limits in bytes (MB = 10^6) as podman reports them; see the README for the figures. The builder's limit is
+# for everything but oxserve-microservice: the test stages whatever binary it is given (a debug build from the test
+# run is ~50 MB, a release build ~15 MB), so the binary's own size is printed and left out of the comparison.
+BUILDER_LIMIT=70000000 USER_LIMIT=400000000
 BUILDER=localhost/oxserve/python-builder:test USER_IMAGE=localhost/oxserve-test/python-iris:0.1
 
 if [ "${1:-}" != --inside ]; then
@@ -115,6 +117,13 @@ size_ok() {
   echo "  $1: $size bytes ($((size / 1000000)) MB), limit $2"
   ((size <= $2))
 }
+# builder_size_ok LIMIT: the builder less its oxserve-microservice within LIMIT.
+builder_size_ok() {
+  local size bin; size=$(cat "$WORK/$B.size")
+  bin=$(stat -c %s "$WORK/$B.rootfs/usr/local/bin/$BIN") || return 1
+  echo "  $B: $size bytes ($((size / 1000000)) MB), of which $BIN $bin; the rest $((size - bin)), limit $1"
+  ((size - bin <= $1))
+}
 # builder_config: s2i finds its scripts through the labels; the builder runs as 8888 and shows its usage.
 builder_config() {
   python3 - "$WORK/$B.config.json" <<'EOF'
@@ -170,7 +179,7 @@ seed_rows() {
 # The process that answers is oxserve-microservice itself (the run script execs it), so SIGTERM reaches it.
 is_microservice() { [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "${BIN:0:15}" ]; }
 
-check "$B: size within $BUILDER_LIMIT bytes" size_ok "$B" "$BUILDER_LIMIT"
+check "$B: size less $BIN within $BUILDER_LIMIT bytes" builder_size_ok "$BUILDER_LIMIT"
 check "$B: s2i labels, USER 8888, WORKDIR /microservice, CMD usage" builder_config
 if prepare "$WORK/$B.rootfs"; then check "$B: the usage script says how to s2i build" usage_prints
 else not_ok "$B: root mounted read-only"; fi
