@@ -416,8 +416,8 @@ pub(crate) async fn shared_corpus(binary: &Path, prefix: &str, tol: f64) -> Opti
 /// A DataFrame-trained model with `category` columns (a `fixtures/tables` case: `names`, `records`, `predict`)
 /// served as tables: Seldon v1 as a mixed `ndarray` with `names` (in reverse order, read by name) and as
 /// `jsonData` records, V2 REST with MLServer's pandas codec (one input per column, strings as `BYTES`, `null` a
-/// missing string; rows with a missing number left out, as JSON has no NaN), V2 gRPC one input per column (rows
-/// without a missing value); every answer `Booster.predict`'s on the DataFrame, V2 outputs labelled `content_type: np`.
+/// missing string; rows with a missing number left out, as JSON has no NaN), again with every column as `pd_json`
+/// (all rows), V2 gRPC one input per column (rows without a missing value); every answer `Booster.predict`'s on the DataFrame, V2 outputs labelled `content_type: np`.
 /// Then the bad tables: a missing column, a string in a numeric column, both answered 400 naming the column.
 pub(crate) async fn check_tables(server: &ServerProcess, exp: &Value, tol: f64) {
     let names: Vec<&str> = exp["names"]
@@ -484,6 +484,20 @@ pub(crate) async fn check_tables(server: &ServerProcess, exp: &Value, tol: f64) 
         tol,
     )
     .unwrap();
+    // The same rows with every column as MLServer's `pd_json` (one JSON value per BYTES element), missing
+    // numbers included.
+    let json_inputs: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let data: Vec<String> = records.iter().map(|r| r[*n].to_string()).collect();
+            json!({"name": n, "datatype": "BYTES", "shape": [records.len()], "data": data,
+                   "parameters": {"content_type": "pd_json"}})
+        })
+        .collect();
+    let body = json!({"parameters": {"content_type": "pd"}, "inputs": json_inputs});
+    let (status, reply) = post(server, "/v2/models/booster/infer", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    close(&numbers(&reply["outputs"][0]["data"]), &want, tol, tol).unwrap();
 
     let complete: Vec<usize> = keep
         .iter()
