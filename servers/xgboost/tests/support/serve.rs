@@ -89,6 +89,25 @@ pub(crate) async fn grpc(
     cols: usize,
     outputs: &[&str],
 ) -> Vec<(String, Vec<i64>, Vec<f64>)> {
+    let input = pb::model_infer_request::InferInputTensor {
+        name: "input-0".into(),
+        datatype: "FP64".into(),
+        shape: vec![(rows.len() / cols) as i64, cols as i64],
+        contents: Some(pb::InferTensorContents {
+            fp64_contents: rows.to_vec(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    grpc_infer(server, vec![input], outputs).await
+}
+
+/// One V2 gRPC inference of `inputs`; each output's name, shape and values.
+pub(crate) async fn grpc_infer(
+    server: &ServerProcess,
+    inputs: Vec<pb::model_infer_request::InferInputTensor>,
+    outputs: &[&str],
+) -> Vec<(String, Vec<i64>, Vec<f64>)> {
     let endpoint = format!("http://127.0.0.1:{}", server.grpc);
     let mut client =
         pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
@@ -96,16 +115,7 @@ pub(crate) async fn grpc(
             .unwrap();
     let request = pb::ModelInferRequest {
         model_name: "booster".into(),
-        inputs: vec![pb::model_infer_request::InferInputTensor {
-            name: "input-0".into(),
-            datatype: "FP64".into(),
-            shape: vec![(rows.len() / cols) as i64, cols as i64],
-            contents: Some(pb::InferTensorContents {
-                fp64_contents: rows.to_vec(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }],
+        inputs,
         outputs: outputs
             .iter()
             .map(|o| pb::model_infer_request::InferRequestedOutputTensor {
@@ -528,24 +538,7 @@ pub(crate) async fn check_tables(server: &ServerProcess, exp: &Value, tol: f64) 
             }
         })
         .collect();
-    let endpoint = format!("http://127.0.0.1:{}", server.grpc);
-    let mut client =
-        pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
-            .await
-            .unwrap();
-    let request = pb::ModelInferRequest {
-        model_name: "booster".into(),
-        inputs: grpc_inputs,
-        ..Default::default()
-    };
-    let reply = client.model_infer(request).await.unwrap().into_inner();
-    let got: Vec<f64> = match &reply.outputs[0].contents {
-        Some(c) if !c.fp64_contents.is_empty() => c.fp64_contents.clone(),
-        _ => reply.raw_output_contents[0]
-            .chunks(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect(),
-    };
+    let got = grpc_infer(server, grpc_inputs, &[]).await.remove(0).2;
     close(&got, &want_rows(&complete), tol, tol).unwrap();
 
     let first = &records[0];
