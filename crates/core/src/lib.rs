@@ -5,10 +5,12 @@
 //! with strings become, the [`Model`] trait a server implements, and the
 //! [`ModelError`] a model returns. Nothing here knows HTTP, gRPC or a wire format.
 
+mod categorical;
 mod model;
 mod table;
 mod tensor;
 
+pub use categorical::{Categories, FeatureEncoder, FeatureKind, UnseenCategory};
 pub use model::{
     Features, Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest,
     PredictResponse, Submission, TensorSpec,

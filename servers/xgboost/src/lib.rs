@@ -19,14 +19,22 @@
 //! - A model saved from the scikit-learn wrapper predicts as the wrapper does: over `best_iteration + 1` rounds
 //!   when early stopping stored one, with its `classes_` when XGBoost 1.x stored them. A booster predicts over
 //!   all its rounds, as `Booster.predict` does.
+//! - Tables (a model with categorical features, `feature_types` `c`): a Seldon mixed `ndarray` with `names`,
+//!   `jsonData` records, V2 one input per column (MLServer's pandas codec, strings as `BYTES`) are read by column
+//!   name against the model's `feature_names` (a missing or unexpected column is a 400 naming it; unnamed
+//!   columns by position); a string in a categorical column becomes the code XGBoost trained on, from the
+//!   categories XGBoost ≥ 3.1 records in the model (`cats`); a category the model was not trained on is a 400,
+//!   as XGBoost's re-coder refuses it (XGBoost 3.2 itself maps such a value to a neighbouring category, a bug
+//!   fixed in 3.3). A model without recorded categories takes codes only. One numeric matrix stays as before.
+//! - V2 outputs carry `content_type: np`, as MLServer's XGBoost runtime encodes them (`NumpyCodec`).
 //! - Parameter `nthread` (`INT`, default 1): threads one large request may use (the engine splits its rows into
 //!   blocks); small requests always run on one thread.
 
 use std::path::Path;
 
 use oxserve_core::{
-    DataType, Features, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest,
-    PredictResponse, Tensor, TensorData, TensorSpec,
+    DataType, FeatureEncoder, Features, Model, ModelError, ModelMetadata, NamedTensor,
+    PredictRequest, PredictResponse, Tensor, TensorData, TensorSpec, UnseenCategory,
 };
 use oxserve_xgboost::{Booster, BoosterKind, Predict, Rows, XgbError};
 
@@ -101,6 +109,8 @@ pub struct XgboostModel {
     /// Options of every prediction (rounds, threads).
     opts: Predict,
     metadata: ModelMetadata,
+    /// Reads tables, for a model with categorical features.
+    tables: Option<FeatureEncoder>,
 }
 
 impl XgboostModel {
@@ -161,12 +171,19 @@ impl XgboostModel {
             ],
             outputs,
         };
+        let encoder = FeatureEncoder::new(
+            booster.n_features(),
+            booster.feature_names(),
+            &booster.feature_kinds(),
+            UnseenCategory::Refuse,
+        );
         XgboostModel {
             booster,
             wrapper,
             proba,
             opts,
             metadata,
+            tables: encoder.has_categorical().then_some(encoder),
         }
     }
 
@@ -319,7 +336,14 @@ impl Model for XgboostModel {
     }
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let x = input(&request, self.booster.n_features())?;
+        let x = match self
+            .tables
+            .as_ref()
+            .and_then(|t| t.encode_request(&request))
+        {
+            Some(rows) => Input::F64(rows?),
+            None => input(&request, self.booster.n_features())?,
+        };
         if request.outputs.is_empty() {
             let p = self.booster_predict(x.rows())?;
             let out = tensor(p.shape(), TensorData::F64(p.values))?;
@@ -344,6 +368,14 @@ impl Model for XgboostModel {
             outputs.push(NamedTensor::new(name, out));
         }
         Ok(PredictResponse { outputs })
+    }
+
+    fn accepts_table(&self) -> bool {
+        self.tables.is_some()
+    }
+
+    fn output_content_type(&self) -> Option<&'static str> {
+        Some("np")
     }
 }
 
