@@ -160,6 +160,17 @@ async fn invocations_answer_as_mlflow_scoring_server() {
             let theirs = inv["status"].as_u64().unwrap();
             match (kind, theirs) {
                 ("ragged_csv", _) => assert_eq!(status, 400, "{case} {kind}: {answer}"),
+                // Leaf indices and SHAP contributions (mlflow.xgboost's `pred_leaf`, `pred_contribs`): refused.
+                (k, _) if k.starts_with("params_unsupported_") => {
+                    assert_eq!(status, 400, "{case} {kind}: {answer}");
+                    assert!(
+                        answer["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("oxserve does not compute it"),
+                        "{case} {kind}: {answer}"
+                    );
+                }
                 // The scoring server casts a JSON column to the signature's type before pyfunc checks it
                 // (`astype`: 5.5 → 5 for a long, any string → True for a boolean); oxserve refuses what pyfunc's
                 // own check refuses.
@@ -341,6 +352,60 @@ async fn seldon_and_v2_answer_pyfunc_predict() {
         let (status, reply, _) = v2_infer(&server, &bad).await;
         assert_eq!(status, 400, "{case} v2 bad: {reply}");
         assert!(reply["error"].is_string(), "{case} v2 bad: {reply}");
+        server.terminate().unwrap();
+    }
+}
+
+/// pyfunc's `params` in a V2 request's `parameters` (as MLServer's MLflow runtime passes them, `content_type`
+/// aside), for both transports' shared path: mlflow.xgboost's keywords applied as the `/invocations` bodies of the
+/// same case were answered by mlflow's scoring server; MLflow's params errors as V2 errors.
+#[tokio::test]
+async fn v2_parameters_are_pyfunc_params() {
+    for case in [
+        "xgboost_booster_params",
+        "xgboost_classifier_params",
+        "sklearn_table",
+    ] {
+        let Some(server) = start(case) else { continue };
+        let exp = expected(case);
+        let rows = exp["rows"].as_array().unwrap();
+        let names = exp["columns"].as_array().unwrap();
+        let inputs: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let column: Vec<Value> = rows.iter().map(|r| r[j].clone()).collect();
+                let datatype = match &column[0] {
+                    Value::String(_) => "BYTES",
+                    Value::Bool(_) => "BOOL",
+                    Value::Number(n) if n.is_i64() => "INT64",
+                    _ => "FP64",
+                };
+                json!({"name": name, "datatype": datatype, "shape": [rows.len()], "data": column})
+            })
+            .collect();
+        for inv in exp["invocations"].as_array().unwrap() {
+            let kind = inv["kind"].as_str().unwrap();
+            if !kind.starts_with("params_") {
+                continue;
+            }
+            let body: Value = serde_json::from_str(inv["body"].as_str().unwrap()).unwrap();
+            let mut parameters = body["params"].as_object().unwrap().clone();
+            parameters.insert("content_type".into(), json!("pd"));
+            let v2 = json!({"inputs": inputs, "parameters": parameters});
+            let (status, reply, data) = v2_infer(&server, &v2).await;
+            if inv["status"] == 200 && !kind.starts_with("params_unsupported_") {
+                assert_eq!(status, 200, "{case} {kind}: {reply}");
+                assert_close(case, kind, &data, &inv["answer"]["predictions"]);
+            } else {
+                assert_eq!(status, 400, "{case} {kind}: {reply}");
+                let theirs = inv["answer"]["message"].as_str().unwrap_or_default();
+                let ours = reply["error"].as_str().unwrap();
+                if ours.starts_with("Invalid parameters found") {
+                    assert!(theirs.ends_with(ours), "{case} {kind}: {ours} vs {theirs}");
+                }
+            }
+        }
         server.terminate().unwrap();
     }
 }
@@ -562,7 +627,7 @@ async fn table_model_serves_pyfunc_labels_over_seldon_and_v2() {
             "{kind}: {answer}"
         );
         if status != 200 {
-            let theirs = inv["answer"]["message"].as_str().unwrap();
+            let theirs = inv["answer"]["message"].as_str().unwrap_or_default();
             let ours = answer["message"].as_str().unwrap();
             assert!(theirs.ends_with(ours), "{kind}: {ours} vs {theirs}");
             assert!(
