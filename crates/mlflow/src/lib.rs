@@ -34,7 +34,7 @@ use oxserve_core::{
 };
 
 pub use frame::{Cell, Column, Frame};
-pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS};
+pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS, TRANSFORMERS_TASKS};
 pub use signature::{ColType, Signature};
 
 /// Why an MLflow model or request was refused.
@@ -59,7 +59,7 @@ pub enum MlflowError {
     /// No flavour this server reads.
     #[error(
         "no flavour this server serves in MLmodel (it has: {flavors}; python_function loader_module `{loader}`); \
-         served natively: sklearn, xgboost, lightgbm, onnx. Log the model with one of those flavours, or export it \
+         served natively: sklearn, xgboost, lightgbm, onnx, transformers (text-classification). Log the model with one of those flavours, or export it \
          to ONNX"
     )]
     UnsupportedFlavor {
@@ -96,6 +96,9 @@ pub enum Outputs {
     Array(Option<String>),
     /// pyfunc answers a DataFrame of every engine output (ONNX), each named as the engine names it.
     Columns(Vec<String>),
+    /// pyfunc answers a DataFrame of these engine outputs whatever the input's form (the transformers
+    /// pipelines): `/invocations` writes it as records.
+    Records(Vec<String>),
 }
 
 /// pyfunc's `params` once checked: each declared param converted to its type or its default.
@@ -186,7 +189,7 @@ impl MlflowModel {
                     ..spec
                 }]
             }
-            Outputs::Columns(_) => engine_meta.outputs.clone(),
+            Outputs::Columns(_) | Outputs::Records(_) => engine_meta.outputs.clone(),
         };
         let metadata = ModelMetadata {
             platform: format!("mlflow_{}", engine_meta.platform),
@@ -253,7 +256,7 @@ impl MlflowModel {
         let params = self.check_params(given)?;
         let asked = match &self.outputs {
             Outputs::Array(name) => name.iter().cloned().collect(),
-            Outputs::Columns(names) => names.clone(),
+            Outputs::Columns(names) | Outputs::Records(names) => names.clone(),
         };
         // A model that reads tables gets named columns as pyfunc hands it a DataFrame; positional numbers stay
         // the matrix they are (a numpy array).
@@ -285,7 +288,7 @@ impl MlflowModel {
                 .take(1)
                 .map(|o| NamedTensor::new(scoring::PREDICTIONS, o.tensor))
                 .collect(),
-            Outputs::Columns(_) => reply.outputs,
+            Outputs::Columns(_) | Outputs::Records(_) => reply.outputs,
         })
     }
 }

@@ -33,6 +33,9 @@ use oxserve_mlflow::{Flavor, MlModel, MlflowModel, Outputs, ParamsEngine};
 use oxserve_runtime::rest::{Doc, DocRouter};
 use oxserve_runtime::{LoadContext, RestExtension, ServeError, ServerState};
 
+#[cfg(feature = "transformers")]
+mod transformers;
+
 /// Parameters this server accepts (besides `model_uri`).
 pub const PARAMETERS: [&str; 2] = ["nthread", "xtype"];
 
@@ -51,6 +54,8 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
 struct Loaded {
     /// `mlflow_version`, answered by `GET /version`.
     mlflow_version: Option<String>,
+    /// pyfunc answers a DataFrame whatever the input's form (`Outputs::always_records`).
+    records: bool,
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -71,6 +76,7 @@ pub fn load_dir(
     let mlmodel = MlModel::load(dir)?;
     let _ = LOADED.set(Loaded {
         mlflow_version: mlmodel.mlflow_version.clone(),
+        records: matches!(mlmodel.flavor, Flavor::Transformers { .. }),
     });
     let mut params_engine: Option<Arc<dyn ParamsEngine>> = None;
     let (engine, outputs): (Arc<dyn Model>, Outputs) = match &mlmodel.flavor {
@@ -123,6 +129,15 @@ pub fn load_dir(
             )?;
             (Arc::new(m), Outputs::Array(Some("predict".into())))
         }
+        Flavor::Transformers {
+            model_dir,
+            tokenizer_dir,
+            task,
+        } => {
+            let (engine, outputs) = transformers_engine(model_dir, tokenizer_dir, task)?;
+            params_engine = Some(Arc::new(PipelineParams));
+            (engine, outputs)
+        }
         Flavor::Onnx { file } => {
             let options = oxserve_onnx::LoadOptions::default();
             let m = oxserve_onnx::OnnxModel::load(file, &options)?;
@@ -146,6 +161,54 @@ pub fn load_dir(
         Some(p) => model.with_params_engine(p),
         None => model,
     })
+}
+
+/// The `transformers` flavour's engine: a text-classification pipeline on candle, answering pyfunc's DataFrame
+/// (`label`, `score`).
+#[cfg(feature = "transformers")]
+fn transformers_engine(
+    model_dir: &Path,
+    tokenizer_dir: &Path,
+    _task: &str,
+) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
+    let m = transformers::TextClassifier::load(model_dir, tokenizer_dir)?;
+    let columns = vec![
+        oxserve_candle::OUTPUT_LABEL.to_owned(),
+        transformers::SCORE.to_owned(),
+    ];
+    Ok((Arc::new(m), Outputs::Records(columns)))
+}
+
+/// Without the `transformers` feature (the static `mlflow-server` image): refused with where it is served.
+#[cfg(not(feature = "transformers"))]
+fn transformers_engine(
+    _model_dir: &Path,
+    _tokenizer_dir: &Path,
+    task: &str,
+) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
+    anyhow::bail!(
+        "the transformers flavour ({task}) runs on the candle engine, which this build of mlflow-server leaves out \
+         (its static image stays small): serve the model with the `oxserve` binary (MLServer implementation \
+         {IMPLEMENTATION}), or build mlflow-server with the `transformers` feature"
+    )
+}
+
+/// The `transformers` flavour merges pyfunc's `params` into the pipeline's call arguments (`top_k`,
+/// `function_to_apply`, `truncation`, ...): oxserve serves the pipeline's defaults only and refuses them.
+struct PipelineParams;
+
+impl ParamsEngine for PipelineParams {
+    fn predict_with_params(
+        &self,
+        _request: oxserve_core::PredictRequest,
+        params: &oxserve_mlflow::Params,
+    ) -> Result<oxserve_core::PredictResponse, ModelError> {
+        let keys: Vec<&str> = params.keys().map(String::as_str).collect();
+        Err(ModelError::BadInput(format!(
+            "params {keys:?}: the transformers flavour passes params to the pipeline as call arguments, and \
+             oxserve serves the pipeline's defaults only; send no params"
+        )))
+    }
 }
 
 /// mlflow.xgboost's pyfunc hands `params` to the model's `predict` as keyword arguments, dropping (with a
@@ -398,7 +461,11 @@ async fn invocations(State(state): State<Arc<ServerState>>, request: Request) ->
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
     };
-    let form = invocation.form;
+    let form = if LOADED.get().is_some_and(|l| l.records) {
+        scoring::Form::DataFrame
+    } else {
+        invocation.form
+    };
     let input_name = state
         .model
         .metadata()

@@ -36,7 +36,7 @@ fn served_cases() -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| expected(n).get("predict").is_some())
+        .filter(|n| expected(n).get("predict").is_some() && expected(n)["transformers"] != true)
         .collect();
     names.sort();
     names
@@ -440,6 +440,88 @@ fn custom_pyfunc_is_refused_with_what_to_do() {
     assert!(err.contains("custom `python_function` model"), "{err}");
     assert!(err.contains("mlflow.pyfunc.model"), "{err}");
     assert!(err.contains("export it to ONNX"), "{err}");
+}
+
+/// The transformers flavour's text-classification pipeline on candle: every `/invocations` body mlflow's scoring
+/// server answered (strings as `inputs`, `instances`, a DataFrame, CSV), with pyfunc's DataFrame as records
+/// (`label`, `score`: float32 scores, as candle and PyTorch compute them); V2 with one BYTES input answers the
+/// same columns. Without a params schema, params are ignored as MLflow ignores them.
+#[cfg(feature = "transformers")]
+#[tokio::test]
+async fn transformers_text_classification_answers_pyfunc_records() {
+    let case = "transformers_text_classification";
+    let server = start(case).unwrap();
+    let exp = expected(case);
+    let close = |what: &str, got: &Value, want: &Value| {
+        let (g, w) = (got.as_array().unwrap(), want.as_array().unwrap());
+        assert_eq!(g.len(), w.len(), "{what}: {got} vs {want}");
+        for (a, b) in g.iter().zip(w) {
+            assert_eq!(a["label"], b["label"], "{what}: {got} vs {want}");
+            let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6, "{what}: {got} vs {want}");
+        }
+    };
+    for inv in exp["invocations"].as_array().unwrap() {
+        let kind = inv["kind"].as_str().unwrap();
+        let (status, answer) = post(
+            &server,
+            "/invocations",
+            inv["content_type"].as_str().unwrap(),
+            inv["body"].as_str().unwrap().to_owned(),
+        )
+        .await;
+        assert_eq!(status, 200, "{kind}: {answer}");
+        close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
+    }
+    let texts: Vec<Value> = exp["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let v2 = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": texts}]});
+    let (status, reply, _) = v2_infer(&server, &v2).await;
+    assert_eq!(status, 200, "v2: {reply}");
+    let outputs = reply["outputs"].as_array().unwrap();
+    let column = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o["name"] == name)
+            .map(|o| o["data"].as_array().unwrap().clone())
+            .unwrap()
+    };
+    let records: Vec<Value> = column("label")
+        .into_iter()
+        .zip(column("score"))
+        .map(|(label, score)| json!({"label": label, "score": score}))
+        .collect();
+    close("v2", &Value::Array(records), &exp["predict"]);
+    server.terminate().unwrap();
+}
+
+/// `mlflow-server`'s own build (the static image) leaves candle out: the transformers flavour is refused with
+/// where it is served.
+#[cfg(not(feature = "transformers"))]
+#[test]
+fn transformers_flavour_names_the_binary_that_serves_it() {
+    let err = start_fails(&cases().join("transformers_text_classification"));
+    assert!(
+        err.contains("the transformers flavour (text-classification) runs on the candle engine"),
+        "{err}"
+    );
+    assert!(err.contains("`oxserve` binary"), "{err}");
+}
+
+/// A feature-extraction pipeline is refused with why (pyfunc's per-token answer) and what to do.
+#[test]
+fn transformers_feature_extraction_is_refused_with_why() {
+    let err = start_fails(&cases().join("transformers_feature_extraction"));
+    assert!(
+        err.contains("task `feature-extraction` is not served"),
+        "{err}"
+    );
+    assert!(err.contains("per-token hidden states"), "{err}");
+    assert!(err.contains("mlflow.sentence_transformers"), "{err}");
 }
 
 /// A hostile MLmodel cannot point the server outside its folder, and a folder without MLmodel says so.
