@@ -293,6 +293,27 @@ impl MlflowModel {
     }
 }
 
+/// The outputs a request asked for by name, in its order (all of them when it names none); an unknown name is
+/// the metadata's error.
+pub fn pick_outputs(
+    mut outputs: Vec<NamedTensor>,
+    asked: &[String],
+    metadata: &ModelMetadata,
+) -> Result<PredictResponse, ModelError> {
+    if asked.is_empty() {
+        return Ok(PredictResponse { outputs });
+    }
+    let mut picked = Vec::with_capacity(asked.len());
+    for name in asked {
+        let at = outputs
+            .iter()
+            .position(|o| &o.name == name)
+            .ok_or_else(|| metadata.unknown_output(name))?;
+        picked.push(outputs.swap_remove(at));
+    }
+    Ok(PredictResponse { outputs: picked })
+}
+
 /// Removes the request's parameters input ([`REQUEST_PARAMETERS_INPUT`]) and reads its JSON object.
 fn take_params(inputs: &mut Vec<NamedTensor>) -> Result<Option<Params>, ModelError> {
     let Some(at) = inputs
@@ -353,18 +374,7 @@ impl Model for MlflowModel {
                 o.name.clone_from(&self.array_name);
             }
         }
-        if !request.outputs.is_empty() {
-            let mut picked = Vec::with_capacity(request.outputs.len());
-            for name in &request.outputs {
-                let at = outputs
-                    .iter()
-                    .position(|o| &o.name == name)
-                    .ok_or_else(|| self.metadata.unknown_output(name))?;
-                picked.push(outputs.swap_remove(at));
-            }
-            outputs = picked;
-        }
-        Ok(PredictResponse { outputs })
+        pick_outputs(outputs, &request.outputs, &self.metadata)
     }
 
     /// A 2-D array answer's columns, named by an output signature of as many named columns (Seldon's `names`).

@@ -88,22 +88,11 @@ impl Model for TextClassifier {
             .map(|row| row.iter().copied().fold(f64::NEG_INFINITY, f64::max))
             .collect();
         let rows = best.len();
-        let mut outputs = vec![
+        let outputs = vec![
             NamedTensor::new(OUTPUT_LABEL, labels),
             NamedTensor::new(SCORE, Tensor::new(vec![rows], TensorData::F64(best))?),
         ];
-        if !request.outputs.is_empty() {
-            let mut picked = Vec::with_capacity(request.outputs.len());
-            for name in &request.outputs {
-                let at = outputs
-                    .iter()
-                    .position(|o| &o.name == name)
-                    .ok_or_else(|| self.metadata.unknown_output(name))?;
-                picked.push(outputs.swap_remove(at));
-            }
-            outputs = picked;
-        }
-        Ok(PredictResponse { outputs })
+        oxserve_mlflow::pick_outputs(outputs, &request.outputs, &self.metadata)
     }
 
     /// pyfunc's input is a DataFrame: the string column comes as a table's column.
