@@ -252,6 +252,10 @@ impl Model for BatchingModel {
         self.inner.accepts_table()
     }
 
+    fn takes_request_parameters(&self) -> bool {
+        self.inner.takes_request_parameters()
+    }
+
     fn runs_inline(&self) -> bool {
         // A batched `predict` blocks on the queue: never on an async worker.
         self.queue.is_none() && self.inner.runs_inline()

@@ -13,7 +13,7 @@ mod tensor;
 pub use categorical::{Categories, FeatureEncoder, FeatureKind, UnseenCategory};
 pub use model::{
     Features, Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest,
-    PredictResponse, Submission, TensorSpec,
+    PredictResponse, REQUEST_PARAMETERS_INPUT, Submission, TensorSpec,
 };
 pub use table::{Column, ColumnData, Table, TableError};
 pub use tensor::{DataType, Tensor, TensorData, TensorError};

@@ -210,9 +210,57 @@ impl XgboostModel {
         self.booster.predict(x, &self.opts).map_err(model_error)
     }
 
+    /// What the model's Python `predict` (the one [`Model::predict`] answers unasked: `Booster.predict`, or the
+    /// wrapper's labels for a classifier) returns with two of its keyword arguments, as mlflow.xgboost passes
+    /// pyfunc's `params`: `iteration_range` (`(begin, end)`: for a booster an end of 0 means every round from
+    /// `begin`; for a scikit-learn wrapper an end of 0 means its own rounds, `best_iteration + 1` when stored) and
+    /// `output_margin` (the untransformed margins, `rows` or `rows × outputs`). A range outside the model's rounds
+    /// is refused as bad input.
+    pub fn predict_keywords(
+        &self,
+        request: &PredictRequest,
+        iteration_range: Option<(usize, usize)>,
+        output_margin: bool,
+    ) -> Result<Tensor, ModelError> {
+        let x = input(request, self.booster.n_features())?;
+        let mut opts = self.opts;
+        match (iteration_range, &self.wrapper) {
+            (None, _) | (Some((_, 0)), Wrapper::Classifier(_) | Wrapper::Regressor) => {}
+            (Some((0, 0)), Wrapper::Booster) => opts.iteration_range = None,
+            (Some((b, 0)), Wrapper::Booster) => {
+                opts.iteration_range = Some((b, self.booster.n_rounds()));
+            }
+            (Some(range), _) => opts.iteration_range = Some(range),
+        }
+        if output_margin {
+            let m = self
+                .booster
+                .predict_margin(x.rows(), &opts)
+                .map_err(model_error)?;
+            return tensor(m.shape(), TensorData::F64(m.values));
+        }
+        match &self.wrapper {
+            Wrapper::Classifier(classes) => self.labels_with(x.rows(), classes.as_deref(), &opts),
+            _ => {
+                let p = self.booster.predict(x.rows(), &opts).map_err(model_error)?;
+                tensor(p.shape(), TensorData::F64(p.values))
+            }
+        }
+    }
+
     /// `XGBClassifier.predict`: the class of each row.
     fn labels(&self, x: Rows<'_>, classes: Option<&[i64]>) -> Result<Tensor, ModelError> {
-        let p = self.booster_predict(x)?;
+        self.labels_with(x, classes, &self.opts)
+    }
+
+    /// `XGBClassifier.predict` over the rounds `opts` names.
+    fn labels_with(
+        &self,
+        x: Rows<'_>,
+        classes: Option<&[i64]>,
+        opts: &Predict,
+    ) -> Result<Tensor, ModelError> {
+        let p = self.booster.predict(x, opts).map_err(model_error)?;
         let index: Vec<usize> = if p.n_cols > 1 {
             p.values
                 .chunks(p.n_cols)
