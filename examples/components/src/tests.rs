@@ -5,12 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use oxserve_protocol::pb::seldon::protos as pb;
 use oxserve_runtime::component::{self, Component, ComponentArgs, ServiceType};
+use oxserve_tests::TempDir;
 use serde_json::Value;
 
 use super::*;
@@ -38,14 +38,6 @@ impl Drop for Served {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Serves `build`'s component as the node `node` of image `me/component:0.1` (answers.json's env).
 async fn serve(
     service_type: ServiceType,
@@ -54,14 +46,8 @@ async fn serve(
     + Send
     + 'static,
 ) -> Served {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "oxserve-components-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ports = dir.join("ports.json");
+    let dir = TempDir::new("oxserve-components").unwrap();
+    let ports = dir.0.join("ports.json");
     let args = [
         "component-test",
         "--host",
@@ -117,7 +103,7 @@ async fn serve(
         grpc: port("grpc"),
         metrics: port("metrics"),
         stop: Some(stop),
-        _dir: TempDir(dir),
+        _dir: dir,
     }
 }
 
