@@ -493,7 +493,10 @@ fn idf_of_diagonal(obj: &Object) -> Result<Vec<f64>, SklearnError> {
     let mut idf = vec![0.0; n];
     for (i, slot) in idf.iter_mut().enumerate() {
         let (start, end) = (offset(i)?, offset(i + 1)?);
-        for k in start..end.max(start) {
+        if end < start {
+            return Err(bad(format!("`indptr` decreases at row {i}")));
+        }
+        for k in start..end {
             if indices[k] != i as f64 {
                 return Err(bad(format!(
                     "row {i} has an entry in column {} (not a diagonal matrix)",
