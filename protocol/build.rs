@@ -29,6 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // to its wire size before prost allocates anything for it (see `src/wire_budget.rs`).
     let mut config = prost_build::Config::new();
     config.enable_type_names();
+    // A V2 request's raw tensors as `bytes::Bytes`: prost slices them out of the buffer tonic received the
+    // message in (`Buf::copy_to_bytes` on tonic's `DecodeBuf` is a reference count, not a copy), so the one copy
+    // after the socket's is the conversion into the tensor (`v2::decode_grpc`). Responses keep `Vec<u8>`.
+    config.bytes([".inference.ModelInferRequest.raw_input_contents"]);
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

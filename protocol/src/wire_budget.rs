@@ -45,6 +45,10 @@ pub const DECODED_BYTES_PER_WIRE_BYTE: usize = 8;
 /// thousand inputs, parameters, strings) are never refused.
 pub const DECODED_SLACK_BYTES: usize = 32 * 1024 * 1024;
 
+/// What one element of a repeated `string` / `bytes` field costs beyond its contents: a `String` or `Vec<u8>`
+/// (24 bytes), or a `bytes::Bytes` (32; `raw_input_contents`, see `build.rs`) — the larger, for every such field.
+const REPEATED_BYTES_ELEMENT: usize = 32;
+
 /// The most bytes a message of `wire_len` bytes may decode to (by [`estimate`]).
 pub fn decoded_limit(wire_len: usize) -> usize {
     wire_len
@@ -557,7 +561,14 @@ fn walk(
                 let len = varint(&mut buf)?;
                 let body = take(&mut buf, len)?;
                 match kind {
-                    Kind::Bytes => counter.add(body.len() + if field.repeated { 24 } else { 0 })?,
+                    Kind::Bytes => counter.add(
+                        body.len()
+                            + if field.repeated {
+                                REPEATED_BYTES_ELEMENT
+                            } else {
+                                0
+                            },
+                    )?,
                     Kind::Scalar { bytes, varint } if field.repeated => {
                         let elements = if varint {
                             body.iter().filter(|&&b| b < 0x80).count()

@@ -194,7 +194,11 @@ fn v2_json_binary_and_grpc_refuse_the_reproductions() {
                 contents: (!raw).then(InferTensorContents::default),
                 ..Default::default()
             }],
-            raw_input_contents: if raw { vec![vec![]] } else { vec![] },
+            raw_input_contents: if raw {
+                vec![Default::default()]
+            } else {
+                vec![]
+            },
             ..Default::default()
         };
         let err = v2::decode_grpc(request, &limits).unwrap_err();

@@ -547,6 +547,59 @@ fn binary_inputs_are_read_in_order_with_json_inputs_between() {
     );
 }
 
+/// A body held as the transport's chunks decodes as the whole body wherever the chunks are cut (inside the JSON
+/// header, inside an element, between blobs), and refuses what the whole body refuses, with the same message.
+#[test]
+fn chunked_bodies_decode_as_the_joined_body() {
+    let header = r#"{"inputs":[
+        {"name":"a","shape":[3],"datatype":"FP64","parameters":{"binary_data_size":24}},
+        {"name":"j","shape":[1],"datatype":"BOOL","data":[true]},
+        {"name":"s","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":11}},
+        {"name":"b","shape":[2],"datatype":"INT16","parameters":{"binary_data_size":4}}]}"#;
+    let floats: Vec<u8> = [1.5f64, -2.25, 1e300]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let strings = [3, 0, 0, 0, b'a', b'b', b'c', 0, 0, 0, 0];
+    let (body, hl) = binary_body(header, &[&floats, &strings, &[0xff, 0xff, 2, 0]]);
+    let whole = decode_rest(&body, Some(hl), &RequestLimits::default()).unwrap();
+    for a in (0..=body.len()).step_by(3) {
+        for b in a..=body.len() {
+            let chunks = [&body[..a], &body[a..b], &body[b..]];
+            assert_eq!(
+                decode_rest_chunks(&chunks, Some(hl), &RequestLimits::default()).unwrap(),
+                whole,
+                "cut at {a}, {b}"
+            );
+        }
+    }
+    // A JSON body in chunks, and no chunks at all.
+    let json = json_request("FP64", "[2]", "[1, 2]");
+    let (head, tail) = json.as_bytes().split_at(json.len() / 2);
+    assert_eq!(
+        decode_rest_chunks(&[head, tail], None, &RequestLimits::default()).unwrap(),
+        decode_rest(json.as_bytes(), None, &RequestLimits::default()).unwrap()
+    );
+    assert!(matches!(
+        decode_rest_chunks::<&[u8]>(&[], None, &RequestLimits::default()),
+        Err(V2Error::Json(_))
+    ));
+    // Refusals: truncated, trailing bytes, header length past the body — the same errors as joined.
+    for (cut, extra) in [(body.len() - 1, &[][..]), (body.len(), &[7u8, 7][..])] {
+        let mut bad = body[..cut].to_vec();
+        bad.extend_from_slice(extra);
+        let joined = decode_rest(&bad, Some(hl), &RequestLimits::default()).unwrap_err();
+        let (x, y) = bad.split_at(hl + 5);
+        let chunked = decode_rest_chunks(&[x, y], Some(hl), &RequestLimits::default()).unwrap_err();
+        assert_eq!(chunked.to_string(), joined.to_string());
+    }
+    let (x, y) = body.split_at(10);
+    assert!(matches!(
+        decode_rest_chunks(&[x, y], Some(body.len() + 1), &RequestLimits::default()),
+        Err(V2Error::HeaderLength { .. })
+    ));
+}
+
 #[test]
 fn non_utf8_bytes_need_binary_output() {
     let out = vec![NamedTensor::new(
@@ -645,7 +698,7 @@ fn every_datatype_round_trips_through_grpc_typed_and_raw() {
 
         let raw = ModelInferRequest {
             inputs: vec![grpc_input("x", datatype, vec![2, 2], None)],
-            raw_input_contents: vec![blob.clone()],
+            raw_input_contents: vec![blob.clone().into()],
             ..Default::default()
         };
         let d = decode_grpc(raw, &RequestLimits::default()).unwrap();
@@ -766,7 +819,10 @@ fn grpc_raw_and_typed_mix_like_mlserver() {
             ),
             grpc_input("c", "INT32", vec![1], Some(InferTensorContents::default())),
         ],
-        raw_input_contents: vec![2.5f64.to_le_bytes().to_vec(), 7i32.to_le_bytes().to_vec()],
+        raw_input_contents: vec![
+            2.5f64.to_le_bytes().to_vec().into(),
+            7i32.to_le_bytes().to_vec().into(),
+        ],
         ..Default::default()
     };
     let d = decode_grpc(request.clone(), &RequestLimits::default()).unwrap();
@@ -785,7 +841,7 @@ fn grpc_raw_and_typed_mix_like_mlserver() {
         ]
     );
     let mut extra = request.clone();
-    extra.raw_input_contents.push(vec![]);
+    extra.raw_input_contents.push(Default::default());
     assert_eq!(
         decode_grpc(extra, &RequestLimits::default())
             .unwrap_err()
@@ -793,7 +849,7 @@ fn grpc_raw_and_typed_mix_like_mlserver() {
         "3 raw_input_contents entries for 2 inputs without typed contents"
     );
     let mut truncated = request;
-    truncated.raw_input_contents[0].pop();
+    truncated.raw_input_contents[0].truncate(7);
     assert!(matches!(
         decode_grpc(truncated, &RequestLimits::default()),
         Err(V2Error::BinarySize { .. })

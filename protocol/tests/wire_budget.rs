@@ -192,7 +192,7 @@ fn legitimate_tensors_pass_packed_or_not() {
                 ..Default::default()
             })
             .collect(),
-        raw_input_contents: vec![vec![0; 16]; 5000],
+        raw_input_contents: vec![vec![0u8; 16].into(); 5000],
         ..Default::default()
     };
     wire_budget::check(INFER, &request.encode_to_vec()).unwrap();

@@ -413,7 +413,7 @@ fn v2_request(
             contents,
             ..Default::default()
         }],
-        raw_input_contents: raw,
+        raw_input_contents: raw.into_iter().map(Into::into).collect(),
         ..Default::default()
     }
     .encode_to_vec()

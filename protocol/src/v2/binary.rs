@@ -14,78 +14,114 @@ pub(crate) fn decode_blob(
     count: usize,
     blob: &[u8],
 ) -> Result<TensorData, V2Error> {
+    decode_segments(name, dtype, count, &[blob])
+}
+
+/// Decodes one blob that arrived as consecutive `segments` (a REST body as the transport received it, in
+/// chunks whose boundaries fall anywhere, even inside an element) straight into the tensor's typed buffer: the
+/// conversion from little-endian bytes is the one copy, and no segment is joined to another first (BYTES
+/// elements excepted: their few segments are joined, as each element is copied into its own buffer anyway).
+/// The total length is checked against `count` before anything is allocated.
+pub(crate) fn decode_segments(
+    name: &str,
+    dtype: V2DataType,
+    count: usize,
+    segments: &[&[u8]],
+) -> Result<TensorData, V2Error> {
+    let total = segments.iter().map(|s| s.len() as u128).sum::<u128>();
     let Some(size) = dtype.wire_size() else {
-        return decode_bytes(name, count, blob).map(TensorData::Bytes);
+        return match segments {
+            [] => decode_bytes(name, count, &[]),
+            [one] => decode_bytes(name, count, one),
+            more => decode_bytes(name, count, &more.concat()),
+        }
+        .map(TensorData::Bytes);
     };
     let expected = count as u128 * size as u128;
-    if blob.len() as u128 != expected {
+    if total != expected {
         return Err(V2Error::BinarySize {
             name: name.to_owned(),
             datatype: dtype.name(),
             count,
             expected,
-            size: blob.len(),
+            size: usize::try_from(total).unwrap_or(usize::MAX),
         });
     }
-    let out_of_range = |index: usize, value: String| V2Error::OutOfRange {
-        name: name.to_owned(),
-        datatype: dtype.name(),
-        index,
-        value,
-    };
+    let blob = Elements { segments, count };
     Ok(match dtype {
-        V2DataType::Bool => TensorData::Bool(blob.iter().map(|&b| b != 0).collect()),
-        V2DataType::U8 => TensorData::U8(blob.to_vec()),
-        V2DataType::I8 => TensorData::I32(blob.iter().map(|&b| i32::from(b as i8)).collect()),
-        V2DataType::I16 => TensorData::I32(
-            chunks::<2>(blob)
-                .map(|c| i32::from(i16::from_le_bytes(c)))
-                .collect(),
-        ),
-        V2DataType::U16 => TensorData::I32(
-            chunks::<2>(blob)
-                .map(|c| i32::from(u16::from_le_bytes(c)))
-                .collect(),
-        ),
-        V2DataType::I32 => TensorData::I32(chunks::<4>(blob).map(i32::from_le_bytes).collect()),
-        V2DataType::U32 => TensorData::I64(
-            chunks::<4>(blob)
-                .map(|c| i64::from(u32::from_le_bytes(c)))
-                .collect(),
-        ),
-        V2DataType::I64 => TensorData::I64(chunks::<8>(blob).map(i64::from_le_bytes).collect()),
-        V2DataType::U64 => TensorData::I64(
-            chunks::<8>(blob)
-                .enumerate()
-                .map(|(i, c)| {
-                    let v = u64::from_le_bytes(c);
-                    i64::try_from(v).map_err(|_| out_of_range(i, v.to_string()))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        V2DataType::F16 => TensorData::F32(
-            chunks::<2>(blob)
-                .map(|c| f16_to_f32(u16::from_le_bytes(c)))
-                .collect(),
-        ),
-        V2DataType::Bf16 => TensorData::F32(
-            chunks::<2>(blob)
-                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes(c)) << 16))
-                .collect(),
-        ),
-        V2DataType::F32 => TensorData::F32(chunks::<4>(blob).map(f32::from_le_bytes).collect()),
-        V2DataType::F64 => TensorData::F64(chunks::<8>(blob).map(f64::from_le_bytes).collect()),
-        V2DataType::Bytes => return decode_bytes(name, count, blob).map(TensorData::Bytes),
+        V2DataType::Bool => TensorData::Bool(blob.map(|[b]: [u8; 1]| b != 0)),
+        V2DataType::U8 => TensorData::U8(blob.map(|[b]: [u8; 1]| b)),
+        V2DataType::I8 => TensorData::I32(blob.map(|[b]: [u8; 1]| i32::from(b as i8))),
+        V2DataType::I16 => TensorData::I32(blob.map(|c| i32::from(i16::from_le_bytes(c)))),
+        V2DataType::U16 => TensorData::I32(blob.map(|c| i32::from(u16::from_le_bytes(c)))),
+        V2DataType::I32 => TensorData::I32(blob.map(i32::from_le_bytes)),
+        V2DataType::U32 => TensorData::I64(blob.map(|c| i64::from(u32::from_le_bytes(c)))),
+        V2DataType::I64 => TensorData::I64(blob.map(i64::from_le_bytes)),
+        V2DataType::U64 => {
+            // Read as i64 in one pass; a value above i64::MAX reads as negative, and is refused.
+            let values = blob.map(i64::from_le_bytes);
+            if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| **v < 0) {
+                return Err(V2Error::OutOfRange {
+                    name: name.to_owned(),
+                    datatype: dtype.name(),
+                    index,
+                    value: (v as u64).to_string(),
+                });
+            }
+            TensorData::I64(values)
+        }
+        V2DataType::F16 => TensorData::F32(blob.map(|c| f16_to_f32(u16::from_le_bytes(c)))),
+        V2DataType::Bf16 => {
+            TensorData::F32(blob.map(|c| f32::from_bits(u32::from(u16::from_le_bytes(c)) << 16)))
+        }
+        V2DataType::F32 => TensorData::F32(blob.map(f32::from_le_bytes)),
+        V2DataType::F64 => TensorData::F64(blob.map(f64::from_le_bytes)),
+        V2DataType::Bytes => {
+            return decode_bytes(name, count, &blob.segments.concat()).map(TensorData::Bytes);
+        }
     })
 }
 
-/// The blob's `N`-byte chunks as arrays (the caller has checked the length is a multiple of `N`).
-fn chunks<const N: usize>(blob: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-    blob.chunks_exact(N).map(|c| {
-        let mut a = [0u8; N];
-        a.copy_from_slice(c);
-        a
-    })
+/// A fixed-width blob's `count` elements, in `segments` whose lengths add up to `count` × the width (checked by
+/// the caller).
+struct Elements<'a> {
+    segments: &'a [&'a [u8]],
+    count: usize,
+}
+
+impl Elements<'_> {
+    /// Converts every `N`-byte element with `f` into one buffer allocated once: whole elements of each segment
+    /// in bulk (`chunks_exact`, which the compiler turns into wide loads), an element split across a segment
+    /// boundary through a small carry.
+    fn map<const N: usize, T>(&self, f: impl Fn([u8; N]) -> T) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.count);
+        let mut carry = [0u8; N];
+        let mut held = 0;
+        for &segment in self.segments {
+            let mut segment = segment;
+            if held > 0 {
+                let take = (N - held).min(segment.len());
+                let (head, tail) = segment.split_at(take);
+                carry[held..held + take].copy_from_slice(head);
+                held += take;
+                segment = tail;
+                if held < N {
+                    continue;
+                }
+                out.push(f(carry));
+            }
+            let whole = segment.chunks_exact(N);
+            let rest = whole.remainder();
+            out.extend(whole.map(|c| {
+                let mut a = [0u8; N];
+                a.copy_from_slice(c);
+                f(a)
+            }));
+            carry[..rest.len()].copy_from_slice(rest);
+            held = rest.len();
+        }
+        out
+    }
 }
 
 /// Splits a BYTES blob into exactly `count` length-prefixed elements that use up the blob.
@@ -293,6 +329,70 @@ mod tests {
         }
         // A huge shape with a tiny blob allocates nothing big and fails cleanly.
         assert!(decode_blob("x", V2DataType::Bytes, usize::MAX, &blob).is_err());
+    }
+
+    /// Every element type, its blob cut at every pair of points (inside elements too), decodes as the whole.
+    #[test]
+    fn segments_cut_anywhere_decode_as_the_whole_blob() {
+        let cases: [(V2DataType, usize); 9] = [
+            (V2DataType::F64, 8),
+            (V2DataType::F32, 4),
+            (V2DataType::I64, 8),
+            (V2DataType::U64, 8),
+            (V2DataType::I32, 4),
+            (V2DataType::U32, 4),
+            (V2DataType::I16, 2),
+            (V2DataType::F16, 2),
+            (V2DataType::U8, 1),
+        ];
+        for (dtype, size) in cases {
+            let count = 5;
+            // Bytes 0..0x3f: no sign bit set anywhere, so UINT64 stays in range.
+            let blob: Vec<u8> = (0..(count * size) as u8).collect();
+            let whole = decode_blob("x", dtype, count, &blob).unwrap();
+            assert_eq!(whole.len(), count);
+            for a in 0..=blob.len() {
+                for b in a..=blob.len() {
+                    let parts = [&blob[..a], &blob[a..b], &blob[b..]];
+                    assert_eq!(
+                        decode_segments("x", dtype, count, &parts).unwrap(),
+                        whole,
+                        "{dtype} cut at {a}, {b}"
+                    );
+                }
+            }
+            let short = [&blob[..3], &blob[3..blob.len() - 1]];
+            assert!(matches!(
+                decode_segments("x", dtype, count, &short),
+                Err(V2Error::BinarySize { .. })
+            ));
+        }
+        assert_eq!(
+            decode_segments(
+                "x",
+                V2DataType::F64,
+                2,
+                &[
+                    &1f64.to_le_bytes()[..3],
+                    &1f64.to_le_bytes()[3..],
+                    &(-2f64).to_le_bytes()
+                ]
+            )
+            .unwrap(),
+            TensorData::F64(vec![1.0, -2.0])
+        );
+        // BYTES across segments; the out-of-range UINT64 is found wherever it sits.
+        let blob = [1, 0, 0, 0, b'a', 2, 0, 0, 0, b'b', b'c'];
+        assert_eq!(
+            decode_segments("x", V2DataType::Bytes, 2, &[&blob[..6], &blob[6..]]).unwrap(),
+            TensorData::Bytes(vec![b"a".to_vec(), b"bc".to_vec()])
+        );
+        let mut blob = 1u64.to_le_bytes().to_vec();
+        blob.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_segments("x", V2DataType::U64, 2, &[&blob[..9], &blob[9..]]),
+            Err(V2Error::OutOfRange { index: 1, .. })
+        ));
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub use rest::{
     DecodedResponse, EncodedBody, ErrorResponse, InferenceRequest, InferenceResponse,
     MetadataModelResponse, MetadataServerResponse, MetadataTensor, ModelReadyResponse,
     RequestInput, RequestOutput, ResponseOutput, ServerLiveResponse, ServerReadyResponse,
-    decode_rest, decode_rest_response, encode_response, encode_rest, model_metadata_rest,
+    decode_rest, decode_rest_chunks, decode_rest_response, encode_response, encode_rest,
+    model_metadata_rest,
 };
 
 /// The header that carries the JSON part's length in a binary-extension body.

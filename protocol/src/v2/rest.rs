@@ -1,6 +1,7 @@
 //! REST JSON: the wire types, and the decoding / encoding of inference bodies (with the binary tensor data
 //! extension).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use oxserve_core::{ModelMetadata, NamedTensor, PredictRequest, Tensor, TensorData, TensorSpec};
@@ -8,7 +9,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::binary::{blob_len, decode_blob, encode_blob};
+use super::binary::{blob_len, decode_segments, encode_blob};
 use super::json_data::{DataSeed, TensorJson};
 use super::{
     BINARY_DATA, BINARY_DATA_OUTPUT, BINARY_DATA_SIZE, BinaryOutputs, DecodedInfer, InputInfo,
@@ -322,9 +323,21 @@ pub fn decode_rest(
     header_len: Option<usize>,
     limits: &RequestLimits,
 ) -> Result<DecodedInfer, V2Error> {
+    decode_rest_chunks(&[body], header_len, limits)
+}
+
+/// [`decode_rest`] of a body held as the chunks the transport received it in (hyper hands a large body over in
+/// several), without joining them: each binary input is converted from its chunks straight into its tensor, so
+/// the one copy after the socket's is the one into the tensor's typed buffer. Only a JSON header that straddles
+/// a chunk boundary is joined (it is small; the blobs are not).
+pub fn decode_rest_chunks<B: AsRef<[u8]>>(
+    body: &[B],
+    header_len: Option<usize>,
+    limits: &RequestLimits,
+) -> Result<DecodedInfer, V2Error> {
     let mut budget = limits.budget();
     let (json, mut rest) = split_body(body, header_len)?;
-    let request: InferenceRequest = serde_json::from_slice(json)?;
+    let request: InferenceRequest = serde_json::from_slice(&json)?;
     let parameters = request.parameters.unwrap_or_default();
 
     let mut inputs = Vec::with_capacity(request.inputs.len());
@@ -334,8 +347,10 @@ pub fn decode_rest(
         inputs.push(tensor);
         infos.push(info);
     }
-    if !rest.is_empty() {
-        return Err(V2Error::TrailingBytes { extra: rest.len() });
+    if rest.remaining != 0 {
+        return Err(V2Error::TrailingBytes {
+            extra: rest.remaining,
+        });
     }
 
     let mut binary_outputs = BinaryOutputs {
@@ -370,7 +385,7 @@ pub fn decode_rest(
 /// Decodes one REST tensor, taking its blob (if `binary_data_size` says it has one) from the front of `rest`.
 fn decode_tensor(
     input: RequestInput,
-    rest: &mut &[u8],
+    rest: &mut Blobs<'_>,
     has_header: bool,
     budget: &mut Budget,
 ) -> Result<(NamedTensor, InputInfo), V2Error> {
@@ -398,16 +413,18 @@ fn decode_tensor(
             if !has_header {
                 return Err(V2Error::BinaryWithoutHeader { name: input.name });
             }
-            let (blob, tail) = usize::try_from(size)
+            let blob = usize::try_from(size)
                 .ok()
-                .and_then(|s| rest.split_at_checked(s))
+                .and_then(|s| rest.take(s))
                 .ok_or_else(|| V2Error::BinaryTruncated {
                     name: input.name.clone(),
                     size,
-                    available: rest.len(),
+                    available: rest.remaining,
                 })?;
-            *rest = tail;
-            (decode_blob(&input.name, dtype, count, blob)?, "binary data")
+            (
+                decode_segments(&input.name, dtype, count, &blob)?,
+                "binary data",
+            )
         }
     };
     let tensor =
@@ -446,8 +463,9 @@ pub fn decode_rest_response(
     header_len: Option<usize>,
 ) -> Result<DecodedResponse, V2Error> {
     let mut budget = RequestLimits::from_body_limit(body.len()).budget();
-    let (json, mut rest) = split_body(body, header_len)?;
-    let response: InferenceResponse = serde_json::from_slice(json)?;
+    let parts = [body];
+    let (json, mut rest) = split_body(&parts, header_len)?;
+    let response: InferenceResponse = serde_json::from_slice(&json)?;
     let mut outputs = Vec::with_capacity(response.outputs.len());
     let mut output_info = Vec::with_capacity(response.outputs.len());
     for output in response.outputs {
@@ -455,8 +473,10 @@ pub fn decode_rest_response(
         outputs.push(tensor);
         output_info.push(info);
     }
-    if !rest.is_empty() {
-        return Err(V2Error::TrailingBytes { extra: rest.len() });
+    if rest.remaining != 0 {
+        return Err(V2Error::TrailingBytes {
+            extra: rest.remaining,
+        });
     }
     Ok(DecodedResponse {
         model_name: response.model_name,
@@ -468,14 +488,72 @@ pub fn decode_rest_response(
     })
 }
 
-/// Splits a body into its JSON header and the blobs after it.
-fn split_body(body: &[u8], header_len: Option<usize>) -> Result<(&[u8], &[u8]), V2Error> {
-    match header_len {
-        Some(n) => body.split_at_checked(n).ok_or(V2Error::HeaderLength {
-            header_len: n,
-            body_len: body.len(),
-        }),
-        None => Ok((body, &[][..])),
+/// Splits a body (in its transport chunks) into its JSON header — borrowed, unless it straddles chunks — and the
+/// blobs after it.
+fn split_body<B: AsRef<[u8]>>(
+    body: &[B],
+    header_len: Option<usize>,
+) -> Result<(Cow<'_, [u8]>, Blobs<'_>), V2Error> {
+    let mut all = Blobs::new(body);
+    let json_len = header_len.unwrap_or(all.remaining);
+    let body_len = all.remaining;
+    let json = all.take(json_len).ok_or(V2Error::HeaderLength {
+        header_len: json_len,
+        body_len,
+    })?;
+    let json = match json.as_slice() {
+        [] => Cow::Borrowed(&[][..]),
+        [one] => Cow::Borrowed(*one),
+        more => Cow::Owned(more.concat()),
+    };
+    Ok((json, all))
+}
+
+/// The part of a body after the JSON header, as the transport's chunks, taken from the front blob by blob.
+struct Blobs<'a> {
+    /// The chunks not yet taken (the first possibly cut at its front), empty ones left out.
+    chunks: Vec<&'a [u8]>,
+    /// Index of the first chunk not yet taken whole.
+    next: usize,
+    /// Bytes not yet taken.
+    remaining: usize,
+}
+
+impl<'a> Blobs<'a> {
+    fn new<B: AsRef<[u8]>>(body: &'a [B]) -> Self {
+        let chunks: Vec<&[u8]> = body
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let remaining = chunks.iter().map(|c| c.len()).sum();
+        Blobs {
+            chunks,
+            next: 0,
+            remaining,
+        }
+    }
+
+    /// The next `len` bytes as the pieces of chunks that hold them, or `None` when fewer remain.
+    fn take(&mut self, mut len: usize) -> Option<Vec<&'a [u8]>> {
+        if len > self.remaining {
+            return None;
+        }
+        self.remaining -= len;
+        let mut pieces = Vec::with_capacity(1);
+        while len > 0 {
+            let chunk = self.chunks.get_mut(self.next)?;
+            if chunk.len() > len {
+                let (head, tail) = chunk.split_at(len);
+                pieces.push(head);
+                *chunk = tail;
+                break;
+            }
+            pieces.push(*chunk);
+            len -= chunk.len();
+            self.next += 1;
+        }
+        Some(pieces)
     }
 }
 
