@@ -81,7 +81,7 @@ fn many_map_entries_and_empty_bytes_are_refused() {
     assert!(wire_budget::check(INFER, &empties(4, 1 << 20)).is_err());
     let input = field(5, &empties(4, 1 << 20));
     assert!(wire_budget::check(INFER, &input).is_err());
-    // Empty raw_input_contents: 2 bytes → a 24-byte Vec each, 12 times the wire; over the 8x + 32 MiB limit
+    // Empty raw_input_contents: 2 bytes → a 32-byte `Bytes` each, 16 times the wire; over the 8x + 32 MiB limit
     // once the message is large.
     let raw = empties(7, 16 << 20);
     assert!(wire_budget::check(INFER, &raw).is_err());
