@@ -997,42 +997,59 @@ const LIVE_GROUPS: &[&str] = &["Transformer", "Errors"];
 /// (`success`, `response`, `msg` but for the HTTP reason phrase's case; gRPC code, details and reply), but for
 /// the calls listed as deliberately different.
 async fn live_seldon_client(answers: &Value, venv: &Path, differences: &mut Vec<String>) {
-    for group in LIVE_GROUPS {
-        let Some(case) = answers["client"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["group"] == *group)
-        else {
-            differences.push(format!("no recorded SeldonClient calls for {group}"));
-            continue;
-        };
-        let server = start(case, &answers["env"], venv).await;
-        let output = Command::new(venv.join("bin/python"))
-            .arg(repo().join("servers/python/tests/gen_answers.py"))
-            .args(["--live", group])
+    let cases: Vec<&Value> = LIVE_GROUPS
+        .iter()
+        .filter_map(|group| {
+            answers["client"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["group"] == *group)
+        })
+        .collect();
+    assert_eq!(
+        cases.len(),
+        LIVE_GROUPS.len(),
+        "recorded SeldonClient calls for {LIVE_GROUPS:?}"
+    );
+    let pending: Vec<Pending> = cases
+        .iter()
+        .map(|case| spawn(case, &answers["env"], venv))
+        .collect();
+    let mut servers = Vec::new();
+    for p in pending {
+        servers.push(ready(p).await);
+    }
+    let mut python = Command::new(venv.join("bin/python"));
+    python
+        .arg(repo().join("servers/python/tests/gen_answers.py"))
+        .arg("--live");
+    for (group, server) in LIVE_GROUPS.iter().zip(&servers) {
+        python
+            .arg(group)
             .arg(format!("127.0.0.1:{}", server.http))
-            .arg(format!("127.0.0.1:{}", server.grpc))
-            .output()
-            .expect("python runs");
-        let Ok(live) = serde_json::from_slice::<Value>(&output.stdout) else {
-            differences.push(format!(
-                "live SeldonClient for {group} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-            continue;
-        };
-        let view = |transport: &str, c: &Value| match transport {
-            "rest" => serde_json::json!([
-                c["success"],
-                c["msg"].as_str().unwrap_or_default().to_ascii_lowercase(),
-                c["response"]
-            ]),
-            _ => serde_json::json!([c["code"], c["details"], c["reply"]]),
-        };
+            .arg(format!("127.0.0.1:{}", server.grpc));
+    }
+    let output = python.output().expect("python runs");
+    let Ok(live) = serde_json::from_slice::<Value>(&output.stdout) else {
+        differences.push(format!(
+            "live SeldonClient failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+        return;
+    };
+    let view = |transport: &str, c: &Value| match transport {
+        "rest" => serde_json::json!([
+            c["success"],
+            c["msg"].as_str().unwrap_or_default().to_ascii_lowercase(),
+            c["response"]
+        ]),
+        _ => serde_json::json!([c["code"], c["details"], c["reply"]]),
+    };
+    for (group, case) in LIVE_GROUPS.iter().zip(cases) {
         for transport in ["rest", "grpc"] {
             let recorded = case[transport].as_array().into_iter().flatten();
-            let got = live[transport].as_array().into_iter().flatten();
+            let got = live[group][transport].as_array().into_iter().flatten();
             for (index, (want, got)) in recorded.zip(got).enumerate() {
                 let deliberate = match transport {
                     "rest" => CLIENT_DELIBERATE_REST
@@ -1049,6 +1066,13 @@ async fn live_seldon_client(answers: &Value, venv: &Path, differences: &mut Vec<
                         view(transport, got)
                     ));
                 }
+            }
+            if case[transport].as_array().map(Vec::len)
+                != live[group][transport].as_array().map(Vec::len)
+            {
+                differences.push(format!(
+                    "live SeldonClient {transport} {group}: not every call answered"
+                ));
             }
         }
     }

@@ -14,8 +14,8 @@ Then every SeldonClient call of CLIENT_CASES (Seldon's own Python client in its 
 "rest" and "grpc") is made against a fresh server per transport and recorded under "client": for REST the form
 body the client posted, the status, reason, content type and body, and the client's success / msg / response;
 for gRPC the method, the request's and reply's bytes (hex, deterministic serialization), the status code and
-details. `--client-only` records only those (the REST cases kept as they are); `--live GROUP REST GRPC` makes
-one group's calls against running endpoints and prints the client's view (differential.rs's live check).
+details. `--client-only` records only those (the REST cases kept as they are); `--live GROUP REST GRPC ...` makes
+those groups' calls against running endpoints and prints the client's view (differential.rs's live check).
 """
 import json
 import os
@@ -597,9 +597,13 @@ if __name__ == "__main__":
     if "--live" in sys.argv:
         # The live check differential.rs runs: one group's SeldonClient calls against a running server
         # (REST endpoint, gRPC endpoint), the client's view printed as JSON.
-        group, rest, grpc = sys.argv[sys.argv.index("--live") + 1:][:3]
-        case = next(c for c in CLIENT_CASES if c["group"] == group)
-        json.dump({"rest": run_client_rest(case, rest), "grpc": run_client_grpc(case, grpc)}, sys.stdout)
+        # GROUP REST GRPC, repeated: one process for every group (the imports cost seconds).
+        args = sys.argv[sys.argv.index("--live") + 1:]
+        live = {}
+        for group, rest, grpc in zip(args[0::3], args[1::3], args[2::3]):
+            case = next(c for c in CLIENT_CASES if c["group"] == group)
+            live[group] = {"rest": run_client_rest(case, rest), "grpc": run_client_grpc(case, grpc)}
+        json.dump(live, sys.stdout)
         sys.exit(0)
     server = sys.argv[sys.argv.index("--server") + 1] if "--server" in sys.argv else "seldon"
     client_only = "--client-only" in sys.argv
