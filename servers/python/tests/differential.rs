@@ -782,45 +782,33 @@ const CLIENT_DELIBERATE_REST: &[(&str, usize, Check, &str)] = &[
     ),
 ];
 
-/// gRPC: the runtime's one error table (`INVALID_ARGUMENT` where REST answers a 4xx, `INTERNAL` for a 5xx, the
-/// message REST's `info` carries) where the wrapper answers every exception `UNKNOWN`, "Exception calling
-/// application: " and the exception's text (empty for a user exception or `SeldonMicroserviceException`).
+/// gRPC errors: the runtime's one error table (`INVALID_ARGUMENT` where REST answers a 4xx, `INTERNAL` for a
+/// 5xx, the message REST's `info` carries) where the wrapper answers every exception `UNKNOWN`, "Exception
+/// calling application: " and the exception's text (empty for a user exception or `SeldonMicroserviceException`).
+const CLIENT_GRPC_ERROR_CODES: &[(&str, usize, tonic::Code)] = {
+    use tonic::Code::{Internal, InvalidArgument};
+    &[
+        ("iris", 2, Internal),
+        ("Basic", 2, Internal),
+        ("Basic", 5, InvalidArgument),
+        ("Basic", 6, InvalidArgument),
+        ("Returns", 5, InvalidArgument),
+        ("Errors", 0, InvalidArgument),
+        ("Errors", 1, Internal),
+        ("Errors", 3, InvalidArgument),
+        ("Errors", 4, Internal),
+        ("Router", 3, InvalidArgument),
+        ("Combiner", 2, Internal),
+    ]
+};
+
+/// The other gRPC answers oxserve does not repeat on purpose.
 const CLIENT_DELIBERATE_GRPC: &[(&str, usize, GrpcCheck, &str)] = &[
-    (
-        "iris",
-        2,
-        GrpcCheck::Code(tonic::Code::Internal),
-        ERROR_TABLE,
-    ),
-    (
-        "Basic",
-        2,
-        GrpcCheck::Code(tonic::Code::Internal),
-        ERROR_TABLE,
-    ),
-    (
-        "Basic",
-        5,
-        GrpcCheck::Code(tonic::Code::InvalidArgument),
-        ERROR_TABLE,
-    ),
-    (
-        "Basic",
-        6,
-        GrpcCheck::Code(tonic::Code::InvalidArgument),
-        ERROR_TABLE,
-    ),
     (
         "Returns",
         0,
         GrpcCheck::Answers,
         "a dict return with a list in it answers as over REST (the wrapper fails building the Struct: `Value [] has unexpected type`)",
-    ),
-    (
-        "Returns",
-        5,
-        GrpcCheck::Code(tonic::Code::InvalidArgument),
-        ERROR_TABLE,
     ),
     (
         "Raw",
@@ -834,54 +822,30 @@ const CLIENT_DELIBERATE_GRPC: &[(&str, usize, GrpcCheck, &str)] = &[
         GrpcCheck::Code(tonic::Code::InvalidArgument),
         "`predict_raw` gets a dict over gRPC too; its 422 status is INVALID_ARGUMENT",
     ),
-    (
-        "Errors",
-        0,
-        GrpcCheck::Code(tonic::Code::InvalidArgument),
-        ERROR_TABLE,
-    ),
-    (
-        "Errors",
-        1,
-        GrpcCheck::Code(tonic::Code::Internal),
-        ERROR_TABLE,
-    ),
-    (
-        "Errors",
-        3,
-        GrpcCheck::Code(tonic::Code::InvalidArgument),
-        ERROR_TABLE,
-    ),
-    (
-        "Errors",
-        4,
-        GrpcCheck::Code(tonic::Code::Internal),
-        ERROR_TABLE,
-    ),
-    (
-        "Router",
-        3,
-        GrpcCheck::Code(tonic::Code::InvalidArgument),
-        ERROR_TABLE,
-    ),
-    (
-        "Combiner",
-        2,
-        GrpcCheck::Code(tonic::Code::Internal),
-        ERROR_TABLE,
-    ),
 ];
 
-/// Why most gRPC errors differ.
+/// Why an error code differs.
 const ERROR_TABLE: &str = "the runtime's gRPC code and the exception's text (the wrapper: UNKNOWN, \"Exception calling application: …\")";
+
+/// Whether the gRPC answer of `group`'s call `index` is listed as deliberately different, and how it is checked.
+fn grpc_deliberate(group: &str, index: usize) -> Option<(GrpcCheck, &'static str)> {
+    CLIENT_GRPC_ERROR_CODES
+        .iter()
+        .find(|(g, i, _)| *g == group && *i == index)
+        .map(|(_, _, code)| (GrpcCheck::Code(*code), ERROR_TABLE))
+        .or_else(|| {
+            CLIENT_DELIBERATE_GRPC
+                .iter()
+                .find(|(g, i, _, _)| *g == group && *i == index)
+                .map(|(_, _, check, why)| (*check, *why))
+        })
+}
 
 /// Why a gRPC answer differs from the wrapper's on purpose, or `None`.
 fn explain_grpc(group: &str, index: usize, oxserve: &GrpcAnswer) -> Option<String> {
-    let (_, _, check, why) = CLIENT_DELIBERATE_GRPC
-        .iter()
-        .find(|(g, i, _, _)| *g == group && *i == index)?;
+    let (check, why) = grpc_deliberate(group, index)?;
     let holds = match check {
-        GrpcCheck::Code(code) => oxserve.code == code_name(*code) && !oxserve.details.is_empty(),
+        GrpcCheck::Code(code) => oxserve.code == code_name(code) && !oxserve.details.is_empty(),
         GrpcCheck::Answers => oxserve.code == "OK",
     };
     holds.then(|| why.to_string())
@@ -1055,9 +1019,7 @@ async fn live_seldon_client(answers: &Value, venv: &Path, differences: &mut Vec<
                     "rest" => CLIENT_DELIBERATE_REST
                         .iter()
                         .any(|(g, i, _, _)| g == group && *i == index),
-                    _ => CLIENT_DELIBERATE_GRPC
-                        .iter()
-                        .any(|(g, i, _, _)| g == group && *i == index),
+                    _ => grpc_deliberate(group, index).is_some(),
                 };
                 if !deliberate && view(transport, want) != view(transport, got) {
                     differences.push(format!(
