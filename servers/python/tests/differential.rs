@@ -531,16 +531,48 @@ fn explain(
     holds.then(|| why.to_string())
 }
 
+/// `answers.json`: what `gen_answers.py` recorded from `seldon-core-microservice`.
+fn recorded_answers() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo().join("servers/python/tests/answers.json"))
+            .expect("answers.json"),
+    )
+    .expect("answers.json parses")
+}
+
+/// Prints how many answers were identical and which differed on purpose; fails on any other difference, or
+/// when fewer than `at_least` answers were checked.
+fn report(
+    what: &str,
+    identical: usize,
+    deliberate: &[String],
+    differences: &[String],
+    at_least: usize,
+) {
+    eprintln!(
+        "{what}: {identical} identical, {} deliberately different:\n{}",
+        deliberate.len(),
+        deliberate.join("\n")
+    );
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    assert!(
+        identical + deliberate.len() >= at_least,
+        "only {} {what} checked",
+        identical + deliberate.len()
+    );
+}
+
 #[tokio::test]
 async fn oxserve_microservice_answers_as_seldon_core_microservice() {
     let Some(venv) = venv_or_skip() else {
         return;
     };
-    let answers: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("servers/python/tests/answers.json"))
-            .expect("answers.json"),
-    )
-    .expect("answers.json parses");
+    let answers = recorded_answers();
     let client = client();
     let (mut identical, mut deliberate) = (0, Vec::new());
     let mut differences = Vec::new();
@@ -598,21 +630,7 @@ async fn oxserve_microservice_answers_as_seldon_core_microservice() {
             differences.push(format!("{group} metrics differ:\n{why}"));
         }
     }
-    eprintln!(
-        "{identical} replies identical, {} deliberately different:\n{}",
-        deliberate.len(),
-        deliberate.join("\n")
-    );
-    assert!(
-        differences.is_empty(),
-        "{} differences:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
-    assert!(
-        identical + deliberate.len() >= 60,
-        "only {identical} requests checked"
-    );
+    report("REST replies", identical, &deliberate, &differences, 60);
 }
 
 /// A gRPC status code by the name Python's grpc gives it (`StatusCode.<name>`).
@@ -861,11 +879,7 @@ async fn seldon_client_rest_and_grpc_calls_answer_as_seldon_core_microservice() 
     let Some(venv) = venv_or_skip() else {
         return;
     };
-    let answers: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("servers/python/tests/answers.json"))
-            .expect("answers.json"),
-    )
-    .expect("answers.json parses");
+    let answers = recorded_answers();
     let client = client();
     let (mut identical, mut deliberate, mut differences) = (0, Vec::new(), Vec::new());
     let mut started = Vec::new();
@@ -935,20 +949,12 @@ async fn seldon_client_rest_and_grpc_calls_answer_as_seldon_core_microservice() 
         }
     }
     live_seldon_client(&answers, &venv, &mut differences).await;
-    eprintln!(
-        "SeldonClient: {identical} answers identical, {} deliberately different:\n{}",
-        deliberate.len(),
-        deliberate.join("\n")
-    );
-    assert!(
-        differences.is_empty(),
-        "{} differences:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
-    assert!(
-        identical + deliberate.len() >= 60,
-        "only {identical} calls checked"
+    report(
+        "SeldonClient calls",
+        identical,
+        &deliberate,
+        &differences,
+        60,
     );
 }
 
