@@ -3,7 +3,8 @@
 # iris Model.py: scikit-learn's predict_proba inside), in the same run, as scripts/bench-http.sh measures:
 # wrk pinned to CPU 1, REST requests/s and p50 / p99 at 1, 8 and 64 connections of
 # POST /api/v1.0/predictions {"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}, then exec-to-ready (spawn → the first
-# 200 from /health/ping) and idle RSS (the whole process tree after start-up).
+# 200 from /health/ping) and idle RSS (the whole process tree after start-up). First, the user's Model.predict
+# timed in Python alone: the ceiling its scikit-learn call sets on any server's requests/s on one core.
 #
 #   oxserve       oxserve-microservice, pinned to CPU 0, one Python thread
 #   seldon-1      seldon-core-microservice --workers 1 (gunicorn, one sync worker), pinned to CPU 0
@@ -59,6 +60,7 @@ measure() { # name port
   local c out
   for c in 1 8 64; do
     out=$(taskset -c 1 wrk -t1 -c"$c" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/api/v1.0/predictions")
+    rps[$1-$c]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx replies from $1" >&2; fi
     printf '%-10s %5s %10s %10s %10s\n' "$1" "$c" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
       "$(us "$(awk '$1=="50%" {print $2}' <<<"$out")")" "$(us "$(awk '$1=="99%" {print $2}' <<<"$out")")"
@@ -67,8 +69,29 @@ measure() { # name port
 # The whole process group (gunicorn's master, workers, the gRPC and metrics processes), then no waiting on it.
 stop() { kill -TERM -- "-$pid" 2>/dev/null || true; sleep 1; kill -KILL -- "-$pid" 2>/dev/null || true; }
 
+# The ceiling the user's own code sets: Model.predict (scikit-learn's predict_proba on one row, the numpy array
+# built as a server builds it) timed in Python alone, pinned to the servers' core.
+taskset -c 0 "$venv/bin/python" - <<'PY'
+import sys, time
+import numpy as np
+sys.path.insert(0, ".")
+from Model import Model
+m = Model()
+call = lambda: m.predict(np.array([[5.1, 3.5, 1.4, 0.2]]), [])
+for _ in range(500):
+    call()
+runs = []
+for _ in range(5):
+    t = time.perf_counter()
+    for _ in range(2000):
+        call()
+    runs.append((time.perf_counter() - t) / 2000)
+best = min(runs)
+print(f"Model.predict alone (Python, CPU 0): {best * 1e6:.0f} us per call, at most {1 / best:.0f} calls/s")
+PY
 printf '%-10s %5s %10s %10s %10s\n' server conns req/s p50 p99
 summary=()
+declare -A rps
 start oxserve 9201 9202 env VIRTUAL_ENV="$venv" OXSERVE_HOST=127.0.0.1 taskset -c 0 \
   "$bin/oxserve-microservice" Model --http-port 9201 --metrics-port 9202 --grpc-port 9203
 summary+=("oxserve    exec-to-ready ${ready_ms} ms, idle RSS ${rss_mb} MB")
@@ -83,3 +106,8 @@ start seldon-N 9221 9222 "$venv/bin/seldon-core-microservice" Model --workers "$
 summary+=("seldon-N   exec-to-ready ${ready_ms} ms, idle RSS ${rss_mb} MB ($n workers)")
 measure seldon-N 9221; stop
 printf '%s\n' "${summary[@]}"
+for base in seldon-1 seldon-N; do
+  printf 'oxserve / %s requests/s:' "$base"
+  for c in 1 8 64; do awk -v a="${rps[oxserve-$c]}" -v b="${rps[$base-$c]}" -v c="$c" 'BEGIN { printf " %.1fx at %d", a / b, c }'; done
+  echo
+done

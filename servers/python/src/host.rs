@@ -1,5 +1,5 @@
 //! The user's Python object as a Seldon [`Component`]: every hook decodes the request in Rust (the runtime's
-//! Seldon module already parsed it), takes a Python worker permit, holds the GIL only while it builds the
+//! Seldon module already parsed it), runs on one of the Python worker threads, holds the GIL only while it builds the
 //! arguments (numpy arrays over the decoded tensors' buffers, moved, not copied), calls the user's method and
 //! copies the result (and the class's `tags()`, `metrics()`, `class_names()`) back into Rust values; the reply
 //! is built outside the GIL with the runtime's SDK ([`component::typed_reply`], [`Node::unit_meta`]).
@@ -12,7 +12,6 @@
 //! wrapper does (transforms echo, `Route not defined`, ...).
 
 use std::ffi::CString;
-use std::sync::{Condvar, Mutex};
 
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{Element, PyArray, PyArrayDyn, PyArrayMethods};
@@ -70,40 +69,21 @@ struct Hooks {
     error_handler: bool,
 }
 
-/// A counting semaphore: at most `--python-threads` requests run Python code at once.
-#[derive(Debug)]
-struct Permits {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Permits {
-    fn new(n: usize) -> Self {
-        Permits {
-            free: Mutex::new(n.max(1)),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit(self)
-    }
-}
-
-/// A held permit, given back on drop.
-struct Permit<'a>(&'a Permits);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
-        *free += 1;
-        self.0.freed.notify_one();
-    }
+/// The Python worker threads: at most `--python-threads` requests run Python code at once, each on one of these
+/// threads, which attach to the interpreter once for their whole life (the GIL released while they wait). A
+/// call made on whatever thread the runtime runs the hook on would create and destroy an interpreter thread
+/// state (and map and unmap its frame stack) on every request.
+fn python_workers(n: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n.max(1))
+        .thread_name(|i| format!("python-{i}"))
+        .spawn_handler(|thread| {
+            std::thread::Builder::new()
+                .name(thread.name().unwrap_or("python").to_string())
+                .spawn(move || Python::attach(|py| py.detach(|| thread.run())))?;
+            Ok(())
+        })
+        .build()
 }
 
 /// The user's object, served as a component.
@@ -113,7 +93,7 @@ pub struct PythonComponent {
     numpy: Py<PyModule>,
     hooks: Hooks,
     metadata: Option<serde_json::Value>,
-    permits: Permits,
+    workers: rayon::ThreadPool,
 }
 
 /// What the interpreter runs once before importing the user's module: the site-packages of the venv in
@@ -238,20 +218,24 @@ impl PythonComponent {
                 None
             };
             let numpy = py.import("numpy").map_err(fail)?.unbind();
+            let workers = python_workers(python_threads).map_err(|e| StartError::Load {
+                interface: interface.into(),
+                message: format!("cannot start the Python worker threads: {e}"),
+            })?;
             Ok(PythonComponent {
                 object: object.unbind(),
                 numpy,
                 hooks,
                 metadata,
-                permits: Permits::new(python_threads),
+                workers,
             })
         })
     }
 
-    /// Runs `f` with a worker permit and the GIL.
-    fn with_python<T>(&self, f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> T) -> T {
-        let _permit = self.permits.acquire();
-        Python::attach(|py| f(py, self.object.bind(py)))
+    /// Runs `f` on a Python worker thread with the GIL (the calling thread waits).
+    fn with_python<T: Send>(&self, f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> T + Send) -> T {
+        self.workers
+            .install(|| Python::attach(|py| f(py, self.object.bind(py))))
     }
 
     /// The class's `tags()`, `metrics()` and `class_names` after a call (the GIL held).
