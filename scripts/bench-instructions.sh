@@ -5,7 +5,9 @@
 #
 # For each build (sklearn-server on the seed's iris model, one tokio worker) and each row, the script sends 200
 # requests to warm up, zeroes the counters, sends N requests (h2load: 8 connections, one request in flight
-# each; HTTP/1.1 for REST, h2c for gRPC), dumps the counters and prints the server's instructions per request:
+# each; HTTP/1.1 for REST, h2c for gRPC), dumps the counters and prints the server's instructions per request
+# (the same binary varies by up to ~5% between runs: scheduling, timers and allocator state differ; compare
+# builds in one run and read smaller differences as noise):
 #
 #   floor        POST / on bare-axum (oxserve-tests' fixed-reply server), HTTP/1.1
 #   seldon-rest  POST /api/v1.0/predictions {"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}
