@@ -19,7 +19,8 @@
 # two builds compare on a busy machine. BENCH_ONLY=<regex> keeps the rows whose name matches; BENCH_CONNS
 # the connection counts (default "1 8 64"). BENCH_PROFILE=<dir> also records each sklearn-server row with
 # `perf record --call-graph dwarf` while it runs and writes <dir>/<row>-<build>-<conns>.svg (inferno's
-# flame graph) and .txt (the hottest functions by self time).
+# flame graph) and .txt (the hottest functions by self time); BENCH_PROFILE_HZ sets perf's sampling rate
+# (default 499; raise it on a busy machine, where the server gets few samples).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -122,7 +123,7 @@ grpc() { # url body-file streams pid
 record() { # build row conns
   local name="$profile/$2-$1-$3"
   sleep 1
-  perf record -q -F 499 --call-graph dwarf,16384 -p "${pids[$1]}" -o "$name.data" -- sleep $((secs - 2)) \
+  perf record -q -F "${BENCH_PROFILE_HZ:-499}" --call-graph dwarf,16384 -p "${pids[$1]}" -o "$name.data" -- sleep $((secs - 2)) \
     >/dev/null 2>&1
   perf script -i "$name.data" 2>/dev/null | inferno-collapse-perf >"$name.folded"
   inferno-flamegraph --title "$2, build $1, $3 connections/streams" <"$name.folded" >"$name.svg"
