@@ -512,16 +512,146 @@ fn transformers_flavour_names_the_binary_that_serves_it() {
     assert!(err.contains("`oxserve` binary"), "{err}");
 }
 
-/// A feature-extraction pipeline is refused with why (pyfunc's per-token answer) and what to do.
+/// Without candle the feature-extraction pipeline is refused as the text-classification one is, naming the
+/// binary that serves it.
+#[cfg(not(feature = "transformers"))]
 #[test]
-fn transformers_feature_extraction_is_refused_with_why() {
+fn transformers_feature_extraction_names_the_binary_that_serves_it() {
     let err = start_fails(&cases().join("transformers_feature_extraction"));
     assert!(
-        err.contains("task `feature-extraction` is not served"),
+        err.contains("the transformers flavour (feature-extraction) runs on the candle engine"),
         "{err}"
     );
-    assert!(err.contains("per-token hidden states"), "{err}");
-    assert!(err.contains("mlflow.sentence_transformers"), "{err}");
+    assert!(err.contains("`oxserve` binary"), "{err}");
+}
+
+/// Two nested arrays of the same shape whose numbers agree within float32 vs PyTorch rounding.
+#[cfg(feature = "transformers")]
+fn assert_states_close(what: &str, got: &Value, want: &Value) {
+    fn shape(v: &Value) -> Vec<usize> {
+        match v {
+            Value::Array(items) => {
+                let mut s = vec![items.len()];
+                s.extend(items.first().map(shape).unwrap_or_default());
+                s
+            }
+            _ => vec![],
+        }
+    }
+    assert_eq!(shape(got), shape(want), "{what}: shape");
+    let (g, w) = (numbers(got), numbers(want));
+    assert!(!w.is_empty(), "{what}: nothing to compare");
+    let worst = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-5, "{what}: differs by {worst}");
+}
+
+/// The transformers flavour's feature-extraction pipeline on candle answers what its pyfunc answers: the FIRST
+/// text's per-token last hidden states (float64 `[tokens, hidden]`), for every `/invocations` body mlflow's
+/// scoring server answered (a list, one string, a DataFrame, CSV; params ignored without a params schema), over
+/// Seldon v1 (`ndarray` with `names`, and a bare row) and V2 (one BYTES input, FP64 `[tokens, hidden]`); what
+/// pyfunc fails on (a text past the model's positions, numbers for the string column) is a 400.
+#[cfg(feature = "transformers")]
+#[tokio::test]
+async fn transformers_feature_extraction_answers_the_first_texts_token_states() {
+    let case = "transformers_feature_extraction";
+    let server = start(case).unwrap();
+    let exp = expected(case);
+    assert_eq!(exp["predict_dtype"], "float64");
+    for inv in exp["invocations"].as_array().unwrap() {
+        let kind = inv["kind"].as_str().unwrap();
+        let (status, answer) = post(
+            &server,
+            "/invocations",
+            inv["content_type"].as_str().unwrap(),
+            inv["body"].as_str().unwrap().to_owned(),
+        )
+        .await;
+        if inv["status"] == 200 {
+            assert_eq!(status, 200, "{kind}: {answer}");
+            assert_states_close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
+        } else {
+            assert_eq!(status, 400, "{kind}: {answer} (mlflow: {})", inv["answer"]);
+            assert_eq!(answer["error_code"], "BAD_REQUEST", "{kind}: {answer}");
+        }
+    }
+    let texts: Vec<Value> = exp["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    // Seldon v1: the reply carries pyfunc's array.
+    let rows: Vec<Value> = texts.iter().map(|t| json!([t])).collect();
+    for (what, body) in [
+        (
+            "seldon names",
+            json!({"data": {"names": ["text"], "ndarray": rows}}),
+        ),
+        ("seldon rows", json!({"data": {"ndarray": rows}})),
+    ] {
+        let (status, reply) = post(
+            &server,
+            "/api/v1.0/predictions",
+            "application/json",
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{what}: {reply}");
+        assert_states_close(what, &reply["data"]["ndarray"], &exp["predict"]);
+    }
+    let (status, reply) = post(
+        &server,
+        "/api/v1.0/predictions",
+        "application/json",
+        json!({"data": {"ndarray": [[exp["predict_single"]["input"]]]}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "seldon one text: {reply}");
+    assert_states_close(
+        "seldon one text",
+        &reply["data"]["ndarray"],
+        &exp["predict_single"]["output"],
+    );
+    // V2: one BYTES input; the answer FP64 [tokens, hidden], flat.
+    let want = &exp["predict"];
+    let tokens = want.as_array().unwrap().len();
+    let hidden = want[0].as_array().unwrap().len();
+    for (what, shape) in [
+        ("v2", json!([texts.len()])),
+        ("v2 [N, 1]", json!([texts.len(), 1])),
+    ] {
+        let v2 = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": shape, "data": texts}]});
+        let (status, reply, _) = v2_infer(&server, &v2).await;
+        assert_eq!(status, 200, "{what}: {reply}");
+        let out = &reply["outputs"][0];
+        assert_eq!(out["datatype"], "FP64", "{what}: {reply}");
+        assert_eq!(out["shape"], json!([tokens, hidden]), "{what}: {reply}");
+        let rows: Vec<Value> = out["data"]
+            .as_array()
+            .unwrap()
+            .chunks(hidden)
+            .map(|c| Value::Array(c.to_vec()))
+            .collect();
+        assert_states_close(what, &Value::Array(rows), want);
+    }
+    let reversed: Vec<Value> = texts.iter().rev().cloned().collect();
+    let v2 = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": reversed}]});
+    let (status, reply, _) = v2_infer(&server, &v2).await;
+    assert_eq!(status, 200, "v2 reversed: {reply}");
+    let want = &exp["predict_frame_reversed"];
+    let width = want[0].as_array().unwrap().len();
+    let rows: Vec<Value> = reply["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .chunks(width)
+        .map(|c| Value::Array(c.to_vec()))
+        .collect();
+    assert_states_close("v2 reversed", &Value::Array(rows), want);
+    server.terminate().unwrap();
 }
 
 /// A hostile MLmodel cannot point the server outside its folder, and a folder without MLmodel says so.
