@@ -26,20 +26,12 @@ pub(crate) struct TextClassifier {
 impl TextClassifier {
     /// Loads the `model_binary` folder with the tokenizer of `components/tokenizer`.
     pub(crate) fn load(model_dir: &Path, tokenizer_dir: &Path) -> anyhow::Result<Self> {
-        let options = LoadOptions {
-            task: Some(Task::Classification),
-            normalize: None,
-        };
-        let model = CandleModel::load_with_tokenizer(model_dir, tokenizer_dir, options)
-            .map_err(|e| anyhow::anyhow!("the transformers flavour's model: {e}"))?;
-        let metadata = ModelMetadata {
-            platform: "transformers_candle".into(),
-            inputs: vec![TensorSpec::new(TEXT_INPUT, DataType::Bytes, vec![-1])],
-            outputs: vec![
-                TensorSpec::new(OUTPUT_LABEL, DataType::Bytes, vec![-1]),
-                TensorSpec::new(SCORE, DataType::F64, vec![-1]),
-            ],
-        };
+        let outputs = vec![
+            TensorSpec::new(OUTPUT_LABEL, DataType::Bytes, vec![-1]),
+            TensorSpec::new(SCORE, DataType::F64, vec![-1]),
+        ];
+        let (model, metadata) =
+            load_pipeline(model_dir, tokenizer_dir, Task::Classification, outputs)?;
         Ok(TextClassifier { model, metadata })
     }
 }
@@ -51,19 +43,7 @@ impl Model for TextClassifier {
 
     /// The one string column (whatever its name) through the pipeline: `label` and `score` per row.
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let [input] = <[NamedTensor; 1]>::try_from(request.inputs).map_err(|inputs| {
-            ModelError::BadInput(format!(
-                "a text-classification pipeline takes one string column, got {}",
-                inputs.len()
-            ))
-        })?;
-        if !matches!(input.tensor.data(), TensorData::Bytes(_)) {
-            return Err(ModelError::BadInput(format!(
-                "a text-classification pipeline takes strings; column `{}` holds {}",
-                input.name,
-                input.tensor.dtype()
-            )));
-        }
+        let input = string_column(request.inputs, "text-classification")?;
         let reply = self.model.predict(PredictRequest {
             inputs: vec![NamedTensor::new(TEXT_INPUT, input.tensor)],
             outputs: vec![OUTPUT_SCORES.into(), OUTPUT_LABEL.into()],
@@ -123,17 +103,8 @@ impl FeatureExtractor {
     /// Loads the `model_binary` folder (the encoder body; a head, if any, is not used) with the tokenizer of
     /// `components/tokenizer`.
     pub(crate) fn load(model_dir: &Path, tokenizer_dir: &Path) -> anyhow::Result<Self> {
-        let options = LoadOptions {
-            task: Some(Task::Embeddings),
-            normalize: None,
-        };
-        let model = CandleModel::load_with_tokenizer(model_dir, tokenizer_dir, options)
-            .map_err(|e| anyhow::anyhow!("the transformers flavour's model: {e}"))?;
-        let metadata = ModelMetadata {
-            platform: "transformers_candle".into(),
-            inputs: vec![TensorSpec::new(TEXT_INPUT, DataType::Bytes, vec![-1])],
-            outputs: vec![TensorSpec::new(HIDDEN_STATES, DataType::F64, vec![-1, -1])],
-        };
+        let outputs = vec![TensorSpec::new(HIDDEN_STATES, DataType::F64, vec![-1, -1])];
+        let (model, metadata) = load_pipeline(model_dir, tokenizer_dir, Task::Embeddings, outputs)?;
         Ok(FeatureExtractor { model, metadata })
     }
 }
@@ -145,18 +116,11 @@ impl Model for FeatureExtractor {
 
     /// The one string column (whatever its name): the first text's per-token hidden states.
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let [input] = <[NamedTensor; 1]>::try_from(request.inputs).map_err(|inputs| {
-            ModelError::BadInput(format!(
-                "a feature-extraction pipeline takes one string column, got {}",
-                inputs.len()
-            ))
-        })?;
+        let input = string_column(request.inputs, "feature-extraction")?;
         let TensorData::Bytes(items) = input.tensor.data() else {
-            return Err(ModelError::BadInput(format!(
-                "a feature-extraction pipeline takes strings; column `{}` holds {}",
-                input.name,
-                input.tensor.dtype()
-            )));
+            return Err(ModelError::Internal(
+                "string_column answered no strings".into(),
+            ));
         };
         let mut first = None;
         for (i, item) in items.iter().enumerate() {
@@ -204,4 +168,44 @@ impl Model for FeatureExtractor {
     fn runs_inline(&self) -> bool {
         false
     }
+}
+
+/// Loads the `model_binary` folder for `task` with the tokenizer of `components/tokenizer`, and the metadata
+/// of a pipeline taking one string column and answering `outputs`.
+fn load_pipeline(
+    model_dir: &Path,
+    tokenizer_dir: &Path,
+    task: Task,
+    outputs: Vec<TensorSpec>,
+) -> anyhow::Result<(CandleModel, ModelMetadata)> {
+    let options = LoadOptions {
+        task: Some(task),
+        normalize: None,
+    };
+    let model = CandleModel::load_with_tokenizer(model_dir, tokenizer_dir, options)
+        .map_err(|e| anyhow::anyhow!("the transformers flavour's model: {e}"))?;
+    let metadata = ModelMetadata {
+        platform: "transformers_candle".into(),
+        inputs: vec![TensorSpec::new(TEXT_INPUT, DataType::Bytes, vec![-1])],
+        outputs,
+    };
+    Ok((model, metadata))
+}
+
+/// The request's one string column (whatever its name), as pyfunc hands a pipeline its DataFrame.
+fn string_column(inputs: Vec<NamedTensor>, pipeline: &str) -> Result<NamedTensor, ModelError> {
+    let [input] = <[NamedTensor; 1]>::try_from(inputs).map_err(|inputs| {
+        ModelError::BadInput(format!(
+            "a {pipeline} pipeline takes one string column, got {}",
+            inputs.len()
+        ))
+    })?;
+    if !matches!(input.tensor.data(), TensorData::Bytes(_)) {
+        return Err(ModelError::BadInput(format!(
+            "a {pipeline} pipeline takes strings; column `{}` holds {}",
+            input.name,
+            input.tensor.dtype()
+        )));
+    }
+    Ok(input)
 }

@@ -134,6 +134,17 @@ async fn post(
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
+/// Sends one recorded `/invocations` body (`content_type`, `body`) as mlflow's helpers built it.
+async fn replay(server: &ServerProcess, inv: &Value) -> (u16, Value) {
+    post(
+        server,
+        "/invocations",
+        inv["content_type"].as_str().unwrap(),
+        inv["body"].as_str().unwrap().to_owned(),
+    )
+    .await
+}
+
 /// Every `/invocations` body mlflow's scoring server answered: the same status and numbers. Deliberate
 /// differences: a matrix under `inputs` / records under `instances` that pyfunc refuses for a column signature
 /// (or ONNX) are served positionally here, with `predict`'s numbers; a CSV row shorter than the header is
@@ -149,14 +160,7 @@ async fn invocations_answer_as_mlflow_scoring_server() {
             .contains("signature:");
         for inv in exp["invocations"].as_array().unwrap() {
             let kind = inv["kind"].as_str().unwrap();
-            let body = inv["body"].as_str().unwrap().to_owned();
-            let (status, answer) = post(
-                &server,
-                "/invocations",
-                inv["content_type"].as_str().unwrap(),
-                body,
-            )
-            .await;
+            let (status, answer) = replay(&server, inv).await;
             let theirs = inv["status"].as_u64().unwrap();
             match (kind, theirs) {
                 ("ragged_csv", _) => assert_eq!(status, 400, "{case} {kind}: {answer}"),
@@ -463,13 +467,7 @@ async fn transformers_text_classification_answers_pyfunc_records() {
     };
     for inv in exp["invocations"].as_array().unwrap() {
         let kind = inv["kind"].as_str().unwrap();
-        let (status, answer) = post(
-            &server,
-            "/invocations",
-            inv["content_type"].as_str().unwrap(),
-            inv["body"].as_str().unwrap().to_owned(),
-        )
-        .await;
+        let (status, answer) = replay(&server, inv).await;
         assert_eq!(status, 200, "{kind}: {answer}");
         close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
     }
@@ -553,8 +551,9 @@ fn assert_states_close(what: &str, got: &Value, want: &Value) {
 /// The transformers flavour's feature-extraction pipeline on candle answers what its pyfunc answers: the FIRST
 /// text's per-token last hidden states (float64 `[tokens, hidden]`), for every `/invocations` body mlflow's
 /// scoring server answered (a list, one string, a DataFrame, CSV; params ignored without a params schema), over
-/// Seldon v1 (`ndarray` with `names`, and a bare row) and V2 (one BYTES input, FP64 `[tokens, hidden]`); what
-/// pyfunc fails on (a text past the model's positions, numbers for the string column) is a 400.
+/// Seldon v1 (`ndarray` with `names`, and a bare row) and V2 (one BYTES input, FP64 `[tokens, hidden]`); numbers
+/// for the string column are read as strings, as mlflow's scoring server casts them; what pyfunc fails on (a
+/// text past the model's positions) is a 400.
 #[cfg(feature = "transformers")]
 #[tokio::test]
 async fn transformers_feature_extraction_answers_the_first_texts_token_states() {
@@ -564,13 +563,7 @@ async fn transformers_feature_extraction_answers_the_first_texts_token_states() 
     assert_eq!(exp["predict_dtype"], "float64");
     for inv in exp["invocations"].as_array().unwrap() {
         let kind = inv["kind"].as_str().unwrap();
-        let (status, answer) = post(
-            &server,
-            "/invocations",
-            inv["content_type"].as_str().unwrap(),
-            inv["body"].as_str().unwrap().to_owned(),
-        )
-        .await;
+        let (status, answer) = replay(&server, inv).await;
         if inv["status"] == 200 {
             assert_eq!(status, 200, "{kind}: {answer}");
             assert_states_close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
