@@ -134,6 +134,12 @@ async fn post(
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
+/// POSTs a JSON body.
+#[cfg(feature = "transformers")]
+async fn post_json(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
+    post(server, path, "application/json", body.to_string()).await
+}
+
 /// Sends one recorded `/invocations` body (`content_type`, `body`) as mlflow's helpers built it.
 async fn replay(server: &ServerProcess, inv: &Value) -> (u16, Value) {
     post(
@@ -587,23 +593,12 @@ async fn transformers_feature_extraction_answers_the_first_texts_token_states() 
         ),
         ("seldon rows", json!({"data": {"ndarray": rows}})),
     ] {
-        let (status, reply) = post(
-            &server,
-            "/api/v1.0/predictions",
-            "application/json",
-            body.to_string(),
-        )
-        .await;
+        let (status, reply) = post_json(&server, "/api/v1.0/predictions", &body).await;
         assert_eq!(status, 200, "{what}: {reply}");
         assert_states_close(what, &reply["data"]["ndarray"], &exp["predict"]);
     }
-    let (status, reply) = post(
-        &server,
-        "/api/v1.0/predictions",
-        "application/json",
-        json!({"data": {"ndarray": [[exp["predict_single"]["input"]]]}}).to_string(),
-    )
-    .await;
+    let one = json!({"data": {"ndarray": [[exp["predict_single"]["input"]]]}});
+    let (status, reply) = post_json(&server, "/api/v1.0/predictions", &one).await;
     assert_eq!(status, 200, "seldon one text: {reply}");
     assert_states_close(
         "seldon one text",
