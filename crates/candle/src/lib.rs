@@ -11,6 +11,9 @@
 //!   - *sequence classification* (`*ForSequenceClassification`): output `scores` FP32 `[N, labels]` (softmax,
 //!     or sigmoid for `multi_label_classification` and single-logit models, as Hugging Face's
 //!     text-classification pipeline applies them), column names from `id2label`, and `label` BYTES `[N]`;
+//!   - *per-token hidden states* of one text ([`CandleModel::token_states`], outside the tensor protocol): the
+//!     encoder's last hidden state for every token, before pooling or head, as Hugging Face's
+//!     `feature-extraction` pipeline answers it (the MLflow `transformers` flavour serves that task with it);
 //! - **an MLP** for tabular data, described by `mlp.json` (see [`mlp`]): input numbers `[N, in]`, output
 //!   `output` FP32 `[N, out]`.
 //!
@@ -329,6 +332,54 @@ impl CandleModel {
             TextOutput::Embeddings(v, dim) => Ok((v, dim)),
             TextOutput::Logits(..) => Err(ModelError::Internal("unexpected logits".into())),
         }
+    }
+}
+
+/// One text's per-token hidden states ([`CandleModel::token_states`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenStates {
+    /// Row-major `[tokens, hidden]`.
+    pub values: Vec<f32>,
+    /// The tokens, special tokens (`[CLS]`, `[SEP]`) included.
+    pub tokens: usize,
+    /// The hidden size.
+    pub hidden: usize,
+}
+
+impl CandleModel {
+    fn encoder(&self) -> Result<&TextEncoder, ModelError> {
+        match &self.engine {
+            Engine::Text { encoder, .. } => Ok(encoder),
+            Engine::Mlp(_) => Err(ModelError::BadInput(
+                "an MLP has no tokens; this model is not a text encoder".into(),
+            )),
+        }
+    }
+
+    /// How many tokens `text` makes (special tokens included), and whether the tokenizer cuts it at the
+    /// model's longest sequence ([`CandleModel::max_tokens`]). Text encoders only.
+    pub fn token_count(&self, text: &str) -> Result<(usize, bool), ModelError> {
+        self.encoder()?.token_count(text).map_err(internal)
+    }
+
+    /// The longest sequence a text encoder reads (its positions, or `max_seq_length`); longer texts are cut to
+    /// it. `None` for an MLP.
+    pub fn max_tokens(&self) -> Option<usize> {
+        self.encoder().ok().and_then(TextEncoder::max_tokens)
+    }
+
+    /// The encoder's last hidden state for each token of `text`, before any pooling or head (what Hugging
+    /// Face's `feature-extraction` pipeline answers for one text: `last_hidden_state`, unpadded). A text longer
+    /// than [`CandleModel::max_tokens`] is cut to it; callers that must not cut check
+    /// [`CandleModel::token_count`] first. Text encoders only, whatever their task.
+    pub fn token_states(&self, text: &str) -> Result<TokenStates, ModelError> {
+        let encoder = self.encoder()?;
+        let (values, tokens) = encoder.token_states(text.to_owned()).map_err(internal)?;
+        Ok(TokenStates {
+            values,
+            tokens,
+            hidden: encoder.hidden(),
+        })
     }
 }
 

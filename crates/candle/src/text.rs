@@ -424,11 +424,33 @@ impl TextEncoder {
         })
     }
 
-    fn run_chunk(
-        &self,
-        texts: Vec<String>,
-        normalize: Option<bool>,
-    ) -> Result<TextOutput, CandleError> {
+    /// The tokens `text` holds (special tokens included) and whether the tokenizer cut it at the model's
+    /// longest sequence (its positions, or `max_seq_length`).
+    pub(crate) fn token_count(&self, text: &str) -> Result<(usize, bool), CandleError> {
+        let e = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| CandleError::Tokenizer(e.to_string()))?;
+        Ok((e.get_ids().len(), !e.get_overflowing().is_empty()))
+    }
+
+    /// The longest sequence the tokenizer lets through (longer texts are cut to it).
+    pub(crate) fn max_tokens(&self) -> Option<usize> {
+        self.tokenizer.get_truncation().map(|t| t.max_length)
+    }
+
+    /// The encoder's last hidden state for every token of `text` (special tokens included, no padding):
+    /// `[tokens, hidden]` row-major, and the token count. What Hugging Face's feature-extraction pipeline
+    /// computes for one text (`last_hidden_state`, before any pooling or head).
+    pub(crate) fn token_states(&self, text: String) -> Result<(Vec<f32>, usize), CandleError> {
+        let (hidden, _mask) = self.forward(vec![text])?;
+        let tokens = hidden.dim(1)?;
+        Ok((hidden.flatten_all()?.to_vec1()?, tokens))
+    }
+
+    /// Tokenises `texts` (padded to the longest) and runs the encoder body: the last hidden states
+    /// `[n, len, hidden]` and the attention mask `[n, len]`.
+    fn forward(&self, texts: Vec<String>) -> Result<(Tensor, Tensor), CandleError> {
         let n = texts.len();
         let encodings = self
             .tokenizer
@@ -466,6 +488,15 @@ impl TextEncoder {
                 m.forward(&ids, &padding)?
             }
         };
+        Ok((hidden, mask))
+    }
+
+    fn run_chunk(
+        &self,
+        texts: Vec<String>,
+        normalize: Option<bool>,
+    ) -> Result<TextOutput, CandleError> {
+        let (hidden, mask) = self.forward(texts)?;
         if let Some(head) = &self.head {
             let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
             let logits = match head {

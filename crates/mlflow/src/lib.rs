@@ -1,7 +1,8 @@
 //! MLflow model folders without Python or conda.
 //!
 //! - [`MlModel`] reads the folder's `MLmodel` (YAML): the flavour to serve ([`Flavor`]: `sklearn` in the
-//!   `pickle` / `cloudpickle` / `skops` formats, `xgboost`, `lightgbm`, `onnx`), the [`Signature`], the input
+//!   `pickle` / `cloudpickle` / `skops` formats, `xgboost`, `lightgbm`, `onnx`, `transformers` for the
+//!   [`TRANSFORMERS_TASKS`] candle serves), the [`Signature`], the input
 //!   example, `mlflow_version`. A custom `python_function` model (a pickled `PythonModel`, `code` paths) is
 //!   refused with what to do instead: oxserve never runs a model's Python.
 //! - [`MlflowModel`] wraps the engine the server loaded for the flavour (any [`Model`] taking one float64
@@ -59,7 +60,7 @@ pub enum MlflowError {
     /// No flavour this server reads.
     #[error(
         "no flavour this server serves in MLmodel (it has: {flavors}; python_function loader_module `{loader}`); \
-         served natively: sklearn, xgboost, lightgbm, onnx, transformers (text-classification). Log the model with one of those flavours, or export it \
+         served natively: sklearn, xgboost, lightgbm, onnx, transformers (text-classification, feature-extraction). Log the model with one of those flavours, or export it \
          to ONNX"
     )]
     UnsupportedFlavor {
@@ -97,7 +98,7 @@ pub enum Outputs {
     /// pyfunc answers a DataFrame of every engine output (ONNX), each named as the engine names it.
     Columns(Vec<String>),
     /// pyfunc answers a DataFrame of these engine outputs whatever the input's form (the transformers
-    /// pipelines): `/invocations` writes it as records.
+    /// text-classification pipeline): `/invocations` writes it as records.
     Records(Vec<String>),
 }
 

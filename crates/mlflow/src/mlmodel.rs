@@ -69,7 +69,7 @@ pub enum Flavor {
         model_dir: PathBuf,
         /// `components/tokenizer` (`tokenizer.json`).
         tokenizer_dir: PathBuf,
-        /// The pipeline's task (`text-classification`).
+        /// The pipeline's task (`text-classification`, `feature-extraction`).
         task: String,
     },
 }
@@ -91,8 +91,17 @@ impl Flavor {
 /// The flavours served natively, in the order they are tried.
 pub const SERVED_FLAVORS: [&str; 5] = ["sklearn", "xgboost", "lightgbm", "onnx", "transformers"];
 
-/// The `transformers` tasks served (on candle), as `pipeline.task` names them.
-pub const TRANSFORMERS_TASKS: [&str; 1] = ["text-classification"];
+/// The `transformers` tasks served (on candle), as `pipeline.task` names them, with the pipeline class
+/// (`instance_type`) transformers builds for each.
+pub const TRANSFORMERS_TASKS: [&str; 2] = ["text-classification", "feature-extraction"];
+
+/// The pipeline class transformers builds for a served task.
+fn pipeline_class(task: &str) -> &'static str {
+    match task {
+        "feature-extraction" => "FeatureExtractionPipeline",
+        _ => "TextClassificationPipeline",
+    }
+}
 
 impl MlModel {
     /// Reads `dir/MLmodel` (or `dir` itself when it is the `MLmodel` file) and picks the flavour. A custom
@@ -137,6 +146,16 @@ impl MlModel {
             .filter_map(|k| k.as_str().map(str::to_owned))
             .collect();
         let flavor = choose(dir, flavors, &names)?;
+        if let Flavor::Transformers { task, .. } = &flavor
+            && doc
+                .get("metadata")
+                .is_some_and(|m| m.get("prompt_template").is_some_and(|t| !t.is_null()))
+        {
+            return Err(MlflowError::Unsupported(format!(
+                "the transformers model ({task}) was saved with a prompt_template, which pyfunc wraps every input \
+                 in; oxserve serves the pipeline on the texts as sent: log the model without prompt_template"
+            )));
+        }
         let signature = match doc.get("signature") {
             Some(s) if !s.is_null() => Some(Signature::from_mlmodel(s)?),
             _ => None,
@@ -274,7 +293,7 @@ fn choose(
     })
 }
 
-/// The `transformers` flavour: a text-classification pipeline whose weights and tokenizer are in the folder.
+/// The `transformers` flavour: a text-classification or feature-extraction pipeline whose weights and tokenizer are in the folder.
 fn transformers(
     dir: &Path,
     conf: &serde_yaml::Value,
@@ -282,20 +301,20 @@ fn transformers(
 ) -> Result<Flavor, MlflowError> {
     let unsupported = |m: String| Err(MlflowError::Unsupported(m));
     let task = text_field(conf, "task").unwrap_or_default();
-    if task == "feature-extraction" {
-        return unsupported(
-            "the transformers flavour's task `feature-extraction` is not served: its pyfunc answers the per-token \
-             hidden states of the first input, which the candle engine does not compute (it pools sentence \
-             embeddings). Serve the folder's `model/` with candle-server (task embeddings), or log the model with \
-             mlflow.sentence_transformers"
-                .into(),
-        );
-    }
     if !TRANSFORMERS_TASKS.contains(&task.as_str()) {
         return unsupported(format!(
             "the transformers flavour's task `{task}` is not served; oxserve serves {} (BERT, RoBERTa and \
-             DistilBERT sequence classifiers, on candle). Export the model to ONNX (mlflow.onnx) instead",
+             DistilBERT encoders, on candle). Export the model to ONNX (mlflow.onnx) instead",
             TRANSFORMERS_TASKS.join(", ")
+        ));
+    }
+    // `inference_task: llm/v1/embeddings` makes pyfunc answer OpenAI-style embedding objects (the first token
+    // of each text, with token counts), a shape of its own.
+    if let Some(inference_task) = text_field(conf, "inference_task") {
+        return unsupported(format!(
+            "the transformers model was saved with inference_task `{inference_task}`, whose pyfunc answers \
+             OpenAI-style objects; oxserve serves the plain {task} pipeline: log the model without `task=` \
+             (inference_task)"
         ));
     }
     if let Some(framework) = text_field(conf, "framework").filter(|f| f != "pt") {
@@ -304,10 +323,11 @@ fn transformers(
         ));
     }
     let instance = text_field(conf, "instance_type").unwrap_or_default();
-    if !instance.is_empty() && instance != "TextClassificationPipeline" {
+    let class = pipeline_class(&task);
+    if !instance.is_empty() && instance != class {
         return unsupported(format!(
             "the transformers pipeline is a `{instance}`, a class of its own (custom code) rather than \
-             transformers' TextClassificationPipeline; oxserve never runs a model's Python"
+             transformers' {class}; oxserve never runs a model's Python"
         ));
     }
     if conf.get("peft_adaptor").is_some() {

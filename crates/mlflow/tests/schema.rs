@@ -268,3 +268,46 @@ fn params_take_defaults_and_mlflow_conversions_and_wording() {
         assert_eq!(e.to_string(), want, "{body}");
     }
 }
+
+/// The feature-extraction fixture (written by `mlflow.transformers.save_model`) is a served transformers task;
+/// what would change pyfunc's answer (an `inference_task`, a `prompt_template`, a pipeline class of its own)
+/// is refused with the reason.
+#[test]
+fn transformers_feature_extraction_is_served_and_its_variants_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/cases/transformers_feature_extraction");
+    let text = std::fs::read_to_string(dir.join("MLmodel")).unwrap();
+    let m = MlModel::parse(&dir, &text).unwrap();
+    assert_eq!(
+        m.flavor,
+        Flavor::Transformers {
+            model_dir: dir.join("model"),
+            tokenizer_dir: dir.join("components").join("tokenizer"),
+            task: "feature-extraction".into(),
+        }
+    );
+    let refused = |text: String, want: &str| {
+        let e = MlModel::parse(&dir, &text).unwrap_err();
+        assert!(matches!(e, MlflowError::Unsupported(_)), "{e}");
+        assert!(e.to_string().contains(want), "{e}");
+    };
+    refused(
+        text.replace(
+            "    task: feature-extraction",
+            "    task: feature-extraction\n    inference_task: llm/v1/embeddings",
+        ),
+        "inference_task `llm/v1/embeddings`",
+    );
+    refused(
+        format!("{text}metadata:\n  prompt_template: 'Q: {{prompt}}'\n"),
+        "prompt_template",
+    );
+    refused(
+        text.replace("FeatureExtractionPipeline", "MyPipeline"),
+        "rather than transformers' FeatureExtractionPipeline",
+    );
+    refused(
+        text.replace("task: feature-extraction", "task: fill-mask"),
+        "task `fill-mask` is not served",
+    );
+}

@@ -76,7 +76,7 @@ pub fn load_dir(
     let mlmodel = MlModel::load(dir)?;
     let _ = LOADED.set(Loaded {
         mlflow_version: mlmodel.mlflow_version.clone(),
-        records: matches!(mlmodel.flavor, Flavor::Transformers { .. }),
+        records: matches!(&mlmodel.flavor, Flavor::Transformers { task, .. } if task != "feature-extraction"),
     });
     let mut params_engine: Option<Arc<dyn ParamsEngine>> = None;
     let (engine, outputs): (Arc<dyn Model>, Outputs) = match &mlmodel.flavor {
@@ -163,14 +163,21 @@ pub fn load_dir(
     })
 }
 
-/// The `transformers` flavour's engine: a text-classification pipeline on candle, answering pyfunc's DataFrame
-/// (`label`, `score`).
+/// The `transformers` flavour's engine on candle: a feature-extraction pipeline answers pyfunc's array (the
+/// first text's per-token hidden states); a text-classification one pyfunc's DataFrame (`label`, `score`).
 #[cfg(feature = "transformers")]
 fn transformers_engine(
     model_dir: &Path,
     tokenizer_dir: &Path,
-    _task: &str,
+    task: &str,
 ) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
+    if task == "feature-extraction" {
+        let m = transformers::FeatureExtractor::load(model_dir, tokenizer_dir)?;
+        return Ok((
+            Arc::new(m),
+            Outputs::Array(Some(transformers::HIDDEN_STATES.to_owned())),
+        ));
+    }
     let m = transformers::TextClassifier::load(model_dir, tokenizer_dir)?;
     let columns = vec![
         oxserve_candle::OUTPUT_LABEL.to_owned(),

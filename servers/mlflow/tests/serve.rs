@@ -134,6 +134,23 @@ async fn post(
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
+/// POSTs a JSON body.
+#[cfg(feature = "transformers")]
+async fn post_json(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
+    post(server, path, "application/json", body.to_string()).await
+}
+
+/// Sends one recorded `/invocations` body (`content_type`, `body`) as mlflow's helpers built it.
+async fn replay(server: &ServerProcess, inv: &Value) -> (u16, Value) {
+    post(
+        server,
+        "/invocations",
+        inv["content_type"].as_str().unwrap(),
+        inv["body"].as_str().unwrap().to_owned(),
+    )
+    .await
+}
+
 /// Every `/invocations` body mlflow's scoring server answered: the same status and numbers. Deliberate
 /// differences: a matrix under `inputs` / records under `instances` that pyfunc refuses for a column signature
 /// (or ONNX) are served positionally here, with `predict`'s numbers; a CSV row shorter than the header is
@@ -149,14 +166,7 @@ async fn invocations_answer_as_mlflow_scoring_server() {
             .contains("signature:");
         for inv in exp["invocations"].as_array().unwrap() {
             let kind = inv["kind"].as_str().unwrap();
-            let body = inv["body"].as_str().unwrap().to_owned();
-            let (status, answer) = post(
-                &server,
-                "/invocations",
-                inv["content_type"].as_str().unwrap(),
-                body,
-            )
-            .await;
+            let (status, answer) = replay(&server, inv).await;
             let theirs = inv["status"].as_u64().unwrap();
             match (kind, theirs) {
                 ("ragged_csv", _) => assert_eq!(status, 400, "{case} {kind}: {answer}"),
@@ -463,13 +473,7 @@ async fn transformers_text_classification_answers_pyfunc_records() {
     };
     for inv in exp["invocations"].as_array().unwrap() {
         let kind = inv["kind"].as_str().unwrap();
-        let (status, answer) = post(
-            &server,
-            "/invocations",
-            inv["content_type"].as_str().unwrap(),
-            inv["body"].as_str().unwrap().to_owned(),
-        )
-        .await;
+        let (status, answer) = replay(&server, inv).await;
         assert_eq!(status, 200, "{kind}: {answer}");
         close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
     }
@@ -512,16 +516,131 @@ fn transformers_flavour_names_the_binary_that_serves_it() {
     assert!(err.contains("`oxserve` binary"), "{err}");
 }
 
-/// A feature-extraction pipeline is refused with why (pyfunc's per-token answer) and what to do.
+/// Without candle the feature-extraction pipeline is refused as the text-classification one is, naming the
+/// binary that serves it.
+#[cfg(not(feature = "transformers"))]
 #[test]
-fn transformers_feature_extraction_is_refused_with_why() {
+fn transformers_feature_extraction_names_the_binary_that_serves_it() {
     let err = start_fails(&cases().join("transformers_feature_extraction"));
     assert!(
-        err.contains("task `feature-extraction` is not served"),
+        err.contains("the transformers flavour (feature-extraction) runs on the candle engine"),
         "{err}"
     );
-    assert!(err.contains("per-token hidden states"), "{err}");
-    assert!(err.contains("mlflow.sentence_transformers"), "{err}");
+    assert!(err.contains("`oxserve` binary"), "{err}");
+}
+
+/// Two nested arrays of the same shape whose numbers agree within float32 vs PyTorch rounding.
+#[cfg(feature = "transformers")]
+fn assert_states_close(what: &str, got: &Value, want: &Value) {
+    fn shape(v: &Value) -> Vec<usize> {
+        match v {
+            Value::Array(items) => {
+                let mut s = vec![items.len()];
+                s.extend(items.first().map(shape).unwrap_or_default());
+                s
+            }
+            _ => vec![],
+        }
+    }
+    assert_eq!(shape(got), shape(want), "{what}: shape");
+    let (g, w) = (numbers(got), numbers(want));
+    assert!(!w.is_empty(), "{what}: nothing to compare");
+    let worst = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    // Hidden states are LayerNorm outputs of order 1: float32 on candle and on PyTorch differ by ~1e-6.
+    assert!(worst <= 1e-5, "{what}: differs by {worst}");
+}
+
+/// The transformers flavour's feature-extraction pipeline on candle answers what its pyfunc answers: the FIRST
+/// text's per-token last hidden states (float64 `[tokens, hidden]`), for every `/invocations` body mlflow's
+/// scoring server answered (a list, one string, a DataFrame, CSV; params ignored without a params schema), over
+/// Seldon v1 (`ndarray` with `names`, and a bare row) and V2 (one BYTES input, FP64 `[tokens, hidden]`); numbers
+/// for the string column are read as strings, as mlflow's scoring server casts them; what pyfunc fails on (a
+/// text past the model's positions) is a 400.
+#[cfg(feature = "transformers")]
+#[tokio::test]
+async fn transformers_feature_extraction_answers_the_first_texts_token_states() {
+    let case = "transformers_feature_extraction";
+    let server = start(case).unwrap();
+    let exp = expected(case);
+    assert_eq!(exp["predict_dtype"], "float64");
+    for inv in exp["invocations"].as_array().unwrap() {
+        let kind = inv["kind"].as_str().unwrap();
+        let (status, answer) = replay(&server, inv).await;
+        if inv["status"] == 200 {
+            assert_eq!(status, 200, "{kind}: {answer}");
+            assert_states_close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
+        } else {
+            assert_eq!(status, 400, "{kind}: {answer} (mlflow: {})", inv["answer"]);
+            assert_eq!(answer["error_code"], "BAD_REQUEST", "{kind}: {answer}");
+        }
+    }
+    let texts: Vec<Value> = exp["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    // Seldon v1: the reply carries pyfunc's array.
+    let rows: Vec<Value> = texts.iter().map(|t| json!([t])).collect();
+    for (what, body) in [
+        (
+            "seldon names",
+            json!({"data": {"names": ["text"], "ndarray": rows}}),
+        ),
+        ("seldon rows", json!({"data": {"ndarray": rows}})),
+    ] {
+        let (status, reply) = post_json(&server, "/api/v1.0/predictions", &body).await;
+        assert_eq!(status, 200, "{what}: {reply}");
+        assert_states_close(what, &reply["data"]["ndarray"], &exp["predict"]);
+    }
+    let one = json!({"data": {"ndarray": [[exp["predict_single"]["input"]]]}});
+    let (status, reply) = post_json(&server, "/api/v1.0/predictions", &one).await;
+    assert_eq!(status, 200, "seldon one text: {reply}");
+    assert_states_close(
+        "seldon one text",
+        &reply["data"]["ndarray"],
+        &exp["predict_single"]["output"],
+    );
+    // V2: one BYTES input; the answer FP64 [tokens, hidden], flat.
+    let want = &exp["predict"];
+    let tokens = want.as_array().unwrap().len();
+    let hidden = want[0].as_array().unwrap().len();
+    for (what, shape) in [
+        ("v2", json!([texts.len()])),
+        ("v2 [N, 1]", json!([texts.len(), 1])),
+    ] {
+        let v2 = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": shape, "data": texts}]});
+        let (status, reply, _) = v2_infer(&server, &v2).await;
+        assert_eq!(status, 200, "{what}: {reply}");
+        let out = &reply["outputs"][0];
+        assert_eq!(out["datatype"], "FP64", "{what}: {reply}");
+        assert_eq!(out["shape"], json!([tokens, hidden]), "{what}: {reply}");
+        let rows: Vec<Value> = out["data"]
+            .as_array()
+            .unwrap()
+            .chunks(hidden)
+            .map(|c| Value::Array(c.to_vec()))
+            .collect();
+        assert_states_close(what, &Value::Array(rows), want);
+    }
+    let reversed: Vec<Value> = texts.iter().rev().cloned().collect();
+    let v2 = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": reversed}]});
+    let (status, reply, _) = v2_infer(&server, &v2).await;
+    assert_eq!(status, 200, "v2 reversed: {reply}");
+    let want = &exp["predict_frame_reversed"];
+    let width = want[0].as_array().unwrap().len();
+    let rows: Vec<Value> = reply["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .chunks(width)
+        .map(|c| Value::Array(c.to_vec()))
+        .collect();
+    assert_states_close("v2 reversed", &Value::Array(rows), want);
+    server.terminate().unwrap();
 }
 
 /// A hostile MLmodel cannot point the server outside its folder, and a folder without MLmodel says so.
