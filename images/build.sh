@@ -117,13 +117,10 @@ for s in "${servers[@]}"; do stage "$s"; done
 ((build_image)) || exit 0
 
 # --- the images ---------------------------------------------------------------------------------------------
-engine="${ENGINE:-}"
-if [ -z "$engine" ]; then
-  if command -v podman >/dev/null && podman ${PODMAN_FLAGS:-} info >/dev/null 2>&1; then engine=podman
-  elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker
-  else echo "build.sh: no working podman or docker (run scripts/install-image-tools.sh)" >&2; exit 3; fi
-fi
-eng=("$engine"); [ "$engine" = podman ] && eng+=(${PODMAN_FLAGS:-})
+# shellcheck source=images/lib.sh
+source "$repo/images/lib.sh"
+container_engine build.sh
+eng=("${ENG[@]}")
 for s in "${servers[@]}"; do
   if [[ "$tag" == *[:/]* ]]; then ref=$tag; else ref="$image_repo/$s:$tag"; fi
   old_id=$("${eng[@]}" image inspect --format '{{.Id}}' "$ref" 2>/dev/null || true)

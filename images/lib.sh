@@ -112,3 +112,15 @@ ro_bind() {
     { [ "$1" -ef "$2" ] || cp -a "$1/." "$2/"; } && chmod -R a-w "$2"
   fi
 }
+
+# container_engine WHO: sets ENG to the container engine's command (ENGINE=podman|docker, else podman, then docker,
+# whichever answers; podman with PODMAN_FLAGS); without one, says so as WHO and exits 3.
+container_engine() {
+  local engine="${ENGINE:-}"
+  if [ -z "$engine" ]; then
+    if command -v podman >/dev/null && podman ${PODMAN_FLAGS:-} info >/dev/null 2>&1; then engine=podman
+    elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker
+    else echo "$1: no working podman or docker (run scripts/install-image-tools.sh)" >&2; exit 3; fi
+  fi
+  ENG=("$engine"); [ "$engine" = podman ] && ENG+=(${PODMAN_FLAGS:-})
+}

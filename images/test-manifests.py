@@ -17,6 +17,7 @@ Many models: Seldon Core 2's ServerConfig / Server / Models (the spec fields of 
 named `mlserver` on the agent's ports and models folder; capabilities only what oxserve serves, every sample Model's
 requirements among them), KServe ModelMesh's ServingRuntime (multiModel, built-in `mlserver` adapter on oxserve's
 gRPC port) and a multi-model InferenceService + TrainedModel on an oxserve runtime that starts with no model.
+A user's Model.py image from the Python builder (python-iris) is a MODEL node of the folder's SERVICE_TYPE.
 
 Needs PyYAML: run scripts/install-image-tools.sh (it fills .venv-images); this script re-runs itself there.
 Prints `N passed, N failed`; exits 1 on any failure.
@@ -505,6 +506,24 @@ def graph_deployment(file, node_type, binary, children):
         assert "oxserve" in image, f"{child['implementation']} runs {image}, not an oxserve image"
 
 
+def python_component_deployment():
+    """The user's Model.py image (images/python-builder) as a graph node: the node's type is the folder's
+    SERVICE_TYPE, no implementation, and the container of its name runs the image's own CMD (the s2i run script)."""
+    dep, = load("python-iris-seldondeployment.yaml")
+    assert dep["apiVersion"] == "machinelearning.seldon.io/v1" and dep["kind"] == "SeldonDeployment", dep["kind"]
+    predictor, = dep["spec"]["predictors"]
+    graph = predictor["graph"]
+    folder = REPO / "examples" / "python-iris"
+    env = dict(line.split("=", 1) for line in (folder / ".s2i" / "environment").read_text().split())
+    assert graph.get("type") == env["SERVICE_TYPE"], (graph.get("type"), env)
+    assert (folder / f"{env['MODEL_NAME']}.py").exists(), env["MODEL_NAME"]
+    assert "implementation" not in graph and "modelUri" not in graph, graph
+    containers = [c for spec in predictor["componentSpecs"] for c in spec["spec"]["containers"]]
+    container, = [c for c in containers if c["name"] == graph["name"]]
+    assert IMAGE_REF.match(container["image"]), container["image"]
+    assert "command" not in container and "args" not in container, "the image's CMD is the s2i run script"
+
+
 for name, fn in [
     ("seldon-config is the operator's ConfigMap", config_map_identity),
     ("seldon-config keys hold JSON", config_map_keys_are_json),
@@ -537,6 +556,7 @@ for name, fn in [
      sc2_server_and_models_place_on_oxserve),
     ("KServe ModelMesh ServingRuntime: multiModel, built-in mlserver adapter on oxserve's gRPC port", modelmesh_runtime),
     ("KServe multi-model InferenceService + TrainedModel on oxserve", kserve_multimodel_example),
+    ("python-iris: the user's Model.py image (images/python-builder) as a MODEL node", python_component_deployment),
     *[(f"{file}: a {t} from examples/components over oxserve models", lambda f=file, g=g: graph_deployment(f, *g))
       for file, g in GRAPHS.items() for t in [g[0]]],
 ]:

@@ -7,12 +7,15 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export CARGO_TERM_COLOR=never
 export OXSERVE_REQUIRE_PEERS=1
+# A run from a clean clone gains nothing from incremental compilation's caches (it only writes them) and links
+# fewer, larger objects without it.
+export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 # The installers are network- and disk-bound: they run in the background while fmt and clippy compile, and the
 # tests wait for them. Three chains, because apt-get and dpkg allow one caller at a time.
-step "installing peers, ONNX Runtime, MiniLM, Chromium, podman (in the background)"
+step "installing peers, ONNX Runtime, MiniLM, Chromium, podman, the Python builder's .debs and wheels (in the background)"
 logs="$repo/target/ci-install"
 mkdir -p "$logs"
 (scripts/install-peers.sh && scripts/install-storage-peers.sh && scripts/install-tfserving-peers.sh &&
@@ -20,7 +23,7 @@ mkdir -p "$logs"
 python_pid=$!
 (scripts/fetch-onnxruntime.sh && scripts/fetch-minilm.sh) >"$logs/wheels.log" 2>&1 &
 wheels_pid=$!
-(scripts/install-browser.sh && scripts/install-image-tools.sh) >"$logs/system.log" 2>&1 &
+(scripts/install-browser.sh && scripts/install-image-tools.sh && images/python-builder/fetch.sh) >"$logs/system.log" 2>&1 &
 system_pid=$!
 # wait_for PID NAME: prints the chain's log; a failed chain fails the run.
 wait_for() {
@@ -73,6 +76,9 @@ step "images: build, unpack, run under chroot"
 wait "$images_pid" || echo "(the background image build failed; the image test builds again and reports)"
 tail -n 3 "$logs/images-build.log"
 images/test-images.sh
+
+step "Python builder image: examples/python-iris built FROM it, run under chroot"
+images/test-python-image.sh
 
 step "pickle reader fuzz run"
 FUZZ_SECS=30 scripts/fuzz-pickle.sh

@@ -1026,6 +1026,63 @@ fn mlserver_input_content_types_base64_datetime_str() {
     );
 }
 
+/// MLServer's `pd_json` (its pandas codec's JSON column): under a `pd` request each element is one JSON value
+/// and the column takes their kind; outside one it is ignored, as MLServer reads it in the pandas codec only.
+#[test]
+fn pandas_json_columns_are_typed_by_their_values() {
+    let d = rest(
+        r#"{"parameters":{"content_type":"pd"},"inputs":[
+        {"name":"age","shape":[3],"datatype":"BYTES","parameters":{"content_type":"pd_json"},"data":["1.5","null","2"]},
+        {"name":"n","shape":[3],"datatype":"BYTES","parameters":{"content_type":"pd_json"},"data":["1","2","3"]},
+        {"name":"color","shape":[3],"datatype":"BYTES","parameters":{"content_type":"pd_json"},"data":["\"red\"","null","\"blue\""]},
+        {"name":"ok","shape":[3],"datatype":"BYTES","parameters":{"content_type":"pd_json"},"data":["true","false",null]}]}"#,
+    )
+    .unwrap();
+    let inputs = &d.request.inputs;
+    match inputs[0].tensor.data() {
+        TensorData::F64(v) => assert!(v[0] == 1.5 && v[1].is_nan() && v[2] == 2.0, "{v:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inputs[1].tensor.data(), &TensorData::I64(vec![1, 2, 3]));
+    assert_eq!(
+        inputs[2].tensor.data(),
+        &TensorData::Bytes(vec![b"red".to_vec(), Vec::new(), b"blue".to_vec()])
+    );
+    assert_eq!(inputs[2].tensor.missing(), Some(&[false, true, false][..]));
+    assert_eq!(
+        inputs[3].tensor.data(),
+        &TensorData::Bool(vec![true, false, false])
+    );
+    assert_eq!(inputs[3].tensor.missing(), Some(&[false, false, true][..]));
+
+    let mixed = r#"{"parameters":{"content_type":"pd"},"inputs":[{"name":"c","shape":[2],"datatype":"BYTES",
+        "parameters":{"content_type":"pd_json"},"data":["1","\"a\""]}]}"#;
+    assert_eq!(
+        rest(mixed).unwrap_err().to_string(),
+        "input `c`: element 1 (\"\\\"a\\\"\") is not of the same kind as the column's first value (numbers, \
+         strings or booleans) (content type `pd_json`)"
+    );
+    let list = r#"{"parameters":{"content_type":"pd"},"inputs":[{"name":"c","shape":[1],"datatype":"BYTES",
+        "parameters":{"content_type":"pd_json"},"data":["[1,2]"]}]}"#;
+    assert!(matches!(
+        rest(list),
+        Err(V2Error::CodecValue {
+            content_type: "pd_json",
+            index: 0,
+            ..
+        })
+    ));
+    // Without a `pd` request the column stays the strings it was sent as.
+    let plain = rest(
+        r#"{"inputs":[{"name":"c","shape":[1],"datatype":"BYTES","parameters":{"content_type":"pd_json"},"data":["1"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        plain.request.inputs[0].tensor.data(),
+        &TensorData::Bytes(vec![b"1".to_vec()])
+    );
+}
+
 #[test]
 fn bytes_null_is_a_missing_string() {
     let d = rest(

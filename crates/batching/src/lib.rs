@@ -247,6 +247,15 @@ impl Model for BatchingModel {
         self.inner.output_content_type()
     }
 
+    fn accepts_table(&self) -> bool {
+        // A table is one 1-D input per column: its rows merge and split as any batch does (masks included).
+        self.inner.accepts_table()
+    }
+
+    fn takes_request_parameters(&self) -> bool {
+        self.inner.takes_request_parameters()
+    }
+
     fn runs_inline(&self) -> bool {
         // A batched `predict` blocks on the queue: never on an async worker.
         self.queue.is_none() && self.inner.runs_inline()

@@ -90,7 +90,18 @@ fn concat(parts: &[&Tensor]) -> Result<Tensor, TensorError> {
         TensorData::F64(_) => gather!(parts, F64, |x: &f64| *x),
         TensorData::Bytes(_) => gather!(parts, Bytes, |x: &Vec<u8>| x.clone()),
     };
-    Tensor::new(shape, data)
+    // A table's string or boolean column carries its `null`s as a mask: the merged column keeps each part's.
+    let missing = parts.iter().any(|t| t.missing().is_some()).then(|| {
+        let mut mask = Vec::with_capacity(data.len());
+        for t in parts {
+            match t.missing() {
+                Some(m) => mask.extend_from_slice(m),
+                None => mask.resize(mask.len() + t.len(), false),
+            }
+        }
+        mask
+    });
+    Ok(Tensor::new(shape, data)?.with_missing(missing))
 }
 
 /// Splits every output of a merged call back into one response per request, by the requests' row counts.
@@ -103,6 +114,7 @@ pub(crate) fn split(response: PredictResponse, rows: &[usize]) -> Option<Vec<Pre
         if output.tensor.shape().first() != Some(&total) {
             return None;
         }
+        let missing = output.tensor.missing().map(<[bool]>::to_vec);
         let (shape, data) = output.tensor.into_parts();
         let stride: usize = shape.get(1..).map_or(1, |rest| rest.iter().product());
         let mut start = 0;
@@ -112,11 +124,17 @@ pub(crate) fn split(response: PredictResponse, rows: &[usize]) -> Option<Vec<Pre
                 *d0 = n;
             }
             let range = start * stride..(start + n) * stride;
+            let part_missing = match &missing {
+                Some(mask) => Some(mask.get(range.clone())?.to_vec()),
+                None => None,
+            };
             let sliced = slice(&data, range)?;
             start += n;
             part.outputs.push(NamedTensor::new(
                 output.name.clone(),
-                Tensor::new(part_shape, sliced).ok()?,
+                Tensor::new(part_shape, sliced)
+                    .ok()?
+                    .with_missing(part_missing),
             ));
         }
     }

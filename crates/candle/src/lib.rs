@@ -191,6 +191,16 @@ impl CandleModel {
     /// Loads the model in `dir`: an MLP when `mlp.json` is there, else a text encoder from `config.json`.
     /// A single weights file may be given instead of a folder only for an MLP's folder layout.
     pub fn load(dir: &Path, options: LoadOptions) -> Result<Self, CandleError> {
+        Self::load_with_tokenizer(dir, dir, options)
+    }
+
+    /// As [`CandleModel::load`], with a text model's `tokenizer.json` read from `tokenizer_dir` (an MLflow
+    /// `transformers` folder keeps the model in `model/` and the tokenizer in `components/tokenizer/`).
+    pub fn load_with_tokenizer(
+        dir: &Path,
+        tokenizer_dir: &Path,
+        options: LoadOptions,
+    ) -> Result<Self, CandleError> {
         let dev = device();
         if dir.join(MLP_CONFIG).is_file() {
             let mlp = mlp::Mlp::load(dir, &dev)?;
@@ -228,7 +238,14 @@ impl CandleModel {
             Task::Embeddings
         });
         let classify = task == Task::Classification;
-        let encoder = TextEncoder::load(dir, &config, classify, options.normalize, &dev)?;
+        let encoder = TextEncoder::load(
+            dir,
+            tokenizer_dir,
+            &config,
+            classify,
+            options.normalize,
+            &dev,
+        )?;
         let input = TensorSpec::new(TEXT_INPUT, DataType::Bytes, vec![-1]);
         let (outputs, labels, sigmoid) = if classify {
             let n = probe_labels(&encoder)?;

@@ -279,9 +279,11 @@ fn linear(vb: &VarBuilder, name: &str) -> candle_core::Result<Linear> {
 }
 
 impl TextEncoder {
-    /// Loads an encoder from `dir`; `classify` picks the head, `normalize` overrides the pipeline's.
+    /// Loads an encoder from `dir` (its tokenizer from `tokenizer_dir`); `classify` picks the head, `normalize`
+    /// overrides the pipeline's.
     pub(crate) fn load(
         dir: &Path,
+        tokenizer_dir: &Path,
         config: &HfConfig,
         classify: bool,
         normalize: Option<bool>,
@@ -364,7 +366,7 @@ impl TextEncoder {
         let max_len = pipeline
             .max_seq_length
             .map_or(max_positions, |m| m.min(max_positions));
-        let tokenizer = load_tokenizer(dir, max_len, config.pad_token_id)?;
+        let tokenizer = load_tokenizer(tokenizer_dir, max_len, config.pad_token_id)?;
         Ok(TextEncoder {
             tokenizer,
             body,

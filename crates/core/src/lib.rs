@@ -5,13 +5,15 @@
 //! with strings become, the [`Model`] trait a server implements, and the
 //! [`ModelError`] a model returns. Nothing here knows HTTP, gRPC or a wire format.
 
+mod categorical;
 mod model;
 mod table;
 mod tensor;
 
+pub use categorical::{Categories, FeatureEncoder, FeatureKind, UnseenCategory};
 pub use model::{
     Features, Model, ModelError, ModelMetadata, NamedTensor, PredictFuture, PredictRequest,
-    PredictResponse, Submission, TensorSpec,
+    PredictResponse, REQUEST_PARAMETERS_INPUT, Submission, TensorSpec,
 };
 pub use table::{Column, ColumnData, Table, TableError};
 pub use tensor::{DataType, Tensor, TensorData, TensorError};

@@ -129,6 +129,9 @@ impl PredictRequest {
     }
 }
 
+/// The input a model that [takes request parameters](Model::takes_request_parameters) finds them in.
+pub const REQUEST_PARAMETERS_INPUT: &str = "oxserve.request_parameters";
+
 /// What a model returns: one or more named output tensors, each with the batch as its first dimension.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PredictResponse {
@@ -245,6 +248,16 @@ pub trait Model: Send + Sync + 'static {
     /// named columns and records as one input per column; an all-numeric request without names still comes as
     /// one matrix. Default `false`: such requests are refused as not numeric.
     fn accepts_table(&self) -> bool {
+        false
+    }
+
+    /// Whether the model reads a V2 request's own `parameters` (MLServer's MLflow runtime hands the ones it does
+    /// not know itself to pyfunc as `params`). When `true`, the V2 routes append the request's parameters, less
+    /// `content_type` and `headers`, as one more input named [`REQUEST_PARAMETERS_INPUT`]: a 0-d BYTES tensor
+    /// holding their JSON object, present only when there are some. 0-d, it keeps the request out of adaptive
+    /// batches (requests with different parameters never merge). Default `false`: parameters stay with the
+    /// protocol.
+    fn takes_request_parameters(&self) -> bool {
         false
     }
 

@@ -118,6 +118,61 @@ pub enum TableError {
     /// A string that is not UTF-8.
     #[error("column `{0}` holds bytes that are not UTF-8 text")]
     NotUtf8(String),
+    /// The table's columns are not the ones the model was fitted with (scikit-learn's wording).
+    #[error(
+        "The feature names should match those that were passed during fit; {} (fitted on {})",
+        names_mismatch(missing, unexpected),
+        quoted(fitted)
+    )]
+    Names {
+        /// Fitted columns the table lacks.
+        missing: Vec<String>,
+        /// Columns of the table the model was not fitted with.
+        unexpected: Vec<String>,
+        /// The fitted columns, in order.
+        fitted: Vec<String>,
+    },
+    /// A positional table with the wrong number of columns.
+    #[error("X has {got} features, but the model is expecting {want} features as input")]
+    ColumnCount {
+        /// The table's columns.
+        got: usize,
+        /// The model's features.
+        want: usize,
+    },
+    /// A category the model was not trained on, where the library refuses one (XGBoost's wording).
+    #[error("Found a category not in the training set for column `{column}`: `{value}`")]
+    UnknownCategory {
+        /// The column.
+        column: String,
+        /// The value.
+        value: String,
+    },
+    /// Strings in a categorical column whose categories the model file does not record.
+    #[error(
+        "column `{0}` holds strings, but the model file records no categories for it (XGBoost before 3.1, or \
+         LightGBM without `pandas_categorical`); send the integer category codes the model was trained on"
+    )]
+    NoCategories(String),
+}
+
+fn names_mismatch(missing: &[String], unexpected: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing columns: {}", quoted(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!(
+            "columns the model was not fitted with: {}",
+            quoted(unexpected)
+        ));
+    }
+    parts.join("; ")
+}
+
+fn quoted(names: &[String]) -> String {
+    let list: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", list.join(", "))
 }
 
 /// A table: named, typed columns of equal length.
@@ -179,6 +234,50 @@ impl Table {
     /// Column `i`.
     pub fn column_at(&self, i: usize) -> Option<&Column> {
         self.columns.get(i)
+    }
+
+    /// The table with the columns `names` (a model's fitted feature names), in that order, as scikit-learn
+    /// checks a DataFrame: a missing column or one the model was not fitted with is [`TableError::Names`]; a
+    /// positional table (columns `0`, `1`, ...: an array without names) is taken in order and renamed, when it
+    /// has as many columns ([`TableError::ColumnCount`] otherwise).
+    pub fn align(&self, names: &[String]) -> Result<Table, TableError> {
+        if self.is_positional() {
+            if self.columns.len() != names.len() {
+                return Err(TableError::ColumnCount {
+                    got: self.columns.len(),
+                    want: names.len(),
+                });
+            }
+            let renamed = self
+                .columns
+                .iter()
+                .zip(names)
+                .map(|(c, n)| Column::new(n.clone(), c.data.clone()))
+                .collect();
+            return Table::new(renamed);
+        }
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| self.column(n).is_none())
+            .cloned()
+            .collect();
+        let unexpected: Vec<String> = self
+            .names()
+            .filter(|n| !names.iter().any(|m| m == n))
+            .map(String::from)
+            .collect();
+        if !missing.is_empty() || !unexpected.is_empty() {
+            return Err(TableError::Names {
+                missing,
+                unexpected,
+                fitted: names.to_vec(),
+            });
+        }
+        let columns = names
+            .iter()
+            .filter_map(|n| self.column(n).cloned())
+            .collect();
+        Table::new(columns)
     }
 
     /// Whether the names are positional (`0`, `1`, ... in order): the table came from an array without names,

@@ -8,6 +8,7 @@
 //! mode) divides the transformed output's input by the iterations used; the raw score stays the sum, as LightGBM's
 //! `raw_score=True` returns it.
 
+use oxserve_core::{Categories, FeatureKind};
 use oxserve_trees::{CategorySplit, Ensemble, Missing, RawNode, RawTree, Rules};
 pub use oxserve_trees::{Output, Rows};
 
@@ -89,6 +90,8 @@ pub struct Booster {
     feature_names: Vec<String>,
     feature_types: Vec<String>,
     pandas_categorical: Option<String>,
+    /// How each feature reads a table (categorical ones with their `pandas_categorical` list when it maps).
+    feature_kinds: Vec<FeatureKind>,
 }
 
 /// The kind of one `feature_infos` entry: LightGBM writes `[min:max]` for a numerical feature, `none` for one
@@ -101,6 +104,82 @@ fn feature_type(info: &str) -> String {
         "numerical"
     }
     .to_string()
+}
+
+/// The categorical features: the `[categorical_feature: 1,3]` parameter line when the file has one that reads,
+/// else the features whose `feature_infos` entry lists categories.
+fn categorical_features(tail: &str, feature_types: &[String], n_features: usize) -> Vec<usize> {
+    let listed = tail
+        .lines()
+        .find_map(|l| l.strip_prefix("[categorical_feature:"))
+        .and_then(|l| l.trim().strip_suffix(']'))
+        .map(str::trim)
+        .and_then(|l| {
+            if l.is_empty() {
+                return Some(Vec::new());
+            }
+            l.split(',')
+                .map(|i| i.trim().parse::<usize>().ok().filter(|&i| i < n_features))
+                .collect::<Option<Vec<usize>>>()
+        });
+    listed.unwrap_or_else(|| {
+        feature_types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| *t == "categorical")
+            .map(|(i, _)| i)
+            .collect()
+    })
+}
+
+/// Each feature's kind, the `pandas_categorical` lists (JSON, as `json.dumps` wrote them) paired in order with
+/// the categorical features when there are as many.
+fn feature_kinds(
+    n_features: usize,
+    categorical: &[usize],
+    pandas_categorical: Option<&str>,
+) -> Result<Vec<FeatureKind>, LgbError> {
+    // A list of other values (booleans, mixed types) leaves its feature on codes only.
+    let lists: Vec<Option<Categories>> = match pandas_categorical {
+        None => Vec::new(),
+        Some(text) => {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| bad(format!("pandas_categorical is not JSON: {e}")))?;
+            let lists = value
+                .as_array()
+                .ok_or_else(|| bad("pandas_categorical is not a list"))?;
+            lists
+                .iter()
+                .map(|list| {
+                    let items = list.as_array()?;
+                    if let Some(strings) = items
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                    {
+                        return Some(Categories::Str(strings));
+                    }
+                    items
+                        .iter()
+                        .map(serde_json::Value::as_f64)
+                        .collect::<Option<Vec<_>>>()
+                        .map(Categories::Num)
+                })
+                .collect()
+        }
+    };
+    let paired = lists.len() == categorical.len();
+    let mut kinds = vec![FeatureKind::Numeric; n_features];
+    for (k, &f) in categorical.iter().enumerate() {
+        if let Some(kind) = kinds.get_mut(f) {
+            *kind = FeatureKind::Categorical(if paired {
+                lists.get(k).cloned().flatten()
+            } else {
+                None
+            });
+        }
+    }
+    Ok(kinds)
 }
 
 /// Largest counts accepted from a header (hostile files declare more).
@@ -219,7 +298,7 @@ impl Booster {
             .get("feature_names")
             .map(|s| s.split_ascii_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
-        let feature_types = header
+        let feature_types: Vec<String> = header
             .get("feature_infos")
             .map(|s| s.split_ascii_whitespace().map(feature_type).collect())
             .unwrap_or_default();
@@ -246,6 +325,8 @@ impl Booster {
             .find_map(|l| l.strip_prefix("pandas_categorical:"))
             .map(str::to_string)
             .filter(|s| s != "null");
+        let categorical = categorical_features(tail, &feature_types, n_features);
+        let feature_kinds = feature_kinds(n_features, &categorical, pandas_categorical.as_deref())?;
         Ok(Booster {
             objective,
             link,
@@ -259,6 +340,7 @@ impl Booster {
             feature_names,
             feature_types,
             pandas_categorical,
+            feature_kinds,
         })
     }
 
@@ -312,6 +394,15 @@ impl Booster {
     /// The `pandas_categorical` line (JSON) when the model was trained on a DataFrame with categories.
     pub fn pandas_categorical(&self) -> Option<&str> {
         self.pandas_categorical.as_deref()
+    }
+
+    /// How each feature reads a request's table: the categorical features (the `categorical_feature` parameter
+    /// the file records, else the ones `feature_infos` lists categories for) with their categories from
+    /// `pandas_categorical` when the model was trained on a DataFrame (its k-th list belongs to the k-th
+    /// categorical feature, as `_data_from_pandas` pairs them; when the counts differ, as when an ordered pandas
+    /// category was trained as a number, no list is assigned and the features take codes only); the rest numeric.
+    pub fn feature_kinds(&self) -> &[FeatureKind] {
+        &self.feature_kinds
     }
 
     fn iterations(&self, opts: &Predict) -> Result<(usize, usize), LgbError> {

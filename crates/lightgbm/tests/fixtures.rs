@@ -120,3 +120,42 @@ fn shared_corpus() {
         }
     }
 }
+
+/// DataFrame-trained models with `category` columns (`fixtures/tables`, LightGBM 4.7 with pandas): the categories
+/// from `pandas_categorical` paired with the categorical features, and a table of the records (strings, integer
+/// categories, missing values, an unseen category and an unseen size, both NaN as in `_data_from_pandas`;
+/// columns by name) predicting as `Booster.predict` on the DataFrame.
+#[test]
+fn tables_with_category_columns_predict_as_on_the_dataframe() {
+    use oxserve_core::{Categories, FeatureEncoder, FeatureKind, UnseenCategory};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tables");
+    for case in ["binary", "multiclass"] {
+        let exp: Value = read_json(&dir.join(case).join("expected.json"));
+        let b = Booster::load(&std::fs::read(dir.join(case).join("model.txt")).unwrap()).unwrap();
+        let colors = ["blue", "gray", "green", "red", "ünïcode"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            b.feature_kinds(),
+            [
+                FeatureKind::Numeric,
+                FeatureKind::Categorical(Some(Categories::Str(colors))),
+                FeatureKind::Numeric,
+                FeatureKind::Categorical(Some(Categories::Num(vec![10.0, 20.0, 30.0]))),
+                FeatureKind::Numeric,
+            ],
+            "{case}"
+        );
+        let encoder = FeatureEncoder::new(
+            b.n_features(),
+            b.feature_names(),
+            b.feature_kinds(),
+            UnseenCategory::Missing,
+        );
+        let x = encoder
+            .encode(&support::table_of_records(&exp["records"]))
+            .unwrap();
+        let got = b.predict(Rows::F64(&x), &Predict::default()).unwrap();
+        close(&got.values, &flat(&exp["predict"]), 1e-12, 1e-12, case).unwrap();
+    }
+}

@@ -10,8 +10,10 @@
 //!   ([`signature::enforce_table`]: columns by name, or by position when unnamed; double, float, long, integer,
 //!   boolean and string columns; MLflow's conversions; its wording for missing columns and wrong types), and
 //!   the output pyfunc answers, named as the output signature names it. [`Signature::enforce_params`] checks a
-//!   request's `params` against the params schema (mlflow.sklearn's and mlflow.lightgbm's wrappers take them and
-//!   ignore them; mlflow.xgboost's passes them to `predict` as keyword arguments, not applied here yet).
+//!   request's `params` against the params schema (they come from `/invocations` bodies and V2 requests'
+//!   `parameters`, as MLServer's MLflow runtime passes them); mlflow.sklearn's and mlflow.lightgbm's wrappers take
+//!   them and ignore them; mlflow.xgboost's passes them to `predict` as keyword arguments, which the server applies
+//!   through a [`ParamsEngine`].
 //! - [`scoring`] parses MLflow's scoring protocol (`/invocations`: `dataframe_split`, `dataframe_records`,
 //!   `instances`, `inputs`, `text/csv`) into a [`Frame`] and writes `{"predictions": …}`.
 //!
@@ -28,11 +30,11 @@ use std::sync::Arc;
 
 use oxserve_core::{
     DataType, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest, PredictResponse,
-    Tensor, TensorData, TensorSpec,
+    REQUEST_PARAMETERS_INPUT, Tensor, TensorData, TensorSpec,
 };
 
 pub use frame::{Cell, Column, Frame};
-pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS};
+pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS, TRANSFORMERS_TASKS};
 pub use signature::{ColType, Signature};
 
 /// Why an MLflow model or request was refused.
@@ -57,7 +59,7 @@ pub enum MlflowError {
     /// No flavour this server reads.
     #[error(
         "no flavour this server serves in MLmodel (it has: {flavors}; python_function loader_module `{loader}`); \
-         served natively: sklearn, xgboost, lightgbm, onnx. Log the model with one of those flavours, or export it \
+         served natively: sklearn, xgboost, lightgbm, onnx, transformers (text-classification). Log the model with one of those flavours, or export it \
          to ONNX"
     )]
     UnsupportedFlavor {
@@ -94,10 +96,31 @@ pub enum Outputs {
     Array(Option<String>),
     /// pyfunc answers a DataFrame of every engine output (ONNX), each named as the engine names it.
     Columns(Vec<String>),
+    /// pyfunc answers a DataFrame of these engine outputs whatever the input's form (the transformers
+    /// pipelines): `/invocations` writes it as records.
+    Records(Vec<String>),
+}
+
+/// pyfunc's `params` once checked: each declared param converted to its type or its default.
+pub type Params = serde_json::Map<String, serde_json::Value>;
+
+/// An engine that applies pyfunc's `params` itself, as mlflow.xgboost's wrapper passes them to the model's
+/// `predict` as keyword arguments. A flavour without one takes `params` and ignores them, as mlflow.sklearn's
+/// and mlflow.lightgbm's wrappers do.
+pub trait ParamsEngine: Send + Sync {
+    /// Predicts `request` (what the engine's [`Model::predict`] takes) with `params`, already checked against
+    /// the signature's params schema and never empty. A param the flavour's `predict` does not take, or a value
+    /// it refuses, is [`ModelError::BadInput`] with the library's words.
+    fn predict_with_params(
+        &self,
+        request: PredictRequest,
+        params: &Params,
+    ) -> Result<PredictResponse, ModelError>;
 }
 
 /// An MLflow model: an engine behind pyfunc's input handling.
 pub struct MlflowModel {
+    params_engine: Option<Arc<dyn ParamsEngine>>,
     engine: Arc<dyn Model>,
     engine_input: String,
     engine_tables: bool,
@@ -166,7 +189,7 @@ impl MlflowModel {
                     ..spec
                 }]
             }
-            Outputs::Columns(_) => engine_meta.outputs.clone(),
+            Outputs::Columns(_) | Outputs::Records(_) => engine_meta.outputs.clone(),
         };
         let metadata = ModelMetadata {
             platform: format!("mlflow_{}", engine_meta.platform),
@@ -174,6 +197,7 @@ impl MlflowModel {
             outputs: outputs_meta,
         };
         MlflowModel {
+            params_engine: None,
             engine_tables: engine.accepts_table(),
             engine,
             engine_input,
@@ -184,18 +208,55 @@ impl MlflowModel {
         }
     }
 
+    /// The engine applies `params` through `engine` (mlflow.xgboost); without one they are checked and dropped.
+    pub fn with_params_engine(mut self, engine: Arc<dyn ParamsEngine>) -> Self {
+        self.params_engine = Some(engine);
+        self
+    }
+
     /// The signature the model was saved with.
     pub fn signature(&self) -> Option<&Signature> {
         self.signature.as_ref()
     }
 
-    /// Runs pyfunc's `predict` on a table: the signature enforced, the engine called, its answer as
-    /// `/invocations` writes it (one array named [`scoring::PREDICTIONS`], or the DataFrame's columns).
-    pub fn predict_frame(&self, frame: &Frame) -> Result<Vec<NamedTensor>, ModelError> {
+    /// A request's `params` as pyfunc's `_validate_params` takes them: checked and converted against the
+    /// signature's params schema, defaults filled ([`Signature::enforce_params`]); without a params schema every
+    /// param is ignored, as MLflow ignores them (with a warning). A wrong type or shape is MLflow's message.
+    pub fn check_params(&self, given: Option<&Params>) -> Result<Params, ModelError> {
+        let declared = self.signature.as_ref().filter(|s| !s.params.is_empty());
+        let Some(sig) = declared else {
+            if given.is_some_and(|g| !g.is_empty()) {
+                tracing::warn!(
+                    "the model's signature defines no params schema; the request's params are ignored, as \
+                     MLflow ignores them"
+                );
+            }
+            return Ok(Params::new());
+        };
+        let (params, ignored) = sig.enforce_params(given)?;
+        if !ignored.is_empty() {
+            tracing::warn!(
+                ?ignored,
+                "params the signature does not declare are ignored, as MLflow ignores them"
+            );
+        }
+        Ok(params)
+    }
+
+    /// Runs pyfunc's `predict` on a table with the request's `params`: the signature enforced on the input,
+    /// then on `params` ([`MlflowModel::check_params`]), in pyfunc's order; the engine called (with the params
+    /// where the flavour applies them); its answer as `/invocations` writes it (one array named
+    /// [`scoring::PREDICTIONS`], or the DataFrame's columns).
+    pub fn predict_frame(
+        &self,
+        frame: &Frame,
+        given: Option<&Params>,
+    ) -> Result<Vec<NamedTensor>, ModelError> {
         let table = signature::enforce_table(self.signature.as_ref(), frame)?;
+        let params = self.check_params(given)?;
         let asked = match &self.outputs {
             Outputs::Array(name) => name.iter().cloned().collect(),
-            Outputs::Columns(names) => names.clone(),
+            Outputs::Columns(names) | Outputs::Records(names) => names.clone(),
         };
         // A model that reads tables gets named columns as pyfunc hands it a DataFrame; positional numbers stay
         // the matrix they are (a numpy array).
@@ -216,7 +277,10 @@ impl MlflowModel {
                 outputs: asked,
             }
         };
-        let reply = self.engine.predict(request)?;
+        let reply = match &self.params_engine {
+            Some(engine) if !params.is_empty() => engine.predict_with_params(request, &params)?,
+            _ => self.engine.predict(request)?,
+        };
         Ok(match &self.outputs {
             Outputs::Array(_) => reply
                 .outputs
@@ -224,8 +288,54 @@ impl MlflowModel {
                 .take(1)
                 .map(|o| NamedTensor::new(scoring::PREDICTIONS, o.tensor))
                 .collect(),
-            Outputs::Columns(_) => reply.outputs,
+            Outputs::Columns(_) | Outputs::Records(_) => reply.outputs,
         })
+    }
+}
+
+/// The outputs a request asked for by name, in its order (all of them when it names none); an unknown name is
+/// the metadata's error.
+pub fn pick_outputs(
+    mut outputs: Vec<NamedTensor>,
+    asked: &[String],
+    metadata: &ModelMetadata,
+) -> Result<PredictResponse, ModelError> {
+    if asked.is_empty() {
+        return Ok(PredictResponse { outputs });
+    }
+    let mut picked = Vec::with_capacity(asked.len());
+    for name in asked {
+        let at = outputs
+            .iter()
+            .position(|o| &o.name == name)
+            .ok_or_else(|| metadata.unknown_output(name))?;
+        picked.push(outputs.swap_remove(at));
+    }
+    Ok(PredictResponse { outputs: picked })
+}
+
+/// Removes the request's parameters input ([`REQUEST_PARAMETERS_INPUT`]) and reads its JSON object.
+fn take_params(inputs: &mut Vec<NamedTensor>) -> Result<Option<Params>, ModelError> {
+    let Some(at) = inputs
+        .iter()
+        .position(|i| i.name == REQUEST_PARAMETERS_INPUT)
+    else {
+        return Ok(None);
+    };
+    let input = inputs.remove(at);
+    let text = match input.tensor.data() {
+        TensorData::Bytes(v) if v.len() == 1 => &v[0],
+        _ => {
+            return Err(ModelError::BadInput(format!(
+                "`{REQUEST_PARAMETERS_INPUT}` must hold one JSON object of params"
+            )));
+        }
+    };
+    match serde_json::from_slice(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+        _ => Err(ModelError::BadInput(format!(
+            "`{REQUEST_PARAMETERS_INPUT}` must hold one JSON object of params"
+        ))),
     }
 }
 
@@ -249,9 +359,13 @@ impl Model for MlflowModel {
     /// against the model's (a request naming none gets them all). pyfunc's array is named as the output signature
     /// names it; asking for [`scoring::PREDICTIONS`] alone answers as `/invocations` does (the array under that
     /// name, or every DataFrame column).
-    fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
+    /// pyfunc's `params` come as the request's parameters ([`Model::takes_request_parameters`]: a V2
+    /// request's, as MLServer's MLflow runtime passes them; `/invocations` sends its body's `params` the same
+    /// way), checked after the input as pyfunc checks them.
+    fn predict(&self, mut request: PredictRequest) -> Result<PredictResponse, ModelError> {
+        let given = take_params(&mut request.inputs)?;
         let frame = Frame::from_inputs(&request.inputs)?;
-        let mut outputs = self.predict_frame(&frame)?;
+        let mut outputs = self.predict_frame(&frame, given.as_ref())?;
         if request.outputs == [scoring::PREDICTIONS] {
             return Ok(PredictResponse { outputs });
         }
@@ -260,18 +374,7 @@ impl Model for MlflowModel {
                 o.name.clone_from(&self.array_name);
             }
         }
-        if !request.outputs.is_empty() {
-            let mut picked = Vec::with_capacity(request.outputs.len());
-            for name in &request.outputs {
-                let at = outputs
-                    .iter()
-                    .position(|o| &o.name == name)
-                    .ok_or_else(|| self.metadata.unknown_output(name))?;
-                picked.push(outputs.swap_remove(at));
-            }
-            outputs = picked;
-        }
-        Ok(PredictResponse { outputs })
+        pick_outputs(outputs, &request.outputs, &self.metadata)
     }
 
     /// A 2-D array answer's columns, named by an output signature of as many named columns (Seldon's `names`).
@@ -286,6 +389,11 @@ impl Model for MlflowModel {
 
     /// pyfunc takes a DataFrame: mixed rows, named columns and records reach the model as columns.
     fn accepts_table(&self) -> bool {
+        true
+    }
+
+    /// pyfunc's `params` (MLServer's MLflow runtime passes a V2 request's extra parameters).
+    fn takes_request_parameters(&self) -> bool {
         true
     }
 

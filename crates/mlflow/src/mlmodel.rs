@@ -62,6 +62,16 @@ pub enum Flavor {
         /// The `.onnx` file.
         file: PathBuf,
     },
+    /// `transformers` saved by `mlflow.transformers.save_model` with its weights (`model_binary`), a PyTorch
+    /// pipeline of a task the candle engine serves: pyfunc runs the pipeline on a string column.
+    Transformers {
+        /// The `model_binary` folder (`config.json` and the weights, as `save_pretrained` wrote them).
+        model_dir: PathBuf,
+        /// `components/tokenizer` (`tokenizer.json`).
+        tokenizer_dir: PathBuf,
+        /// The pipeline's task (`text-classification`).
+        task: String,
+    },
 }
 
 impl Flavor {
@@ -73,12 +83,16 @@ impl Flavor {
             Flavor::Xgboost { .. } => "xgboost",
             Flavor::Lightgbm { .. } => "lightgbm",
             Flavor::Onnx { .. } => "onnx",
+            Flavor::Transformers { .. } => "transformers",
         }
     }
 }
 
 /// The flavours served natively, in the order they are tried.
-pub const SERVED_FLAVORS: [&str; 4] = ["sklearn", "xgboost", "lightgbm", "onnx"];
+pub const SERVED_FLAVORS: [&str; 5] = ["sklearn", "xgboost", "lightgbm", "onnx", "transformers"];
+
+/// The `transformers` tasks served (on candle), as `pipeline.task` names them.
+pub const TRANSFORMERS_TASKS: [&str; 1] = ["text-classification"];
 
 impl MlModel {
     /// Reads `dir/MLmodel` (or `dir` itself when it is the `MLmodel` file) and picks the flavour. A custom
@@ -253,8 +267,97 @@ fn choose(
                 },
             }
         }
+        "transformers" => transformers(dir, conf, pyfunc)?,
         _ => Flavor::Onnx {
             file: model_file(dir, name, conf, "data")?,
         },
+    })
+}
+
+/// The `transformers` flavour: a text-classification pipeline whose weights and tokenizer are in the folder.
+fn transformers(
+    dir: &Path,
+    conf: &serde_yaml::Value,
+    pyfunc: Option<&serde_yaml::Value>,
+) -> Result<Flavor, MlflowError> {
+    let unsupported = |m: String| Err(MlflowError::Unsupported(m));
+    let task = text_field(conf, "task").unwrap_or_default();
+    if task == "feature-extraction" {
+        return unsupported(
+            "the transformers flavour's task `feature-extraction` is not served: its pyfunc answers the per-token \
+             hidden states of the first input, which the candle engine does not compute (it pools sentence \
+             embeddings). Serve the folder's `model/` with candle-server (task embeddings), or log the model with \
+             mlflow.sentence_transformers"
+                .into(),
+        );
+    }
+    if !TRANSFORMERS_TASKS.contains(&task.as_str()) {
+        return unsupported(format!(
+            "the transformers flavour's task `{task}` is not served; oxserve serves {} (BERT, RoBERTa and \
+             DistilBERT sequence classifiers, on candle). Export the model to ONNX (mlflow.onnx) instead",
+            TRANSFORMERS_TASKS.join(", ")
+        ));
+    }
+    if let Some(framework) = text_field(conf, "framework").filter(|f| f != "pt") {
+        return unsupported(format!(
+            "the transformers flavour's framework is `{framework}`: oxserve reads PyTorch (`pt`) weights only"
+        ));
+    }
+    let instance = text_field(conf, "instance_type").unwrap_or_default();
+    if !instance.is_empty() && instance != "TextClassificationPipeline" {
+        return unsupported(format!(
+            "the transformers pipeline is a `{instance}`, a class of its own (custom code) rather than \
+             transformers' TextClassificationPipeline; oxserve never runs a model's Python"
+        ));
+    }
+    if conf.get("peft_adaptor").is_some() {
+        return unsupported(
+            "the transformers model is a PEFT adapter over a base model; merge the adapter into the weights \
+             (merge_and_unload) and log the merged model"
+                .into(),
+        );
+    }
+    if conf.get("model_binary").is_none() {
+        return unsupported(
+            "the transformers model was logged without its weights (save_pretrained=False: a reference to the \
+             Hugging Face Hub, `source_model_name`); oxserve never downloads a model: log it with \
+             save_pretrained=True"
+                .into(),
+        );
+    }
+    let model_dir = model_file(dir, "transformers", conf, "model_binary")?;
+    let has_tokenizer = conf
+        .get("components")
+        .and_then(serde_yaml::Value::as_sequence)
+        .is_some_and(|c| c.iter().any(|v| v.as_str() == Some("tokenizer")));
+    if !has_tokenizer {
+        return unsupported(
+            "the transformers pipeline was saved without a `tokenizer` component; a text pipeline needs one".into(),
+        );
+    }
+    // pyfunc passes `model_config` (or the older components/inference_config.txt) to every pipeline call.
+    let model_config = pyfunc
+        .and_then(|p| p.get("model_config"))
+        .and_then(serde_yaml::Value::as_mapping)
+        .filter(|m| !m.is_empty());
+    let legacy_config = dir.join("components").join("inference_config.txt");
+    if let Some(m) = model_config {
+        let keys: Vec<&str> = m.keys().filter_map(serde_yaml::Value::as_str).collect();
+        return unsupported(format!(
+            "the transformers model was saved with a model_config ({}) that pyfunc passes to the pipeline; \
+             oxserve serves the pipeline's defaults only: log the model without it",
+            keys.join(", ")
+        ));
+    }
+    if legacy_config.is_file() {
+        return unsupported(format!(
+            "{} holds pipeline arguments pyfunc passes to every call; oxserve serves the pipeline's defaults only",
+            legacy_config.display()
+        ));
+    }
+    Ok(Flavor::Transformers {
+        model_dir,
+        tokenizer_dir: dir.join("components").join("tokenizer"),
+        task,
     })
 }

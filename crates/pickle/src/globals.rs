@@ -194,6 +194,9 @@ fn classify(module: &str, name: &str) -> Option<Callable> {
         // `partial(func, *args, **kw)` wraps a function as data (HistGradientBoosting's categorical
         // preprocessor holds `partial(sklearn.utils.validation.check_array, ...)`); it is recorded, never called.
         ("functools", "partial") => Callable::Inert,
+        // scikit-learn < 1.5's `TfidfTransformer._idf_diag` (its idf on a diagonal): a plain object whose state is
+        // `data`/`indices`/`indptr`/`_shape`, read as data by oxserve-sklearn. (`scipy.sparse.csr` before scipy 1.8.)
+        ("scipy.sparse._csr" | "scipy.sparse.csr", "csr_matrix") => Callable::Inert,
         _ if joblib_module(module).is_some() => match (joblib_module(module)?, name) {
             ("joblib.numpy_pickle", "NumpyArrayWrapper") => Callable::JoblibArrayWrapper,
             (

@@ -147,6 +147,7 @@ pub struct ComponentError {
     status: u16,
     reason: Cow<'static, str>,
     message: String,
+    code: i32,
 }
 
 impl ComponentError {
@@ -178,7 +179,20 @@ impl ComponentError {
             },
             reason: reason.into(),
             message: message.into(),
+            code: -1,
         }
+    }
+
+    /// The same error with Seldon's application `code` in the reply's `status` (the wrapper writes `-1` unless a
+    /// user error says otherwise, as a user exception's `to_dict()` or a raw reply's `status.code` does).
+    pub fn with_code(mut self, code: i32) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Seldon's `status.code` (`-1` unless set with [`ComponentError::with_code`]).
+    pub fn code(&self) -> i32 {
+        self.code
     }
 
     /// The HTTP status (400–599).
@@ -1036,13 +1050,32 @@ where
         Err(e) => e.exit(),
     };
     crate::init_tracing(config.log_json);
-    crate::block_on_exit(serve(
-        config,
-        args.service_type,
-        server.parameters,
-        build,
-        crate::wait_for_signal(),
-    ))
+    run_parsed(config, args.service_type, server.parameters, build)
+}
+
+/// Serves a component from a configuration already parsed (a binary with a command line of its own, which also
+/// sets up its own logging) until SIGTERM/SIGINT; returns the process exit code. `accepted_parameters` may hold
+/// [`crate::config::ANY_PARAMETER`].
+pub fn run_parsed<F>(
+    config: Config,
+    service_type: ServiceType,
+    accepted_parameters: &[&str],
+    build: F,
+) -> ExitCode
+where
+    F: FnOnce(&ComponentContext) -> anyhow::Result<Arc<dyn Component>>,
+{
+    // The signal handlers need the runtime: they are installed on the first poll, before anything is bound.
+    crate::block_on_exit(async move {
+        serve(
+            config,
+            service_type,
+            accepted_parameters,
+            build,
+            crate::wait_for_signal(),
+        )
+        .await
+    })
 }
 
 /// Builds the component and serves it on the configured ports until `shutdown` completes (what [`run`] does

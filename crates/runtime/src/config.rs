@@ -300,6 +300,12 @@ pub struct Config {
     /// third port that clashes with the proxy's in the same pod.
     #[arg(skip)]
     pub metrics_on_rest_path: Option<String>,
+
+    /// Bind the REST, gRPC and metrics ports with `SO_REUSEPORT`, so that several processes of the same server
+    /// share them and the kernel spreads connections between them (gunicorn's workers' answer to multi-core).
+    /// Not a flag of every server: a server's own flags set it ([`crate::ServerArgs::apply`]).
+    #[arg(skip)]
+    pub reuse_port: bool,
 }
 
 /// Parses a positive number of seconds (fractions allowed: `0.5`).
@@ -377,6 +383,10 @@ impl Config {
             .or_else(|| self.mlserver_model_uri.clone())
     }
 }
+
+/// In a server's accepted parameter names: every name is accepted (a host that hands them all to user code, as
+/// the Python wrapper passes them to the constructor).
+pub const ANY_PARAMETER: &str = "*";
 
 /// One typed parameter value.
 #[derive(Debug, Clone, PartialEq)]
@@ -512,8 +522,17 @@ impl Parameters {
         }
     }
 
-    /// Checks every name against those a server accepts (`model_uri` is always accepted).
+    /// Every parameter, by name (sorted): what a host that passes them all on (as constructor kwargs) reads.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamValue)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Checks every name against those a server accepts (`model_uri` is always accepted; [`ANY_PARAMETER`] in
+    /// `accepted` accepts every name).
     pub fn check_known(&self, accepted: &[&str]) -> Result<(), ParameterError> {
+        if accepted.contains(&ANY_PARAMETER) {
+            return Ok(());
+        }
         for name in self.0.keys() {
             if name != "model_uri" && !accepted.contains(&name.as_str()) {
                 let mut all: Vec<&str> = accepted.to_vec();

@@ -194,13 +194,14 @@ impl ServeError {
     /// A Seldon error reply: `{"status":{"code":-1,"info":…,"reason":…,"status":1}}`.
     pub fn into_seldon_response(self) -> Response {
         let status = self.http_status();
-        let reason = match &self {
-            ServeError::Component(e) => e.reason(),
-            other => other.seldon_reason(),
+        let (reason, code) = match &self {
+            ServeError::Component(e) => (e.reason(), e.code()),
+            other => (other.seldon_reason(), -1),
         };
-        let body = ErrorBody {
+        let mut body = ErrorBody {
             status: Status::failure(reason, self.to_string()),
         };
+        body.status.code = code;
         json_response(status, seldon::pyjson::to_vec(&body).unwrap_or_default())
     }
 

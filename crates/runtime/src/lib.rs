@@ -484,6 +484,21 @@ pub(crate) fn wait_for_signal() -> impl std::future::Future<Output = ()> + Send 
     }
 }
 
+/// A listener with `SO_REUSEPORT` (and `SO_REUSEADDR`, as `TcpListener::bind` sets): several processes bound
+/// this way to one port share it, the kernel spreading new connections between them.
+fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Binds the three listeners and serves until `shutdown` completes; then stops accepting, lets in-flight
 /// requests finish, and returns.
 pub async fn serve_state(
@@ -501,12 +516,18 @@ pub async fn serve_state_with(
     extensions: Extensions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let reuse_port = config.reuse_port;
     let bind = |port: u16| {
         let addr = SocketAddr::new(config.host, port);
         async move {
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))
+            if reuse_port {
+                bind_reuse_port(addr)
+                    .with_context(|| format!("cannot listen on {addr} (SO_REUSEPORT)"))
+            } else {
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))
+            }
         }
     };
     let http = bind(config.effective_http_port()).await?;

@@ -32,58 +32,9 @@ pub(crate) fn matrix_of(table: &Table) -> Result<Matrix, SklearnError> {
 /// A positional table (from an array without names: columns `0`, `1`, ...) is taken in order, as scikit-learn
 /// takes a numpy array, when it has the right number of columns.
 pub(crate) fn align(table: &Table, names: &[String]) -> Result<Table, SklearnError> {
-    if table.is_positional() {
-        if table.columns().len() != names.len() {
-            return Err(SklearnError::BadInput(format!(
-                "X has {} features, but the model is expecting {} features as input",
-                table.columns().len(),
-                names.len()
-            )));
-        }
-        let renamed = table
-            .columns()
-            .iter()
-            .zip(names)
-            .map(|(c, n)| oxserve_core::Column::new(n.clone(), c.data.clone()))
-            .collect();
-        return Table::new(renamed).map_err(|e| SklearnError::BadInput(e.to_string()));
-    }
-    let missing: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| table.column(n).is_none())
-        .collect();
-    let unexpected: Vec<&str> = table
-        .names()
-        .filter(|n| !names.iter().any(|m| m == n))
-        .collect();
-    if !missing.is_empty() || !unexpected.is_empty() {
-        let mut parts = Vec::new();
-        if !missing.is_empty() {
-            parts.push(format!("missing columns: {}", quoted(&missing)));
-        }
-        if !unexpected.is_empty() {
-            parts.push(format!(
-                "columns the model was not fitted with: {}",
-                quoted(&unexpected)
-            ));
-        }
-        return Err(SklearnError::BadInput(format!(
-            "The feature names should match those that were passed during fit; {} (fitted on {})",
-            parts.join("; "),
-            quoted(&names.iter().map(String::as_str).collect::<Vec<_>>())
-        )));
-    }
-    let columns = names
-        .iter()
-        .filter_map(|n| table.column(n).cloned())
-        .collect();
-    Table::new(columns).map_err(|e| SklearnError::BadInput(e.to_string()))
-}
-
-fn quoted(names: &[&str]) -> String {
-    let list: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
-    format!("[{}]", list.join(", "))
+    table
+        .align(names)
+        .map_err(|e| SklearnError::BadInput(e.to_string()))
 }
 
 /// Columns `indices` of a table (already checked in range by the caller's fitted selection).

@@ -452,6 +452,63 @@ fn normalize(x: &mut SparseMatrix, norm: Norm) {
     }
 }
 
+/// The idf that scikit-learn < 1.5 keeps as `_idf_diag`: the diagonal of an n × n scipy CSR matrix (`data`,
+/// `indices`, `indptr`, `_shape`). Anything but a square matrix with entries on its diagonal only is refused; a
+/// diagonal entry that is absent is 0, as the matrix product makes it.
+fn idf_of_diagonal(obj: &Object) -> Result<Vec<f64>, SklearnError> {
+    let class = obj.class_name();
+    let bad = |what: String| SklearnError::bad_model(class, format!("`_idf_diag`: {what}"));
+    let diag = attrs::object(obj, "_idf_diag")?;
+    let data = attrs::f64_vec(diag, "data")?;
+    let indices = attrs::f64_vec(diag, "indices")?;
+    let indptr = attrs::f64_vec(diag, "indptr")?;
+    let n = indptr
+        .len()
+        .checked_sub(1)
+        .ok_or_else(|| bad("`indptr` is empty".into()))?;
+    if let Some(shape) = attrs::opt(diag, "_shape").and_then(attrs::seq_of) {
+        let dims: Vec<Option<f64>> = shape.iter().map(|d| d.as_f64()).collect();
+        if dims != [Some(n as f64), Some(n as f64)] {
+            return Err(bad(format!("shape {dims:?} is not {n} × {n}")));
+        }
+    }
+    if data.len() != indices.len() {
+        return Err(bad(format!(
+            "{} values for {} column indices",
+            data.len(),
+            indices.len()
+        )));
+    }
+    let offset = |k: usize| -> Result<usize, SklearnError> {
+        let x = indptr[k];
+        if x.fract() == 0.0 && x >= 0.0 && x <= data.len() as f64 {
+            Ok(x as usize)
+        } else {
+            Err(bad(format!(
+                "`indptr[{k}]` = {x} is outside 0..={}",
+                data.len()
+            )))
+        }
+    };
+    let mut idf = vec![0.0; n];
+    for (i, slot) in idf.iter_mut().enumerate() {
+        let (start, end) = (offset(i)?, offset(i + 1)?);
+        if end < start {
+            return Err(bad(format!("`indptr` decreases at row {i}")));
+        }
+        for k in start..end {
+            if indices[k] != i as f64 {
+                return Err(bad(format!(
+                    "row {i} has an entry in column {} (not a diagonal matrix)",
+                    indices[k]
+                )));
+            }
+            *slot = data[k];
+        }
+    }
+    Ok(idf)
+}
+
 /// `TfidfTransformer` (alone, or inside a `TfidfVectorizer` as its `_tfidf`).
 #[derive(Debug)]
 struct Tfidf {
@@ -466,13 +523,10 @@ impl Tfidf {
         let use_idf = attrs::flag(obj, "use_idf", true);
         let idf = if use_idf {
             if obj.get("idf_").is_none() && obj.get("_idf_diag").is_some() {
-                return Err(SklearnError::bad_model(
-                    obj.class_name(),
-                    "`_idf_diag` (scikit-learn < 1.5 keeps `idf_` as a sparse diagonal) is not supported; \
-                     re-save the model with scikit-learn >= 1.5",
-                ));
+                Some(idf_of_diagonal(obj)?)
+            } else {
+                Some(attrs::f64_vec(obj, "idf_")?)
             }
-            Some(attrs::f64_vec(obj, "idf_")?)
         } else {
             None
         };

@@ -16,6 +16,7 @@ mod doc;
 mod legacy;
 
 use doc::Doc;
+use oxserve_core::{Categories, FeatureKind};
 use oxserve_trees::{CategorySplit, Ensemble, Missing, RawNode, RawTree, Rules};
 pub use oxserve_trees::{Output, Rows};
 
@@ -108,6 +109,8 @@ pub(crate) struct Parts {
     pub(crate) feature_names: Vec<String>,
     pub(crate) feature_types: Vec<String>,
     pub(crate) attributes: Vec<(String, String)>,
+    /// Per feature, the categories XGBoost ≥ 3.1 recorded (`gbtree` model's `cats`); empty when none.
+    pub(crate) categories: Vec<Option<Categories>>,
 }
 
 /// The output transformation of an objective, as XGBoost's `PredTransform`.
@@ -156,6 +159,7 @@ pub struct Booster {
     feature_names: Vec<String>,
     feature_types: Vec<String>,
     attributes: Vec<(String, String)>,
+    categories: Vec<Option<Categories>>,
 }
 
 /// Largest feature count accepted (a declared count above it is a hostile file).
@@ -296,7 +300,15 @@ impl Booster {
             feature_names: p.feature_names.clone(),
             feature_types: p.feature_types.clone(),
             attributes: p.attributes.clone(),
+            categories: p.categories.clone(),
         };
+        if !booster.categories.is_empty() && booster.categories.len() != p.num_feature {
+            return Err(XgbError::Format(format!(
+                "cats: {} encodings for {} features",
+                booster.categories.len(),
+                p.num_feature
+            )));
+        }
         if !booster.feature_names.is_empty() && booster.feature_names.len() != p.num_feature {
             return Err(XgbError::Format(format!(
                 "{} feature names for {} features",
@@ -430,6 +442,24 @@ impl Booster {
     /// Feature types saved with the model (`q`, `c`, `int`, `float`, …; empty when none).
     pub fn feature_types(&self) -> &[String] {
         &self.feature_types
+    }
+
+    /// The categories XGBoost ≥ 3.1 recorded for each categorical feature of a model trained on a DataFrame
+    /// (the `gbtree` model's `cats`: per feature, strings or integers in code order); empty when the file
+    /// records none (earlier releases, the legacy binary format, models trained on codes).
+    pub fn categories(&self) -> &[Option<Categories>] {
+        &self.categories
+    }
+
+    /// How each feature reads a request's table: categorical where `feature_types` says `c` (with the recorded
+    /// categories when there are any), numeric otherwise.
+    pub fn feature_kinds(&self) -> Vec<FeatureKind> {
+        (0..self.n_features)
+            .map(|f| match self.feature_types.get(f).map(String::as_str) {
+                Some("c") => FeatureKind::Categorical(self.categories.get(f).cloned().flatten()),
+                _ => FeatureKind::Numeric,
+            })
+            .collect()
     }
 
     /// The model's string attributes (`best_iteration`, `scikit_learn`, …).
@@ -774,6 +804,77 @@ fn from_doc(root: &Doc) -> Result<Parts, XgbError> {
     Ok(parts)
 }
 
+/// Largest category count accepted for one feature (XGBoost codes categories in float32 without loss up to
+/// 2^24).
+const MAX_CATEGORIES: usize = 1 << 24;
+
+/// XGBoost ≥ 3.1's category container (`cats`, saved by `CatContainer::Save`): `enc` holds one entry per
+/// feature, `{"offsets": [...], "values": [...]}` for string categories (UTF-8 bytes as int8, category `k`
+/// being `values[offsets[k]..offsets[k + 1]]`; both empty for a numeric feature) or `{"type": t, "values":
+/// [...]}` for integer ones; the code of a category is its position. An empty `enc` records nothing.
+fn read_cats(cats: &Doc) -> Result<Vec<Option<Categories>>, XgbError> {
+    let Some(enc) = cats.get("enc") else {
+        return Ok(Vec::new());
+    };
+    let enc = enc.arr().ok_or_else(|| fmt_err("cats.enc is not a list"))?;
+    enc.iter()
+        .enumerate()
+        .map(|(f, column)| {
+            let what = |msg: &str| fmt_err(format!("cats.enc[{f}]: {msg}"));
+            let values = column
+                .get("values")
+                .and_then(Doc::nums)
+                .ok_or_else(|| what("values is not a list of numbers"))?;
+            if let Some(offsets) = column.get("offsets") {
+                let offsets = offsets
+                    .nums()
+                    .ok_or_else(|| what("offsets is not a list of numbers"))?;
+                if offsets.is_empty() {
+                    return Ok(None);
+                }
+                let bytes = values
+                    .iter()
+                    .map(|&v| {
+                        (v.fract() == 0.0 && (-128.0..=255.0).contains(&v))
+                            .then_some(v as i64 as u8)
+                            .ok_or_else(|| what("a string byte is out of range"))
+                    })
+                    .collect::<Result<Vec<u8>, _>>()?;
+                if offsets.len() - 1 > MAX_CATEGORIES {
+                    return Err(what("too many categories"));
+                }
+                let strings = offsets
+                    .windows(2)
+                    .map(|w| {
+                        let (a, b) = (
+                            to_index(w[0], "cats offsets")?,
+                            to_index(w[1], "cats offsets")?,
+                        );
+                        let slice = bytes
+                            .get(a..b)
+                            .ok_or_else(|| what("offsets are not increasing within the values"))?;
+                        // XGBoost 3.2 with pandas 3 writes character offsets over UTF-8 bytes, which cuts
+                        // non-ASCII categories short: such a category matches no request string (kept lossy
+                        // rather than refusing a model XGBoost loads).
+                        Ok::<_, XgbError>(String::from_utf8_lossy(slice).into_owned())
+                    })
+                    .collect::<Result<Vec<String>, _>>()?;
+                return Ok(Some(Categories::Str(strings)));
+            }
+            if values.is_empty() {
+                return Ok(None);
+            }
+            if values.len() > MAX_CATEGORIES {
+                return Err(what("too many categories"));
+            }
+            if values.iter().any(|v| !v.is_finite() || v.fract() != 0.0) {
+                return Err(what("an integer category is not an integer"));
+            }
+            Ok(Some(Categories::Num(values.to_vec())))
+        })
+        .collect()
+}
+
 /// `base_score` as XGBoost writes it: `"5E-1"`, or `"[5E-1,2E-1]"` (XGBoost 3's per-output vector).
 fn parse_base_score(s: &str) -> Result<Vec<f64>, XgbError> {
     let t = s.trim();
@@ -820,6 +921,9 @@ fn read_gbtree(model: &Doc, parts: &mut Parts) -> Result<(), XgbError> {
         .iter()
         .map(|&g| to_index(g, "tree_info"))
         .collect::<Result<_, _>>()?;
+    if let Some(cats) = model.get("cats") {
+        parts.categories = read_cats(cats)?;
+    }
     if let Some(ptr) = model.get("iteration_indptr").and_then(Doc::nums) {
         parts.iteration_indptr = Some(
             ptr.iter()

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use oxserve_core::FeatureKind;
 use oxserve_xgboost::{Booster, Format, Predict, Rows};
 use serde_json::Value;
 
@@ -128,6 +129,63 @@ fn feature_names_and_types_come_from_the_file() {
         (b.num_class(), b.n_outputs(), b.objective()),
         (3, 3, "multi:softprob")
     );
+}
+
+/// DataFrame-trained models with `category` columns (`fixtures/tables`, XGBoost 3.2 with pandas): the categories
+/// the file records, and a table of the records (strings, integer categories, missing values; columns by name)
+/// encoded into codes predicting as `Booster.predict` on the DataFrame; an unseen category refused naming it.
+#[test]
+fn tables_with_category_columns_predict_as_on_the_dataframe() {
+    use oxserve_core::{Categories, FeatureEncoder, UnseenCategory};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tables");
+    for case in ["binary", "multi-onehot"] {
+        let exp: Value = read_json(&dir.join(case).join("expected.json"));
+        for ext in ["json", "ubj"] {
+            let what = format!("{case}/model.{ext}");
+            let b =
+                Booster::load(&std::fs::read(dir.join(case).join(format!("model.{ext}"))).unwrap())
+                    .unwrap();
+            let kinds = b.feature_kinds();
+            let colors = ["blue", "gray", "green", "red", "yellow"]
+                .map(String::from)
+                .to_vec();
+            assert_eq!(
+                kinds,
+                vec![
+                    FeatureKind::Numeric,
+                    FeatureKind::Categorical(Some(Categories::Str(colors))),
+                    FeatureKind::Numeric,
+                    FeatureKind::Categorical(Some(Categories::Num(vec![10.0, 20.0, 30.0]))),
+                    FeatureKind::Numeric,
+                ],
+                "{what}"
+            );
+            let encoder = FeatureEncoder::new(
+                b.n_features(),
+                b.feature_names(),
+                &kinds,
+                UnseenCategory::Refuse,
+            );
+            let x = encoder
+                .encode(&support::table_of_records(&exp["records"]))
+                .unwrap();
+            let got = b.predict(Rows::F64(&x), &Predict::default()).unwrap();
+            close(&got.values, &flat(&exp["predict"]), 1e-6, 1e-6, &what);
+            let err = encoder
+                .encode(&support::table_of_records(&exp["unseen"]))
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "Found a category not in the training set for column `color`: `purple`",
+                "{what}"
+            );
+        }
+    }
+    // A model trained on codes (numpy with feature_types) records no categories: codes only.
+    let b = Booster::load(&std::fs::read(cases_dir().join("v3/categorical/model.json")).unwrap())
+        .unwrap();
+    assert!(b.categories().iter().all(Option::is_none));
+    assert_eq!(b.feature_kinds()[3], FeatureKind::Categorical(None));
 }
 
 /// The shared corpus's `xgboost-*` cases: the booster's `predict` is the wrapper's `predict_proba` for classifiers

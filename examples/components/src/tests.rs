@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use oxserve_protocol::pb::seldon::protos as pb;
 use oxserve_runtime::component::{self, Component, ComponentArgs, ServiceType};
-use prost_types::value::Kind;
+use oxserve_tests::TempDir;
 use serde_json::Value;
 
 use super::*;
@@ -39,14 +38,6 @@ impl Drop for Served {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Serves `build`'s component as the node `node` of image `me/component:0.1` (answers.json's env).
 async fn serve(
     service_type: ServiceType,
@@ -55,14 +46,8 @@ async fn serve(
     + Send
     + 'static,
 ) -> Served {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "oxserve-components-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ports = dir.join("ports.json");
+    let dir = TempDir::new("oxserve-components").unwrap();
+    let ports = dir.0.join("ports.json");
     let args = [
         "component-test",
         "--host",
@@ -118,7 +103,7 @@ async fn serve(
         grpc: port("grpc"),
         metrics: port("metrics"),
         stop: Some(stop),
-        _dir: TempDir(dir),
+        _dir: dir,
     }
 }
 
@@ -219,66 +204,11 @@ async fn replay(served: &Served, group: &str, index: usize) {
     );
 }
 
-fn ndarray(rows: &[&[f64]]) -> pb::SeldonMessage {
-    let row = |r: &[f64]| prost_types::Value {
-        kind: Some(Kind::ListValue(prost_types::ListValue {
-            values: r
-                .iter()
-                .map(|&x| prost_types::Value {
-                    kind: Some(Kind::NumberValue(x)),
-                })
-                .collect(),
-        })),
-    };
-    pb::SeldonMessage {
-        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
-            names: Vec::new(),
-            data_oneof: Some(pb::default_data::DataOneof::Ndarray(
-                prost_types::ListValue {
-                    values: rows.iter().map(|r| row(r)).collect(),
-                },
-            )),
-        })),
-        ..Default::default()
-    }
-}
+use oxserve_protocol::pb::seldon::messages::{ndarray, tensor as tensor_message};
 
-fn tensor_message(shape: &[i32], values: &[f64]) -> pb::SeldonMessage {
-    pb::SeldonMessage {
-        data_oneof: Some(pb::seldon_message::DataOneof::Data(pb::DefaultData {
-            names: Vec::new(),
-            data_oneof: Some(pb::default_data::DataOneof::Tensor(pb::Tensor {
-                shape: shape.to_vec(),
-                values: values.to_vec(),
-            })),
-        })),
-        ..Default::default()
-    }
-}
-
-/// The reply's `data` as numbers (ndarray rows flattened, or tensor values) and its names.
+/// The reply's `data` as numbers and its names.
 fn reply_numbers(reply: &pb::SeldonMessage) -> (Vec<f64>, Vec<String>) {
-    fn flat(v: &prost_types::Value, out: &mut Vec<f64>) {
-        match &v.kind {
-            Some(Kind::NumberValue(x)) => out.push(*x),
-            Some(Kind::ListValue(l)) => l.values.iter().for_each(|v| flat(v, out)),
-            other => panic!("not a number: {other:?}"),
-        }
-    }
-    match &reply.data_oneof {
-        Some(pb::seldon_message::DataOneof::Data(d)) => {
-            let mut out = Vec::new();
-            match &d.data_oneof {
-                Some(pb::default_data::DataOneof::Ndarray(l)) => {
-                    l.values.iter().for_each(|v| flat(v, &mut out));
-                }
-                Some(pb::default_data::DataOneof::Tensor(t)) => out.clone_from(&t.values),
-                other => panic!("unexpected data {other:?}"),
-            }
-            (out, d.names.clone())
-        }
-        other => panic!("unexpected payload {other:?}"),
-    }
+    oxserve_protocol::pb::seldon::messages::numbers(reply).expect("numbers in the reply")
 }
 
 fn channel(served: &Served) -> tonic::transport::Endpoint {

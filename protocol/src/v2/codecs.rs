@@ -12,9 +12,10 @@
 //! | input | `str` | each element decoded as UTF-8 | `BYTES` only; each element checked as UTF-8 |
 //! | input | `base64` | each element base64-decoded when it is valid base64, kept as sent otherwise | the same |
 //! | input | `datetime` | each element through `datetime.fromisoformat` | an `INT64` column of nanoseconds since the Unix epoch (UTC), what pandas' `datetime64[ns]` holds |
+//! | input, under request `pd` | `pd_json` | each element through `json.loads`, the column `pd.Series` of the values | a typed column: numbers `FP64` (`INT64` when all are integers; `null` as NaN), strings `BYTES`, booleans `BOOL` (`null` missing) |
 //!
 //! Other content types, and a request without one, are left alone (MLServer finds no codec and hands the raw
-//! request on). Deliberate differences: MLServer turns a number under `str` into `""`, here a non-`BYTES` input
+//! request on; `pd_json` is read by its pandas codec only, so it too is ignored outside a `pd` request). Deliberate differences: MLServer turns a number under `str` into `""`, here a non-`BYTES` input
 //! under `str`, `base64` or `datetime` is a 400; a `datetime` reaches the model as its epoch nanoseconds (a naive
 //! time read as UTC, an offset applied), because the table has no datetime column type.
 
@@ -35,6 +36,8 @@ pub const PANDAS: &str = "pd";
 pub const BASE64: &str = "base64";
 /// MLServer's datetime codec (inputs only).
 pub const DATETIME: &str = "datetime";
+/// MLServer's pandas codec's JSON column (`PandasCodec.JsonContentType`): each `BYTES` element is one JSON value.
+pub const PANDAS_JSON: &str = "pd_json";
 
 /// A parameter map's `content_type`, when it is a string.
 fn content_type(parameters: &Map<String, Value>) -> Option<&str> {
@@ -47,6 +50,13 @@ pub(crate) fn apply(decoded: &mut DecodedInfer) -> Result<(), V2Error> {
         decode_input(input, info)?;
     }
     let request_codec = content_type(&decoded.parameters);
+    if request_codec == Some(PANDAS) {
+        for (input, info) in decoded.request.inputs.iter_mut().zip(&decoded.inputs) {
+            if content_type(&info.parameters) == Some(PANDAS_JSON) {
+                json_column(input, info)?;
+            }
+        }
+    }
     if let Some(codec @ (NUMPY | STRING)) = request_codec {
         let got = decoded.request.inputs.len();
         if got != 1 {
@@ -120,6 +130,88 @@ fn decode_input(input: &mut NamedTensor, info: &InputInfo) -> Result<(), V2Error
         }
         _ => Ok(()),
     }
+}
+
+/// `pd_json`: every element one JSON value, the column typed by what they are (see the module docs). A column
+/// mixing kinds (numbers and strings), or holding arrays or objects, is a 400: pandas would make it an `object`
+/// column, which a table has no type for.
+fn json_column(input: &mut NamedTensor, info: &InputInfo) -> Result<(), V2Error> {
+    bytes_only(input, info, PANDAS_JSON)?;
+    let TensorData::Bytes(values) = input.tensor.data() else {
+        return Ok(());
+    };
+    let missing = input.tensor.missing();
+    let mut parsed = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        if missing.is_some_and(|m| m.get(index) == Some(&true)) {
+            parsed.push(Value::Null);
+            continue;
+        }
+        match serde_json::from_slice::<Value>(value) {
+            Ok(v @ (Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_))) => {
+                parsed.push(v);
+            }
+            _ => {
+                return Err(bad_value(
+                    input,
+                    PANDAS_JSON,
+                    index,
+                    value,
+                    "one JSON number, string, boolean or null",
+                ));
+            }
+        }
+    }
+    let mixed = |index: usize| {
+        let value = values.get(index).map_or(&[][..], Vec::as_slice);
+        bad_value(
+            input,
+            PANDAS_JSON,
+            index,
+            value,
+            "of the same kind as the column's first value (numbers, strings or booleans)",
+        )
+    };
+    let first = parsed.iter().find(|v| !v.is_null());
+    let nulls: Vec<bool> = parsed.iter().map(Value::is_null).collect();
+    let data = match first {
+        Some(Value::Number(_)) => {
+            if let Some(i) = parsed.iter().position(|v| !v.is_null() && !v.is_number()) {
+                return Err(mixed(i));
+            }
+            let ints: Option<Vec<i64>> = parsed.iter().map(Value::as_i64).collect();
+            match ints {
+                Some(ints) => TensorData::I64(ints),
+                None => TensorData::F64(
+                    parsed
+                        .iter()
+                        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                        .collect(),
+                ),
+            }
+        }
+        Some(Value::Bool(_)) => {
+            if let Some(i) = parsed.iter().position(|v| !v.is_null() && !v.is_boolean()) {
+                return Err(mixed(i));
+            }
+            TensorData::Bool(parsed.iter().map(|v| v.as_bool() == Some(true)).collect())
+        }
+        _ => {
+            if let Some(i) = parsed.iter().position(|v| !v.is_null() && !v.is_string()) {
+                return Err(mixed(i));
+            }
+            TensorData::Bytes(
+                parsed
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().as_bytes().to_vec())
+                    .collect(),
+            )
+        }
+    };
+    let keep_mask = !matches!(data, TensorData::F64(_));
+    let shape = input.tensor.shape().to_vec();
+    input.tensor = rebuild(&input.name, shape, data)?.with_missing(keep_mask.then_some(nulls));
+    Ok(())
 }
 
 fn empty() -> Tensor {

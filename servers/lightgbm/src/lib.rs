@@ -10,14 +10,21 @@
 //!   - `predict_proba`: `LGBMClassifier.predict_proba`, `rows × classes` (two columns, `1 - p` and `p`, for
 //!     `binary`), for the classification objectives only.
 //! - Iterations: all the file holds (`save_model` already cut it at `best_iteration`), as `Booster.predict`.
+//! - Tables (a model with categorical features): a Seldon mixed `ndarray` with `names`, `jsonData` records, V2
+//!   one input per column (MLServer's pandas codec, strings as `BYTES`) are read by column name against the
+//!   model's `feature_names` (a missing or unexpected column is a 400 naming it; unnamed columns by position);
+//!   a string in a categorical column becomes the code LightGBM trained on, from `pandas_categorical`, and a
+//!   category the model was not trained on is missing (NaN), as `_data_from_pandas` makes it. A model without
+//!   `pandas_categorical` takes codes only. One numeric matrix stays as before.
+//! - V2 outputs carry `content_type: np`, as MLServer's LightGBM runtime encodes them (`NumpyCodec`).
 //! - Parameter `nthread` (`INT`, default 1): threads one large request may use (the engine splits its rows into
 //!   blocks); small requests always run on one thread.
 
 use std::path::Path;
 
 use oxserve_core::{
-    DataType, Features, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest,
-    PredictResponse, Tensor, TensorData, TensorSpec,
+    DataType, FeatureEncoder, Features, Model, ModelError, ModelMetadata, NamedTensor,
+    PredictRequest, PredictResponse, Tensor, TensorData, TensorSpec, UnseenCategory,
 };
 use oxserve_lightgbm::{Booster, LgbError, Link, Predict, Rows};
 
@@ -54,6 +61,8 @@ pub struct LightgbmModel {
     proba: bool,
     opts: Predict,
     metadata: ModelMetadata,
+    /// Reads tables, for a model with categorical features.
+    tables: Option<FeatureEncoder>,
 }
 
 impl LightgbmModel {
@@ -108,7 +117,14 @@ impl LightgbmModel {
             ],
             outputs,
         };
+        let encoder = FeatureEncoder::new(
+            booster.n_features(),
+            booster.feature_names(),
+            booster.feature_kinds(),
+            UnseenCategory::Missing,
+        );
         LightgbmModel {
+            tables: encoder.has_categorical().then_some(encoder),
             booster,
             proba,
             opts: Predict {
@@ -158,7 +174,14 @@ impl Model for LightgbmModel {
     }
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let x = input(&request, self.booster.n_features())?;
+        let x = match self
+            .tables
+            .as_ref()
+            .and_then(|t| t.encode_request(&request))
+        {
+            Some(rows) => rows?,
+            None => input(&request, self.booster.n_features())?,
+        };
         let names: Vec<&str> = if request.outputs.is_empty() {
             vec![PREDICT]
         } else {
@@ -183,6 +206,14 @@ impl Model for LightgbmModel {
             outputs.push(NamedTensor::new(name, out));
         }
         Ok(PredictResponse { outputs })
+    }
+
+    fn accepts_table(&self) -> bool {
+        self.tables.is_some()
+    }
+
+    fn output_content_type(&self) -> Option<&'static str> {
+        Some("np")
     }
 }
 

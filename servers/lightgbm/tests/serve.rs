@@ -229,3 +229,16 @@ async fn a_second_model_loads_by_name_over_the_repository_api() {
     assert_eq!(reply["model_name"], "lgb-2", "{reply}");
     assert_eq!(reply["outputs"][0]["shape"][0], 1, "{reply}");
 }
+
+/// A model trained on a DataFrame with `category` columns serves tables over every protocol with
+/// `Booster.predict`'s answers (`support::check_tables`), an unseen category and an unseen size among the rows
+/// (NaN, as `_data_from_pandas` makes them).
+#[tokio::test]
+async fn tables_with_category_columns_over_seldon_and_v2() {
+    let dir = repo_root().join("crates/lightgbm/fixtures/tables");
+    for case in ["binary", "multiclass"] {
+        let exp = expected(&dir.join(case));
+        let server = start(binary(), &dir.join(case).join("model.txt"), &[]).unwrap();
+        support::check_tables(&server, &exp, TOL).await;
+    }
+}

@@ -29,9 +29,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oxserve_core::{Model, ModelError};
 use oxserve_mlflow::scoring;
-use oxserve_mlflow::{Flavor, MlModel, MlflowModel, Outputs};
+use oxserve_mlflow::{Flavor, MlModel, MlflowModel, Outputs, ParamsEngine};
 use oxserve_runtime::rest::{Doc, DocRouter};
 use oxserve_runtime::{LoadContext, RestExtension, ServeError, ServerState};
+
+#[cfg(feature = "transformers")]
+mod transformers;
 
 /// Parameters this server accepts (besides `model_uri`).
 pub const PARAMETERS: [&str; 2] = ["nthread", "xtype"];
@@ -51,8 +54,8 @@ pub const SERVER: oxserve_runtime::Server = oxserve_runtime::Server {
 struct Loaded {
     /// `mlflow_version`, answered by `GET /version`.
     mlflow_version: Option<String>,
-    /// The signature, whose params schema `/invocations` enforces on a body's `params`.
-    signature: Option<oxserve_mlflow::Signature>,
+    /// pyfunc answers a DataFrame whatever the input's form (`Outputs::always_records`).
+    records: bool,
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -73,8 +76,9 @@ pub fn load_dir(
     let mlmodel = MlModel::load(dir)?;
     let _ = LOADED.set(Loaded {
         mlflow_version: mlmodel.mlflow_version.clone(),
-        signature: mlmodel.signature.clone(),
+        records: matches!(mlmodel.flavor, Flavor::Transformers { .. }),
     });
+    let mut params_engine: Option<Arc<dyn ParamsEngine>> = None;
     let (engine, outputs): (Arc<dyn Model>, Outputs) = match &mlmodel.flavor {
         Flavor::SklearnPickle { file, predict_fn } => {
             let m = oxserve_sklearn_server::SklearnModel::load_with_budget(
@@ -92,14 +96,15 @@ pub fn load_dir(
             (Arc::new(m), Outputs::Array(Some(predict_fn.clone())))
         }
         Flavor::Xgboost { file, model_class } => {
-            let m = oxserve_xgboost_server::XgboostModel::load(file, threads)?;
+            let m = Arc::new(oxserve_xgboost_server::XgboostModel::load(file, threads)?);
             // pyfunc calls `Booster.predict(DMatrix(df))` on a Booster, the wrapper's `predict` otherwise.
-            let out = if model_class.ends_with(".Booster") {
-                None
-            } else {
-                Some(oxserve_xgboost_server::PREDICT.to_owned())
-            };
-            (Arc::new(m), Outputs::Array(out))
+            let booster = model_class.ends_with(".Booster");
+            let out = (!booster).then(|| oxserve_xgboost_server::PREDICT.to_owned());
+            params_engine = Some(Arc::new(XgboostParams {
+                model: m.clone(),
+                booster,
+            }));
+            (m, Outputs::Array(out))
         }
         Flavor::Lightgbm {
             file,
@@ -124,6 +129,15 @@ pub fn load_dir(
             )?;
             (Arc::new(m), Outputs::Array(Some("predict".into())))
         }
+        Flavor::Transformers {
+            model_dir,
+            tokenizer_dir,
+            task,
+        } => {
+            let (engine, outputs) = transformers_engine(model_dir, tokenizer_dir, task)?;
+            params_engine = Some(Arc::new(PipelineParams));
+            (engine, outputs)
+        }
         Flavor::Onnx { file } => {
             let options = oxserve_onnx::LoadOptions::default();
             let m = oxserve_onnx::OnnxModel::load(file, &options)?;
@@ -142,7 +156,176 @@ pub fn load_dir(
         signature = mlmodel.signature.as_ref().map(|s| s.describe()),
         "MLflow model loaded"
     );
-    Ok(MlflowModel::new(engine, outputs, mlmodel.signature))
+    let model = MlflowModel::new(engine, outputs, mlmodel.signature);
+    Ok(match params_engine {
+        Some(p) => model.with_params_engine(p),
+        None => model,
+    })
+}
+
+/// The `transformers` flavour's engine: a text-classification pipeline on candle, answering pyfunc's DataFrame
+/// (`label`, `score`).
+#[cfg(feature = "transformers")]
+fn transformers_engine(
+    model_dir: &Path,
+    tokenizer_dir: &Path,
+    _task: &str,
+) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
+    let m = transformers::TextClassifier::load(model_dir, tokenizer_dir)?;
+    let columns = vec![
+        oxserve_candle::OUTPUT_LABEL.to_owned(),
+        transformers::SCORE.to_owned(),
+    ];
+    Ok((Arc::new(m), Outputs::Records(columns)))
+}
+
+/// Without the `transformers` feature (the static `mlflow-server` image): refused with where it is served.
+#[cfg(not(feature = "transformers"))]
+fn transformers_engine(
+    _model_dir: &Path,
+    _tokenizer_dir: &Path,
+    task: &str,
+) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
+    anyhow::bail!(
+        "the transformers flavour ({task}) runs on the candle engine, which this build of mlflow-server leaves out \
+         (its static image stays small): serve the model with the `oxserve` binary (MLServer implementation \
+         {IMPLEMENTATION}), or build mlflow-server with the `transformers` feature"
+    )
+}
+
+/// The `transformers` flavour merges pyfunc's `params` into the pipeline's call arguments (`top_k`,
+/// `function_to_apply`, `truncation`, ...): oxserve serves the pipeline's defaults only and refuses them.
+struct PipelineParams;
+
+impl ParamsEngine for PipelineParams {
+    fn predict_with_params(
+        &self,
+        _request: oxserve_core::PredictRequest,
+        params: &oxserve_mlflow::Params,
+    ) -> Result<oxserve_core::PredictResponse, ModelError> {
+        let keys: Vec<&str> = params.keys().map(String::as_str).collect();
+        Err(ModelError::BadInput(format!(
+            "params {keys:?}: the transformers flavour passes params to the pipeline as call arguments, and \
+             oxserve serves the pipeline's defaults only; send no params"
+        )))
+    }
+}
+
+/// mlflow.xgboost's pyfunc hands `params` to the model's `predict` as keyword arguments, dropping (with a
+/// warning) those the method does not take: `Booster.predict` takes `output_margin`, `pred_leaf`,
+/// `pred_contribs`, `approx_contribs`, `pred_interactions`, `validate_features`, `training`, `iteration_range`,
+/// `strict_shape`; the scikit-learn wrappers' `predict` takes `output_margin`, `validate_features`,
+/// `base_margin`, `iteration_range`. Applied here: `output_margin`, `iteration_range`, `strict_shape`;
+/// `validate_features` and `training` change nothing for columns already in the signature's order and a
+/// non-DART booster; the leaf and contribution outputs, `training` on DART and `base_margin` are refused.
+struct XgboostParams {
+    model: Arc<oxserve_xgboost_server::XgboostModel>,
+    /// A `Booster` (else a scikit-learn wrapper).
+    booster: bool,
+}
+
+/// Python's truth of a param value.
+fn truthy(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
+    }
+}
+
+impl XgboostParams {
+    fn refuse(&self, key: &str, what: &str) -> ModelError {
+        let method = if self.booster {
+            "Booster.predict"
+        } else {
+            "the scikit-learn wrapper's predict"
+        };
+        ModelError::BadInput(format!(
+            "params: `{key}` ({what}) is passed to {method} by mlflow.xgboost, and oxserve does not compute it; \
+             send it false or leave it out"
+        ))
+    }
+
+    fn iteration_range(v: &serde_json::Value) -> Result<Option<(usize, usize)>, ModelError> {
+        let bad = || {
+            ModelError::BadInput(format!(
+                "params: `iteration_range` must be two non-negative integers [begin, end), got {v}"
+            ))
+        };
+        match v {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::Array(items) if items.len() == 2 => {
+                let n = |i: usize| {
+                    items[i]
+                        .as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(bad)
+                };
+                Ok(Some((n(0)?, n(1)?)))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl ParamsEngine for XgboostParams {
+    fn predict_with_params(
+        &self,
+        request: oxserve_core::PredictRequest,
+        params: &oxserve_mlflow::Params,
+    ) -> Result<oxserve_core::PredictResponse, ModelError> {
+        let mut iteration_range = None;
+        let (mut output_margin, mut strict_shape) = (false, false);
+        for (key, value) in params {
+            match (key.as_str(), self.booster) {
+                ("output_margin", _) => output_margin = truthy(value),
+                ("iteration_range", _) => iteration_range = Self::iteration_range(value)?,
+                ("validate_features", true) => {
+                    // mlflow passes its own `validate_features=True` beside the params.
+                    return Err(ModelError::BadInput(
+                        "xgboost.core.Booster.predict() got multiple values for keyword argument \
+                         'validate_features'"
+                            .into(),
+                    ));
+                }
+                ("validate_features", false) => {}
+                ("strict_shape", true) => strict_shape = truthy(value),
+                ("pred_leaf", true) if truthy(value) => {
+                    return Err(self.refuse(key, "leaf indices"));
+                }
+                ("pred_contribs" | "pred_interactions", true) if truthy(value) => {
+                    return Err(self.refuse(key, "SHAP contributions"));
+                }
+                ("training", true)
+                    if truthy(value)
+                        && self.model.booster().kind() == oxserve_xgboost::BoosterKind::Dart =>
+                {
+                    return Err(self.refuse(key, "DART dropout at training time"));
+                }
+                ("base_margin", false) if !value.is_null() => {
+                    return Err(self.refuse(key, "a margin per row"));
+                }
+                // Keywords the method does not take are dropped by mlflow, with a warning.
+                _ => {}
+            }
+        }
+        let mut out = self
+            .model
+            .predict_keywords(&request, iteration_range, output_margin)?;
+        if strict_shape && out.shape().len() == 1 {
+            let rows = out.shape()[0];
+            out = oxserve_core::Tensor::new(vec![rows, 1], out.data().clone())?;
+        }
+        Ok(oxserve_core::PredictResponse {
+            outputs: vec![oxserve_core::NamedTensor::new(
+                oxserve_xgboost_server::PREDICT,
+                out,
+            )],
+        })
+    }
 }
 
 /// MLflow's scoring protocol as a runtime extension: `POST /invocations`, `GET /ping`, `GET /health`,
@@ -278,34 +461,39 @@ async fn invocations(State(state): State<Arc<ServerState>>, request: Request) ->
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
     };
-    // pyfunc checks `params` against the signature's params schema before predicting. mlflow.sklearn's and
-    // mlflow.lightgbm's wrappers take `params` and ignore them; mlflow.xgboost passes them to the model's `predict`
-    // as keyword arguments (`output_margin`, `iteration_range`, ...), which oxserve does not apply yet: once
-    // checked they go no further.
-    let signature = LOADED.get().and_then(|l| l.signature.as_ref());
-    match signature.map(|s| s.enforce_params(invocation.params.as_ref())) {
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
-        Some(Ok((_, ignored))) if !ignored.is_empty() => tracing::warn!(
-            ?ignored,
-            "params the signature does not declare are ignored, as MLflow ignores them"
-        ),
-        None if invocation.params.as_ref().is_some_and(|p| !p.is_empty()) => tracing::warn!(
-            "the model's signature defines no params schema; the request's params are ignored, as MLflow \
-             ignores them"
-        ),
-        _ => {}
-    }
-    let form = invocation.form;
+    let form = if LOADED.get().is_some_and(|l| l.records) {
+        scoring::Form::DataFrame
+    } else {
+        invocation.form
+    };
     let input_name = state
         .model
         .metadata()
         .inputs
         .first()
         .map_or_else(|| "input-0".to_owned(), |i| i.name.clone());
-    let inputs = match invocation.frame.into_inputs(&input_name) {
+    let mut inputs = match invocation.frame.into_inputs(&input_name) {
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()),
     };
+    // The body's `params` reach pyfunc's `predict` as a V2 request's parameters do (`MlflowModel` checks them
+    // against the signature's params schema after the input, as pyfunc does, and hands them to the flavour).
+    if let Some(params) = invocation.params.filter(|p| !p.is_empty()) {
+        let json = serde_json::Value::Object(params).to_string().into_bytes();
+        match oxserve_core::Tensor::new(vec![], oxserve_core::TensorData::Bytes(vec![json])) {
+            Ok(t) => inputs.push(oxserve_core::NamedTensor::new(
+                oxserve_core::REQUEST_PARAMETERS_INPUT,
+                t,
+            )),
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    e.to_string(),
+                );
+            }
+        }
+    }
     let reply = match state
         .predict(oxserve_core::PredictRequest {
             inputs,

@@ -36,7 +36,7 @@ fn served_cases() -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| expected(n).get("predict").is_some())
+        .filter(|n| expected(n).get("predict").is_some() && expected(n)["transformers"] != true)
         .collect();
     names.sort();
     names
@@ -160,6 +160,17 @@ async fn invocations_answer_as_mlflow_scoring_server() {
             let theirs = inv["status"].as_u64().unwrap();
             match (kind, theirs) {
                 ("ragged_csv", _) => assert_eq!(status, 400, "{case} {kind}: {answer}"),
+                // Leaf indices and SHAP contributions (mlflow.xgboost's `pred_leaf`, `pred_contribs`): refused.
+                (k, _) if k.starts_with("params_unsupported_") => {
+                    assert_eq!(status, 400, "{case} {kind}: {answer}");
+                    assert!(
+                        answer["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("oxserve does not compute it"),
+                        "{case} {kind}: {answer}"
+                    );
+                }
                 // The scoring server casts a JSON column to the signature's type before pyfunc checks it
                 // (`astype`: 5.5 → 5 for a long, any string → True for a boolean); oxserve refuses what pyfunc's
                 // own check refuses.
@@ -345,6 +356,60 @@ async fn seldon_and_v2_answer_pyfunc_predict() {
     }
 }
 
+/// pyfunc's `params` in a V2 request's `parameters` (as MLServer's MLflow runtime passes them, `content_type`
+/// aside), for both transports' shared path: mlflow.xgboost's keywords applied as the `/invocations` bodies of the
+/// same case were answered by mlflow's scoring server; MLflow's params errors as V2 errors.
+#[tokio::test]
+async fn v2_parameters_are_pyfunc_params() {
+    for case in [
+        "xgboost_booster_params",
+        "xgboost_classifier_params",
+        "sklearn_table",
+    ] {
+        let Some(server) = start(case) else { continue };
+        let exp = expected(case);
+        let rows = exp["rows"].as_array().unwrap();
+        let names = exp["columns"].as_array().unwrap();
+        let inputs: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let column: Vec<Value> = rows.iter().map(|r| r[j].clone()).collect();
+                let datatype = match &column[0] {
+                    Value::String(_) => "BYTES",
+                    Value::Bool(_) => "BOOL",
+                    Value::Number(n) if n.is_i64() => "INT64",
+                    _ => "FP64",
+                };
+                json!({"name": name, "datatype": datatype, "shape": [rows.len()], "data": column})
+            })
+            .collect();
+        for inv in exp["invocations"].as_array().unwrap() {
+            let kind = inv["kind"].as_str().unwrap();
+            if !kind.starts_with("params_") {
+                continue;
+            }
+            let body: Value = serde_json::from_str(inv["body"].as_str().unwrap()).unwrap();
+            let mut parameters = body["params"].as_object().unwrap().clone();
+            parameters.insert("content_type".into(), json!("pd"));
+            let v2 = json!({"inputs": inputs, "parameters": parameters});
+            let (status, reply, data) = v2_infer(&server, &v2).await;
+            if inv["status"] == 200 && !kind.starts_with("params_unsupported_") {
+                assert_eq!(status, 200, "{case} {kind}: {reply}");
+                assert_close(case, kind, &data, &inv["answer"]["predictions"]);
+            } else {
+                assert_eq!(status, 400, "{case} {kind}: {reply}");
+                let theirs = inv["answer"]["message"].as_str().unwrap_or_default();
+                let ours = reply["error"].as_str().unwrap();
+                if ours.starts_with("Invalid parameters found") {
+                    assert!(theirs.ends_with(ours), "{case} {kind}: {ours} vs {theirs}");
+                }
+            }
+        }
+        server.terminate().unwrap();
+    }
+}
+
 fn start_fails(dir: &Path) -> String {
     let params =
         json!([{"name": "model_uri", "value": dir.display().to_string(), "type": "STRING"}])
@@ -375,6 +440,88 @@ fn custom_pyfunc_is_refused_with_what_to_do() {
     assert!(err.contains("custom `python_function` model"), "{err}");
     assert!(err.contains("mlflow.pyfunc.model"), "{err}");
     assert!(err.contains("export it to ONNX"), "{err}");
+}
+
+/// The transformers flavour's text-classification pipeline on candle: every `/invocations` body mlflow's scoring
+/// server answered (strings as `inputs`, `instances`, a DataFrame, CSV), with pyfunc's DataFrame as records
+/// (`label`, `score`: float32 scores, as candle and PyTorch compute them); V2 with one BYTES input answers the
+/// same columns. Without a params schema, params are ignored as MLflow ignores them.
+#[cfg(feature = "transformers")]
+#[tokio::test]
+async fn transformers_text_classification_answers_pyfunc_records() {
+    let case = "transformers_text_classification";
+    let server = start(case).unwrap();
+    let exp = expected(case);
+    let close = |what: &str, got: &Value, want: &Value| {
+        let (g, w) = (got.as_array().unwrap(), want.as_array().unwrap());
+        assert_eq!(g.len(), w.len(), "{what}: {got} vs {want}");
+        for (a, b) in g.iter().zip(w) {
+            assert_eq!(a["label"], b["label"], "{what}: {got} vs {want}");
+            let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6, "{what}: {got} vs {want}");
+        }
+    };
+    for inv in exp["invocations"].as_array().unwrap() {
+        let kind = inv["kind"].as_str().unwrap();
+        let (status, answer) = post(
+            &server,
+            "/invocations",
+            inv["content_type"].as_str().unwrap(),
+            inv["body"].as_str().unwrap().to_owned(),
+        )
+        .await;
+        assert_eq!(status, 200, "{kind}: {answer}");
+        close(kind, &answer["predictions"], &inv["answer"]["predictions"]);
+    }
+    let texts: Vec<Value> = exp["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let v2 = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": texts}]});
+    let (status, reply, _) = v2_infer(&server, &v2).await;
+    assert_eq!(status, 200, "v2: {reply}");
+    let outputs = reply["outputs"].as_array().unwrap();
+    let column = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o["name"] == name)
+            .map(|o| o["data"].as_array().unwrap().clone())
+            .unwrap()
+    };
+    let records: Vec<Value> = column("label")
+        .into_iter()
+        .zip(column("score"))
+        .map(|(label, score)| json!({"label": label, "score": score}))
+        .collect();
+    close("v2", &Value::Array(records), &exp["predict"]);
+    server.terminate().unwrap();
+}
+
+/// `mlflow-server`'s own build (the static image) leaves candle out: the transformers flavour is refused with
+/// where it is served.
+#[cfg(not(feature = "transformers"))]
+#[test]
+fn transformers_flavour_names_the_binary_that_serves_it() {
+    let err = start_fails(&cases().join("transformers_text_classification"));
+    assert!(
+        err.contains("the transformers flavour (text-classification) runs on the candle engine"),
+        "{err}"
+    );
+    assert!(err.contains("`oxserve` binary"), "{err}");
+}
+
+/// A feature-extraction pipeline is refused with why (pyfunc's per-token answer) and what to do.
+#[test]
+fn transformers_feature_extraction_is_refused_with_why() {
+    let err = start_fails(&cases().join("transformers_feature_extraction"));
+    assert!(
+        err.contains("task `feature-extraction` is not served"),
+        "{err}"
+    );
+    assert!(err.contains("per-token hidden states"), "{err}");
+    assert!(err.contains("mlflow.sentence_transformers"), "{err}");
 }
 
 /// A hostile MLmodel cannot point the server outside its folder, and a folder without MLmodel says so.
@@ -562,7 +709,7 @@ async fn table_model_serves_pyfunc_labels_over_seldon_and_v2() {
             "{kind}: {answer}"
         );
         if status != 200 {
-            let theirs = inv["answer"]["message"].as_str().unwrap();
+            let theirs = inv["answer"]["message"].as_str().unwrap_or_default();
             let ours = answer["message"].as_str().unwrap();
             assert!(theirs.ends_with(ours), "{kind}: {ours} vs {theirs}");
             assert!(

@@ -117,6 +117,8 @@ async fn seldon_core_2_agent_sequence_on_real_models() {
     for (name, case) in [
         ("mlflow", "sklearn_default"),
         ("mlflow_custom", "custom_pyfunc"),
+        ("mlflow_hf", "transformers_text_classification"),
+        ("mlflow_onnx", "onnx_regressor"),
     ] {
         let folder = m.join(name);
         copy_dir(&mlflow_cases.join(case), &folder);
@@ -156,6 +158,15 @@ async fn seldon_core_2_agent_sequence_on_real_models() {
         row("onnx")
     );
     assert_eq!(row("mlflow").state, "READY", "{:?}", row("mlflow"));
+    // The transformers flavour runs on candle here (mlflow-server's static image leaves it out); the onnx
+    // flavour needs ONNX Runtime, which this test withholds.
+    assert_eq!(row("mlflow_hf").state, "READY", "{:?}", row("mlflow_hf"));
+    assert_eq!(row("mlflow_onnx").state, "UNAVAILABLE");
+    assert!(
+        row("mlflow_onnx").reason.contains("ONNX Runtime"),
+        "{:?}",
+        row("mlflow_onnx")
+    );
     assert_eq!(row("mlflow_custom").state, "UNAVAILABLE");
     assert!(
         row("mlflow_custom").reason.contains("python_function"),
@@ -266,6 +277,51 @@ async fn seldon_core_2_agent_sequence_on_real_models() {
         .map(|v| v.as_f64().unwrap())
         .collect();
     assert_eq!(got, want, "{infer}");
+    // The transformers text classifier answers pyfunc's labels for the fixture's texts (V2, one BYTES column).
+    let load = http
+        .post(server.url("/v2/repository/models/mlflow_hf/load"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(load.status(), 200);
+    let expected: serde_json::Value =
+        serde_json::from_slice(
+            &std::fs::read(root.join(
+                "crates/mlflow/fixtures/cases/transformers_text_classification.expected.json",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+    let texts: Vec<serde_json::Value> = expected["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let infer: serde_json::Value = http
+        .post(server.url("/v2/models/mlflow_hf/infer"))
+        .json(&serde_json::json!({
+            "inputs": [{"name": "text", "shape": [texts.len()], "datatype": "BYTES", "data": texts}],
+            "outputs": [{"name": "label"}]
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let want: Vec<serde_json::Value> = expected["predict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].clone())
+        .collect();
+    assert_eq!(
+        infer["outputs"][0]["data"],
+        serde_json::Value::Array(want),
+        "{infer}"
+    );
 }
 
 /// NVIDIA's tritonclient (`tests/peers/triton_repository.py`, the peers' `.venv-triton`) drives the repository:

@@ -19,14 +19,22 @@
 //! - A model saved from the scikit-learn wrapper predicts as the wrapper does: over `best_iteration + 1` rounds
 //!   when early stopping stored one, with its `classes_` when XGBoost 1.x stored them. A booster predicts over
 //!   all its rounds, as `Booster.predict` does.
+//! - Tables (a model with categorical features, `feature_types` `c`): a Seldon mixed `ndarray` with `names`,
+//!   `jsonData` records, V2 one input per column (MLServer's pandas codec, strings as `BYTES`) are read by column
+//!   name against the model's `feature_names` (a missing or unexpected column is a 400 naming it; unnamed
+//!   columns by position); a string in a categorical column becomes the code XGBoost trained on, from the
+//!   categories XGBoost ≥ 3.1 records in the model (`cats`); a category the model was not trained on is a 400,
+//!   as XGBoost's re-coder refuses it (XGBoost 3.2 itself maps such a value to a neighbouring category, a bug
+//!   fixed in 3.3). A model without recorded categories takes codes only. One numeric matrix stays as before.
+//! - V2 outputs carry `content_type: np`, as MLServer's XGBoost runtime encodes them (`NumpyCodec`).
 //! - Parameter `nthread` (`INT`, default 1): threads one large request may use (the engine splits its rows into
 //!   blocks); small requests always run on one thread.
 
 use std::path::Path;
 
 use oxserve_core::{
-    DataType, Features, Model, ModelError, ModelMetadata, NamedTensor, PredictRequest,
-    PredictResponse, Tensor, TensorData, TensorSpec,
+    DataType, FeatureEncoder, Features, Model, ModelError, ModelMetadata, NamedTensor,
+    PredictRequest, PredictResponse, Tensor, TensorData, TensorSpec, UnseenCategory,
 };
 use oxserve_xgboost::{Booster, BoosterKind, Predict, Rows, XgbError};
 
@@ -101,6 +109,8 @@ pub struct XgboostModel {
     /// Options of every prediction (rounds, threads).
     opts: Predict,
     metadata: ModelMetadata,
+    /// Reads tables, for a model with categorical features.
+    tables: Option<FeatureEncoder>,
 }
 
 impl XgboostModel {
@@ -161,12 +171,19 @@ impl XgboostModel {
             ],
             outputs,
         };
+        let encoder = FeatureEncoder::new(
+            booster.n_features(),
+            booster.feature_names(),
+            &booster.feature_kinds(),
+            UnseenCategory::Refuse,
+        );
         XgboostModel {
             booster,
             wrapper,
             proba,
             opts,
             metadata,
+            tables: encoder.has_categorical().then_some(encoder),
         }
     }
 
@@ -193,9 +210,57 @@ impl XgboostModel {
         self.booster.predict(x, &self.opts).map_err(model_error)
     }
 
+    /// What the model's Python `predict` (the one [`Model::predict`] answers unasked: `Booster.predict`, or the
+    /// wrapper's labels for a classifier) returns with two of its keyword arguments, as mlflow.xgboost passes
+    /// pyfunc's `params`: `iteration_range` (`(begin, end)`: for a booster an end of 0 means every round from
+    /// `begin`; for a scikit-learn wrapper an end of 0 means its own rounds, `best_iteration + 1` when stored) and
+    /// `output_margin` (the untransformed margins, `rows` or `rows × outputs`). A range outside the model's rounds
+    /// is refused as bad input.
+    pub fn predict_keywords(
+        &self,
+        request: &PredictRequest,
+        iteration_range: Option<(usize, usize)>,
+        output_margin: bool,
+    ) -> Result<Tensor, ModelError> {
+        let x = input(request, self.booster.n_features())?;
+        let mut opts = self.opts;
+        match (iteration_range, &self.wrapper) {
+            (None, _) | (Some((_, 0)), Wrapper::Classifier(_) | Wrapper::Regressor) => {}
+            (Some((0, 0)), Wrapper::Booster) => opts.iteration_range = None,
+            (Some((b, 0)), Wrapper::Booster) => {
+                opts.iteration_range = Some((b, self.booster.n_rounds()));
+            }
+            (Some(range), _) => opts.iteration_range = Some(range),
+        }
+        if output_margin {
+            let m = self
+                .booster
+                .predict_margin(x.rows(), &opts)
+                .map_err(model_error)?;
+            return tensor(m.shape(), TensorData::F64(m.values));
+        }
+        match &self.wrapper {
+            Wrapper::Classifier(classes) => self.labels_with(x.rows(), classes.as_deref(), &opts),
+            _ => {
+                let p = self.booster.predict(x.rows(), &opts).map_err(model_error)?;
+                tensor(p.shape(), TensorData::F64(p.values))
+            }
+        }
+    }
+
     /// `XGBClassifier.predict`: the class of each row.
     fn labels(&self, x: Rows<'_>, classes: Option<&[i64]>) -> Result<Tensor, ModelError> {
-        let p = self.booster_predict(x)?;
+        self.labels_with(x, classes, &self.opts)
+    }
+
+    /// `XGBClassifier.predict` over the rounds `opts` names.
+    fn labels_with(
+        &self,
+        x: Rows<'_>,
+        classes: Option<&[i64]>,
+        opts: &Predict,
+    ) -> Result<Tensor, ModelError> {
+        let p = self.booster.predict(x, opts).map_err(model_error)?;
         let index: Vec<usize> = if p.n_cols > 1 {
             p.values
                 .chunks(p.n_cols)
@@ -319,7 +384,14 @@ impl Model for XgboostModel {
     }
 
     fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ModelError> {
-        let x = input(&request, self.booster.n_features())?;
+        let x = match self
+            .tables
+            .as_ref()
+            .and_then(|t| t.encode_request(&request))
+        {
+            Some(rows) => Input::F64(rows?),
+            None => input(&request, self.booster.n_features())?,
+        };
         if request.outputs.is_empty() {
             let p = self.booster_predict(x.rows())?;
             let out = tensor(p.shape(), TensorData::F64(p.values))?;
@@ -344,6 +416,14 @@ impl Model for XgboostModel {
             outputs.push(NamedTensor::new(name, out));
         }
         Ok(PredictResponse { outputs })
+    }
+
+    fn accepts_table(&self) -> bool {
+        self.tables.is_some()
+    }
+
+    fn output_content_type(&self) -> Option<&'static str> {
+        Some("np")
     }
 }
 

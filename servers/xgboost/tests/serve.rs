@@ -176,6 +176,44 @@ async fn feature_names_and_types_from_the_model_file_in_every_metadata_route() {
     assert_eq!(declared_features(&server).await, (Value::Null, Value::Null));
 }
 
+/// A model trained on a DataFrame with `category` columns serves tables over every protocol with
+/// `Booster.predict`'s answers (`support::check_tables`); a category it was not trained on is a 400 naming the
+/// column and the value, as XGBoost's re-coder refuses it; a model trained on codes refuses strings and still
+/// takes its numeric matrix.
+#[tokio::test]
+async fn tables_with_category_columns_over_seldon_and_v2() {
+    let dir = repo_root().join("crates/xgboost/fixtures/tables");
+    for (case, file) in [("binary", "model.json"), ("multi-onehot", "model.ubj")] {
+        let exp = expected(&dir.join(case));
+        let server = start(binary(), &dir.join(case).join(file), &[]).unwrap();
+        support::check_tables(&server, &exp, TOL).await;
+        let (status, reply) = seldon(&server, &json!({ "jsonData": exp["unseen"] })).await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(
+            reply["status"]["info"],
+            "Found a category not in the training set for column `color`: `purple`"
+        );
+    }
+    let server = start(binary(), &cases().join("v3/categorical/model.json"), &[]).unwrap();
+    let (status, reply) = seldon(
+        &server,
+        &json!({"data": {"ndarray": [[0.5, 1.0, 0.0, "red", 2.0]]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    let info = reply["status"]["info"].as_str().unwrap();
+    assert!(
+        info.starts_with("column `3` holds strings, but the model file records no categories"),
+        "{info}"
+    );
+    let (status, reply) = seldon(
+        &server,
+        &json!({"data": {"ndarray": [[0.5, 1.0, 0.0, 2.0, 2.0]]}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
 #[tokio::test]
 async fn model_bst_is_preferred_and_the_format_comes_from_the_bytes() {
     let dir = oxserve_tests::TempDir::new("xgb-folder").unwrap();

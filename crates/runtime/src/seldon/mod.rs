@@ -3,6 +3,7 @@
 //! (`seldon.protos`) decode and encode around it, so both answer the same thing for the same message.
 
 pub(crate) mod grpc;
+mod multipart;
 pub(crate) mod rest;
 
 use std::path::Path;

@@ -150,7 +150,12 @@ const NO_JSON: &str = "Can't find JSON in data";
 /// or the body itself.
 /// The request is taken whole, not through the `HeaderMap` and `RawQuery` extractors, which copy the headers and
 /// the query string for every request.
-pub(crate) async fn request_json(request: Request, limit: usize) -> Result<Bytes, ServeError> {
+/// A component server also reads `multipart/form-data` as the wrapper does ([`super::multipart`]).
+pub(crate) async fn request_json(
+    request: Request,
+    state: &ServerState,
+) -> Result<Bytes, ServeError> {
+    let limit = state.max_body_bytes;
     let (parts, body) = request.into_parts();
     if let Some(q) = parts.uri.query()
         && let Some(json) = form_field(q.as_bytes(), "json")
@@ -169,6 +174,11 @@ pub(crate) async fn request_json(request: Request, limit: usize) -> Result<Bytes
         && let Some(json) = form_field(&bytes, "json")
     {
         return Ok(Bytes::from(json));
+    }
+    if content_type.starts_with("multipart/form-data") && super::is_component(state) {
+        return super::multipart::to_json(&bytes, content_type)
+            .map(Bytes::from)
+            .map_err(ServeError::BadRequest);
     }
     if content_type.starts_with("multipart/form-data") {
         return Err(ServeError::BadRequest(
@@ -233,7 +243,7 @@ fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
 pub(crate) async fn predict(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(request, state.max_body_bytes).await?;
+            let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
             super::predict(&state, message).await
         }
@@ -249,7 +259,7 @@ pub(crate) async fn predict(State(state): Shared, request: Request) -> Response 
 pub(crate) async fn feedback(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(request, state.max_body_bytes).await?;
+            let json = request_json(request, &state).await?;
             let value: serde_json::Value = serde_json::from_slice(&json)
                 .map_err(|_| ServeError::BadRequest(NO_JSON.into()))?;
             let feedback =
@@ -268,7 +278,7 @@ pub(crate) async fn feedback(State(state): Shared, request: Request) -> Response
 pub(crate) async fn transform(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(request, state.max_body_bytes).await?;
+            let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
             super::transform_input(&state, message).await
         }
@@ -280,7 +290,7 @@ pub(crate) async fn transform(State(state): Shared, request: Request) -> Respons
 pub(crate) async fn transform_output(State(state): Shared, request: Request) -> Response {
     reply(
         async {
-            let json = request_json(request, state.max_body_bytes).await?;
+            let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
             super::transform_output(&state, message).await
         }
@@ -299,7 +309,7 @@ pub(crate) async fn route(State(state): Shared, request: Request) -> Response {
     }
     reply(
         async {
-            let json = request_json(request, state.max_body_bytes).await?;
+            let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
             super::route(&state, message).await
         }
@@ -319,7 +329,7 @@ pub(crate) async fn aggregate(State(state): Shared, request: Request) -> Respons
     }
     reply(
         async {
-            let json = request_json(request, state.max_body_bytes).await?;
+            let json = request_json(request, &state).await?;
             let messages = parse_message_list(&json, state.max_body_bytes)?;
             super::aggregate(&state, messages).await
         }

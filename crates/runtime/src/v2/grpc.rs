@@ -136,9 +136,10 @@ impl InferenceGrpc {
     /// encoded (`encode_grpc`); every failure is classified by its `ServeError` conversion.
     async fn infer(&self, r: pb::ModelInferRequest) -> Result<pb::ModelInferResponse, ServeError> {
         let served = check_model(&self.state, &r.model_name, version(&r.model_version))?;
-        let decoded = v2::decode_grpc(r, &super::limits(&self.state))?;
+        let mut decoded = v2::decode_grpc(r, &super::limits(&self.state))?;
         let id = decoded.id.clone().unwrap_or_default();
         let raw = decoded.raw_output;
+        super::add_request_parameters(&served, &decoded.parameters, &mut decoded.request)?;
         let response = super::infer(&self.state, &served, decoded.request).await?;
         let mut reply = v2::encode_grpc(
             &served.name,

@@ -59,6 +59,37 @@ pub(crate) fn metadata(served: &ServedModel) -> std::borrow::Cow<'_, oxserve_cor
     }
 }
 
+/// Appends a V2 request's own parameters for a model that reads them ([`Model::takes_request_parameters`]):
+/// every key but `content_type` and `headers` (the two MLServer's `Parameters` declares; it hands the rest to
+/// the model as `model_extra`), as one 0-d BYTES input holding their JSON object. Nothing when there are none.
+///
+/// [`Model::takes_request_parameters`]: oxserve_core::Model::takes_request_parameters
+pub(crate) fn add_request_parameters(
+    served: &ServedModel,
+    parameters: &serde_json::Map<String, serde_json::Value>,
+    request: &mut PredictRequest,
+) -> Result<(), ServeError> {
+    if !served.model.takes_request_parameters() {
+        return Ok(());
+    }
+    let extra: serde_json::Map<String, serde_json::Value> = parameters
+        .iter()
+        .filter(|(k, _)| k.as_str() != "content_type" && k.as_str() != "headers")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::Value::Object(extra).to_string().into_bytes();
+    let tensor = oxserve_core::Tensor::new(vec![], oxserve_core::TensorData::Bytes(vec![json]))
+        .map_err(|e| ServeError::Internal(e.to_string()))?;
+    request.inputs.push(oxserve_core::NamedTensor::new(
+        oxserve_core::REQUEST_PARAMETERS_INPUT,
+        tensor,
+    ));
+    Ok(())
+}
+
 /// The budget every decoded tensor of one request is charged to, from the body (message) limit.
 pub(crate) fn limits(state: &ServerState) -> RequestLimits {
     RequestLimits::from_body_limit(state.max_body_bytes)

@@ -240,8 +240,9 @@ async fn v2_infer(
     let bytes = axum::body::to_bytes(body, state.max_body_bytes)
         .await
         .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
-    let decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))?;
+    let mut decoded = v2::decode_rest(&bytes, header_len, &super::limits(state))?;
     let id = decoded.id.clone().unwrap_or_else(super::request_id);
+    super::add_request_parameters(served, &decoded.parameters, &mut decoded.request)?;
     let response = super::infer(state, served, decoded.request).await?;
     let mut reply = v2::InferenceResponse::from_outputs(
         &served.name,

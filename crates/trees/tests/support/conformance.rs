@@ -64,3 +64,35 @@ pub(crate) fn shared_cases(manifest_dir: &str, prefix: &str) -> Option<Vec<PathB
 pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+/// A table of JSON records (`[{"age": 40.5, "color": "red"}, ...]`, columns in the first record's key order, which
+/// serde_json sorts, so a model reads them by name): a column
+/// holding any string is a string column (`null` missing), any other a float64 one (`null` as NaN).
+pub(crate) fn table_of_records(records: &Value) -> oxserve_core::Table {
+    use oxserve_core::{Column, ColumnData, Table};
+    let rows = records.as_array().unwrap();
+    let names: Vec<String> = rows[0].as_object().unwrap().keys().cloned().collect();
+    let columns = names
+        .iter()
+        .map(|name| {
+            let values: Vec<&Value> = rows.iter().map(|r| &r[name.as_str()]).collect();
+            let data = if values.iter().any(|v| v.is_string()) {
+                ColumnData::Str(
+                    values
+                        .iter()
+                        .map(|v| v.as_str().map(String::from))
+                        .collect(),
+                )
+            } else {
+                ColumnData::F64(
+                    values
+                        .iter()
+                        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                        .collect(),
+                )
+            };
+            Column::new(name.clone(), data)
+        })
+        .collect();
+    Table::new(columns).unwrap()
+}

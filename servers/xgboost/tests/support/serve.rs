@@ -69,7 +69,8 @@ pub(crate) async fn get(server: &ServerProcess, path: &str) -> (u16, Value) {
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
+/// Posts `body` to `path`; the status and the JSON reply.
+pub(crate) async fn post(server: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
     let reply = oxserve_tests::http_client()
         .post(server.url(path))
         .header("Content-Type", "application/json")
@@ -88,6 +89,25 @@ pub(crate) async fn grpc(
     cols: usize,
     outputs: &[&str],
 ) -> Vec<(String, Vec<i64>, Vec<f64>)> {
+    let input = pb::model_infer_request::InferInputTensor {
+        name: "input-0".into(),
+        datatype: "FP64".into(),
+        shape: vec![(rows.len() / cols) as i64, cols as i64],
+        contents: Some(pb::InferTensorContents {
+            fp64_contents: rows.to_vec(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    grpc_infer(server, vec![input], outputs).await
+}
+
+/// One V2 gRPC inference of `inputs`; each output's name, shape and values.
+pub(crate) async fn grpc_infer(
+    server: &ServerProcess,
+    inputs: Vec<pb::model_infer_request::InferInputTensor>,
+    outputs: &[&str],
+) -> Vec<(String, Vec<i64>, Vec<f64>)> {
     let endpoint = format!("http://127.0.0.1:{}", server.grpc);
     let mut client =
         pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(endpoint)
@@ -95,16 +115,7 @@ pub(crate) async fn grpc(
             .unwrap();
     let request = pb::ModelInferRequest {
         model_name: "booster".into(),
-        inputs: vec![pb::model_infer_request::InferInputTensor {
-            name: "input-0".into(),
-            datatype: "FP64".into(),
-            shape: vec![(rows.len() / cols) as i64, cols as i64],
-            contents: Some(pb::InferTensorContents {
-                fp64_contents: rows.to_vec(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }],
+        inputs,
         outputs: outputs
             .iter()
             .map(|o| pb::model_infer_request::InferRequestedOutputTensor {
@@ -410,4 +421,142 @@ pub(crate) async fn shared_corpus(binary: &Path, prefix: &str, tol: f64) -> Opti
         }
     }
     Some(failures)
+}
+
+/// A DataFrame-trained model with `category` columns (a `fixtures/tables` case: `names`, `records`, `predict`)
+/// served as tables: Seldon v1 as a mixed `ndarray` with `names` (in reverse order, read by name) and as
+/// `jsonData` records, V2 REST with MLServer's pandas codec (one input per column, strings as `BYTES`, `null` a
+/// missing string; rows with a missing number left out, as JSON has no NaN), again with every column as `pd_json`
+/// (all rows), V2 gRPC one input per column (rows without a missing value); every answer `Booster.predict`'s on the DataFrame, V2 outputs labelled `content_type: np`.
+/// Then the bad tables: a missing column, a string in a numeric column, both answered 400 naming the column.
+pub(crate) async fn check_tables(server: &ServerProcess, exp: &Value, tol: f64) {
+    let names: Vec<&str> = exp["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let records = exp["records"].as_array().unwrap();
+    let want = numbers(&exp["predict"]);
+    let width = want.len() / records.len();
+    let want_rows = |keep: &[usize]| -> Vec<f64> {
+        keep.iter()
+            .flat_map(|&r| want[r * width..(r + 1) * width].to_vec())
+            .collect()
+    };
+    let reversed: Vec<&str> = names.iter().rev().copied().collect();
+    let ndarray: Vec<Value> = records
+        .iter()
+        .map(|r| Value::Array(reversed.iter().map(|n| r[*n].clone()).collect()))
+        .collect();
+    let (status, reply) = seldon(
+        server,
+        &json!({"data": {"names": reversed, "ndarray": ndarray}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    close(&numbers(&reply["data"]["ndarray"]), &want, tol, tol).unwrap();
+    let (status, reply) = seldon(server, &json!({ "jsonData": records })).await;
+    assert_eq!(status, 200, "{reply}");
+    close(&numbers(&reply["jsonData"]), &want, tol, tol).unwrap();
+
+    let is_string = |name: &str| records.iter().any(|r| r[name].is_string());
+    let numbers_present = |r: &Value| names.iter().all(|n| is_string(n) || !r[*n].is_null());
+    let keep: Vec<usize> = (0..records.len())
+        .filter(|&r| numbers_present(&records[r]))
+        .collect();
+    assert!(keep.len() >= 10, "only {} rows for V2", keep.len());
+    let inputs: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let data: Vec<Value> = keep.iter().map(|&r| records[r][*n].clone()).collect();
+            let datatype = if is_string(n) {
+                "BYTES"
+            } else if data.iter().all(|v| v.is_i64()) {
+                "INT64"
+            } else {
+                "FP64"
+            };
+            json!({"name": n, "datatype": datatype, "shape": [keep.len()], "data": data})
+        })
+        .collect();
+    let body = json!({"parameters": {"content_type": "pd"}, "inputs": inputs});
+    let (status, reply) = post(server, "/v2/models/booster/infer", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["outputs"][0]["parameters"]["content_type"], "np",
+        "{reply}"
+    );
+    close(
+        &numbers(&reply["outputs"][0]["data"]),
+        &want_rows(&keep),
+        tol,
+        tol,
+    )
+    .unwrap();
+    // The same rows with every column as MLServer's `pd_json` (one JSON value per BYTES element), missing
+    // numbers included.
+    let json_inputs: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let data: Vec<String> = records.iter().map(|r| r[*n].to_string()).collect();
+            json!({"name": n, "datatype": "BYTES", "shape": [records.len()], "data": data,
+                   "parameters": {"content_type": "pd_json"}})
+        })
+        .collect();
+    let body = json!({"parameters": {"content_type": "pd"}, "inputs": json_inputs});
+    let (status, reply) = post(server, "/v2/models/booster/infer", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    close(&numbers(&reply["outputs"][0]["data"]), &want, tol, tol).unwrap();
+
+    let complete: Vec<usize> = keep
+        .iter()
+        .copied()
+        .filter(|&r| names.iter().all(|n| !records[r][*n].is_null()))
+        .collect();
+    let grpc_inputs = names
+        .iter()
+        .map(|n| {
+            let column: Vec<&Value> = complete.iter().map(|&r| &records[r][*n]).collect();
+            let mut contents = pb::InferTensorContents::default();
+            let datatype = if is_string(n) {
+                contents.bytes_contents = column
+                    .iter()
+                    .map(|v| v.as_str().unwrap().as_bytes().to_vec())
+                    .collect();
+                "BYTES"
+            } else {
+                contents.fp64_contents = column.iter().map(|v| v.as_f64().unwrap()).collect();
+                "FP64"
+            };
+            pb::model_infer_request::InferInputTensor {
+                name: (*n).into(),
+                datatype: datatype.into(),
+                shape: vec![complete.len() as i64],
+                contents: Some(contents),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let got = grpc_infer(server, grpc_inputs, &[]).await.remove(0).2;
+    close(&got, &want_rows(&complete), tol, tol).unwrap();
+
+    let first = &records[0];
+    let mut without = first.clone();
+    let dropped = names[names.len() - 1];
+    without.as_object_mut().unwrap().remove(dropped);
+    let (status, reply) = seldon(server, &json!({ "jsonData": [without] })).await;
+    assert_eq!(status, 400, "{reply}");
+    let info = reply["status"]["info"].as_str().unwrap();
+    assert!(
+        info.contains(&format!("missing columns: ['{dropped}']")),
+        "{info}"
+    );
+    let numeric = names.iter().find(|n| !is_string(n)).unwrap();
+    let mut text = first.clone();
+    text[*numeric] = json!("old");
+    let (status, reply) = seldon(server, &json!({ "jsonData": [text] })).await;
+    assert_eq!(status, 400, "{reply}");
+    let info = reply["status"]["info"].as_str().unwrap();
+    assert!(info.contains(&format!("column `{numeric}`")), "{info}");
 }
