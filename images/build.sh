@@ -51,21 +51,30 @@ if [[ "$tag" == *[:/]* ]] && ((${#servers[@]} > 1)); then
 fi
 [ -n "$tag" ] || tag=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-# --- the binaries: one cargo run, symbols stripped --------------------------------------------------------------
+# --- the binaries: two cargo runs in one target dir, symbols stripped ------------------------------------------
 # Every crate is compiled with the same RUSTFLAGS and profile, so the static and the dynamic executables share one
-# set of dependency rlibs (and one feature resolution); images/rustc-static.sh adds `+crt-static` to the static
-# servers' own binary crates only, where rustc links them as static-pie executables.
+# set of dependency rlibs; images/rustc-static.sh adds `+crt-static` to the static servers' own binary crates only,
+# where rustc links them as static-pie executables.
+# `oxserve` gets a cargo run of its own, after the others: one run resolves features once for every package it
+# builds, and `oxserve` turns on `oxserve-mlflow-server/transformers` (candle), which would then be linked into the
+# single-format `mlflow-server` too. Its own run reuses every rlib whose features are the same and compiles only
+# the crates whose features differ (the mlflow library with candle, and what depends on it).
 # RELR packs the relative relocations (~0.5 MB less per static binary; glibc 2.36+, binutils 2.38+); one codegen
 # unit lets LLVM drop and merge more (sklearn-server stays within its size limit).
-args=() static_bins=()
+declare -A OWN_RUN=([oxserve]=1)
+args=() own_args=() static_bins=()
 for s in "${servers[@]}"; do
-  args+=(-p "${PKG[$s]}" --bin "$s")
+  if [ -n "${OWN_RUN[$s]:-}" ]; then own_args+=(-p "${PKG[$s]}" --bin "$s"); else args+=(-p "${PKG[$s]}" --bin "$s"); fi
   [ -n "${DYNAMIC[$s]:-}" ] || static_bins+=("${s//-/_}")
 done
 # The static set is fixed by the table above (cargo does not see it): a binary never switches kind in one target dir.
-RUSTFLAGS='-C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
-  CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 RUSTC_WORKSPACE_WRAPPER="$repo/images/rustc-static.sh" \
-  OXSERVE_STATIC_BINS="${static_bins[*]}" cargo build --release --locked --target "$TRIPLE" "${args[@]}"
+images_cargo() {
+  RUSTFLAGS='-C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 RUSTC_WORKSPACE_WRAPPER="$repo/images/rustc-static.sh" \
+    OXSERVE_STATIC_BINS="${static_bins[*]}" cargo build --release --locked --target "$TRIPLE" "$@"
+}
+if ((${#args[@]})); then images_cargo "${args[@]}"; fi
+if ((${#own_args[@]})); then images_cargo "${own_args[@]}"; fi
 need_ort=0
 for s in "${servers[@]}"; do [ -z "${DYNAMIC[$s]:-}" ] || need_ort=1; done
 if ((need_ort)); then

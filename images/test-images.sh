@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# images/test-images.sh: builds the images (images/build.sh: one cargo run, target dir target/images reused
+# images/test-images.sh: builds the images (images/build.sh: two cargo runs, target dir target/images reused
 # between runs), exports each image's root filesystem into an empty folder and runs its entrypoint there the way
 # a pod does: chroot as UID 8888, read-only root, only the image's ENV plus the operator's env, /mnt/models
 # mounted (read-write for the initializer, read-only for the server), on a private loopback-only network.
@@ -365,6 +365,10 @@ mlflow_case="$REPO/crates/mlflow/fixtures/cases/sklearn_default"
 if [ -s "$WORK/mlflow-server.config.json" ]; then
   seldon_image mlflow-server "$mlflow_case" mlflow "${mlflow_case#"$REPO"/} answers pyfunc.predict on /invocations and V2" \
     mlflow_answers "$mlflow_case.expected.json"
+  # `oxserve` turns on this server's `transformers` feature (candle); build.sh builds it in a cargo run of its own so
+  # that cargo's feature unification does not link candle into this image too. candle's panic locations name it.
+  no_candle() { ! grep -qa 'candle-core-' "$WORK/$1.rootfs/$1"; }
+  check "mlflow-server: no candle linked in (oxserve's transformers feature stays out of it)" no_candle mlflow-server
 fi
 
 # ---- onnx-server image, on the committed ONNX fixture (scikit-learn pipeline on iris, skl2onnx) -----------------
