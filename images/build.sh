@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # images/build.sh SERVER... [--tag T] [--repo R] [--no-image]
 #
-# Builds oxserve's FROM-scratch images: first every requested binary as a static executable in ONE cargo
-# invocation (own target dir target/images, so the workspace's normal builds stay valid), then one image per
-# server with podman (or docker when its engine answers).
+# Builds oxserve's FROM-scratch images: first every requested binary in ONE cargo invocation (own target dir
+# target/images, so the workspace's normal builds stay valid), then one image per server with podman (or docker
+# when its engine answers).
 #
 #   SERVER     sklearn-server | xgboost-server | lightgbm-server | mlflow-server | onnx-server | candle-server |
-#              storage-initializer | all
+#              oxserve | storage-initializer | all
 #   --tag T    image tag (default: the workspace version); a T containing `:` or `/` is a whole image
 #              reference (only with one SERVER)
 #   --repo R   image name prefix (default $OXSERVE_IMAGE_REPO or `oxserve`): images are R/SERVER:T
@@ -22,10 +22,11 @@ cd "$repo"
 declare -A PKG=([sklearn-server]=oxserve-sklearn-server [onnx-server]=oxserve-onnx-server
   [candle-server]=oxserve-candle-server [storage-initializer]=oxserve-storage
   [xgboost-server]=oxserve-xgboost-server [lightgbm-server]=oxserve-lightgbm-server
-  [mlflow-server]=oxserve-mlflow-server)
-# onnx-server loads ONNX Runtime (a C++ shared library) at run time: a static glibc executable cannot dlopen it
-# safely, so it is a dynamic executable and its image carries the loader and the libraries `ldd` names.
-declare -A DYNAMIC=([onnx-server]=1)
+  [mlflow-server]=oxserve-mlflow-server [oxserve]=oxserve-server)
+# onnx-server and oxserve load ONNX Runtime (a C++ shared library) at run time: a static glibc executable cannot
+# dlopen it safely, so they are dynamic executables and their images carry the loader and the libraries `ldd`
+# names. Every other binary is a static-pie executable.
+declare -A DYNAMIC=([onnx-server]=1 [oxserve]=1)
 ORT_VERSION=1.31.1
 TRIPLE=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${OXSERVE_IMAGES_TARGET_DIR:-$repo/target/images}"
@@ -36,8 +37,9 @@ while (($#)); do
     --tag) tag="${2:?--tag needs a value}"; shift 2 ;;
     --repo) image_repo="${2:?--repo needs a value}"; shift 2 ;;
     --no-image) build_image=0; shift ;;
-    all) servers+=(sklearn-server xgboost-server lightgbm-server mlflow-server onnx-server candle-server storage-initializer); shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    all) servers+=(sklearn-server xgboost-server lightgbm-server mlflow-server onnx-server candle-server oxserve
+           storage-initializer); shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       [ -n "${PKG[$1]:-}" ] || { echo "build.sh: unknown server \`$1\`; known: ${!PKG[*]} all" >&2; exit 2; }
       servers+=("$1"); shift ;;
@@ -49,22 +51,33 @@ if [[ "$tag" == *[:/]* ]] && ((${#servers[@]} > 1)); then
 fi
 [ -n "$tag" ] || tag=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-# --- the binaries: static glibc (dynamic where named above), symbols stripped, one cargo run each ------------
-static_args=() dynamic_args=()
+# --- the binaries: two cargo runs in one target dir, symbols stripped ------------------------------------------
+# Every crate is compiled with the same RUSTFLAGS and profile, so the static and the dynamic executables share one
+# set of dependency rlibs; images/rustc-static.sh adds `+crt-static` to the static servers' own binary crates only,
+# where rustc links them as static-pie executables.
+# `oxserve` gets a cargo run of its own, after the others: one run resolves features once for every package it
+# builds, and `oxserve` turns on `oxserve-mlflow-server/transformers` (candle), which would then be linked into the
+# single-format `mlflow-server` too. Its own run reuses every rlib whose features are the same and compiles only
+# the crates whose features differ (the mlflow library with candle, and what depends on it).
+# RELR packs the relative relocations (~0.5 MB less per static binary; glibc 2.36+, binutils 2.38+); one codegen
+# unit lets LLVM drop and merge more (sklearn-server stays within its size limit).
+declare -A OWN_RUN=([oxserve]=1)
+args=() own_args=() static_bins=()
 for s in "${servers[@]}"; do
-  if [ -n "${DYNAMIC[$s]:-}" ]; then dynamic_args+=(-p "${PKG[$s]}" --bin "$s"); else static_args+=(-p "${PKG[$s]}" --bin "$s"); fi
+  if [ -n "${OWN_RUN[$s]:-}" ]; then own_args+=(-p "${PKG[$s]}" --bin "$s"); else args+=(-p "${PKG[$s]}" --bin "$s"); fi
+  [ -n "${DYNAMIC[$s]:-}" ] || static_bins+=("${s//-/_}")
 done
-# RELR packs the static-pie's relative relocations (~0.5 MB less per binary; glibc 2.36+, binutils 2.38+); one
-# codegen unit lets LLVM drop and merge more (sklearn-server stays under its 20 MB target).
-if ((${#static_args[@]})); then
-  RUSTFLAGS='-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-    cargo build --release --locked --target "$TRIPLE" "${static_args[@]}"
-fi
-# Other RUSTFLAGS: their own target dir, so neither build invalidates the other's cache.
-if ((${#dynamic_args[@]})); then
+# The static set is fixed by the table above (cargo does not see it): a binary never switches kind in one target dir.
+images_cargo() {
   RUSTFLAGS='-C link-arg=-Wl,-z,pack-relative-relocs' CARGO_PROFILE_RELEASE_STRIP=symbols \
-    CARGO_TARGET_DIR="$CARGO_TARGET_DIR/dynamic" cargo build --release --locked --target "$TRIPLE" "${dynamic_args[@]}"
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 RUSTC_WORKSPACE_WRAPPER="$repo/images/rustc-static.sh" \
+    OXSERVE_STATIC_BINS="${static_bins[*]}" cargo build --release --locked --target "$TRIPLE" "$@"
+}
+if ((${#args[@]})); then images_cargo "${args[@]}"; fi
+if ((${#own_args[@]})); then images_cargo "${own_args[@]}"; fi
+need_ort=0
+for s in "${servers[@]}"; do [ -z "${DYNAMIC[$s]:-}" ] || need_ort=1; done
+if ((need_ort)); then
   ort_lib=$("$repo/scripts/fetch-onnxruntime.sh" | tail -n1)
   [ -f "$ort_lib" ] || { echo "build.sh: ONNX Runtime not found (scripts/fetch-onnxruntime.sh printed \`$ort_lib\`)" >&2; exit 1; }
 fi
@@ -76,9 +89,10 @@ is_static() { ! readelf -lW "$1" 2>/dev/null | grep -q 'Requesting program inter
 # --- one build context per server: exactly the files the image holds ------------------------------------------
 stage() {
   local s=$1 ctx="$CARGO_TARGET_DIR/context/$1" bin="$CARGO_TARGET_DIR/$TRIPLE/release/$1"
-  [ -n "${DYNAMIC[$s]:-}" ] && bin="$CARGO_TARGET_DIR/dynamic/$TRIPLE/release/$1"
   if [ -z "${DYNAMIC[$s]:-}" ]; then
     is_static "$bin" || { echo "build.sh: $bin is not a static executable" >&2; exit 1; }
+  elif is_static "$bin"; then
+    echo "build.sh: $bin is static but loads ONNX Runtime: it must be dynamic" >&2; exit 1
   fi
   [ -n "$busybox" ] && is_static "$busybox" || {
     echo "build.sh: need a static busybox for the preStop hook (apt-get install busybox-static)" >&2; exit 1; }
