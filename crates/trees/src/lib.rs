@@ -255,6 +255,32 @@ struct Node {
     meta: u32,
 }
 
+/// Deepest tree walked in the complete layout ([`Complete`]).
+pub const COMPLETE_MAX_DEPTH: u32 = 8;
+
+/// A tree without [`Tree::decide`] splits and at most [`COMPLETE_MAX_DEPTH`] levels (XGBoost's default trees have
+/// 6), stored as a complete binary tree of `depth` levels: node `p`'s children are `2p + 1` and `2p + 2`, so a step
+/// computes the next index instead of loading it, and every walk takes exactly `depth` steps (no arrival test). A
+/// leaf above the last level becomes splits that always go left (threshold `+inf`: no value, NaN included, is
+/// above it) down to the last level. Kept only where the padding at most quadruples the tree.
+#[derive(Debug, Clone, Copy)]
+struct Complete {
+    depth: u32,
+    /// The tree's `2^depth - 1` splits start at `Ensemble::complete_nodes[base]`.
+    base: u32,
+    /// Its `2^depth` last-level slots start at `Ensemble::complete_leaves[leaf_base]`: each the node index of the
+    /// leaf it stands for, as the general walk would reach it.
+    leaf_base: u32,
+}
+
+/// A split of a [`Complete`] tree: go right iff `x > threshold`, `x` read at column `lane_column / LANES` of the
+/// loaded row (as [`Node::feature`]), premultiplied for the row groups [`Rows::load_lanes`] writes.
+#[derive(Debug, Clone, Copy)]
+struct CompleteNode {
+    threshold: f64,
+    lane_column: u32,
+}
+
 /// A validated tree in evaluation layout. Its nodes live in the ensemble's one node array (see
 /// [`Ensemble::new`]), at `root..root + n_nodes`, child indices absolute.
 #[derive(Debug, Clone)]
@@ -277,6 +303,8 @@ pub struct Tree {
     n_internal: u32,
     /// Index of the tree's first leaf in the ensemble's node array.
     leaf_base: u32,
+    /// The tree padded to a complete binary tree, for row blocks (see [`Complete`]).
+    complete: Option<Complete>,
     /// Depth of the shallowest leaf: every walk takes at least this many steps, so the lockstep loop runs them
     /// without checking for arrival (all of them for a balanced tree).
     min_leaf_depth: u32,
@@ -487,11 +515,65 @@ impl Tree {
             special,
             n_internal: n_internal as u32,
             leaf_base: 0,
+            complete: None,
             min_leaf_depth,
             max_leaf_depth,
             raw_ids: order.iter().map(|&i| i as u32).collect(),
         };
         Ok((tree, nodes))
+    }
+
+    /// The tree in the complete layout, appended to `cnodes` / `cleaves`, when it qualifies ([`Complete`]).
+    fn pad(
+        &self,
+        nodes: &[Node],
+        n_internal: u32,
+        cnodes: &mut Vec<CompleteNode>,
+        cleaves: &mut Vec<u32>,
+    ) -> Option<Complete> {
+        let depth = self.max_leaf_depth;
+        if self.special
+            || depth > COMPLETE_MAX_DEPTH
+            || (1u64 << depth) > 4 * u64::from(self.n_nodes)
+        {
+            return None;
+        }
+        let base = u32::try_from(cnodes.len()).ok()?;
+        let leaf_base = u32::try_from(cleaves.len()).ok()?;
+        let n_splits = (1usize << depth) - 1;
+        let always_left = CompleteNode {
+            threshold: f64::INFINITY,
+            lane_column: 0,
+        };
+        cnodes.resize(cnodes.len() + n_splits, always_left);
+        cleaves.resize(cleaves.len() + n_splits + 1, 0);
+        let (splits, slots) = (
+            &mut cnodes[base as usize..],
+            &mut cleaves[leaf_base as usize..],
+        );
+        // (position in the complete tree, node): every position below the last level gets its split.
+        let mut stack = vec![(0usize, self.root)];
+        while let Some((p, i)) = stack.pop() {
+            let n = &nodes[i as usize];
+            if p >= n_splits {
+                slots[p - n_splits] = i;
+            } else if i < n_internal {
+                splits[p] = CompleteNode {
+                    threshold: n.threshold,
+                    lane_column: n.feature.checked_mul(LANES as u32)?,
+                };
+                stack.push((2 * p + 1, n.children[0]));
+                stack.push((2 * p + 2, n.children[1]));
+            } else {
+                stack.push((2 * p + 1, i));
+                stack.push((2 * p + 2, i));
+            }
+        }
+        Some(Complete {
+            depth,
+            base,
+            leaf_base,
+        })
     }
 
     /// The general decision: categorical sets and LightGBM's missing types; NaN handling for every kind.
@@ -579,15 +661,32 @@ impl Tree {
 
     /// The leaf node ordinals of consecutive rows (`rows` as [`Rows::load_lanes`] writes them: groups of
     /// [`LANES`] rows, `stride` columns, column-major within a group; `out.len()` rows).
-    fn leaves(
-        &self,
-        nodes: &[Node],
-        n_internal: u32,
-        rows: &[f64],
-        stride: usize,
-        nfi: bool,
-        out: &mut [u32],
-    ) {
+    fn leaves(&self, e: &Ensemble, rows: &[f64], stride: usize, out: &mut [u32]) {
+        let (nodes, n_internal) = (e.nodes.as_slice(), e.n_internal);
+        let nfi = e.rules.negative_fraction_invalid;
+        if self.n_nodes == 1 {
+            out.fill(self.root);
+            return;
+        }
+        if let Some(c) = self.complete {
+            let n_splits = (1usize << c.depth) - 1;
+            let splits = &e.complete_nodes[c.base as usize..][..n_splits];
+            let slots = &e.complete_leaves[c.leaf_base as usize..][..n_splits + 1];
+            for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
+                let mut pos = [0usize; LANES];
+                for _ in 0..c.depth {
+                    for (l, p) in pos.iter_mut().enumerate() {
+                        let n = &splits[*p];
+                        let right = group[n.lane_column as usize + l] > n.threshold;
+                        *p = 2 * *p + 1 + usize::from(right);
+                    }
+                }
+                for (o, &p) in o.iter_mut().zip(&pos) {
+                    *o = slots[p - n_splits];
+                }
+            }
+            return;
+        }
         if self.special {
             self.leaves_impl::<true>(nodes, n_internal, rows, stride, nfi, out);
         } else {
@@ -605,10 +704,6 @@ impl Tree {
         nfi: bool,
         out: &mut [u32],
     ) {
-        if self.n_nodes == 1 {
-            out.fill(self.root);
-            return;
-        }
         // A last group of fewer rows is walked whole (its padding lanes hold zeros) and cut when stored.
         for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
             let mut idx = [self.root; LANES];
@@ -871,6 +966,9 @@ pub struct Ensemble {
     n_internal: u32,
     /// Every tree's root, in ensemble order.
     roots: Vec<u32>,
+    /// Splits and last-level slots of the trees stored in the complete layout ([`Complete`]).
+    complete_nodes: Vec<CompleteNode>,
+    complete_leaves: Vec<u32>,
     /// Every tree's first output column, in ensemble order.
     outputs: Vec<u32>,
     /// Per tree boundary `t`, the trees before `t` that have splits for [`Tree::decide`]
@@ -1003,6 +1101,15 @@ impl Ensemble {
                 }
             }));
         }
+        let (mut complete_nodes, mut complete_leaves) = (Vec::new(), Vec::new());
+        for tree in &mut out {
+            tree.complete = tree.pad(
+                &nodes,
+                n_internal,
+                &mut complete_nodes,
+                &mut complete_leaves,
+            );
+        }
         let roots = out.iter().map(|t| t.root).collect();
         let outputs = out.iter().map(|t| t.output as u32).collect();
         let prefix = |f: &dyn Fn(&Tree) -> bool| {
@@ -1020,6 +1127,8 @@ impl Ensemble {
             nodes,
             n_internal,
             roots,
+            complete_nodes,
+            complete_leaves,
             outputs,
             special_before,
             general_before,
@@ -1127,7 +1236,6 @@ impl Ensemble {
     ) {
         let nf = self.n_features;
         let no = self.n_outputs;
-        let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
         let per_row = span.len() < PER_ROW_BELOW;
         let special = self.special_before[trees.end] > self.special_before[trees.start];
@@ -1153,7 +1261,7 @@ impl Ensemble {
             } else {
                 let block = &mut leaves[..end - start];
                 for tree in &self.trees[trees.clone()] {
-                    tree.leaves(&self.nodes, self.n_internal, &buf, stride, nfi, block);
+                    tree.leaves(self, &buf, stride, block);
                     tree.accumulate(&self.nodes, block, out_block, no, f32_sum);
                 }
             }
@@ -1261,14 +1369,7 @@ impl Ensemble {
             rows.load_lanes(start..end, nf, self.load(), &mut row, &mut buf);
             let block = &mut leaves[..end - start];
             for (t, tree) in self.trees.iter().enumerate() {
-                tree.leaves(
-                    &self.nodes,
-                    self.n_internal,
-                    &buf,
-                    nf * self.variants.len(),
-                    self.rules.negative_fraction_invalid,
-                    block,
-                );
+                tree.leaves(self, &buf, nf * self.variants.len(), block);
                 for (r, &l) in block.iter().enumerate() {
                     // Leaves only: every walk ends at one.
                     let local = tree.n_internal + (l - tree.leaf_base);
