@@ -1074,7 +1074,7 @@ impl Ensemble {
                     leaf_base + (c - n_int)
                 }
             };
-            tree.root = place(0);
+            tree.root = if n_int > 0 { int_base } else { leaf_base };
             tree.leaf_base = leaf_base;
             nodes.extend(local[..n_int as usize].iter().map(|n| {
                 let (v, f) = (
