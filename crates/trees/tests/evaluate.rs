@@ -588,7 +588,7 @@ fn depthwise_trees_match_a_reference_walk_in_every_path() {
             })
             .collect();
         let e = Ensemble::new(&trees, nf, 1, rules).unwrap();
-        let n = 2 * oxserve_trees::BLOCK_ROWS + 21;
+        let n = oxserve_trees::BLOCK_ROWS + 21;
         let rows: Vec<f64> = (0..n * nf)
             .map(|_| match g.below(25) {
                 0 => f64::NAN,
