@@ -30,6 +30,13 @@ pub const BLOCK_ROWS: usize = 512;
 /// forest's) from memory once per block.
 pub const BLOCK_BYTES: usize = 320 * 1024;
 
+/// Loaded bytes of one row block when every node of the ensemble fits in [`SMALL_NODES_BYTES`]: the block stays
+/// in L1 while each tree is walked for it, the trees (re-read once per block) in L2.
+pub const SMALL_BLOCK_BYTES: usize = 16 * 1024;
+
+/// Node bytes up to which an ensemble is walked in blocks of [`SMALL_BLOCK_BYTES`].
+pub const SMALL_NODES_BYTES: usize = 512 * 1024;
+
 /// Batches of fewer rows are walked row by row, [`LANES`] trees at a time in lockstep: one row alone gives the
 /// row-lockstep walk no independent walks to overlap, but the trees of one row are independent of each other.
 pub const PER_ROW_BELOW: usize = 2 * LANES;
@@ -248,6 +255,32 @@ struct Node {
     meta: u32,
 }
 
+/// Deepest tree walked in the complete layout ([`Complete`]).
+pub const COMPLETE_MAX_DEPTH: u32 = 8;
+
+/// A tree without [`Tree::decide`] splits and at most [`COMPLETE_MAX_DEPTH`] levels (XGBoost's default trees have
+/// 6), stored as a complete binary tree of `depth` levels: node `p`'s children are `2p + 1` and `2p + 2`, so a step
+/// computes the next index instead of loading it, and every walk takes exactly `depth` steps (no arrival test). A
+/// leaf above the last level becomes splits that always go left (threshold `+inf`: no value, NaN included, is
+/// above it) down to the last level. Kept only where the padding at most quadruples the tree.
+#[derive(Debug, Clone, Copy)]
+struct Complete {
+    depth: u32,
+    /// The tree's `2^depth - 1` splits start at `Ensemble::complete_nodes[base]`.
+    base: u32,
+    /// Its `2^depth` last-level slots start at `Ensemble::complete_leaves[leaf_base]`: each the node index of the
+    /// leaf it stands for, as the general walk would reach it.
+    leaf_base: u32,
+}
+
+/// A split of a [`Complete`] tree: go right iff `x > threshold`, `x` read at column `lane_column / LANES` of the
+/// loaded row (as [`Node::feature`]), premultiplied for the row groups [`Rows::load_lanes`] writes.
+#[derive(Debug, Clone, Copy)]
+struct CompleteNode {
+    threshold: f64,
+    lane_column: u32,
+}
+
 /// A validated tree in evaluation layout. Its nodes live in the ensemble's one node array (see
 /// [`Ensemble::new`]), at `root..root + n_nodes`, child indices absolute.
 #[derive(Debug, Clone)]
@@ -265,9 +298,13 @@ pub struct Tree {
     cat_bits: Vec<u32>,
     /// Whether a node needs the general decision for non-NaN values too (categorical, zero-as-missing).
     special: bool,
-    /// Internal nodes come first: node `i` (absolute) is a leaf iff `i >= n_internal`, the end of the tree's
-    /// internal nodes in the ensemble's array.
+    /// Internal nodes in the tree. In the ensemble's array they sit at `root..root + n_internal` (in the region of
+    /// every tree's internal nodes) and the leaves at `leaf_base..` (in the region after it).
     n_internal: u32,
+    /// Index of the tree's first leaf in the ensemble's node array.
+    leaf_base: u32,
+    /// The tree padded to a complete binary tree, for row blocks (see [`Complete`]).
+    complete: Option<Complete>,
     /// Depth of the shallowest leaf: every walk takes at least this many steps, so the lockstep loop runs them
     /// without checking for arrival (all of them for a balanced tree).
     min_leaf_depth: u32,
@@ -477,11 +514,66 @@ impl Tree {
             cat_bits,
             special,
             n_internal: n_internal as u32,
+            leaf_base: 0,
+            complete: None,
             min_leaf_depth,
             max_leaf_depth,
             raw_ids: order.iter().map(|&i| i as u32).collect(),
         };
         Ok((tree, nodes))
+    }
+
+    /// The tree in the complete layout, appended to `cnodes` / `cleaves`, when it qualifies ([`Complete`]).
+    fn pad(
+        &self,
+        nodes: &[Node],
+        n_internal: u32,
+        cnodes: &mut Vec<CompleteNode>,
+        cleaves: &mut Vec<u32>,
+    ) -> Option<Complete> {
+        let depth = self.max_leaf_depth;
+        if self.special
+            || depth > COMPLETE_MAX_DEPTH
+            || (1u64 << depth) > 4 * u64::from(self.n_nodes)
+        {
+            return None;
+        }
+        let base = u32::try_from(cnodes.len()).ok()?;
+        let leaf_base = u32::try_from(cleaves.len()).ok()?;
+        let n_splits = (1usize << depth) - 1;
+        let always_left = CompleteNode {
+            threshold: f64::INFINITY,
+            lane_column: 0,
+        };
+        cnodes.resize(cnodes.len() + n_splits, always_left);
+        cleaves.resize(cleaves.len() + n_splits + 1, 0);
+        let (splits, slots) = (
+            &mut cnodes[base as usize..],
+            &mut cleaves[leaf_base as usize..],
+        );
+        // (position in the complete tree, node): every position below the last level gets its split.
+        let mut stack = vec![(0usize, self.root)];
+        while let Some((p, i)) = stack.pop() {
+            let n = &nodes[i as usize];
+            if p >= n_splits {
+                slots[p - n_splits] = i;
+            } else if i < n_internal {
+                splits[p] = CompleteNode {
+                    threshold: n.threshold,
+                    lane_column: n.feature.checked_mul(LANES as u32)?,
+                };
+                stack.push((2 * p + 1, n.children[0]));
+                stack.push((2 * p + 2, n.children[1]));
+            } else {
+                stack.push((2 * p + 1, i));
+                stack.push((2 * p + 2, i));
+            }
+        }
+        Some(Complete {
+            depth,
+            base,
+            leaf_base,
+        })
     }
 
     /// The general decision: categorical sets and LightGBM's missing types; NaN handling for every kind.
@@ -538,23 +630,7 @@ impl Tree {
         })
     }
 
-    /// One step from node `i` (a no-op at a leaf): go right iff the value is above the threshold, the value read
-    /// from the row copy whose NaN goes the node's way (see [`VARIANTS`]). `SPECIAL`: the tree has splits that take
-    /// [`Tree::decide`] (categorical, zero-as-missing); leaves carry no flag bits, so they never take it.
-    #[inline(always)]
-    fn step<const SPECIAL: bool>(
-        &self,
-        nodes: &[Node],
-        i: u32,
-        rows: &[f64],
-        row: usize,
-        nfi: bool,
-    ) -> u32 {
-        let n = &nodes[i as usize];
-        self.go::<SPECIAL>(n, rows[row + n.feature as usize], nfi)
-    }
-
-    /// [`Tree::step`] for lane `lane` of a group of [`LANES`] rows stored column-major (`group[column × LANES +
+    /// One step from node `i` (a no-op at a leaf) for lane `lane` of a group of [`LANES`] rows stored column-major (`group[column × LANES +
     /// lane]`, as [`Rows::load_lanes`] writes them): the lane is a constant of the unrolled loop, so no lane holds
     /// a row offset in a register.
     #[inline(always)]
@@ -570,7 +646,9 @@ impl Tree {
         self.go::<SPECIAL>(n, group[n.feature as usize * LANES + lane], nfi)
     }
 
-    /// The child of split `n` that value `x` (from the node's row copy) goes to.
+    /// The child of split `n` that value `x` goes to: right iff the value is above the threshold, the value read
+    /// from the row copy whose NaN goes the node's way (see [`VARIANTS`]). `SPECIAL`: the tree has splits that take
+    /// [`Tree::decide`] (categorical, zero-as-missing); leaves carry no flag bits, so they never take it.
     #[inline(always)]
     fn go<const SPECIAL: bool>(&self, n: &Node, x: f64, nfi: bool) -> u32 {
         let right = if SPECIAL && n.meta & DECIDE != 0 {
@@ -583,11 +661,36 @@ impl Tree {
 
     /// The leaf node ordinals of consecutive rows (`rows` as [`Rows::load_lanes`] writes them: groups of
     /// [`LANES`] rows, `stride` columns, column-major within a group; `out.len()` rows).
-    fn leaves(&self, nodes: &[Node], rows: &[f64], stride: usize, nfi: bool, out: &mut [u32]) {
+    fn leaves(&self, e: &Ensemble, rows: &[f64], stride: usize, out: &mut [u32]) {
+        let (nodes, n_internal) = (e.nodes.as_slice(), e.n_internal);
+        let nfi = e.rules.negative_fraction_invalid;
+        if self.n_nodes == 1 {
+            out.fill(self.root);
+            return;
+        }
+        if let Some(c) = self.complete {
+            let n_splits = (1usize << c.depth) - 1;
+            let splits = &e.complete_nodes[c.base as usize..][..n_splits];
+            let slots = &e.complete_leaves[c.leaf_base as usize..][..n_splits + 1];
+            for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
+                let mut pos = [0usize; LANES];
+                for _ in 0..c.depth {
+                    for (l, p) in pos.iter_mut().enumerate() {
+                        let n = &splits[*p];
+                        let right = group[n.lane_column as usize + l] > n.threshold;
+                        *p = 2 * *p + 1 + usize::from(right);
+                    }
+                }
+                for (o, &p) in o.iter_mut().zip(&pos) {
+                    *o = slots[p - n_splits];
+                }
+            }
+            return;
+        }
         if self.special {
-            self.leaves_impl::<true>(nodes, rows, stride, nfi, out);
+            self.leaves_impl::<true>(nodes, n_internal, rows, stride, nfi, out);
         } else {
-            self.leaves_impl::<false>(nodes, rows, stride, nfi, out);
+            self.leaves_impl::<false>(nodes, n_internal, rows, stride, nfi, out);
         }
     }
 
@@ -595,16 +698,12 @@ impl Tree {
     fn leaves_impl<const SPECIAL: bool>(
         &self,
         nodes: &[Node],
+        n_internal: u32,
         rows: &[f64],
         stride: usize,
         nfi: bool,
         out: &mut [u32],
     ) {
-        if self.n_nodes == 1 {
-            out.fill(self.root);
-            return;
-        }
-        let n_internal = self.n_internal;
         // A last group of fewer rows is walked whole (its padding lanes hold zeros) and cut when stored.
         for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
             let mut idx = [self.root; LANES];
@@ -778,15 +877,15 @@ impl Rows<'_> {
         &self,
         range: Range<usize>,
         nf: usize,
-        round: bool,
+        load: Load<'_>,
         row: &mut Vec<f64>,
         buf: &mut Vec<f64>,
     ) {
-        let stride = nf * VARIANTS;
+        let stride = nf * load.variants.len();
         buf.clear();
         buf.resize(range.len().div_ceil(LANES) * LANES * stride, 0.0);
         for (k, r) in range.enumerate() {
-            self.load(r..r + 1, nf, round, row);
+            self.load(r..r + 1, nf, load, row);
             let group = &mut buf[k / LANES * LANES * stride..][..LANES * stride];
             for (c, &x) in row.iter().enumerate() {
                 group[c * LANES + k % LANES] = x;
@@ -794,12 +893,15 @@ impl Rows<'_> {
         }
     }
 
-    /// Copies rows `range` of `nf` values into `buf` as the ensemble reads them: per row [`VARIANTS`] copies of
-    /// its values (raw, NaN as `+inf`, NaN as `-inf`, NaN as 0.0), rounded to float32 first when `round`.
-    fn load(&self, range: Range<usize>, nf: usize, round: bool, buf: &mut Vec<f64>) {
+    /// Copies rows `range` of `nf` values into `buf` as the ensemble reads them: per row one copy of its values
+    /// per variant in `load.variants` (raw, NaN as `+inf`, NaN as `-inf`, NaN as 0.0), rounded to float32 first
+    /// when `load.round`.
+    fn load(&self, range: Range<usize>, nf: usize, load: Load<'_>, buf: &mut Vec<f64>) {
+        let nv = load.variants.len();
         buf.clear();
-        buf.resize(range.len() * nf * VARIANTS, 0.0);
-        let dst = buf.chunks_exact_mut(nf * VARIANTS);
+        buf.resize(range.len() * nf * nv, 0.0);
+        let dst = buf.chunks_exact_mut(nf * nv);
+        let round = load.round;
         let read = |k: usize| match self {
             Rows::F32(v) => f64::from(v[k]),
             Rows::F64(v) if round => f64::from(v[k] as f32),
@@ -809,13 +911,24 @@ impl Rows<'_> {
             for f in 0..nf {
                 let x = read(r * nf + f);
                 let nan = x.is_nan();
-                d[VAR_RAW * nf + f] = x;
-                d[VAR_NAN_RIGHT * nf + f] = if nan { f64::INFINITY } else { x };
-                d[VAR_NAN_LEFT * nf + f] = if nan { f64::NEG_INFINITY } else { x };
-                d[VAR_NAN_ZERO * nf + f] = if nan { 0.0 } else { x };
+                for (d, &v) in d[f..].iter_mut().step_by(nf).zip(load.variants) {
+                    *d = match v {
+                        VAR_NAN_RIGHT if nan => f64::INFINITY,
+                        VAR_NAN_LEFT if nan => f64::NEG_INFINITY,
+                        VAR_NAN_ZERO if nan => 0.0,
+                        _ => x,
+                    };
+                }
             }
         }
     }
+}
+
+/// How rows are loaded for one ensemble: the row copies its splits read and whether values are rounded to float32.
+#[derive(Debug, Clone, Copy)]
+struct Load<'a> {
+    variants: &'a [usize],
+    round: bool,
 }
 
 /// A prediction: `n_rows × n_cols` values, row-major. [`Output::shape`] is what the Python libraries'
@@ -845,8 +958,26 @@ impl Output {
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     trees: Vec<Tree>,
-    /// Every tree's nodes, tree after tree: one allocation the walks index with absolute child indices.
+    /// Every tree's nodes in one allocation the walks index with absolute child indices: first the internal nodes
+    /// of every tree (tree after tree), then the leaves of every tree (tree after tree), so that node `i` is a leaf
+    /// iff `i >= n_internal` whatever tree it belongs to.
     nodes: Vec<Node>,
+    /// Internal nodes of all trees: the start of the leaves in `nodes`.
+    n_internal: u32,
+    /// Every tree's root, in ensemble order.
+    roots: Vec<u32>,
+    /// Splits and last-level slots of the trees stored in the complete layout ([`Complete`]).
+    complete_nodes: Vec<CompleteNode>,
+    complete_leaves: Vec<u32>,
+    /// Every tree's first output column, in ensemble order.
+    outputs: Vec<u32>,
+    /// Per tree boundary `t`, the trees before `t` that have splits for [`Tree::decide`]
+    /// (`special_before[t]`) and that have vector leaves or a weight other than 1 (`general_before[t]`): whether
+    /// a range of trees holds any is two loads, not a pass over the trees.
+    special_before: Vec<u32>,
+    general_before: Vec<u32>,
+    /// The row copies ([`VARIANTS`]) some split reads, in the order a loaded row holds them (never empty).
+    variants: Vec<usize>,
     n_features: usize,
     n_outputs: usize,
     rules: Rules,
@@ -878,7 +1009,9 @@ impl Ensemble {
             )));
         }
         let mut out = Vec::with_capacity(trees.len());
-        let mut nodes = Vec::new();
+        let mut locals = Vec::with_capacity(trees.len());
+        let mut n_internal: u32 = 0;
+        let mut n_nodes: u32 = 0;
         for (t, raw) in trees.iter().enumerate() {
             let fits = raw
                 .output
@@ -893,26 +1026,113 @@ impl Ensemble {
                     ),
                 });
             }
-            let (mut tree, local) = Tree::build(raw, n_features, &rules)
+            let (tree, local) = Tree::build(raw, n_features, &rules)
                 .map_err(|msg| TreeError::Tree { tree: t, msg })?;
-            let root = u32::try_from(nodes.len())
-                .ok()
-                .filter(|root| root.checked_add(tree.n_nodes).is_some())
-                .ok_or_else(|| TreeError::Tree {
-                    tree: t,
-                    msg: format!("takes the ensemble past {} nodes", u32::MAX),
-                })?;
-            tree.root = root;
-            tree.n_internal += root;
-            nodes.extend(local.into_iter().map(|n| Node {
-                children: n.children.map(|c| c + root),
-                ..n
-            }));
+            let too_many = || TreeError::Tree {
+                tree: t,
+                msg: format!("takes the ensemble past {} nodes", u32::MAX - 1),
+            };
+            n_internal = n_internal
+                .checked_add(tree.n_internal)
+                .ok_or_else(too_many)?;
+            n_nodes = n_nodes
+                .checked_add(tree.n_nodes)
+                .filter(|&n| n < u32::MAX)
+                .ok_or_else(too_many)?;
             out.push(tree);
+            locals.push(local);
         }
+        // The row copies the splits read, each given its place in a loaded row.
+        let mut slot = [usize::MAX; VARIANTS];
+        let mut variants = Vec::new();
+        for (tree, local) in out.iter().zip(&locals) {
+            for n in &local[..tree.n_internal as usize] {
+                let v = n.feature as usize / n_features.max(1);
+                if slot[v] == usize::MAX {
+                    slot[v] = 0;
+                }
+            }
+        }
+        for (v, s) in slot.iter_mut().enumerate() {
+            if *s != usize::MAX {
+                *s = variants.len();
+                variants.push(v);
+            }
+        }
+        if variants.is_empty() {
+            variants.push(VAR_RAW);
+        }
+        // Internal nodes of every tree, then the leaves of every tree.
+        let mut nodes = Vec::with_capacity(n_nodes as usize);
+        let (mut int_base, mut leaf_base) = (0u32, n_internal);
+        for (tree, local) in out.iter_mut().zip(&locals) {
+            let n_int = tree.n_internal;
+            let place = |c: u32| {
+                if c < n_int {
+                    int_base + c
+                } else {
+                    leaf_base + (c - n_int)
+                }
+            };
+            tree.root = if n_int > 0 { int_base } else { leaf_base };
+            tree.leaf_base = leaf_base;
+            nodes.extend(local[..n_int as usize].iter().map(|n| {
+                let (v, f) = (
+                    n.feature as usize / n_features,
+                    n.feature as usize % n_features,
+                );
+                Node {
+                    children: n.children.map(place),
+                    feature: (slot[v] * n_features + f) as u32,
+                    ..*n
+                }
+            }));
+            int_base += n_int;
+            leaf_base += tree.n_nodes - n_int;
+        }
+        for (tree, local) in out.iter().zip(&locals) {
+            let n_int = tree.n_internal;
+            nodes.extend(local[n_int as usize..].iter().enumerate().map(|(k, n)| {
+                let me = tree.leaf_base + k as u32;
+                Node {
+                    children: [me, me],
+                    feature: 0,
+                    ..*n
+                }
+            }));
+        }
+        let (mut complete_nodes, mut complete_leaves) = (Vec::new(), Vec::new());
+        for tree in &mut out {
+            tree.complete = tree.pad(
+                &nodes,
+                n_internal,
+                &mut complete_nodes,
+                &mut complete_leaves,
+            );
+        }
+        let roots = out.iter().map(|t| t.root).collect();
+        let outputs = out.iter().map(|t| t.output as u32).collect();
+        let prefix = |f: &dyn Fn(&Tree) -> bool| {
+            std::iter::once(0)
+                .chain(out.iter().scan(0u32, |n, t| {
+                    *n += u32::from(f(t));
+                    Some(*n)
+                }))
+                .collect()
+        };
+        let special_before = prefix(&|t| t.special);
+        let general_before = prefix(&|t| t.width != 1 || t.weight != 1.0);
         Ok(Ensemble {
             trees: out,
             nodes,
+            n_internal,
+            roots,
+            complete_nodes,
+            complete_leaves,
+            outputs,
+            special_before,
+            general_before,
+            variants,
             n_features,
             n_outputs,
             rules,
@@ -969,7 +1189,7 @@ impl Ensemble {
             )));
         }
         let end = range.end.min(self.trees.len());
-        let trees = &self.trees[range.start.min(end)..end];
+        let trees = range.start.min(end)..end;
         let threads = threads.max(1).min(n_rows.div_ceil(BLOCK_ROWS)).max(1);
         if threads == 1 {
             self.predict_rows(trees, rows, 0..n_rows, out);
@@ -980,49 +1200,68 @@ impl Ensemble {
             for (k, chunk) in out.chunks_mut(per * self.n_outputs).enumerate() {
                 let start = k * per;
                 let stop = start + chunk.len() / self.n_outputs;
+                let trees = trees.clone();
                 s.spawn(move || self.predict_rows(trees, rows, start..stop, chunk));
             }
         });
         Ok(())
     }
 
-    /// Rows per block: [`BLOCK_BYTES`] of loaded values, a multiple of [`LANES`] between [`LANES`] and
-    /// [`BLOCK_ROWS`].
+    /// Rows per block: [`BLOCK_BYTES`] of loaded values ([`SMALL_BLOCK_BYTES`] when every node fits in L2, so
+    /// the block stays in L1), a multiple of [`LANES`] between [`LANES`] and [`BLOCK_ROWS`].
     fn block_rows(&self) -> usize {
-        let rows = BLOCK_BYTES / (8 * VARIANTS * self.n_features.max(1));
+        let bytes = if self.nodes.len() * size_of::<Node>() <= SMALL_NODES_BYTES {
+            SMALL_BLOCK_BYTES
+        } else {
+            BLOCK_BYTES
+        };
+        let rows = bytes / (8 * self.variants.len() * self.n_features.max(1));
         (rows / LANES * LANES).clamp(LANES, BLOCK_ROWS)
     }
 
+    fn load(&self) -> Load<'_> {
+        Load {
+            variants: &self.variants,
+            round: self.rules.round_inputs_to_f32,
+        }
+    }
+
     /// Evaluates rows `span` of `rows` into `out` (the rows' slice of the output).
-    fn predict_rows(&self, trees: &[Tree], rows: Rows<'_>, span: Range<usize>, out: &mut [f64]) {
+    fn predict_rows(
+        &self,
+        trees: Range<usize>,
+        rows: Rows<'_>,
+        span: Range<usize>,
+        out: &mut [f64],
+    ) {
         let nf = self.n_features;
         let no = self.n_outputs;
-        let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
         let per_row = span.len() < PER_ROW_BELOW;
-        let special = trees.iter().any(|t| t.special);
+        let special = self.special_before[trees.end] > self.special_before[trees.start];
         let block_rows = self.block_rows();
+        let stride = nf * self.variants.len();
         let mut leaves = [0u32; BLOCK_ROWS];
         // Grow to one block of the caller's rows (never sized from the model alone).
         let (mut buf, mut row) = (Vec::new(), Vec::new());
+        let mut reached = Vec::new();
         let mut start = span.start;
         while start < span.end {
             let end = (start + block_rows).min(span.end);
-            let round = self.rules.round_inputs_to_f32;
             if per_row {
-                rows.load(start..end, nf, round, &mut buf);
+                rows.load(start..end, nf, self.load(), &mut buf);
             } else {
-                rows.load_lanes(start..end, nf, round, &mut row, &mut buf);
+                rows.load_lanes(start..end, nf, self.load(), &mut row, &mut buf);
             }
             let out_block = &mut out[(start - span.start) * no..(end - span.start) * no];
             if per_row && special {
-                self.per_row::<true>(trees, &buf, out_block);
+                self.per_row::<true>(trees.clone(), &buf, out_block, &mut reached);
             } else if per_row {
-                self.per_row::<false>(trees, &buf, out_block);
+                self.per_row::<false>(trees.clone(), &buf, out_block, &mut reached);
             } else {
                 let block = &mut leaves[..end - start];
-                for tree in trees {
-                    tree.leaves(&self.nodes, &buf, nf * VARIANTS, nfi, block);
+                for tree in &self.trees[trees.clone()] {
+                    tree.leaves(self, &buf, stride, block);
                     tree.accumulate(&self.nodes, block, out_block, no, f32_sum);
                 }
             }
@@ -1030,47 +1269,81 @@ impl Ensemble {
         }
     }
 
-    /// A few rows, one at a time: the trees in groups of [`LANES`] walked in lockstep (each lane a different tree),
-    /// then their leaves added in tree order.
-    fn per_row<const SPECIAL: bool>(&self, trees: &[Tree], rows: &[f64], out: &mut [f64]) {
-        let stride = self.n_features * VARIANTS;
+    /// A few rows, one at a time. [`LANES`] walks run interleaved, each in a different tree; a walk that reaches
+    /// its leaf records it and its lane takes its next tree at once, so no lane idles while it has trees left
+    /// (trees' walks differ in length: a lockstep group of trees would wait for its longest walk). Then the leaves are added in tree
+    /// order, as the libraries sum them. `reached` is scratch space (one slot per tree, and one more).
+    fn per_row<const SPECIAL: bool>(
+        &self,
+        trees: Range<usize>,
+        rows: &[f64],
+        out: &mut [f64],
+        reached: &mut Vec<u32>,
+    ) {
+        let stride = self.n_features * self.variants.len();
         let nfi = self.rules.negative_fraction_invalid;
         let f32_sum = self.rules.accumulate == Accumulate::F32;
         let nodes = self.nodes.as_slice();
+        let n_internal = self.n_internal;
+        let roots = &self.roots[trees.clone()];
+        let outputs = &self.outputs[trees.clone()];
+        let general = self.general_before[trees.end] > self.general_before[trees.start];
+        let tree_list = &self.trees[trees];
+        let nt = roots.len();
+        if nt == 0 {
+            return;
+        }
+        // A lane with no tree left walks `park` (a leaf: stepping stays there) into the spare slot `nt`.
+        let park = n_internal;
+        reached.clear();
+        reached.resize(nt + 1, park);
         for (r, d) in out.chunks_exact_mut(self.n_outputs).enumerate() {
-            let row = r * stride;
-            let mut groups = trees.chunks_exact(LANES);
-            for group in &mut groups {
-                let mut idx = [0u32; LANES];
-                let mut ends = [0u32; LANES];
-                for ((i, e), t) in idx.iter_mut().zip(&mut ends).zip(group) {
-                    (*i, *e) = (t.root, t.n_internal);
+            let row = &rows[r * stride..(r + 1) * stride];
+            // Lane `l` walks trees `l`, `l + LANES`, … (no lane waits on another to learn its next tree).
+            let mut tree: [usize; LANES] = std::array::from_fn(|l| l.min(nt));
+            let mut idx = tree.map(|t| roots.get(t).copied().unwrap_or(park));
+            loop {
+                for (t, i) in tree.iter_mut().zip(&mut idx) {
+                    let n = &nodes[*i as usize];
+                    let x = row[n.feature as usize];
+                    let right = if SPECIAL && n.meta & DECIDE != 0 {
+                        // Only a lane walking a tree (`t < nt`) meets a split.
+                        tree_list.get(*t).is_some_and(|tr| !tr.decide(n, x, nfi))
+                    } else {
+                        x > n.threshold
+                    };
+                    let step = n.children[usize::from(right)];
+                    reached[*t] = step;
+                    let arrived = step >= n_internal;
+                    let take = if arrived { (*t + LANES).min(nt) } else { *t };
+                    *i = if arrived {
+                        roots.get(take).copied().unwrap_or(park)
+                    } else {
+                        step
+                    };
+                    *t = take;
                 }
-                let sure = group.iter().map(|t| t.min_leaf_depth).min().unwrap_or(0);
-                for _ in 0..sure {
-                    for (i, t) in idx.iter_mut().zip(group) {
-                        *i = t.step::<SPECIAL>(nodes, *i, rows, row, nfi);
-                    }
-                }
-                while idx
-                    .iter()
-                    .zip(&ends)
-                    .fold(false, |walking, (&i, &e)| walking | (i < e))
-                {
-                    for (i, t) in idx.iter_mut().zip(group) {
-                        *i = t.step::<SPECIAL>(nodes, *i, rows, row, nfi);
-                    }
-                }
-                for (&i, t) in idx.iter().zip(group) {
-                    t.add_leaf(nodes, i, d, f32_sum);
+                if tree.iter().all(|&t| t == nt) {
+                    break;
                 }
             }
-            for t in groups.remainder() {
-                let mut i = t.root;
-                while i < t.n_internal {
-                    i = t.step::<SPECIAL>(nodes, i, rows, row, nfi);
+            if !general {
+                // Scalar leaves of weight 1: the value sits in the leaf node itself.
+                let sum = |d: &mut [f64], add: fn(f64, f64, f64) -> f64| {
+                    for (&leaf, &o) in reached.iter().zip(outputs) {
+                        let o = o as usize;
+                        d[o] = add(d[o], nodes[leaf as usize].threshold, 1.0);
+                    }
+                };
+                if f32_sum {
+                    sum(d, add::<true, false>);
+                } else {
+                    sum(d, add::<false, false>);
                 }
-                t.add_leaf(nodes, i, d, f32_sum);
+            } else {
+                for (&leaf, t) in reached.iter().zip(tree_list) {
+                    t.add_leaf(nodes, leaf, d, f32_sum);
+                }
             }
         }
     }
@@ -1093,19 +1366,14 @@ impl Ensemble {
         let mut start = 0;
         while start < n_rows {
             let end = (start + BLOCK_ROWS).min(n_rows);
-            let round = self.rules.round_inputs_to_f32;
-            rows.load_lanes(start..end, nf, round, &mut row, &mut buf);
+            rows.load_lanes(start..end, nf, self.load(), &mut row, &mut buf);
             let block = &mut leaves[..end - start];
             for (t, tree) in self.trees.iter().enumerate() {
-                tree.leaves(
-                    &self.nodes,
-                    &buf,
-                    nf * VARIANTS,
-                    self.rules.negative_fraction_invalid,
-                    block,
-                );
+                tree.leaves(self, &buf, nf * self.variants.len(), block);
                 for (r, &l) in block.iter().enumerate() {
-                    out[(start + r) * nt + t] = tree.raw_ids[(l - tree.root) as usize];
+                    // Leaves only: every walk ends at one.
+                    let local = tree.n_internal + (l - tree.leaf_base);
+                    out[(start + r) * nt + t] = tree.raw_ids[local as usize];
                 }
             }
             start = end;

@@ -506,3 +506,138 @@ fn single_rows_small_and_large_batches_agree_bit_for_bit() {
         }
     }
 }
+
+/// A random numeric tree grown level by level up to `depth` levels, each node splitting with probability `p_split`
+/// percent (100: a complete tree): the shapes XGBoost's depth-wise growth gives, which the ensemble also stores in
+/// its complete layout for row blocks. Missing values take the default side only.
+fn depthwise_tree(g: &mut XorShift, n_features: usize, depth: usize, p_split: usize) -> RawTree {
+    let mut nodes = vec![RawNode::Leaf(0)];
+    let mut level = vec![0usize];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for at in level {
+            if g.below(100) >= p_split {
+                continue;
+            }
+            let (l, r) = (nodes.len(), nodes.len() + 1);
+            nodes.extend([RawNode::Leaf(0), RawNode::Leaf(0)]);
+            // Float32 thresholds, some on values the rows hold (ties decide `<` against `<=`).
+            let t = f64::from((g.below(40) as f32 - 20.0) / 16.0);
+            nodes[at] = split(g.below(n_features), t, l, r, g.below(2) == 0);
+            next.extend([l, r]);
+        }
+        level = next;
+    }
+    let mut k = 0;
+    for n in &mut nodes {
+        if let RawNode::Leaf(v) = n {
+            *v = k;
+            k += 1;
+        }
+    }
+    RawTree {
+        nodes,
+        leaf_values: (0..k).map(|_| g.unit() - 0.5).collect(),
+        width: 1,
+        output: 0,
+        weight: 1.0,
+    }
+}
+
+/// The leaf (raw node index) a row reaches, walking the raw tree as the library compares: XGBoost `float32(x) <
+/// float32(t)`, LightGBM `x <= t`; NaN to the default side.
+fn reference_leaf(t: &RawTree, row: &[f64], xgboost: bool) -> usize {
+    let mut i = 0;
+    while let RawNode::Split {
+        feature,
+        threshold,
+        left,
+        right,
+        default_left,
+        ..
+    } = &t.nodes[i]
+    {
+        let x = row[*feature];
+        let go_left = if x.is_nan() {
+            *default_left
+        } else if xgboost {
+            (x as f32) < (*threshold as f32)
+        } else {
+            x <= *threshold
+        };
+        i = if go_left { *left } else { *right };
+    }
+    i
+}
+
+#[test]
+fn depthwise_trees_match_a_reference_walk_in_every_path() {
+    // Depth-wise trees of up to 8 levels (complete, pruned, single leaves) and deeper ones, through the per-row
+    // walk and row blocks, whole and over tree ranges, against a plain walk of the raw trees summed in tree order.
+    let mut g = XorShift(11);
+    let nf = 5;
+    for (rules, xgboost) in [(Rules::XGBOOST, true), (Rules::LIGHTGBM, false)] {
+        let trees: Vec<RawTree> = (0..40)
+            .map(|t| match t % 8 {
+                0 => depthwise_tree(&mut g, nf, 0, 100),
+                1 => depthwise_tree(&mut g, nf, 6, 100),
+                2 => depthwise_tree(&mut g, nf, 8, 100),
+                3 => depthwise_tree(&mut g, nf, 9, 85),
+                4 => depthwise_tree(&mut g, nf, 3, 70),
+                _ => depthwise_tree(&mut g, nf, 6, 80),
+            })
+            .collect();
+        let e = Ensemble::new(&trees, nf, 1, rules).unwrap();
+        let n = oxserve_trees::BLOCK_ROWS + 21;
+        let rows: Vec<f64> = (0..n * nf)
+            .map(|_| match g.below(25) {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => f64::NEG_INFINITY,
+                3 => f64::from((g.below(40) as f32 - 20.0) / 16.0),
+                _ => g.unit() * 3.0 - 1.5,
+            })
+            .collect();
+        let leaves = e.leaf_indices(Rows::F64(&rows)).unwrap();
+        for range in [0..40, 3..29, 17..18, 40..40] {
+            let expected: Vec<f64> = rows
+                .chunks(nf)
+                .enumerate()
+                .map(|(r, row)| {
+                    let mut sum = 0.0f64;
+                    for (k, t) in trees.iter().enumerate().take(range.end).skip(range.start) {
+                        let leaf = reference_leaf(t, row, xgboost);
+                        assert_eq!(
+                            leaves[r * trees.len() + k] as usize,
+                            leaf,
+                            "row {r} tree {k}"
+                        );
+                        let RawNode::Leaf(v) = t.nodes[leaf] else {
+                            unreachable!()
+                        };
+                        sum = if xgboost {
+                            f64::from(sum as f32 + t.leaf_values[v] as f32)
+                        } else {
+                            sum + t.leaf_values[v]
+                        };
+                    }
+                    sum
+                })
+                .collect();
+            let mut all = vec![0.0; n];
+            e.predict_into(Rows::F64(&rows), &mut all, range.clone(), 1)
+                .unwrap();
+            assert_eq!(all, expected, "{range:?}: row blocks");
+            for (r, row) in rows.chunks(nf).enumerate().step_by(7) {
+                let mut one = [0.0];
+                e.predict_into(Rows::F64(row), &mut one, range.clone(), 1)
+                    .unwrap();
+                assert_eq!(
+                    one[0].to_bits(),
+                    expected[r].to_bits(),
+                    "{range:?}: row {r}"
+                );
+            }
+        }
+    }
+}
