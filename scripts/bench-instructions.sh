@@ -39,15 +39,8 @@ out=${BENCH_OUT:-$work}
 mkdir -p "$out"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# The request bodies of scripts/bench-http.sh.
-printf '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}' >"$work/seldon.json"
-printf '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2]}]}' >"$work/v2.json"
-header='{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","parameters":{"binary_data_size":32}}]}'
-{ printf '%s' "$header"
-  printf '\x66\x66\x66\x66\x66\x66\x14\x40\x00\x00\x00\x00\x00\x00\x0c\x40\x66\x66\x66\x66\x66\x66\xf6\x3f\x9a\x99\x99\x99\x99\x99\xc9\x3f'
-} >"$work/v2.bin"
-printf '\x00\x00\x00\x00\x34\x1a\x32\x1a\x30\x0a\x2e\x32\x2c\x0a\x09\x11\x66\x66\x66\x66\x66\x66\x14\x40\x0a\x09\x11\x00\x00\x00\x00\x00\x00\x0c\x40\x0a\x09\x11\x66\x66\x66\x66\x66\x66\xf6\x3f\x0a\x09\x11\x9a\x99\x99\x99\x99\x99\xc9\x3f' >"$work/seldon.grpc"
-printf '\x00\x00\x00\x00\x45\x0a\x0a\x63\x6c\x61\x73\x73\x69\x66\x69\x65\x72\x2a\x37\x0a\x07\x69\x6e\x70\x75\x74\x2d\x30\x12\x04\x46\x50\x36\x34\x1a\x02\x01\x04\x2a\x22\x3a\x20\x66\x66\x66\x66\x66\x66\x14\x40\x00\x00\x00\x00\x00\x00\x0c\x40\x66\x66\x66\x66\x66\x66\xf6\x3f\x9a\x99\x99\x99\x99\x99\xc9\x3f' >"$work/v2.grpc"
+# The request bodies (the seed's iris row in every protocol): scripts/bench-bodies.sh.
+header_len=$(scripts/bench-bodies.sh "$work")
 
 port=9341
 rest() { # requests path body content-type [header]
@@ -63,7 +56,7 @@ load() { # row requests
     seldon-rest) rest "$2" /api/v1.0/predictions "$work/seldon.json" application/json ;;
     v2-rest) rest "$2" /v2/models/classifier/infer "$work/v2.json" application/json ;;
     v2-binary) rest "$2" /v2/models/classifier/infer "$work/v2.bin" application/octet-stream \
-      "inference-header-content-length: ${#header}" ;;
+      "inference-header-content-length: $header_len" ;;
     seldon-grpc) grpc "$2" /seldon.protos.Model/Predict "$work/seldon.grpc" ;;
     v2-grpc) grpc "$2" /inference.GRPCInferenceService/ModelInfer "$work/v2.grpc" ;;
   esac

@@ -187,7 +187,11 @@ fn v2_request(shape: Vec<i64>, raw: bool) -> v2pb::ModelInferRequest {
             contents: (!raw).then(v2pb::InferTensorContents::default),
             ..Default::default()
         }],
-        raw_input_contents: if raw { vec![Default::default()] } else { vec![] },
+        raw_input_contents: if raw {
+            vec![Default::default()]
+        } else {
+            vec![]
+        },
         ..Default::default()
     }
 }
