@@ -596,7 +596,19 @@ pub trait Component: Send + Sync + 'static {
     fn blocking(&self) -> bool {
         false
     }
+
+    /// Where a blocking component's hook calls run (asked only when [`Component::blocking`]): `Ok(())` once
+    /// `job` — one hook call, which hands its result back itself — is queued for a thread of the component's
+    /// own, `Err(job)` to run it on tokio's blocking pool (the default). A component that keeps worker threads
+    /// (an embedded interpreter's, attached to it) takes the job: the call then crosses threads once each way,
+    /// instead of through a blocking thread that waits on the worker.
+    fn spawn_hook(&self, job: HookJob) -> Result<(), HookJob> {
+        Err(job)
+    }
 }
+
+/// One hook call of a blocking component, for [`Component::spawn_hook`]: run it once, on any thread.
+pub type HookJob = Box<dyn FnOnce() + Send + 'static>;
 
 /// What a feedback hook answers.
 #[derive(Debug, Clone, PartialEq)]

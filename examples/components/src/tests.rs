@@ -519,8 +519,30 @@ async fn model_reports_tags_and_custom_metrics() {
 }
 
 /// A message-level component: the whole-message hooks (the Python wrapper's `*_raw`), a user error status, and
-/// hooks that say they block (called on a blocking thread, as an embedded interpreter's would be).
-struct Raw;
+/// hooks that say they block: called on a blocking thread, or, with `own` set, on the component's own thread
+/// (as an embedded interpreter's are, through `Component::spawn_hook`). `strData: "thread"` answers the name of
+/// the thread the hook ran on.
+struct Raw {
+    own: Option<std::sync::Mutex<std::sync::mpsc::Sender<component::HookJob>>>,
+}
+
+impl Raw {
+    /// Hooks on a thread named `raw-hooks`, one call at a time.
+    fn with_own_thread() -> Self {
+        let (queue, jobs) = std::sync::mpsc::channel::<component::HookJob>();
+        std::thread::Builder::new()
+            .name("raw-hooks".into())
+            .spawn(move || {
+                for job in jobs {
+                    job();
+                }
+            })
+            .unwrap();
+        Raw {
+            own: Some(std::sync::Mutex::new(queue)),
+        }
+    }
+}
 
 impl Component for Raw {
     fn predict(
@@ -534,6 +556,15 @@ impl Component for Raw {
             ),
             oxserve_protocol::seldon::Payload::StrData(s) if s == "panic" => {
                 panic!("a bug in the component")
+            }
+            oxserve_protocol::seldon::Payload::StrData(s) if s == "thread" => {
+                Ok(oxserve_protocol::seldon::SeldonMessage {
+                    meta: node.reply_meta(&request.meta),
+                    payload: oxserve_protocol::seldon::Payload::StrData(
+                        std::thread::current().name().unwrap_or("").into(),
+                    ),
+                    status: None,
+                })
             }
             payload => Ok(oxserve_protocol::seldon::SeldonMessage {
                 meta: node.reply_meta(&request.meta),
@@ -550,28 +581,60 @@ impl Component for Raw {
     fn blocking(&self) -> bool {
         true
     }
+
+    fn spawn_hook(&self, job: component::HookJob) -> Result<(), component::HookJob> {
+        match &self.own {
+            Some(queue) => queue.lock().unwrap().send(job).map_err(|e| e.0),
+            None => Err(job),
+        }
+    }
 }
 
 #[tokio::test]
 async fn message_level_hooks_and_user_errors() {
-    let served = serve(ServiceType::Model, "[]", |_| Ok(Arc::new(Raw))).await;
-    let (status, reply) = rest(&served, "/predict", "form", r#"{"strData":"hello"}"#).await;
+    let served = serve(ServiceType::Model, "[]", |_| {
+        Ok(Arc::new(Raw { own: None }))
+    })
+    .await;
+    message_level_hooks_answer(&served).await;
+    let (_, reply) = rest(&served, "/predict", "json", r#"{"strData":"thread"}"#).await;
+    assert_ne!(reply["strData"], "raw-hooks", "{reply}");
+}
+
+/// A component that takes its hook calls onto its own thread answers the same, a panic there fails that request
+/// alone (the thread goes on serving the next ones), and every hook runs on that thread.
+#[tokio::test]
+async fn hooks_run_on_the_components_own_thread() {
+    let served = serve(ServiceType::Model, "[]", |_| {
+        Ok(Arc::new(Raw::with_own_thread()))
+    })
+    .await;
+    message_level_hooks_answer(&served).await;
+    for _ in 0..2 {
+        let (status, reply) = rest(&served, "/predict", "json", r#"{"strData":"thread"}"#).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["strData"], "raw-hooks", "{reply}");
+    }
+}
+
+async fn message_level_hooks_answer(served: &Served) {
+    let (status, reply) = rest(served, "/predict", "form", r#"{"strData":"hello"}"#).await;
     assert_eq!(status, 200);
     assert_eq!(
         reply,
         serde_json::json!({"meta":{"requestPath":{"node":"me/component:0.1"}},"strData":"hello"})
     );
-    let (status, reply) = rest(&served, "/predict", "json", r#"{"strData":"teapot"}"#).await;
+    let (status, reply) = rest(served, "/predict", "json", r#"{"strData":"teapot"}"#).await;
     assert_eq!(status, 418);
     assert_eq!(
         reply,
         serde_json::json!({"status":{"code":-1,"info":"short and stout","reason":"I_AM_A_TEAPOT","status":1}})
     );
     // A panic on the hook's blocking thread is that request's 500; the server goes on.
-    let (status, reply) = rest(&served, "/predict", "json", r#"{"strData":"panic"}"#).await;
+    let (status, reply) = rest(served, "/predict", "json", r#"{"strData":"panic"}"#).await;
     assert_eq!(status, 500, "{reply}");
     assert_eq!(reply["status"]["reason"], "MICROSERVICE_INTERNAL_ERROR");
-    let mut model = pb::model_client::ModelClient::connect(channel(&served))
+    let mut model = pb::model_client::ModelClient::connect(channel(served))
         .await
         .unwrap();
     let err = model
@@ -583,7 +646,7 @@ async fn message_level_hooks_and_user_errors() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     // The component's metadata over the image's defaults.
-    let (status, reply) = rest(&served, "/metadata", "get", "").await;
+    let (status, reply) = rest(served, "/metadata", "get", "").await;
     assert_eq!(status, 200);
     assert_eq!(
         reply,

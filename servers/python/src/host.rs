@@ -12,16 +12,17 @@
 //! wrapper does (transforms echo, `Route not defined`, ...).
 
 use std::ffi::CString;
+use std::sync::{Arc, Mutex, mpsc};
 
 use numpy::ndarray::{ArrayD, IxDyn};
-use numpy::{Element, PyArray, PyArrayDyn, PyArrayMethods};
+use numpy::{Element, PyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use oxserve_core::{Tensor, TensorData};
 use oxserve_protocol::RequestLimits;
 use oxserve_protocol::seldon::{
     ArrayKind, DataArray, DefaultData, Feedback, Meta, Metric, Payload, SeldonMessage,
 };
 use oxserve_runtime::component::{
-    self, Component, ComponentError, FeedbackOutcome, Form, Method, Node, Tags, Unit,
+    self, Component, ComponentError, FeedbackOutcome, Form, HookJob, Method, Node, Tags, Unit,
 };
 use oxserve_runtime::config::{ParamValue, Parameters};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -69,21 +70,56 @@ struct Hooks {
     error_handler: bool,
 }
 
-/// The Python worker threads: at most `--python-threads` requests run Python code at once, each on one of these
-/// threads, which attach to the interpreter once for their whole life (the GIL released while they wait). A
-/// call made on whatever thread the runtime runs the hook on would create and destroy an interpreter thread
-/// state (and map and unmap its frame stack) on every request.
-fn python_workers(n: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n.max(1))
-        .thread_name(|i| format!("python-{i}"))
-        .spawn_handler(|thread| {
+/// The Python worker threads: at most `--python-threads` hook calls run at once, each on one of these threads,
+/// which attach to the interpreter once for their whole life (the GIL released while they wait for a call). A
+/// call made on whatever thread the runtime has at hand would create and destroy an interpreter thread state
+/// (and map and unmap its frame stack) on every request. The runtime hands each call over directly
+/// ([`Component::spawn_hook`]): one wake-up to get here, one to answer, and a thread that waits for work sleeps
+/// at once (no spinning on a core the runtime's own thread needs).
+#[derive(Debug)]
+struct PythonWorkers {
+    queue: Mutex<mpsc::Sender<HookJob>>,
+}
+
+impl PythonWorkers {
+    fn start(n: usize) -> std::io::Result<Self> {
+        let (queue, jobs) = mpsc::channel::<HookJob>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for i in 0..n.max(1) {
+            let jobs = jobs.clone();
             std::thread::Builder::new()
-                .name(thread.name().unwrap_or("python").to_string())
-                .spawn(move || Python::attach(|py| py.detach(|| thread.run())))?;
-            Ok(())
+                .name(format!("python-{i}"))
+                .spawn(move || {
+                    Python::attach(|py| {
+                        py.detach(|| {
+                            loop {
+                                // One waiter holds the lock while it waits; the others wait on the lock.
+                                let next = match jobs.lock() {
+                                    Ok(jobs) => jobs.recv(),
+                                    Err(_) => break,
+                                };
+                                match next {
+                                    // A job catches its own panics (the runtime wraps every hook call).
+                                    Ok(job) => job(),
+                                    Err(mpsc::RecvError) => break,
+                                }
+                            }
+                        })
+                    });
+                })?;
+        }
+        Ok(PythonWorkers {
+            queue: Mutex::new(queue),
         })
-        .build()
+    }
+
+    /// Queues `job` for the next free worker; `Err(job)` if the workers are gone.
+    fn spawn(&self, job: HookJob) -> Result<(), HookJob> {
+        let Ok(queue) = self.queue.lock() else {
+            return Err(job);
+        };
+        queue.send(job).map_err(|mpsc::SendError(job)| job)
+    }
 }
 
 /// The user's object, served as a component.
@@ -93,7 +129,7 @@ pub struct PythonComponent {
     numpy: Py<PyModule>,
     hooks: Hooks,
     metadata: Option<serde_json::Value>,
-    workers: rayon::ThreadPool,
+    workers: PythonWorkers,
 }
 
 /// What the interpreter runs once before importing the user's module: the site-packages of the venv in
@@ -218,7 +254,7 @@ impl PythonComponent {
                 None
             };
             let numpy = py.import("numpy").map_err(fail)?.unbind();
-            let workers = python_workers(python_threads).map_err(|e| StartError::Load {
+            let workers = PythonWorkers::start(python_threads).map_err(|e| StartError::Load {
                 interface: interface.into(),
                 message: format!("cannot start the Python worker threads: {e}"),
             })?;
@@ -232,10 +268,10 @@ impl PythonComponent {
         })
     }
 
-    /// Runs `f` on a Python worker thread with the GIL (the calling thread waits).
-    fn with_python<T: Send>(&self, f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> T + Send) -> T {
-        self.workers
-            .install(|| Python::attach(|py| f(py, self.object.bind(py))))
+    /// Runs `f` with the GIL. Hooks run on a Python worker thread ([`Component::spawn_hook`]), attached to the
+    /// interpreter already; on any other thread the attach makes a thread state for the call.
+    fn with_python<T>(&self, f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> T) -> T {
+        Python::attach(|py| f(py, self.object.bind(py)))
     }
 
     /// The class's `tags()`, `metrics()` and `class_names` after a call (the GIL held).
@@ -507,8 +543,7 @@ impl Body {
         if let Ok(b) = value.cast::<PyBytes>() {
             return Ok(Ok(Body::Bin(b.as_bytes().to_vec())));
         }
-        let ndarray = np.getattr("ndarray")?;
-        if value.is_instance_of::<PyList>() || value.is_instance(&ndarray)? {
+        if value.is_instance_of::<PyList>() || value.cast::<PyUntypedArray>().is_ok() {
             return Ok(array_to_tensor(np, value)?.map(Body::Array));
         }
         let repr = value.repr()?.to_string_lossy().into_owned();
@@ -890,6 +925,10 @@ impl Component for PythonComponent {
     fn blocking(&self) -> bool {
         true
     }
+
+    fn spawn_hook(&self, job: HookJob) -> Result<(), HookJob> {
+        self.workers.spawn(job)
+    }
 }
 
 /// A parameter as the wrapper passes it to the constructor: INT → int, FLOAT/DOUBLE → float, STRING → str,
@@ -1068,12 +1107,30 @@ fn values<T: Element + Copy>(
         .to_vec())
 }
 
+/// The shape and values of `value` when it is a C-ordered ndarray of `T` in native byte order (what a model's
+/// `predict` usually returns), read without a call into Python; `None` for anything else.
+fn c_order_values<T: Element + Copy>(value: &Bound<'_, PyAny>) -> Option<(Vec<usize>, Vec<T>)> {
+    let array = value.cast::<PyArrayDyn<T>>().ok()?;
+    if !array.is_c_contiguous() {
+        return None;
+    }
+    let readonly = array.try_readonly().ok()?;
+    let values = readonly.as_slice().ok()?.to_vec();
+    Some((array.shape().to_vec(), values))
+}
+
 /// An ndarray (or a list, through `numpy.asarray`) as a tensor: float32 stays float32, other floats are
 /// float64, integers int64, booleans bool, `str`/`bytes` arrays strings; an object array is refused.
 fn array_to_tensor(
     np: &Bound<'_, PyModule>,
     value: &Bound<'_, PyAny>,
 ) -> PyResult<Result<Tensor, ComponentError>> {
+    let fast = c_order_values::<f64>(value)
+        .map(|(shape, v)| (shape, TensorData::F64(v)))
+        .or_else(|| c_order_values::<f32>(value).map(|(shape, v)| (shape, TensorData::F32(v))));
+    if let Some((shape, data)) = fast {
+        return Ok(Tensor::new(shape, data).map_err(|e| ComponentError::internal(e.to_string())));
+    }
     let array = np.call_method1("asarray", (value,))?;
     let dtype = array.getattr("dtype")?;
     let kind: String = dtype.getattr("kind")?.extract()?;

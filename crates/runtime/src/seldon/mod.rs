@@ -14,7 +14,7 @@ use oxserve_protocol::seldon::{
     Payload, SeldonMessage,
 };
 
-use crate::component::{Component, ComponentError, FeedbackOutcome, Node, Slot};
+use crate::component::{Component, ComponentError, FeedbackOutcome, HookJob, Node, Slot};
 use crate::config::Config;
 use crate::error::ServeError;
 use crate::state::ServerState;
@@ -158,20 +158,34 @@ impl serde::Serialize for FeedbackReply {
     }
 }
 
-/// Runs one hook of a component server's component: inline on the request's task, or on a blocking thread when
-/// the component says its hooks block ([`Component::blocking`]).
+/// Runs one hook of a component server's component: inline on the request's task, or, when the component says
+/// its hooks block ([`Component::blocking`]), on its own threads ([`Component::spawn_hook`]) or else a blocking
+/// thread, the result coming back through a oneshot channel. A panic in the hook is this request's 500.
 async fn call<T: Send + 'static>(
     slot: &Slot,
     hook: impl FnOnce(&dyn Component, &Node) -> Result<T, ComponentError> + Send + 'static,
 ) -> Result<T, ServeError> {
-    if slot.component.blocking() {
-        let slot = slot.clone();
-        tokio::task::spawn_blocking(move || hook(slot.component.as_ref(), &slot.node))
-            .await
-            .map_err(|e| ServeError::Internal(format!("the component's hook failed: {e}")))?
-            .map_err(ServeError::from)
-    } else {
-        hook(slot.component.as_ref(), &slot.node).map_err(ServeError::from)
+    if !slot.component.blocking() {
+        return hook(slot.component.as_ref(), &slot.node).map_err(ServeError::from);
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let owned = slot.clone();
+    let job: HookJob = Box::new(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hook(owned.component.as_ref(), &owned.node)
+        }));
+        // The request may have gone (its client disconnected): nobody is left to answer.
+        let _ = reply.send(outcome);
+    });
+    if let Err(job) = slot.component.spawn_hook(job) {
+        drop(tokio::task::spawn_blocking(job));
+    }
+    match answer.await {
+        Ok(Ok(result)) => result.map_err(ServeError::from),
+        Ok(Err(_)) => Err(ServeError::Internal("the component's hook panicked".into())),
+        Err(_) => Err(ServeError::Internal(
+            "the component's hook was dropped before it answered".into(),
+        )),
     }
 }
 
