@@ -37,12 +37,8 @@ fi
 for tool in wrk h2load; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed (scripts/bench-tools.sh)" >&2; exit 1; }
 done
-if [ -n "${BENCH_BIN:-}" ]; then
-  IFS=: read -r -a builds <<<"$BENCH_BIN"
-else
-  cargo build --release -q -p oxserve-sklearn-server -p oxserve-tests --bin sklearn-server --bin bare-axum
-  builds=(target/release)
-fi
+listed=$(scripts/bench-builds.sh)
+mapfile -t builds <<<"$listed"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 

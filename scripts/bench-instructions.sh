@@ -28,12 +28,8 @@ only=${BENCH_ONLY:-.}
 for tool in valgrind callgrind_control callgrind_annotate h2load curl; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
-if [ -n "${BENCH_BIN:-}" ]; then
-  IFS=: read -r -a builds <<<"$BENCH_BIN"
-else
-  cargo build --release -q -p oxserve-sklearn-server -p oxserve-tests --bin sklearn-server --bin bare-axum
-  builds=(target/release)
-fi
+listed=$(scripts/bench-builds.sh)
+mapfile -t builds <<<"$listed"
 work=$(mktemp -d)
 out=${BENCH_OUT:-$work}
 mkdir -p "$out"
