@@ -13,7 +13,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use crate::openapi::{Coverage, Doc, DocRouter, check_document};
 use crate::openapi::{LiveResponses, ReadyResponses, TAG_PROBES};
@@ -105,10 +104,6 @@ pub(crate) fn assemble(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(observed)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        ))
         .with_state(state);
     (app, served, document)
 }
@@ -175,7 +170,7 @@ struct Observed {
     labels: Arc<[ExtensionLabel]>,
 }
 
-/// The REST observation layer ([`observe`] around every route). A tower layer of its own rather than axum's
+/// The REST observation layer ([`Label`] and [`observe`] around every route). A tower layer of its own rather than axum's
 /// `middleware::from_fn`, which boxes the inner service and extracts its state again for every request.
 #[derive(Clone)]
 struct ObserveLayer(Arc<Observed>);
@@ -212,77 +207,120 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // The service polled ready is the one that is called; a fresh clone stays for the next request.
-        let fresh = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, fresh);
         let observed = self.observed.clone();
-        Box::pin(async move { Ok(observe(&observed, request, ready).await) })
+        let label = Label::of(&observed, &request);
+        let max = observed.state.max_body_bytes;
+        // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
+        // the body is never read).
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        // The inner service was polled ready in `poll_ready`; it is called here, before the future is boxed.
+        let handler = match declared {
+            Some(length) if length > max as u64 => None,
+            _ => Some(self.inner.call(request)),
+        };
+        Box::pin(async move {
+            let response = match handler {
+                None => label.error_response(ServeError::TooLarge(max)),
+                Some(handler) => observe(&label, handler).await,
+            };
+            Ok(label.finish(&observed, response))
+        })
     }
 }
 
-/// Records each request's count and latency by protocol, route template and status ([`crate::observe`], the
-/// same path as gRPC's); refuses a declared body over the limit before reading it; turns a panic in a handler
-/// into a 500 for that request alone.
-async fn observe<S>(observed: &Observed, request: Request, mut inner: S) -> Response
+/// What a request is counted under: its route template (`unmatched` for the fallbacks), its protocol, and how
+/// that protocol shapes an error the runtime answers itself; with the time it arrived.
+struct Label {
+    observation: Observation,
+    route: Option<MatchedPath>,
+    protocol: &'static str,
+    extension_error: Option<fn(ServeError) -> Response>,
+}
+
+impl Label {
+    fn of(observed: &Observed, request: &Request) -> Self {
+        let observation = Observation::start(Transport::Rest);
+        // An `Arc<str>` clone, not a copy of the path.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let path = request.uri().path();
+        let extension = observed
+            .labels
+            .iter()
+            .find(|(prefix, _, _)| path.starts_with(prefix));
+        let protocol = if is_v2(request.uri()) {
+            "v2"
+        } else if let Some((_, protocol, _)) = extension {
+            protocol
+        } else if is_kserve_v1(request.uri()) {
+            crate::kserve_v1::PROTOCOL
+        } else {
+            "seldon"
+        };
+        Label {
+            observation,
+            route,
+            protocol,
+            extension_error: extension.map(|(_, _, error_response)| *error_response),
+        }
+    }
+
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+
+    /// An error the runtime answers for the route, in its protocol's shape.
+    fn error_response(&self, err: ServeError) -> Response {
+        match (self.protocol, self.extension_error) {
+            ("v2", _) => err.into_v2_response(),
+            (_, Some(error_response)) => error_response(err),
+            (crate::kserve_v1::PROTOCOL, _) => err.into_kserve_v1_response(),
+            _ => err.into_seldon_response(),
+        }
+    }
+
+    /// Records the request's count and latency and adds the CORS header every reply carries.
+    fn finish(self, observed: &Observed, mut response: Response) -> Response {
+        let Label {
+            observation,
+            route,
+            protocol,
+            ..
+        } = self;
+        observation.finish(
+            &observed.state.metrics,
+            protocol,
+            route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            response.status().as_str(),
+        );
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        response
+    }
+}
+
+/// Runs a request's handler ([`crate::observe`]'s panic guard: a panic in a handler is a 500 for that request
+/// alone, in its protocol's shape).
+async fn observe<F>(label: &Label, handler: F) -> Response
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    F: Future<Output = Result<Response, Infallible>>,
 {
-    let observation = Observation::start(Transport::Rest);
-    let state = &observed.state;
-    // An `Arc<str>` clone, not a copy of the path.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route_label = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let path = request.uri().path();
-    let extension = observed
-        .labels
-        .iter()
-        .find(|(prefix, _, _)| path.starts_with(prefix));
-    let protocol = if is_v2(request.uri()) {
-        "v2"
-    } else if let Some((_, protocol, _)) = extension {
-        protocol
-    } else if is_kserve_v1(request.uri()) {
-        crate::kserve_v1::PROTOCOL
-    } else {
-        "seldon"
-    };
-    let error_response = |err: ServeError| match (protocol, extension) {
-        ("v2", _) => err.into_v2_response(),
-        (_, Some((_, _, error_response))) => error_response(err),
-        (crate::kserve_v1::PROTOCOL, _) => err.into_kserve_v1_response(),
-        _ => err.into_seldon_response(),
-    };
-    // A declared body over the limit is refused before a byte of it is read (the connection then closes, as
-    // the body is never read).
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let response = if let Some(length) = declared
-        && length > state.max_body_bytes as u64
-    {
-        error_response(ServeError::TooLarge(state.max_body_bytes))
-    } else {
-        match catch_panic(inner.call(request)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(never)) => match never {},
-            Err(()) => {
-                tracing::error!(route = route_label, "handler panicked");
-                let err = ServeError::Internal(PANIC_MESSAGE.into());
-                match protocol {
-                    "v2" => err.into_v2_response(),
-                    crate::kserve_v1::PROTOCOL => err.into_kserve_v1_response(),
-                    _ => err.into_seldon_response(),
-                }
+    match catch_panic(handler).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(()) => {
+            tracing::error!(route = label.route(), "handler panicked");
+            let err = ServeError::Internal(PANIC_MESSAGE.into());
+            match label.protocol {
+                "v2" => err.into_v2_response(),
+                crate::kserve_v1::PROTOCOL => err.into_kserve_v1_response(),
+                _ => err.into_seldon_response(),
             }
         }
-    };
-    observation.finish(
-        &state.metrics,
-        protocol,
-        route_label,
-        response.status().as_str(),
-    );
-    response
+    }
 }

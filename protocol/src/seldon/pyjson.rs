@@ -17,9 +17,10 @@ impl Formatter for PyFormatter {
         if let Some(s) = fast_repr(value, &mut ryu_buf) {
             return writer.write_all(s.as_bytes());
         }
-        let mut buf = String::with_capacity(32);
-        write_py_float(&mut buf, value);
-        writer.write_all(buf.as_bytes())
+        if let Some(s) = non_finite(value) {
+            return writer.write_all(s.as_bytes());
+        }
+        writer.write_all(PyRepr::layout(ryu_buf.format_finite(value)).as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
@@ -73,12 +74,8 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::E
 /// exponents in `-4..16` (always with a fractional part: `100.0`), otherwise `d.ddde±XX`. NaN and infinities are
 /// written as Python's `json` module writes them (`NaN`, `Infinity`, `-Infinity`).
 pub fn write_py_float(out: &mut String, x: f64) {
-    if x.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if x.is_infinite() {
-        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+    if let Some(s) = non_finite(x) {
+        out.push_str(s);
         return;
     }
     let mut ryu_buf = ryu::Buffer::new();
@@ -86,7 +83,18 @@ pub fn write_py_float(out: &mut String, x: f64) {
         out.push_str(s);
         return;
     }
-    write_py_float_slow(out, ryu_buf.format_finite(x));
+    out.push_str(PyRepr::layout(ryu_buf.format_finite(x)).as_str());
+}
+
+/// NaN and the infinities as Python's `json` module writes them; `None` for a finite value.
+fn non_finite(x: f64) -> Option<&'static str> {
+    if x.is_nan() {
+        Some("NaN")
+    } else if x.is_infinite() {
+        Some(if x > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        None
+    }
 }
 
 /// Where ryu already writes fixed notation and Python does too (finite, |x| >= 1e-4 or zero), the two agree digit
@@ -99,68 +107,132 @@ fn fast_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Option<&str> {
     (!s.contains(['e', 'E'])).then_some(s)
 }
 
-/// Rebuilds ryu's shortest digits in Python's layout (used for scientific notation and tiny fixed values).
-fn write_py_float_slow(out: &mut String, s: &str) {
-    let (negative, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    // Decompose ryu's output into significant digits and the exponent of the first digit.
-    let (mantissa, exp_part) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: String = int_part.chars().chain(frac_part.chars()).collect();
-    // Position of the decimal point relative to the start of `digits`.
-    let mut point = int_part.len() as i32 + exp_part;
-    let leading = digits.len() - digits.trim_start_matches('0').len();
-    if leading == digits.len() {
-        out.push_str(if negative { "-0.0" } else { "0.0" });
-        return;
+/// Python's `repr` of a finite float that ryu writes in scientific notation or that is tiny (`|x| < 1e-4`),
+/// rebuilt from ryu's shortest digits in a buffer on the stack: the longest such text (`-d.dddddddddddddddde-XXX`
+/// or `-0.000ddddddddddddddddd`) is 24 bytes.
+struct PyRepr {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl PyRepr {
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
     }
-    digits.drain(..leading);
-    point -= leading as i32;
-    let trimmed = digits.trim_end_matches('0').len();
-    digits.truncate(trimmed);
-    let exp10 = point - 1;
-    if negative {
-        out.push('-');
+
+    fn extend(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
     }
-    if (-4..16).contains(&exp10) {
-        if point <= 0 {
-            out.push_str("0.");
-            for _ in 0..(-point) {
-                out.push('0');
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, signs, `.` and `e` are ever pushed.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// Lays out ryu's text `s` (`[-]digits[.digits][e[-]exp]`) as Python does: the significant digits with
+    /// fixed notation for decimal exponents in `-4..16` (with a fractional part), otherwise `d.ddde±XX`.
+    fn layout(s: &str) -> PyRepr {
+        let mut out = PyRepr {
+            buf: [0; 40],
+            len: 0,
+        };
+        let (negative, s) = match s.as_bytes().split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, s.as_bytes()),
+        };
+        // Decompose ryu's output into significant digits and the exponent of the first digit.
+        let (mantissa, exp_part) = match s.iter().position(|&b| b == b'e' || b == b'E') {
+            Some(i) => (
+                &s[..i],
+                std::str::from_utf8(&s[i + 1..])
+                    .ok()
+                    .and_then(|e| e.parse::<i32>().ok())
+                    .unwrap_or(0),
+            ),
+            None => (s, 0),
+        };
+        let (int_part, frac_part) = match mantissa.iter().position(|&b| b == b'.') {
+            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+            None => (mantissa, &[][..]),
+        };
+        let mut all = [0u8; 32];
+        let mut n = 0;
+        for &d in int_part.iter().chain(frac_part) {
+            if let Some(slot) = all.get_mut(n) {
+                *slot = d;
+                n += 1;
             }
-            out.push_str(&digits);
-        } else {
-            let p = point as usize;
-            if digits.len() <= p {
-                out.push_str(&digits);
-                for _ in digits.len()..p {
-                    out.push('0');
+        }
+        // Position of the decimal point relative to the first significant digit.
+        let leading = all[..n].iter().take_while(|&&d| d == b'0').count();
+        if leading == n {
+            out.extend(if negative { b"-0.0" } else { b"0.0" });
+            return out;
+        }
+        let point = int_part.len() as i32 + exp_part - leading as i32;
+        let significant = &all[leading..n];
+        let trailing = significant.iter().rev().take_while(|&&d| d == b'0').count();
+        let digits = &significant[..significant.len() - trailing];
+        let exp10 = point - 1;
+        if negative {
+            out.push(b'-');
+        }
+        if (-4..16).contains(&exp10) {
+            if point <= 0 {
+                out.extend(b"0.");
+                for _ in 0..(-point) {
+                    out.push(b'0');
                 }
-                out.push_str(".0");
+                out.extend(digits);
             } else {
-                out.push_str(&digits[..p]);
-                out.push('.');
-                out.push_str(&digits[p..]);
+                let p = point as usize;
+                if digits.len() <= p {
+                    out.extend(digits);
+                    for _ in digits.len()..p {
+                        out.push(b'0');
+                    }
+                    out.extend(b".0");
+                } else {
+                    out.extend(&digits[..p]);
+                    out.push(b'.');
+                    out.extend(&digits[p..]);
+                }
             }
+        } else {
+            out.extend(&digits[..1]);
+            if digits.len() > 1 {
+                out.push(b'.');
+                out.extend(&digits[1..]);
+            }
+            out.push(b'e');
+            out.push(if exp10 < 0 { b'-' } else { b'+' });
+            let e = exp10.unsigned_abs();
+            if e < 10 {
+                out.push(b'0');
+            }
+            let mut text = [0u8; 10];
+            let mut k = text.len();
+            let mut rest = e;
+            loop {
+                k -= 1;
+                text[k] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+            out.extend(&text[k..]);
         }
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp10 < 0 { '-' } else { '+' });
-        let e = exp10.unsigned_abs();
-        if e < 10 {
-            out.push('0');
-        }
-        out.push_str(&e.to_string());
+        out
     }
 }
 
@@ -201,11 +273,98 @@ mod tests {
                 write_py_float(&mut fast, v);
                 let mut slow = String::new();
                 if v.is_finite() {
-                    write_py_float_slow(&mut slow, ryu::Buffer::new().format_finite(v));
+                    slow.push_str(PyRepr::layout(ryu::Buffer::new().format_finite(v)).as_str());
                     assert_eq!(fast, slow, "{v:e}");
                 }
             }
             x *= 1.037;
+        }
+    }
+
+    /// The allocating layout the stack one replaced (strings and a `to_string` per exponent), kept as the
+    /// reference it must match.
+    fn reference_layout(s: &str) -> String {
+        let mut out = String::new();
+        let (negative, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (mantissa, exp_part) = match s.find(['e', 'E']) {
+            Some(i) => (&s[..i], s[i + 1..].parse::<i32>().unwrap()),
+            None => (s, 0),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut digits: String = int_part.chars().chain(frac_part.chars()).collect();
+        let mut point = int_part.len() as i32 + exp_part;
+        let leading = digits.len() - digits.trim_start_matches('0').len();
+        if leading == digits.len() {
+            return if negative { "-0.0" } else { "0.0" }.into();
+        }
+        digits.drain(..leading);
+        point -= leading as i32;
+        digits.truncate(digits.trim_end_matches('0').len());
+        let exp10 = point - 1;
+        if negative {
+            out.push('-');
+        }
+        if (-4..16).contains(&exp10) {
+            if point <= 0 {
+                out.push_str("0.");
+                out.push_str(&"0".repeat((-point) as usize));
+                out.push_str(&digits);
+            } else if digits.len() <= point as usize {
+                out.push_str(&digits);
+                out.push_str(&"0".repeat(point as usize - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..point as usize]);
+                out.push('.');
+                out.push_str(&digits[point as usize..]);
+            }
+        } else {
+            out.push_str(&digits[..1]);
+            if digits.len() > 1 {
+                out.push('.');
+                out.push_str(&digits[1..]);
+            }
+            out.push_str(&format!(
+                "e{}{:02}",
+                if exp10 < 0 { '-' } else { '+' },
+                exp10.unsigned_abs()
+            ));
+        }
+        out
+    }
+
+    /// The stack layout writes what the allocating one wrote, for every kind of finite double (random bit
+    /// patterns: subnormals, tiny, huge, integral) and the edges of the fixed-notation range.
+    #[test]
+    fn stack_layout_matches_the_reference_layout() {
+        let mut bits = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = vec![
+            1e-4,
+            9.999e-5,
+            1e16,
+            9.999_999_999_999_998e15,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        for _ in 0..20_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 7;
+            bits ^= bits << 17;
+            values.push(f64::from_bits(bits));
+        }
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            for v in [v, -v] {
+                let text = ryu::Buffer::new().format_finite(v).to_owned();
+                assert_eq!(
+                    PyRepr::layout(&text).as_str(),
+                    reference_layout(&text),
+                    "{text}"
+                );
+            }
         }
     }
 
