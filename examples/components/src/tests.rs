@@ -523,7 +523,7 @@ async fn model_reports_tags_and_custom_metrics() {
 /// (as an embedded interpreter's are, through `Component::spawn_hook`). `strData: "thread"` answers the name of
 /// the thread the hook ran on.
 struct Raw {
-    own: Option<std::sync::Mutex<std::sync::mpsc::Sender<component::HookJob>>>,
+    own: Option<std::sync::mpsc::Sender<component::HookJob>>,
 }
 
 impl Raw {
@@ -538,9 +538,7 @@ impl Raw {
                 }
             })
             .unwrap();
-        Raw {
-            own: Some(std::sync::Mutex::new(queue)),
-        }
+        Raw { own: Some(queue) }
     }
 }
 
@@ -584,7 +582,7 @@ impl Component for Raw {
 
     fn spawn_hook(&self, job: component::HookJob) -> Result<(), component::HookJob> {
         match &self.own {
-            Some(queue) => queue.lock().unwrap().send(job).map_err(|e| e.0),
+            Some(queue) => queue.send(job).map_err(|e| e.0),
             None => Err(job),
         }
     }

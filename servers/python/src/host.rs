@@ -78,7 +78,7 @@ struct Hooks {
 /// at once (no spinning on a core the runtime's own thread needs).
 #[derive(Debug)]
 struct PythonWorkers {
-    queue: Mutex<mpsc::Sender<HookJob>>,
+    queue: mpsc::Sender<HookJob>,
 }
 
 impl PythonWorkers {
@@ -108,17 +108,12 @@ impl PythonWorkers {
                     });
                 })?;
         }
-        Ok(PythonWorkers {
-            queue: Mutex::new(queue),
-        })
+        Ok(PythonWorkers { queue })
     }
 
     /// Queues `job` for the next free worker; `Err(job)` if the workers are gone.
     fn spawn(&self, job: HookJob) -> Result<(), HookJob> {
-        let Ok(queue) = self.queue.lock() else {
-            return Err(job);
-        };
-        queue.send(job).map_err(|mpsc::SendError(job)| job)
+        self.queue.send(job).map_err(|mpsc::SendError(job)| job)
     }
 }
 
