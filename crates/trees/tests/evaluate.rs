@@ -446,13 +446,7 @@ fn random_tree(
             categories,
         };
     }
-    let mut k = 0;
-    for n in &mut nodes {
-        if let RawNode::Leaf(v) = n {
-            *v = k;
-            k += 1;
-        }
-    }
+    let k = number_leaves(&mut nodes);
     RawTree {
         nodes,
         leaf_values: (0..k * width).map(|_| g.unit() - 0.5).collect(),
@@ -528,13 +522,7 @@ fn depthwise_tree(g: &mut XorShift, n_features: usize, depth: usize, p_split: us
         }
         level = next;
     }
-    let mut k = 0;
-    for n in &mut nodes {
-        if let RawNode::Leaf(v) = n {
-            *v = k;
-            k += 1;
-        }
-    }
+    let k = number_leaves(&mut nodes);
     RawTree {
         nodes,
         leaf_values: (0..k).map(|_| g.unit() - 0.5).collect(),
@@ -640,4 +628,16 @@ fn depthwise_trees_match_a_reference_walk_in_every_path() {
             }
         }
     }
+}
+
+/// Numbers the leaves in node order (each leaf's value index) and answers how many there are.
+fn number_leaves(nodes: &mut [RawNode]) -> usize {
+    let mut k = 0;
+    for n in nodes {
+        if let RawNode::Leaf(v) = n {
+            *v = k;
+            k += 1;
+        }
+    }
+    k
 }
