@@ -14,13 +14,7 @@ pub struct PyFormatter;
 impl Formatter for PyFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         let mut ryu_buf = ryu::Buffer::new();
-        if let Some(s) = fast_repr(value, &mut ryu_buf) {
-            return writer.write_all(s.as_bytes());
-        }
-        if let Some(s) = non_finite(value) {
-            return writer.write_all(s.as_bytes());
-        }
-        writer.write_all(PyRepr::layout(ryu_buf.format_finite(value)).as_bytes())
+        writer.write_all(py_repr(value, &mut ryu_buf).as_str().as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
@@ -74,37 +68,42 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::E
 /// exponents in `-4..16` (always with a fractional part: `100.0`), otherwise `d.ddde±XX`. NaN and infinities are
 /// written as Python's `json` module writes them (`NaN`, `Infinity`, `-Infinity`).
 pub fn write_py_float(out: &mut String, x: f64) {
-    if let Some(s) = non_finite(x) {
-        out.push_str(s);
-        return;
-    }
     let mut ryu_buf = ryu::Buffer::new();
-    if let Some(s) = fast_repr(x, &mut ryu_buf) {
-        out.push_str(s);
-        return;
-    }
-    out.push_str(PyRepr::layout(ryu_buf.format_finite(x)).as_str());
+    out.push_str(py_repr(x, &mut ryu_buf).as_str());
 }
 
-/// NaN and the infinities as Python's `json` module writes them; `None` for a finite value.
-fn non_finite(x: f64) -> Option<&'static str> {
+/// `x` as [`write_py_float`] writes it, ryu's shortest digits formatted once: NaN and the infinities as Python's
+/// `json` writes them; ryu's own text where it writes fixed notation and Python does too (|x| >= 1e-4 or zero:
+/// shortest round-trip, `.0` on integral values, digit for digit Python's repr, no copy); otherwise ryu's digits
+/// laid out again on the stack ([`PyRepr::layout`]).
+fn py_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Repr<'_> {
     if x.is_nan() {
-        Some("NaN")
-    } else if x.is_infinite() {
-        Some(if x > 0.0 { "Infinity" } else { "-Infinity" })
-    } else {
-        None
+        return Repr::Text("NaN");
     }
-}
-
-/// Where ryu already writes fixed notation and Python does too (finite, |x| >= 1e-4 or zero), the two agree digit
-/// for digit (shortest round-trip, `.0` on integral values): ryu's text is Python's repr, with no allocation.
-fn fast_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Option<&str> {
-    if !x.is_finite() || (x != 0.0 && x.abs() < 1e-4) {
-        return None;
+    if x.is_infinite() {
+        return Repr::Text(if x > 0.0 { "Infinity" } else { "-Infinity" });
     }
     let s = ryu_buf.format_finite(x);
-    (!s.contains(['e', 'E'])).then_some(s)
+    if (x == 0.0 || x.abs() >= 1e-4) && !s.contains(['e', 'E']) {
+        Repr::Text(s)
+    } else {
+        Repr::Laid(PyRepr::layout(s))
+    }
+}
+
+/// A float's Python text: borrowed (ryu's buffer, or a constant), or laid out on the stack.
+enum Repr<'a> {
+    Text(&'a str),
+    Laid(PyRepr),
+}
+
+impl Repr<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Repr::Text(s) => s,
+            Repr::Laid(laid) => laid.as_str(),
+        }
+    }
 }
 
 /// Python's `repr` of a finite float that ryu writes in scientific notation or that is tiny (`|x| < 1e-4`),
@@ -129,13 +128,9 @@ impl PyRepr {
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
     fn as_str(&self) -> &str {
         // Only ASCII digits, signs, `.` and `e` are ever pushed.
-        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 
     /// Lays out ryu's text `s` (`[-]digits[.digits][e[-]exp]`) as Python does: the significant digits with
