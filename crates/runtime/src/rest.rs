@@ -195,7 +195,7 @@ struct Observe<S> {
 
 impl<S> tower::Service<Request> for Observe<S>
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -269,7 +269,7 @@ impl Label {
     }
 
     fn route(&self) -> &str {
-        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+        route_label(self.route.as_ref())
     }
 
     /// An error the runtime answers for the route, in its protocol's shape.
@@ -293,7 +293,7 @@ impl Label {
         observation.finish(
             &observed.state.metrics,
             protocol,
-            route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            route_label(route.as_ref()),
             response.status().as_str(),
         );
         response.headers_mut().insert(
@@ -302,6 +302,11 @@ impl Label {
         );
         response
     }
+}
+
+/// A route template as the metrics label it: the fallbacks (no template) are `unmatched`.
+fn route_label(route: Option<&MatchedPath>) -> &str {
+    route.map_or("unmatched", MatchedPath::as_str)
 }
 
 /// Runs a request's handler ([`crate::observe`]'s panic guard: a panic in a handler is a 500 for that request
