@@ -2,7 +2,7 @@
 //!
 //! - [`MlModel`] reads the folder's `MLmodel` (YAML): the flavour to serve ([`Flavor`]: `sklearn` in the
 //!   `pickle` / `cloudpickle` / `skops` formats, `xgboost`, `lightgbm`, `onnx`, `transformers` for the
-//!   [`TRANSFORMERS_TASKS`] candle serves), the [`Signature`], the input
+//!   [`TransformersTask`]s candle serves), the [`Signature`], the input
 //!   example, `mlflow_version`. A custom `python_function` model (a pickled `PythonModel`, `code` paths) is
 //!   refused with what to do instead: oxserve never runs a model's Python.
 //! - [`MlflowModel`] wraps the engine the server loaded for the flavour (any [`Model`] taking one float64
@@ -35,7 +35,7 @@ use oxserve_core::{
 };
 
 pub use frame::{Cell, Column, Frame};
-pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS, TRANSFORMERS_TASKS};
+pub use mlmodel::{Flavor, MlModel, SERVED_FLAVORS, TransformersTask};
 pub use signature::{ColType, Signature};
 
 /// Why an MLflow model or request was refused.

@@ -69,8 +69,8 @@ pub enum Flavor {
         model_dir: PathBuf,
         /// `components/tokenizer` (`tokenizer.json`).
         tokenizer_dir: PathBuf,
-        /// The pipeline's task (`text-classification`, `feature-extraction`).
-        task: String,
+        /// The pipeline's task.
+        task: TransformersTask,
     },
 }
 
@@ -91,15 +91,42 @@ impl Flavor {
 /// The flavours served natively, in the order they are tried.
 pub const SERVED_FLAVORS: [&str; 5] = ["sklearn", "xgboost", "lightgbm", "onnx", "transformers"];
 
-/// The `transformers` tasks served (on candle), as `pipeline.task` names them, with the pipeline class
-/// (`instance_type`) transformers builds for each.
-pub const TRANSFORMERS_TASKS: [&str; 2] = ["text-classification", "feature-extraction"];
+/// A `transformers` pipeline task the candle engine serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransformersTask {
+    /// `text-classification`: pyfunc answers a DataFrame of `label` and `score` per text.
+    TextClassification,
+    /// `feature-extraction`: pyfunc answers the first text's per-token last hidden states as one array.
+    FeatureExtraction,
+}
 
-/// The pipeline class transformers builds for a served task.
-fn pipeline_class(task: &str) -> &'static str {
-    match task {
-        "feature-extraction" => "FeatureExtractionPipeline",
-        _ => "TextClassificationPipeline",
+impl TransformersTask {
+    /// Every served task.
+    pub const ALL: [TransformersTask; 2] = [
+        TransformersTask::TextClassification,
+        TransformersTask::FeatureExtraction,
+    ];
+
+    /// The task as `pipeline.task` (and `MLmodel`'s `task`) names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransformersTask::TextClassification => "text-classification",
+            TransformersTask::FeatureExtraction => "feature-extraction",
+        }
+    }
+
+    /// The pipeline class transformers builds for the task (`instance_type` in `MLmodel`).
+    fn pipeline_class(self) -> &'static str {
+        match self {
+            TransformersTask::TextClassification => "TextClassificationPipeline",
+            TransformersTask::FeatureExtraction => "FeatureExtractionPipeline",
+        }
+    }
+}
+
+impl std::fmt::Display for TransformersTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -300,14 +327,17 @@ fn transformers(
     pyfunc: Option<&serde_yaml::Value>,
 ) -> Result<Flavor, MlflowError> {
     let unsupported = |m: String| Err(MlflowError::Unsupported(m));
-    let task = text_field(conf, "task").unwrap_or_default();
-    if !TRANSFORMERS_TASKS.contains(&task.as_str()) {
+    let named = text_field(conf, "task").unwrap_or_default();
+    let Some(task) = TransformersTask::ALL
+        .into_iter()
+        .find(|t| t.name() == named)
+    else {
         return unsupported(format!(
-            "the transformers flavour's task `{task}` is not served; oxserve serves {} (BERT, RoBERTa and \
+            "the transformers flavour's task `{named}` is not served; oxserve serves {} (BERT, RoBERTa and \
              DistilBERT encoders, on candle). Export the model to ONNX (mlflow.onnx) instead",
-            TRANSFORMERS_TASKS.join(", ")
+            TransformersTask::ALL.map(TransformersTask::name).join(", ")
         ));
-    }
+    };
     // `inference_task: llm/v1/embeddings` makes pyfunc answer OpenAI-style embedding objects (the first token
     // of each text, with token counts), a shape of its own.
     if let Some(inference_task) = text_field(conf, "inference_task") {
@@ -323,7 +353,7 @@ fn transformers(
         ));
     }
     let instance = text_field(conf, "instance_type").unwrap_or_default();
-    let class = pipeline_class(&task);
+    let class = task.pipeline_class();
     if !instance.is_empty() && instance != class {
         return unsupported(format!(
             "the transformers pipeline is a `{instance}`, a class of its own (custom code) rather than \

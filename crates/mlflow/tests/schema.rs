@@ -5,7 +5,7 @@ use std::path::Path;
 
 use oxserve_core::ColumnData;
 use oxserve_mlflow::scoring::{self, Form};
-use oxserve_mlflow::{Cell, Flavor, MlModel, MlflowError, signature};
+use oxserve_mlflow::{Cell, Flavor, MlModel, MlflowError, TransformersTask, signature};
 
 const IRIS: &str = r#"
 flavors:
@@ -283,7 +283,7 @@ fn transformers_feature_extraction_is_served_and_its_variants_refused() {
         Flavor::Transformers {
             model_dir: dir.join("model"),
             tokenizer_dir: dir.join("components").join("tokenizer"),
-            task: "feature-extraction".into(),
+            task: TransformersTask::FeatureExtraction,
         }
     );
     let refused = |text: String, want: &str| {

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use oxserve_core::{Model, ModelError};
 use oxserve_mlflow::scoring;
-use oxserve_mlflow::{Flavor, MlModel, MlflowModel, Outputs, ParamsEngine};
+use oxserve_mlflow::{Flavor, MlModel, MlflowModel, Outputs, ParamsEngine, TransformersTask};
 use oxserve_runtime::rest::{Doc, DocRouter};
 use oxserve_runtime::{LoadContext, RestExtension, ServeError, ServerState};
 
@@ -76,7 +76,13 @@ pub fn load_dir(
     let mlmodel = MlModel::load(dir)?;
     let _ = LOADED.set(Loaded {
         mlflow_version: mlmodel.mlflow_version.clone(),
-        records: matches!(&mlmodel.flavor, Flavor::Transformers { task, .. } if task != "feature-extraction"),
+        records: matches!(
+            mlmodel.flavor,
+            Flavor::Transformers {
+                task: TransformersTask::TextClassification,
+                ..
+            }
+        ),
     });
     let mut params_engine: Option<Arc<dyn ParamsEngine>> = None;
     let (engine, outputs): (Arc<dyn Model>, Outputs) = match &mlmodel.flavor {
@@ -134,7 +140,7 @@ pub fn load_dir(
             tokenizer_dir,
             task,
         } => {
-            let (engine, outputs) = transformers_engine(model_dir, tokenizer_dir, task)?;
+            let (engine, outputs) = transformers_engine(model_dir, tokenizer_dir, *task)?;
             params_engine = Some(Arc::new(PipelineParams));
             (engine, outputs)
         }
@@ -169,21 +175,25 @@ pub fn load_dir(
 fn transformers_engine(
     model_dir: &Path,
     tokenizer_dir: &Path,
-    task: &str,
+    task: TransformersTask,
 ) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
-    if task == "feature-extraction" {
-        let m = transformers::FeatureExtractor::load(model_dir, tokenizer_dir)?;
-        return Ok((
-            Arc::new(m),
-            Outputs::Array(Some(transformers::HIDDEN_STATES.to_owned())),
-        ));
-    }
-    let m = transformers::TextClassifier::load(model_dir, tokenizer_dir)?;
-    let columns = vec![
-        oxserve_candle::OUTPUT_LABEL.to_owned(),
-        transformers::SCORE.to_owned(),
-    ];
-    Ok((Arc::new(m), Outputs::Records(columns)))
+    Ok(match task {
+        TransformersTask::FeatureExtraction => {
+            let m = transformers::FeatureExtractor::load(model_dir, tokenizer_dir)?;
+            (
+                Arc::new(m),
+                Outputs::Array(Some(transformers::HIDDEN_STATES.to_owned())),
+            )
+        }
+        TransformersTask::TextClassification => {
+            let m = transformers::TextClassifier::load(model_dir, tokenizer_dir)?;
+            let columns = vec![
+                oxserve_candle::OUTPUT_LABEL.to_owned(),
+                transformers::SCORE.to_owned(),
+            ];
+            (Arc::new(m), Outputs::Records(columns))
+        }
+    })
 }
 
 /// Without the `transformers` feature (the static `mlflow-server` image): refused with where it is served.
@@ -191,7 +201,7 @@ fn transformers_engine(
 fn transformers_engine(
     _model_dir: &Path,
     _tokenizer_dir: &Path,
-    task: &str,
+    task: TransformersTask,
 ) -> anyhow::Result<(Arc<dyn Model>, Outputs)> {
     anyhow::bail!(
         "the transformers flavour ({task}) runs on the candle engine, which this build of mlflow-server leaves out \
