@@ -42,25 +42,16 @@ fn moved_meta_with_path(path: Option<&(String, String)>, mut request: Meta) -> M
 }
 
 /// The reply `meta` of a node whose `requestPath` entry is `path` (`PREDICTIVE_UNIT_ID` → image; the request's
-/// entries win); the request's `routing` is dropped.
+/// entries win); the request's `routing` is dropped (and not copied).
 pub(crate) fn meta_with_path(path: Option<&(String, String)>, request: &Meta) -> Meta {
-    let mut meta = Meta {
+    let copy = Meta {
         metrics: request.metrics.clone(),
         puid: request.puid.clone(),
-        request_path: Default::default(),
+        request_path: request.request_path.clone(),
         routing: Default::default(),
         tags: request.tags.clone(),
     };
-    if let Some((unit, image)) = path {
-        meta.request_path.insert(unit.clone(), image.clone());
-    }
-    meta.request_path.extend(
-        request
-            .request_path
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
-    meta
+    moved_meta_with_path(path, copy)
 }
 
 /// Seldon's `transform-input` / `transform-output` on a MODEL node: the payload passes through with the reply
@@ -757,6 +748,14 @@ mod tests {
                 borrowed
             );
             assert!(borrowed.routing.is_empty());
+            assert_eq!(borrowed.puid, "p-1");
+            assert_eq!(borrowed.tags, request.tags);
+            assert_eq!(borrowed.request_path["upstream"], "img:1");
+            let expected_len = match &path {
+                Some((unit, _)) if unit == "classifier" => 2,
+                _ => 1,
+            };
+            assert_eq!(borrowed.request_path.len(), expected_len);
         }
     }
 }
