@@ -10,6 +10,7 @@
 # builds in one run and read smaller differences as noise):
 #
 #   floor        POST / on bare-axum (oxserve-tests' fixed-reply server), HTTP/1.1
+#   floor-grpc   the same server over h2c, sent the Seldon gRPC request (no gRPC framing read, no trailers)
 #   seldon-rest  POST /api/v1.0/predictions {"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}
 #   v2-rest      POST /v2/models/classifier/infer, the same row as V2 JSON
 #   v2-binary    the same as the V2 binary tensor extension
@@ -42,13 +43,14 @@ port=9341
 rest() { # requests path body content-type [header]
   h2load --h1 -n "$1" -c $(($1 < 8 ? $1 : 8)) -d "$3" -H "content-type: $4" ${5:+-H "$5"} "http://127.0.0.1:$port$2"
 }
-grpc() { # requests path body
+grpc() { # requests path body [port]
   h2load -n "$1" -c $(($1 < 8 ? $1 : 8)) -m 1 -d "$3" -H 'content-type: application/grpc' -H 'te: trailers' \
-    "http://127.0.0.1:$((port + 1))$2"
+    "http://127.0.0.1:${4:-$((port + 1))}$2"
 }
 load() { # row requests
   case $1 in
     floor) rest "$2" / "$work/seldon.json" application/json ;;
+    floor-grpc) grpc "$2" / "$work/seldon.grpc" "$port" ;;
     seldon-rest) rest "$2" /api/v1.0/predictions "$work/seldon.json" application/json ;;
     v2-rest) rest "$2" /v2/models/classifier/infer "$work/v2.json" application/json ;;
     v2-binary) rest "$2" /v2/models/classifier/infer "$work/v2.bin" application/octet-stream \
@@ -61,7 +63,7 @@ load() { # row requests
 start() { # build row
   local bin
   bin=$(cd "$1" && pwd)
-  if [ "$2" = floor ]; then
+  if [[ $2 == floor* ]]; then
     TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
       "$bin/bare-axum" "$port" 2>"$work/valgrind.log" &
   else
@@ -81,7 +83,7 @@ start() { # build row
 }
 
 printf '%-12s %-6s %10s %14s\n' row build requests instr/req
-for row in floor seldon-rest v2-rest v2-binary seldon-grpc v2-grpc; do
+for row in floor floor-grpc seldon-rest v2-rest v2-binary seldon-grpc v2-grpc; do
   [[ $row =~ $only ]] || continue
   for i in "${!builds[@]}"; do
     start "${builds[$i]}" "$row"

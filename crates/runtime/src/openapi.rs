@@ -15,7 +15,7 @@
 //! ingress prefix such as `/seldon/<namespace>/<model>/` that the proxy strips.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -62,15 +62,32 @@ type Schemas = Vec<(String, RefOr<Schema>)>;
 /// Made from a handler's `#[utoipa::path(...)]` with [`Doc::of`] (the attribute's own `path` only names the
 /// handler's main route: the path documented is the one the route is added at), or by hand with
 /// [`Doc::operation`]; adjusted per route with [`Doc::id`], [`Doc::summary`] and [`Doc::deprecated`].
-#[derive(Clone, Default)]
+///
+/// A `Doc` is a recipe: nothing of it is built until the document is first asked for (`openapi.json`, the
+/// Swagger UI, [`check_document`]), so a server that is never asked pays neither the start-up time nor the
+/// memory of the document (its operations, schemas and the code that builds them).
+#[derive(Clone)]
 pub struct Doc {
+    build: Arc<dyn Fn() -> Operations + Send + Sync>,
+}
+
+/// What a [`Doc`] builds: its operations (one per method) and the schemas they refer to.
+#[derive(Default)]
+struct Operations {
     operations: Vec<(HttpMethod, Operation)>,
     schemas: Schemas,
 }
 
+impl Default for Doc {
+    fn default() -> Self {
+        Doc::from_fn(Operations::default)
+    }
+}
+
 impl std::fmt::Debug for Doc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids: Vec<_> = self
+        let built = self.built();
+        let ids: Vec<_> = built
             .operations
             .iter()
             .map(|(_, op)| op.operation_id.as_deref())
@@ -80,70 +97,103 @@ impl std::fmt::Debug for Doc {
 }
 
 impl Doc {
+    fn from_fn(build: impl Fn() -> Operations + Send + Sync + 'static) -> Self {
+        Doc {
+            build: Arc::new(build),
+        }
+    }
+
+    /// Builds the operations and schemas (each time: the document is assembled once per router).
+    fn built(&self) -> Operations {
+        (self.build)()
+    }
+
+    /// This recipe followed by `step` on what it built.
+    fn then(self, step: impl Fn(&mut Operations) + Send + Sync + 'static) -> Self {
+        Doc::from_fn(move || {
+            let mut built = self.built();
+            step(&mut built);
+            built
+        })
+    }
+
     /// The operation a handler's `#[utoipa::path(...)]` describes (pass its `__path_<handler>` type), on each
     /// method the attribute names, with the schemas it refers to.
     pub fn of<P>() -> Self
     where
         P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
     {
-        let mut operation = P::operation();
-        // The attribute's `tag` travels beside the operation (utoipa's own routers add it the same way).
-        let tags = P::tags();
-        if !tags.is_empty() {
-            operation
-                .tags
-                .get_or_insert_with(Vec::new)
-                .extend(tags.iter().map(ToString::to_string));
-        }
-        let mut schemas = Vec::new();
-        P::schemas(&mut schemas);
-        Doc {
-            operations: P::methods()
-                .into_iter()
-                .map(|method| (method, operation.clone()))
-                .collect(),
-            schemas,
-        }
+        Doc::from_fn(|| {
+            let mut operation = P::operation();
+            // The attribute's `tag` travels beside the operation (utoipa's own routers add it the same way).
+            let tags = P::tags();
+            if !tags.is_empty() {
+                operation
+                    .tags
+                    .get_or_insert_with(Vec::new)
+                    .extend(tags.iter().map(ToString::to_string));
+            }
+            let mut schemas = Vec::new();
+            P::schemas(&mut schemas);
+            Operations {
+                operations: P::methods()
+                    .into_iter()
+                    .map(|method| (method, operation.clone()))
+                    .collect(),
+                schemas,
+            }
+        })
     }
 
     /// One operation built by hand, for a method.
     pub fn operation(method: HttpMethod, operation: Operation) -> Self {
-        Doc {
-            operations: vec![(method, operation)],
+        Doc::from_fn(move || Operations {
+            operations: vec![(method.clone(), operation.clone())],
             schemas: Vec::new(),
-        }
+        })
+    }
+
+    /// A documentation built only when the document is (an extension's hand-written operations, say).
+    pub fn lazy(build: impl Fn() -> Doc + Send + Sync + 'static) -> Self {
+        Doc::from_fn(move || build().built())
     }
 
     /// Adds the schema of `T` (and those it refers to) to the document's components.
-    pub fn with_schema<T: utoipa::ToSchema>(mut self) -> Self {
-        self.schemas.push((T::name().into_owned(), T::schema()));
-        T::schemas(&mut self.schemas);
-        self
+    pub fn with_schema<T: utoipa::ToSchema>(self) -> Self {
+        self.then(|built| {
+            built.schemas.push((T::name().into_owned(), T::schema()));
+            T::schemas(&mut built.schemas);
+        })
     }
 
     /// Adds another method's operation (the same route served on GET and POST, say).
-    pub fn and(mut self, other: Doc) -> Self {
-        self.operations.extend(other.operations);
-        self.schemas.extend(other.schemas);
-        self
+    pub fn and(self, other: Doc) -> Self {
+        self.then(move |built| {
+            let more = other.built();
+            built.operations.extend(more.operations);
+            built.schemas.extend(more.schemas);
+        })
     }
 
     /// The same operations on another method.
-    pub fn on(mut self, method: HttpMethod) -> Self {
-        for (m, _) in &mut self.operations {
-            *m = method.clone();
-        }
-        self
+    pub fn on(self, method: HttpMethod) -> Self {
+        self.then(move |built| {
+            for (m, _) in &mut built.operations {
+                *m = method.clone();
+            }
+        })
     }
 
     /// Sets the operation id (ids are unique in a document: a route added at several paths needs one each).
     pub fn id(self, id: &str) -> Self {
-        self.map(|op| op.operation_id = Some(id.to_owned()))
+        let id = id.to_owned();
+        self.map(move |op| op.operation_id = Some(id.clone()))
     }
 
     /// Sets the summary.
     pub fn summary(self, summary: &str) -> Self {
-        self.map(|op| op.summary = Some(summary.to_owned()))
+        let summary = summary.to_owned();
+        self.map(move |op| op.summary = Some(summary.clone()))
     }
 
     /// Marks the operations deprecated (an old alias of a route).
@@ -152,11 +202,12 @@ impl Doc {
     }
 
     /// Changes every operation.
-    pub fn map(mut self, mut f: impl FnMut(&mut Operation)) -> Self {
-        for (_, op) in &mut self.operations {
-            f(op);
-        }
-        self
+    pub fn map(self, f: impl Fn(&mut Operation) + Send + Sync + 'static) -> Self {
+        self.then(move |built| {
+            for (_, op) in &mut built.operations {
+                f(op);
+            }
+        })
     }
 }
 
@@ -251,14 +302,45 @@ impl DocRouter {
     }
 }
 
+/// A router's OpenAPI document, written the first time it is asked for (then kept).
+pub(crate) struct Document {
+    paths: Vec<(String, Doc)>,
+    model_name: String,
+    model_version: Option<String>,
+    json: OnceLock<Result<String, String>>,
+}
+
+impl Document {
+    /// The document of `paths` (as [`DocRouter`]s collect them) for the served model, not written yet.
+    pub(crate) fn new(
+        paths: Vec<(String, Doc)>,
+        model_name: &str,
+        model_version: Option<&str>,
+    ) -> Arc<Document> {
+        Arc::new(Document {
+            paths,
+            model_name: model_name.to_owned(),
+            model_version: model_version.map(str::to_owned),
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The document's JSON (or why it could not be written), written on the first call.
+    pub(crate) fn json(&self) -> &Result<String, String> {
+        self.json.get_or_init(|| {
+            openapi(&self.paths, &self.model_name, self.model_version.as_deref())
+                .to_json()
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// The routes of the document and the UI: `/api/v1.0/doc/` (and `v0.1`), its assets, `openapi.json` (also as
-/// the executor's `seldon.json`), and the wrapper's `/seldon.json`. `document` is the document's JSON (or why it
-/// could not be written).
-pub(crate) fn routes(document: Result<String, String>) -> DocRouter {
-    let document: Arc<Result<String, String>> = Arc::new(document);
+/// the executor's `seldon.json`), and the wrapper's `/seldon.json`.
+pub(crate) fn routes(document: Arc<Document>) -> DocRouter {
     let serve = move || {
         let document = document.clone();
-        get(move || async move { serve_document(&document) })
+        get(move || async move { serve_document(document.json()) })
     };
     let mut router = DocRouter::new().exempt("/seldon.json", serve(), "the document");
     for prefix in DOC_PREFIXES {
@@ -436,8 +518,8 @@ pub(crate) fn openapi(
     add_schema::<v2::InferenceResponse>(&mut schemas);
     add_schema::<v2::ErrorResponse>(&mut schemas);
     for (path, doc) in paths {
-        for (method, operation) in &doc.operations {
-            let mut operation = operation.clone();
+        let doc = doc.built();
+        for (method, mut operation) in doc.operations {
             for parameter in operation.parameters.iter_mut().flatten() {
                 let RefOr::T(parameter) = parameter else {
                     continue;
@@ -453,7 +535,7 @@ pub(crate) fn openapi(
                         .build();
                 }
             }
-            let item = PathItem::new(method.clone(), operation);
+            let item = PathItem::new(method, operation);
             match documented.paths.get_mut(path) {
                 Some(existing) => existing.merge_operations(item),
                 None => {
@@ -461,7 +543,7 @@ pub(crate) fn openapi(
                 }
             }
         }
-        schemas.extend(doc.schemas.iter().cloned());
+        schemas.extend(doc.schemas);
     }
     for (name, schema) in schemas {
         components = components.schema(name, schema);
@@ -780,9 +862,9 @@ pub async fn check_document(
     use tower::ServiceExt as _;
 
     let (app, served, document) = crate::rest::assemble(state.clone(), extensions);
-    let document: Value = match document {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| e.to_string())?,
-        Err(e) => return Err(e),
+    let document: Value = match document.json() {
+        Ok(text) => serde_json::from_str(text).map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.clone()),
     };
     let paths = document["paths"].as_object().cloned().unwrap_or_default();
     let paths_json = document["paths"].clone();
@@ -1110,5 +1192,72 @@ mod tests {
             let response = app().oneshot(request).await.expect("response");
             assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{uri}");
         }
+    }
+
+    /// The document (and every route's `Doc`) is built when it is first asked for, not when the app is
+    /// assembled, and then kept: a server that is never asked for it pays neither the start-up time nor the
+    /// memory.
+    #[tokio::test]
+    async fn the_document_is_built_when_first_asked_for_and_kept() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use utoipa::openapi::path::OperationBuilder;
+
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        let doc = super::Doc::lazy(|| {
+            BUILT.fetch_add(1, Ordering::SeqCst);
+            super::Doc::operation(
+                super::HttpMethod::Get,
+                OperationBuilder::new()
+                    .operation_id(Some("lazyProbe"))
+                    .build(),
+            )
+        });
+        let extension = crate::RestExtension {
+            protocol: "probe",
+            prefix: "/probe",
+            routes: super::DocRouter::new().route(
+                "/probe",
+                axum::routing::get(|| async { StatusCode::NO_CONTENT }),
+                doc,
+            ),
+            error_response: crate::ServeError::into_seldon_response,
+        };
+        let app = crate::rest::app_with(state(), &[extension]);
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "built with the app");
+        let get = |uri: &'static str| {
+            let app = app.clone();
+            async move {
+                let response = app
+                    .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+                    .await
+                    .expect("response");
+                let status = response.status();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                (status, body)
+            }
+        };
+        let (status, _) = get("/probe").await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            BUILT.load(Ordering::SeqCst),
+            0,
+            "built by a request to another route"
+        );
+        for uri in ["/api/v1.0/doc/openapi.json", "/seldon.json"] {
+            let (status, body) = get(uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+            let document: Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(
+                document["paths"]["/probe"]["get"]["operationId"], "lazyProbe",
+                "{uri}"
+            );
+            assert!(document["paths"]["/api/v1.0/predictions"]["post"].is_object());
+        }
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1, "built once, then kept");
     }
 }

@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::openapi::Document;
 pub use crate::openapi::{Coverage, Doc, DocRouter, check_document};
 use crate::openapi::{LiveResponses, ReadyResponses, TAG_PROBES};
 
@@ -59,11 +60,12 @@ pub fn app_with(state: Arc<ServerState>, extensions: &[RestExtension]) -> Router
     assemble(state, extensions).0
 }
 
-/// The app, every route it registered (with how the document covers it), and the document's JSON.
+/// The app, every route it registered (with how the document covers it), and its document (written when first
+/// asked for).
 pub(crate) fn assemble(
     state: Arc<ServerState>,
     extensions: &[RestExtension],
-) -> (Router, Vec<(String, Coverage)>, Result<String, String>) {
+) -> (Router, Vec<(String, Coverage)>, Arc<Document>) {
     let mut documented = crate::seldon::rest::routes()
         .route("/live", get(live), Doc::of::<__path_live>())
         .route("/ready", get(ready), Doc::of::<__path_ready>())
@@ -88,10 +90,7 @@ pub(crate) fn assemble(
         ));
     }
     let (router, paths) = documented.clone().into_parts();
-    let document =
-        crate::openapi::openapi(&paths, &state.model_name, state.model_version.as_deref())
-            .to_json()
-            .map_err(|e| e.to_string());
+    let document = Document::new(paths, &state.model_name, state.model_version.as_deref());
     let ui = crate::openapi::routes(document.clone());
     let mut served = documented.served().to_vec();
     served.extend(ui.served().iter().cloned());

@@ -39,7 +39,7 @@ fn docs() -> Vec<(String, Doc)> {
         ("/labels/{label}", "Label", "a labelled version"),
     ] {
         let path = format!("/v1/models/{{name}}{suffix}");
-        let params = |op: OperationBuilder| {
+        let params = move |op: OperationBuilder| {
             let op = op.parameter(param("name", "the model's name"));
             match id {
                 "Version" => op.parameter(param("version", "the version's number")),
@@ -52,38 +52,42 @@ fn docs() -> Vec<(String, Doc)> {
         };
         docs.push((
             path.clone(),
-            doc(
-                HttpMethod::Get,
-                params(operation(
-                    &format!("tfServingStatus{id}"),
-                    &format!("Model status of {what}"),
-                    &[
-                        (200, "the version's status (`model_version_status`)"),
-                        NOT_FOUND,
-                    ],
-                )),
-            ),
+            doc(move || {
+                (
+                    HttpMethod::Get,
+                    params(operation(
+                        &format!("tfServingStatus{id}"),
+                        &format!("Model status of {what}"),
+                        &[
+                            (200, "the version's status (`model_version_status`)"),
+                            NOT_FOUND,
+                        ],
+                    )),
+                )
+            }),
         ));
         docs.push((
             format!("{path}/metadata"),
-            doc(
-                HttpMethod::Get,
-                params(operation(
-                    &format!("tfServingMetadata{id}"),
-                    &format!("Signature metadata of {what}"),
-                    &[
-                        (
-                            200,
-                            "the `serving_default` signature (`metadata.signature_def`)",
-                        ),
-                        NOT_FOUND,
-                    ],
-                )),
-            ),
+            doc(move || {
+                (
+                    HttpMethod::Get,
+                    params(operation(
+                        &format!("tfServingMetadata{id}"),
+                        &format!("Signature metadata of {what}"),
+                        &[
+                            (
+                                200,
+                                "the `serving_default` signature (`metadata.signature_def`)",
+                            ),
+                            NOT_FOUND,
+                        ],
+                    )),
+                )
+            }),
         ));
         docs.push((
             format!("{path}:predict"),
-            doc(HttpMethod::Post, params(operation(
+            doc(move || (HttpMethod::Post, params(operation(
                 &format!("tfServingPredict{id}"),
                 &format!("Predicts with {what}: `instances` (row format) or `inputs` (columnar)"),
                 &[
@@ -95,29 +99,31 @@ fn docs() -> Vec<(String, Doc)> {
                     (500, "the model failed"),
                 ],
             ))
-            .request_body(Some(json_body("`{\"instances\": [...]}` or `{\"inputs\": ...}`, with an optional `signature_name`")))),
+            .request_body(Some(json_body("`{\"instances\": [...]}` or `{\"inputs\": ...}`, with an optional `signature_name`"))))),
         ));
     }
     for verb in ["classify", "regress"] {
         docs.push((
             format!("/v1/models/{{name}}:{verb}"),
-            doc(
-                HttpMethod::Post,
-                operation(
-                    &format!(
-                        "tfServing{}",
-                        if verb == "classify" {
-                            "Classify"
-                        } else {
-                            "Regress"
-                        }
-                    ),
-                    &format!("`:{verb}` (tf.Example input): not implemented, use `:predict`"),
-                    &[(501, "not implemented")],
+            doc(move || {
+                (
+                    HttpMethod::Post,
+                    operation(
+                        &format!(
+                            "tfServing{}",
+                            if verb == "classify" {
+                                "Classify"
+                            } else {
+                                "Regress"
+                            }
+                        ),
+                        &format!("`:{verb}` (tf.Example input): not implemented, use `:predict`"),
+                        &[(501, "not implemented")],
+                    )
+                    .parameter(param("name", "the model's name"))
+                    .request_body(Some(json_body("TF Serving's `:{verb}` request"))),
                 )
-                .parameter(param("name", "the model's name"))
-                .request_body(Some(json_body("TF Serving's `:{verb}` request"))),
-            ),
+            }),
         ));
     }
     docs
@@ -129,8 +135,12 @@ const NOT_FOUND: (u16, &str) = (
     "no such model or version (`Servable not found for request: …`)",
 );
 
-fn doc(method: HttpMethod, op: OperationBuilder) -> Doc {
-    Doc::operation(method, op.build())
+/// A route's documentation, built only when the document is ([`Doc::lazy`]).
+fn doc(build: impl Fn() -> (HttpMethod, OperationBuilder) + Send + Sync + 'static) -> Doc {
+    Doc::lazy(move || {
+        let (method, op) = build();
+        Doc::operation(method, op.build())
+    })
 }
 
 /// An operation tagged TF Serving, with its responses: a JSON object on success, `{"error": "…"}` otherwise.

@@ -84,7 +84,8 @@ fn py_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Repr<'_> {
         return Repr::Text(if x > 0.0 { "Infinity" } else { "-Infinity" });
     }
     let s = ryu_buf.format_finite(x);
-    if (x == 0.0 || x.abs() >= 1e-4) && !s.contains(['e', 'E']) {
+    // ryu writes a lowercase `e` only; a byte search (a char-array pattern decodes UTF-8 char by char).
+    if (x == 0.0 || x.abs() >= 1e-4) && !s.as_bytes().contains(&b'e') {
         Repr::Text(s)
     } else {
         Repr::Laid(PyRepr::layout(s))
