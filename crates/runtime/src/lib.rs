@@ -277,7 +277,9 @@ fn block_on_exit(serve: impl std::future::Future<Output = anyhow::Result<()>>) -
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve);
+    // Boxed: the whole server's future is large, and every move of it by value would take another copy of
+    // it on the main thread's stack, whose deepest page stays resident for the life of the process.
+    let result = runtime.block_on(Box::pin(serve));
     // Do not wait for model calls still running on blocking threads (cut by the drain deadline): dropping the
     // runtime would, without limit.
     runtime.shutdown_background();
