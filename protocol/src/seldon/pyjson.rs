@@ -74,8 +74,9 @@ pub fn write_py_float(out: &mut String, x: f64) {
 
 /// `x` as [`write_py_float`] writes it, ryu's shortest digits formatted once: NaN and the infinities as Python's
 /// `json` writes them; ryu's own text where it writes fixed notation and Python does too (|x| >= 1e-4 or zero:
-/// shortest round-trip, `.0` on integral values, digit for digit Python's repr, no copy); otherwise ryu's digits
-/// laid out again on the stack ([`PyRepr::layout`]).
+/// shortest round-trip, `.0` on integral values, digit for digit Python's repr, no copy); ryu's scientific text
+/// with Python's exponent ([`PyRepr::scientific`]); otherwise (`1e-05` ≤ |x| < `1e-04`, which ryu writes in
+/// fixed notation) ryu's digits laid out again on the stack ([`PyRepr::layout`]).
 fn py_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Repr<'_> {
     if x.is_nan() {
         return Repr::Text("NaN");
@@ -84,8 +85,12 @@ fn py_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Repr<'_> {
         return Repr::Text(if x > 0.0 { "Infinity" } else { "-Infinity" });
     }
     let s = ryu_buf.format_finite(x);
-    // ryu writes a lowercase `e` only; a byte search (a char-array pattern decodes UTF-8 char by char).
-    if (x == 0.0 || x.abs() >= 1e-4) && !s.as_bytes().contains(&b'e') {
+    // ryu writes a lowercase `e` only, for decimal exponents below -5 or above 15, where Python writes
+    // scientific notation too: the same digits, only the exponent written as Python does (`e-06`, `e+16`).
+    if let Some(e) = s.as_bytes().iter().position(|&b| b == b'e') {
+        return Repr::Laid(PyRepr::scientific(&s.as_bytes()[..e], &s.as_bytes()[e + 1..]));
+    }
+    if x == 0.0 || x.abs() >= 1e-4 {
         Repr::Text(s)
     } else {
         Repr::Laid(PyRepr::layout(s))
@@ -132,6 +137,32 @@ impl PyRepr {
     fn as_str(&self) -> &str {
         // Only ASCII digits, signs, `.` and `e` are ever pushed.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    /// Python's text of ryu's scientific `mantissa` `e` `exponent` (`1.5e-7`, `-1e16`): the mantissa as it is,
+    /// then `e`, the exponent's sign (`+` too) and at least two digits.
+    fn scientific(mantissa: &[u8], exponent: &[u8]) -> PyRepr {
+        let mut out = PyRepr {
+            buf: [0; 40],
+            len: 0,
+        };
+        out.extend(mantissa);
+        out.push(b'e');
+        let digits = match exponent.split_first() {
+            Some((b'-', digits)) => {
+                out.push(b'-');
+                digits
+            }
+            _ => {
+                out.push(b'+');
+                exponent
+            }
+        };
+        if digits.len() < 2 {
+            out.push(b'0');
+        }
+        out.extend(digits);
+        out
     }
 
     /// Lays out ryu's text `s` (`[-]digits[.digits][e[-]exp]`) as Python does: the significant digits with
@@ -262,8 +293,8 @@ mod tests {
 
     #[test]
     fn fast_path_agrees_with_the_general_layout() {
-        let mut x = 1.234_567_890_123e-7_f64;
-        for _ in 0..2000 {
+        let mut x = 1.234_567_890_123e-300_f64;
+        for _ in 0..40_000 {
             for v in [x, -x, x.round(), 1.0 / x] {
                 let mut fast = String::new();
                 write_py_float(&mut fast, v);
