@@ -14,7 +14,7 @@ pub struct PyFormatter;
 impl Formatter for PyFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         let mut ryu_buf = ryu::Buffer::new();
-        writer.write_all(py_repr(value, &mut ryu_buf).as_str().as_bytes())
+        writer.write_all(py_repr(value, &mut ryu_buf).as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
@@ -104,6 +104,14 @@ enum Repr<'a> {
 }
 
 impl Repr<'_> {
+    /// The text's bytes, for a writer (no UTF-8 check: ryu's text and ours are ASCII).
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Repr::Text(s) => s.as_bytes(),
+            Repr::Laid(laid) => laid.as_bytes(),
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             Repr::Text(s) => s,
@@ -129,14 +137,23 @@ impl PyRepr {
     }
 
     fn extend(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push(b);
+        let end = (self.len + bytes.len()).min(self.buf.len());
+        if let (Some(slot), Some(bytes)) = (
+            self.buf.get_mut(self.len..end),
+            bytes.get(..end - self.len),
+        ) {
+            slot.copy_from_slice(bytes);
+            self.len = end;
         }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     fn as_str(&self) -> &str {
         // Only ASCII digits, signs, `.` and `e` are ever pushed.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// Python's text of ryu's scientific `mantissa` `e` `exponent` (`1.5e-7`, `-1e16`): the mantissa as it is,
