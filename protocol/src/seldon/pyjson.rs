@@ -88,7 +88,11 @@ fn py_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Repr<'_> {
     // ryu writes a lowercase `e` only, for decimal exponents below -5 or above 15, where Python writes
     // scientific notation too: the same digits, only the exponent written as Python does (`e-06`, `e+16`).
     if let Some(e) = s.as_bytes().iter().position(|&b| b == b'e') {
-        return Repr::Laid(PyRepr::scientific(&s.as_bytes()[..e], &s.as_bytes()[e + 1..]));
+        let (mantissa, exponent) = s.as_bytes().split_at(e);
+        return Repr::Laid(PyRepr::scientific(
+            mantissa,
+            exponent.get(1..).unwrap_or_default(),
+        ));
     }
     if x == 0.0 || x.abs() >= 1e-4 {
         Repr::Text(s)
@@ -138,10 +142,9 @@ impl PyRepr {
 
     fn extend(&mut self, bytes: &[u8]) {
         let end = (self.len + bytes.len()).min(self.buf.len());
-        if let (Some(slot), Some(bytes)) = (
-            self.buf.get_mut(self.len..end),
-            bytes.get(..end - self.len),
-        ) {
+        if let (Some(slot), Some(bytes)) =
+            (self.buf.get_mut(self.len..end), bytes.get(..end - self.len))
+        {
             slot.copy_from_slice(bytes);
             self.len = end;
         }
