@@ -545,7 +545,9 @@ impl Tree {
             threshold: f64::INFINITY,
             lane_column: 0,
         };
-        cnodes.resize(cnodes.len() + n_splits, always_left);
+        // One spare entry after the splits: each tree owns `2^depth` entries, so a walk indexes them through a
+        // mask of a power of two ([`walk_complete`]).
+        cnodes.resize(cnodes.len() + n_splits + 1, always_left);
         cleaves.resize(cleaves.len() + n_splits + 1, 0);
         let (splits, slots) = (
             &mut cnodes[base as usize..],
@@ -669,23 +671,24 @@ impl Tree {
             return;
         }
         if let Some(c) = self.complete {
-            let n_splits = (1usize << c.depth) - 1;
-            let splits = &e.complete_nodes[c.base as usize..][..n_splits];
-            let slots = &e.complete_leaves[c.leaf_base as usize..][..n_splits + 1];
-            for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
-                let mut pos = [0usize; LANES];
-                for _ in 0..c.depth {
-                    for (l, p) in pos.iter_mut().enumerate() {
-                        let n = &splits[*p];
-                        let right = group[n.lane_column as usize + l] > n.threshold;
-                        *p = 2 * *p + 1 + usize::from(right);
-                    }
-                }
-                for (o, &p) in o.iter_mut().zip(&pos) {
-                    *o = slots[p - n_splits];
-                }
+            let width = 1usize << c.depth;
+            let splits = &e.complete_nodes[c.base as usize..][..width];
+            let slots = &e.complete_leaves[c.leaf_base as usize..][..width];
+            let walk = match c.depth {
+                1 => walk_complete::<2>,
+                2 => walk_complete::<4>,
+                3 => walk_complete::<8>,
+                4 => walk_complete::<16>,
+                5 => walk_complete::<32>,
+                6 => walk_complete::<64>,
+                7 => walk_complete::<128>,
+                8 => walk_complete::<256>,
+                _ => |_: &[CompleteNode], _: &[u32], _: &[f64], _: usize, _: &mut [u32]| false,
+            };
+            // (Every complete tree is walked there: `pad` makes depths 1 to 8 only, of their width.)
+            if walk(splits, slots, rows, stride, out) {
+                return;
             }
-            return;
         }
         if self.special {
             self.leaves_impl::<true>(nodes, n_internal, rows, stride, nfi, out);
@@ -790,6 +793,41 @@ impl Tree {
         let ord = (nodes[leaf as usize].meta & ORDINAL) as usize;
         &self.values[ord * self.width..(ord + 1) * self.width]
     }
+}
+
+/// The complete-layout walk of [`Tree::leaves`] for trees of `LEN = 2^depth` entries (`depth` ≤
+/// [`COMPLETE_MAX_DEPTH`]): `splits` holds the `LEN - 1` splits and a spare, `slots` the `LEN` last-level slots.
+/// Positions are masked by `LEN - 1` (a no-op: a position below the last level is under `LEN - 1`), which lets
+/// the compiler drop the bounds check of every step, and the `depth` levels are a constant of each instance.
+/// False, `out` untouched, for slices of another length (never made by [`Tree::pad`]).
+fn walk_complete<const LEN: usize>(
+    splits: &[CompleteNode],
+    slots: &[u32],
+    rows: &[f64],
+    stride: usize,
+    out: &mut [u32],
+) -> bool {
+    let (Ok(splits), Ok(slots)) = (
+        <&[CompleteNode; LEN]>::try_from(splits),
+        <&[u32; LEN]>::try_from(slots),
+    ) else {
+        return false;
+    };
+    for (o, group) in out.chunks_mut(LANES).zip(rows.chunks_exact(stride * LANES)) {
+        let mut pos = [0usize; LANES];
+        for _ in 0..LEN.trailing_zeros() {
+            for (l, p) in pos.iter_mut().enumerate() {
+                let n = &splits[*p & (LEN - 1)];
+                let right = group[n.lane_column as usize + l] > n.threshold;
+                *p = 2 * *p + 1 + usize::from(right);
+            }
+        }
+        // After `depth` steps a position is in `LEN - 1 ..= 2·LEN - 2`: its slot is `position + 1 - LEN`.
+        for (o, &p) in o.iter_mut().zip(&pos) {
+            *o = slots[(p + 1) & (LEN - 1)];
+        }
+    }
+    true
 }
 
 /// `sum + value × weight`, in float32 (`F32`, as XGBoost's prediction buffer) or float64; `WEIGHTED` false skips

@@ -565,6 +565,7 @@ fn depthwise_trees_match_a_reference_walk_in_every_path() {
     let mut g = XorShift(11);
     let nf = 5;
     for (rules, xgboost) in [(Rules::XGBOOST, true), (Rules::LIGHTGBM, false)] {
+        // Every depth of the complete layout's walks (1 to 8, each its own instance), full and pruned.
         let trees: Vec<RawTree> = (0..40)
             .map(|t| match t % 8 {
                 0 => depthwise_tree(&mut g, nf, 0, 100),
@@ -572,6 +573,8 @@ fn depthwise_trees_match_a_reference_walk_in_every_path() {
                 2 => depthwise_tree(&mut g, nf, 8, 100),
                 3 => depthwise_tree(&mut g, nf, 9, 85),
                 4 => depthwise_tree(&mut g, nf, 3, 70),
+                5 => depthwise_tree(&mut g, nf, 1 + t % 7, 100),
+                6 => depthwise_tree(&mut g, nf, 1 + (t / 8) % 7, 100),
                 _ => depthwise_tree(&mut g, nf, 6, 80),
             })
             .collect();
