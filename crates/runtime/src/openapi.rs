@@ -1033,13 +1033,23 @@ mod tests {
         uri: &str,
         body: Body,
     ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        call_on(app(), method, uri, body).await
+    }
+
+    /// [`call`] on another app (one with extensions, say).
+    async fn call_on(
+        app: axum::Router,
+        method: Method,
+        uri: &str,
+        body: Body,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
             .expect("request");
-        let response = app().oneshot(request).await.expect("response");
+        let response = app.oneshot(request).await.expect("response");
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.expect("body").to_bytes().to_vec();
         (parts.status, parts.headers, bytes)
@@ -1224,24 +1234,7 @@ mod tests {
         };
         let app = crate::rest::app_with(state(), &[extension]);
         assert_eq!(BUILT.load(Ordering::SeqCst), 0, "built with the app");
-        let get = |uri: &'static str| {
-            let app = app.clone();
-            async move {
-                let response = app
-                    .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-                    .await
-                    .expect("response");
-                let status = response.status();
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes();
-                (status, body)
-            }
-        };
-        let (status, _) = get("/probe").await;
+        let (status, _, _) = call_on(app.clone(), Method::GET, "/probe", Body::empty()).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert_eq!(
             BUILT.load(Ordering::SeqCst),
@@ -1249,7 +1242,7 @@ mod tests {
             "built by a request to another route"
         );
         for uri in ["/api/v1.0/doc/openapi.json", "/seldon.json"] {
-            let (status, body) = get(uri).await;
+            let (status, _, body) = call_on(app.clone(), Method::GET, uri, Body::empty()).await;
             assert_eq!(status, StatusCode::OK, "{uri}");
             let document: Value = serde_json::from_slice(&body).expect("json");
             assert_eq!(
