@@ -133,6 +133,11 @@ struct PyRepr {
 }
 
 impl PyRepr {
+    const EMPTY: PyRepr = PyRepr {
+        buf: [0; 40],
+        len: 0,
+    };
+
     fn push(&mut self, byte: u8) {
         if let Some(slot) = self.buf.get_mut(self.len) {
             *slot = byte;
@@ -162,36 +167,29 @@ impl PyRepr {
     /// Python's text of ryu's scientific `mantissa` `e` `exponent` (`1.5e-7`, `-1e16`): the mantissa as it is,
     /// then `e`, the exponent's sign (`+` too) and at least two digits.
     fn scientific(mantissa: &[u8], exponent: &[u8]) -> PyRepr {
-        let mut out = PyRepr {
-            buf: [0; 40],
-            len: 0,
-        };
+        let mut out = PyRepr::EMPTY;
         out.extend(mantissa);
-        out.push(b'e');
-        let digits = match exponent.split_first() {
-            Some((b'-', digits)) => {
-                out.push(b'-');
-                digits
-            }
-            _ => {
-                out.push(b'+');
-                exponent
-            }
-        };
-        if digits.len() < 2 {
-            out.push(b'0');
+        match exponent.split_first() {
+            Some((b'-', digits)) => out.exponent(true, digits),
+            _ => out.exponent(false, exponent),
         }
-        out.extend(digits);
         out
+    }
+
+    /// Python's exponent: `e`, its sign (`+` too) and at least two digits of `digits` (the magnitude's).
+    fn exponent(&mut self, negative: bool, digits: &[u8]) {
+        self.push(b'e');
+        self.push(if negative { b'-' } else { b'+' });
+        if digits.len() < 2 {
+            self.push(b'0');
+        }
+        self.extend(digits);
     }
 
     /// Lays out ryu's text `s` (`[-]digits[.digits][e[-]exp]`) as Python does: the significant digits with
     /// fixed notation for decimal exponents in `-4..16` (with a fractional part), otherwise `d.ddde±XX`.
     fn layout(s: &str) -> PyRepr {
-        let mut out = PyRepr {
-            buf: [0; 40],
-            len: 0,
-        };
+        let mut out = PyRepr::EMPTY;
         let (negative, s) = match s.as_bytes().split_first() {
             Some((b'-', rest)) => (true, rest),
             _ => (false, s.as_bytes()),
@@ -260,15 +258,9 @@ impl PyRepr {
                 out.push(b'.');
                 out.extend(&digits[1..]);
             }
-            out.push(b'e');
-            out.push(if exp10 < 0 { b'-' } else { b'+' });
-            let e = exp10.unsigned_abs();
-            if e < 10 {
-                out.push(b'0');
-            }
             let mut text = [0u8; 10];
             let mut k = text.len();
-            let mut rest = e;
+            let mut rest = exp10.unsigned_abs();
             loop {
                 k -= 1;
                 text[k] = b'0' + (rest % 10) as u8;
@@ -277,7 +269,7 @@ impl PyRepr {
                     break;
                 }
             }
-            out.extend(&text[k..]);
+            out.exponent(exp10 < 0, &text[k..]);
         }
         out
     }
