@@ -266,11 +266,11 @@ pub const COMPLETE_MAX_DEPTH: u32 = 8;
 #[derive(Debug, Clone, Copy)]
 struct Complete {
     depth: u32,
-    /// The tree's `2^depth - 1` splits start at `Ensemble::complete_nodes[base]`.
+    /// The tree's `2^depth` entries in both of the ensemble's complete arrays (they grow in step):
+    /// `Ensemble::complete_nodes[base..]` holds its `2^depth - 1` splits and a spare, and
+    /// `Ensemble::complete_leaves[base..]` its `2^depth` last-level slots, each the node index of the leaf it
+    /// stands for, as the general walk would reach it.
     base: u32,
-    /// Its `2^depth` last-level slots start at `Ensemble::complete_leaves[leaf_base]`: each the node index of the
-    /// leaf it stands for, as the general walk would reach it.
-    leaf_base: u32,
 }
 
 /// A split of a [`Complete`] tree: go right iff `x > threshold`, `x` read at column `lane_column / LANES` of the
@@ -538,8 +538,11 @@ impl Tree {
         {
             return None;
         }
+        // Both arrays grow by `2^depth` entries per tree, so the tree's entries start at the same index in each.
         let base = u32::try_from(cnodes.len()).ok()?;
-        let leaf_base = u32::try_from(cleaves.len()).ok()?;
+        if cleaves.len() != cnodes.len() {
+            return None;
+        }
         let n_splits = (1usize << depth) - 1;
         let always_left = CompleteNode {
             threshold: f64::INFINITY,
@@ -549,10 +552,7 @@ impl Tree {
         // mask of a power of two ([`walk_complete`]).
         cnodes.resize(cnodes.len() + n_splits + 1, always_left);
         cleaves.resize(cleaves.len() + n_splits + 1, 0);
-        let (splits, slots) = (
-            &mut cnodes[base as usize..],
-            &mut cleaves[leaf_base as usize..],
-        );
+        let (splits, slots) = (&mut cnodes[base as usize..], &mut cleaves[base as usize..]);
         // (position in the complete tree, node): every position below the last level gets its split.
         let mut stack = vec![(0usize, self.root)];
         while let Some((p, i)) = stack.pop() {
@@ -571,11 +571,7 @@ impl Tree {
                 stack.push((2 * p + 2, i));
             }
         }
-        Some(Complete {
-            depth,
-            base,
-            leaf_base,
-        })
+        Some(Complete { depth, base })
     }
 
     /// The general decision: categorical sets and LightGBM's missing types; NaN handling for every kind.
@@ -673,7 +669,7 @@ impl Tree {
         if let Some(c) = self.complete {
             let width = 1usize << c.depth;
             let splits = &e.complete_nodes[c.base as usize..][..width];
-            let slots = &e.complete_leaves[c.leaf_base as usize..][..width];
+            let slots = &e.complete_leaves[c.base as usize..][..width];
             let walk = match c.depth {
                 1 => walk_complete::<2>,
                 2 => walk_complete::<4>,
