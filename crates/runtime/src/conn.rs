@@ -27,6 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::coalesce::Coalesce;
+
 /// How long an HTTP/1 connection may stay idle once shutdown has started before it is closed: long enough for
 /// a request a client had already sent to arrive and be answered (with `Connection: close`).
 pub(crate) const SHUTDOWN_IDLE_GRACE: Duration = Duration::from_secs(1);
@@ -123,12 +125,15 @@ pub(crate) fn incoming(
 /// A TCP stream whose first [`FirstBytesDeadline::BYTES`] bytes must arrive before a deadline; after that, a
 /// plain stream. hyper's header-read timeout only starts once it knows the protocol (HTTP/1 or the HTTP/2
 /// preface, up to 24 bytes), and HTTP/2 has none: without this a client that connects and says nothing would
-/// hold its connection (a file descriptor) forever.
+/// hold its connection (a file descriptor) forever. Its writes are coalesced across HTTP/2 streams
+/// ([`crate::coalesce`]).
 #[derive(Debug)]
 pub(crate) struct FirstBytesDeadline {
     inner: TcpStream,
     received: usize,
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// Its HTTP/2 replies, coalesced across streams.
+    writes: Coalesce,
 }
 
 impl FirstBytesDeadline {
@@ -140,6 +145,7 @@ impl FirstBytesDeadline {
             inner,
             received: 0,
             deadline: Some(Box::pin(tokio::time::sleep(within))),
+            writes: Coalesce::default(),
         }
     }
 }
@@ -155,7 +161,9 @@ impl tokio::io::AsyncRead for FirstBytesDeadline {
         let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         match polled {
             Poll::Ready(Ok(())) => {
-                self.received += buf.filled().len() - before;
+                let new = &buf.filled()[before..];
+                self.writes.read(new);
+                self.received += new.len();
                 if self.received >= Self::BYTES {
                     self.deadline = None;
                 }
@@ -186,6 +194,7 @@ impl tokio::io::AsyncWrite for FirstBytesDeadline {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::ready!(self.writes.poll_write_due(cx));
         std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -193,7 +202,9 @@ impl tokio::io::AsyncWrite for FirstBytesDeadline {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        let flushed = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_flush(cx));
+        self.writes.flushed();
+        std::task::Poll::Ready(flushed)
     }
 
     fn poll_shutdown(
@@ -208,6 +219,7 @@ impl tokio::io::AsyncWrite for FirstBytesDeadline {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::ready!(self.writes.poll_write_due(cx));
         std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 

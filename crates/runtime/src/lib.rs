@@ -20,6 +20,7 @@
 //!
 //! Every flag has an env var; their names are in [`config::env`], once.
 
+mod coalesce;
 pub mod component;
 pub mod config;
 mod conn;
