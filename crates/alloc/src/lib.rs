@@ -8,9 +8,11 @@
 //! iris: 35.9 MB, glibc 16.0 MB), so the repo compiles it with 16 MiB arenas committed as they are used
 //! (`.cargo/config.toml`: `MI_DEFAULT_ARENA_RESERVE=16384` KiB, `MI_DEFAULT_ARENA_EAGER_COMMIT=0`; 10.0 MB idle).
 //! Not with no arena at all (`MI_DEFAULT_ARENA_RESERVE=0`, this crate's setting until #20's profile): RSS is the
-//! same, but every fresh mimalloc page then comes from `mmap` and goes back with `munmap` as soon as it empties
-//! — under gRPC load (tonic's 8 KiB decode buffer per request) 20k `munmap`s and 27k page faults a second, a fifth
-//! of the gRPC throughput.
+//! same, but every fresh mimalloc page then comes from `mmap` and goes back with `munmap` as soon as it empties,
+//! so a heap whose live size hovers at a page boundary pays syscalls and page faults per request. Under gRPC load
+//! that was 120 `munmap`s a second; once HTTP/2 replies were coalesced (more requests' buffers alive at once) it
+//! was 20k `munmap`s and 27k page faults a second, which ate the coalescing's gain (75k → 72k req/s instead of
+//! 113k).
 //!
 //! A binary opts in with one line in its `main.rs`, `use oxserve_alloc as _;` (a library never sets the global
 //! allocator, so test binaries and the fuzz harness keep theirs). The features `system` and `jemalloc` exist

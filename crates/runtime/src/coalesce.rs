@@ -136,7 +136,7 @@ pub(crate) struct Coalesce {
 impl Coalesce {
     /// Takes note of bytes the client sent.
     pub(crate) fn read(&mut self, bytes: &[u8]) {
-        self.opened += self.scan.read(bytes);
+        self.opened = self.opened.saturating_add(self.scan.read(bytes));
     }
 
     /// Ready when a write may go to the socket: at once unless several requests arrived since the last write,
