@@ -5,7 +5,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use oxserve_protocol::seldon::{DataArray, DefaultData, Meta, Payload, SeldonMessage, pyjson};
-use oxserve_protocol::{Tensor, TensorData};
+use oxserve_protocol::{RequestLimits, Tensor, TensorData};
 
 fn request(rows: usize, cols: usize) -> Vec<u8> {
     let row: Vec<String> = (0..cols)
@@ -49,6 +49,28 @@ fn bench(c: &mut Criterion) {
             BenchmarkId::from_parameter(format!("{rows}x{cols}")),
             &body,
             |b, body| b.iter(|| round_trip(body)),
+        );
+    }
+    group.finish();
+}
+
+/// Reading a request into a `SeldonMessage` as the servers do (`from_json`: the fast path of `seldon/quick.rs`
+/// for a numeric `ndarray`) against the general serde reader alone (`from_json_general`), same bodies.
+fn bench_read(c: &mut Criterion) {
+    let limits = RequestLimits::default();
+    let mut group = c.benchmark_group("seldon_read");
+    for (rows, cols) in [(1, 4), (1000, 30)] {
+        let body = request(rows, cols);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("from_json", format!("{rows}x{cols}")),
+            &body,
+            |b, body| b.iter(|| SeldonMessage::from_json(body, &limits).unwrap()),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("from_json_general", format!("{rows}x{cols}")),
+            &body,
+            |b, body| b.iter(|| SeldonMessage::from_json_general(body, &limits).unwrap()),
         );
     }
     group.finish();
@@ -103,5 +125,5 @@ fn bench_mixed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_mixed);
+criterion_group!(benches, bench, bench_read, bench_mixed);
 criterion_main!(benches);

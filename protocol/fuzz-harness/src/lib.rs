@@ -374,6 +374,38 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// Whether a decoder's fast path agrees with its general reader on `input`: the same message (compared by its
+/// `Debug` text, so that `-0.0` and `0.0` differ) or the same error. Seldon JSON has one
+/// (`SeldonMessage::from_json` tries `seldon/quick.rs` before serde, `from_json_general` is serde alone), and
+/// the message read is written back both ways too (`pyjson::message_to_vec`, direct for the common reply,
+/// against `pyjson::to_vec`, serde): the same bytes. Every other decoder agrees trivially. `Err` shows both
+/// outcomes.
+pub fn fast_path_agrees(decoder: Decoder, input: &[u8]) -> Result<(), String> {
+    if decoder != Decoder::SeldonJson {
+        return Ok(());
+    }
+    let limits = RequestLimits::from_body_limit(HARNESS_BODY_LIMIT);
+    let read = SeldonMessage::from_json(input, &limits);
+    let fast = format!("{read:?}");
+    let general = format!("{:?}", SeldonMessage::from_json_general(input, &limits));
+    if fast != general {
+        return Err(format!(
+            "the Seldon JSON fast path read {fast}, the general reader {general}"
+        ));
+    }
+    // The message written back: the direct writer of the common reply against serde.
+    if let Ok(message) = read {
+        let direct = seldon::pyjson::message_to_vec(&message).map_err(|e| e.to_string());
+        let serde = seldon::pyjson::to_vec(&message).map_err(|e| e.to_string());
+        if direct != serde {
+            return Err(format!(
+                "the Seldon reply writer wrote {direct:?}, serde {serde:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes `input` with `decoder` under [`HARNESS_BODY_LIMIT`]'s limits with counting armed; fails when the
 /// peak or the largest single allocation exceeds [`allowed_bytes`]. (Without [`CountingAlloc`] installed nothing
 /// is counted and only panics are caught by the caller.)

@@ -148,6 +148,12 @@ pub fn seeds(decoder: Decoder) -> Vec<Vec<u8>> {
             json(r#"{"data":{"names":["a","b"],"ndarray":[[1,2],[3,4]]}}"#),
             json(r#"{"data":{"ndarray":[["x","y"],["z","w"]]}}"#),
             json(r#"{"data":{"ndarray":[[true,false]]}}"#),
+            // The fast path's shape (seldon/quick.rs), with the numbers and layouts it must read as serde does.
+            json(
+                r#" { "meta" : { } , "data" : { "ndarray" : [ [ -0 , 1e-400 , 2.5E+3, -7 ] ] , "names" : [ "a b" , "ü" ] } } "#,
+            ),
+            json(r#"{"data":{"names":[],"ndarray":[[[1,2],[3,4]],[[5,6.5],[7,8]]]}}"#),
+            json(r#"{"data":{"ndarray":[123456789012345678,-123456789012345678,0.1e1]}}"#),
             json(r#"{"data":{"ndarray":[[],[],[]]}}"#),
             json(
                 r#"{"data":{"tensor":{"shape":[2,4],"values":[5.1,3.5,1.4,0.2,6.2,2.9,4.3,1.3]}}}"#,

@@ -1,7 +1,8 @@
 //! The stable smoke run of the request-decoder fuzz targets (`protocol/fuzz`, cargo-fuzz on nightly): every
 //! decoder under the counting allocator, fed its seeds, the issue #12 reproductions, and seeded mutations of them.
 //! Fails when a decode panics, when its peak memory or one allocation exceeds the harness bound (linear in the
-//! input, see `allowed_bytes`), or when a reproduction is not refused.
+//! input, see `allowed_bytes`), when a reproduction is not refused, or when a fast path reads an input otherwise
+//! than its general reader (`fast_path_agrees`).
 //!
 //! `OXSERVE_FUZZ_ITERS` (default 300 per decoder) sets the number of mutated inputs, `OXSERVE_FUZZ_SECS` a time
 //! budget instead (shared by the decoders), `OXSERVE_FUZZ_SEED` the seed. A failing input is written to the
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use oxserve_protocol_fuzz_harness::{
     CountingAlloc, Decoder, Measured, Mutator, amplifications, check, counting_is_installed,
-    reproductions, seeds,
+    fast_path_agrees, reproductions, seeds,
 };
 
 #[global_allocator]
@@ -37,6 +38,9 @@ fn run_one(decoder: Decoder, input: &[u8]) -> Result<usize, String> {
 }
 
 fn run_measured(decoder: Decoder, input: &[u8]) -> Measured {
+    if let Err(disagreement) = fast_path_agrees(decoder, input) {
+        panic!("{disagreement}; input saved at {}", keep(decoder, input));
+    }
     match catch_unwind(AssertUnwindSafe(|| check(decoder, input))) {
         Ok(Ok(measured)) => measured,
         Ok(Err(violation)) => panic!("{violation}; input saved at {}", keep(decoder, input)),

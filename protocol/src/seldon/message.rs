@@ -460,7 +460,22 @@ impl SeldonMessage {
     /// Parses a JSON `SeldonMessage`, charging every tensor it declares to one budget of `limits` (a
     /// `tftensor` broadcast is refused before it allocates). The plain [`Deserialize`] impl does the same with
     /// [`RequestLimits::default`]; servers call this with their own body limit.
+    ///
+    /// The common request (a numeric `ndarray`, plain `names`, an empty or absent `meta`) is read by a fast path that builds the
+    /// same message; everything else by [`SeldonMessage::from_json_general`].
     pub fn from_json(json: &[u8], limits: &RequestLimits) -> serde_json::Result<SeldonMessage> {
+        if let Some(message) = super::quick::read(json, &mut limits.budget()) {
+            return Ok(message);
+        }
+        Self::from_json_general(json, limits)
+    }
+
+    /// [`SeldonMessage::from_json`] without its fast path: the serde reader of every form and every error, what
+    /// the fast path must agree with (the fuzz harness compares the two on each input).
+    pub fn from_json_general(
+        json: &[u8],
+        limits: &RequestLimits,
+    ) -> serde_json::Result<SeldonMessage> {
         let mut budget = limits.budget();
         let mut de = serde_json::Deserializer::from_slice(json);
         let message = MessageSeed(&mut budget).deserialize(&mut de)?;

@@ -4,6 +4,7 @@ pub mod grpc;
 mod message;
 mod ndarray;
 pub mod pyjson;
+mod quick;
 pub mod tftensor;
 
 pub use message::{

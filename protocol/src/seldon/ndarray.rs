@@ -9,7 +9,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// How deep an `ndarray` may nest.
-const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// The leaves seen so far while flattening.
 #[derive(Debug, Default)]

@@ -233,6 +233,17 @@ fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
     }
 }
 
+/// [`reply`] for a `SeldonMessage`, written by [`pyjson::message_to_vec`] (the common reply without serde).
+fn reply_message(result: Result<SeldonMessage, ServeError>) -> Response {
+    match result.and_then(|message| {
+        pyjson::message_to_vec(&message)
+            .map_err(|e| ServeError::Internal(format!("cannot encode reply: {e}")))
+    }) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => e.into_seldon_response(),
+    }
+}
+
 /// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
 #[utoipa::path(post, path = "/api/v1.0/predictions", tag = TAG_SELDON, operation_id = "predictions",
     summary = "Runs a prediction on a SeldonMessage",
@@ -241,7 +252,7 @@ fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
     request_body(content = SeldonMessage, content_type = "application/json", example = seed_example),
     responses(SeldonResponses))]
 pub(crate) async fn predict(State(state): Shared, request: Request) -> Response {
-    reply(
+    reply_message(
         async {
             let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
@@ -276,7 +287,7 @@ pub(crate) async fn feedback(State(state): Shared, request: Request) -> Response
     request_body(content = SeldonMessage, content_type = "application/json"),
     responses(SeldonResponses))]
 pub(crate) async fn transform(State(state): Shared, request: Request) -> Response {
-    reply(
+    reply_message(
         async {
             let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
@@ -288,7 +299,7 @@ pub(crate) async fn transform(State(state): Shared, request: Request) -> Respons
 
 /// `POST /transform-output` (documented with [`transform`]).
 pub(crate) async fn transform_output(State(state): Shared, request: Request) -> Response {
-    reply(
+    reply_message(
         async {
             let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
@@ -307,7 +318,7 @@ pub(crate) async fn route(State(state): Shared, request: Request) -> Response {
     if !super::is_component(&state) {
         return ServeError::NotImplemented("route").into_seldon_response();
     }
-    reply(
+    reply_message(
         async {
             let json = request_json(request, &state).await?;
             let message = parse_message(&json, state.max_body_bytes)?;
@@ -327,7 +338,7 @@ pub(crate) async fn aggregate(State(state): Shared, request: Request) -> Respons
     if !super::is_component(&state) {
         return ServeError::NotImplemented("aggregate").into_seldon_response();
     }
-    reply(
+    reply_message(
         async {
             let json = request_json(request, &state).await?;
             let messages = parse_message_list(&json, state.max_body_bytes)?;
@@ -392,5 +403,5 @@ pub(crate) async fn ping() -> Response {
 #[utoipa::path(get, path = "/health/status", tag = TAG_SELDON, operation_id = "healthStatus",
     summary = "Health: a SeldonMessage with `strData: healthy`", responses(HealthStatusResponses))]
 pub(crate) async fn health_status(State(state): Shared) -> Response {
-    reply(super::health(&state).await)
+    reply_message(super::health(&state).await)
 }
