@@ -256,11 +256,11 @@ impl LinearClassifier {
                         expit(d)
                     }
                 };
-                if binary {
-                    let p: Vec<f64> = scores.data().iter().map(|&d| f(d)).collect();
-                    return two_columns(&p);
-                }
                 let mut s = scores;
+                if binary {
+                    s.data_mut().iter_mut().for_each(|v| *v = f(*v));
+                    return two_columns(s.data());
+                }
                 let k = s.cols();
                 for row in s.data_mut().chunks_exact_mut(k) {
                     row.iter_mut().for_each(|v| *v = f(*v));

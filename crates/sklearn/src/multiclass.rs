@@ -220,8 +220,9 @@ impl Estimator for OneVsRest {
                 let mut pos = Matrix::zeros(n, k);
                 for (j, p) in first.into_iter().map(Ok).chain(probas).enumerate() {
                     let p = p?;
-                    for (r, v) in column(&p, 1).iter().take(n).enumerate() {
-                        pos.row_mut(r)[j] = *v;
+                    // The positive class's column (NaN where a member wrote fewer columns), read in place.
+                    for (r, row) in p.iter_rows().take(n).enumerate() {
+                        pos.row_mut(r)[j] = row.get(1).copied().unwrap_or(f64::NAN);
                     }
                 }
                 let mut out = if k == 1 { two_columns(pos.data()) } else { pos };

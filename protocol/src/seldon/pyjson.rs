@@ -219,20 +219,23 @@ fn py_repr(x: f64, ryu_buf: &mut ryu::Buffer) -> Repr<'_> {
         return Repr::Text(if x > 0.0 { "Infinity" } else { "-Infinity" });
     }
     let s = ryu_buf.format_finite(x);
-    // ryu writes a lowercase `e` only, for decimal exponents below -5 or above 15, where Python writes
-    // scientific notation too: the same digits, only the exponent written as Python does (`e-06`, `e+16`).
-    if let Some(e) = s.as_bytes().iter().position(|&b| b == b'e') {
+    let magnitude = x.abs();
+    // Where ryu writes fixed notation and Python does too (no scan of the text needed).
+    if x == 0.0 || (1e-4..1e16).contains(&magnitude) {
+        return Repr::Text(s);
+    }
+    // ryu writes a lowercase `e` only, for decimal exponents below -5 or above 15 (|x| < 1e-5 or |x| >= 1e16: both
+    // bounds are the doubles nearest those powers, which print as them), where Python writes scientific notation
+    // too: the same digits, only the exponent written as Python does (`e-06`, `e+16`). The exponent is the last
+    // at most four bytes.
+    if let Some(e) = s.as_bytes().iter().rposition(|&b| b == b'e') {
         let (mantissa, exponent) = s.as_bytes().split_at(e);
         return Repr::Laid(PyRepr::scientific(
             mantissa,
             exponent.get(1..).unwrap_or_default(),
         ));
     }
-    if x == 0.0 || x.abs() >= 1e-4 {
-        Repr::Text(s)
-    } else {
-        Repr::Laid(PyRepr::layout(s))
-    }
+    Repr::Laid(PyRepr::layout(s))
 }
 
 /// A float's Python text: borrowed (ryu's buffer, or a constant), or laid out on the stack.
@@ -538,6 +541,27 @@ mod tests {
         assert_eq!(py(-0.0), "-0.0");
         assert_eq!(py(f64::NAN), "NaN");
         assert_eq!(py(5e-324), "5e-324");
+    }
+
+    /// Around the bounds where Python's and ryu's notations switch, the value-based choice of `py_repr` writes
+    /// what the general layout writes, and Python's text.
+    #[test]
+    fn notation_bounds_agree_with_the_general_layout() {
+        for bound in [1e-5_f64, 1e-4, 1e16] {
+            for bits in bound.to_bits() - 3..=bound.to_bits() + 3 {
+                for v in [f64::from_bits(bits), -f64::from_bits(bits)] {
+                    let mut fast = String::new();
+                    write_py_float(&mut fast, v);
+                    let slow = PyRepr::layout(ryu::Buffer::new().format_finite(v));
+                    assert_eq!(fast, slow.as_str(), "{v:e}");
+                }
+            }
+        }
+        assert_eq!(py(9999999999999998.0), "9999999999999998.0");
+        assert_eq!(py(1e-4), "0.0001");
+        assert_eq!(py(9.999999999999999e-5), "9.999999999999999e-05");
+        assert_eq!(py(-1e-5), "-1e-05");
+        assert_eq!(py(9.999999999999999e-6), "9.999999999999999e-06");
     }
 
     #[test]
