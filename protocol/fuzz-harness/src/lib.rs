@@ -378,13 +378,17 @@ impl std::fmt::Display for Violation {
 /// `Debug` text, so that `-0.0` and `0.0` differ) or the same error. Seldon JSON has one
 /// (`SeldonMessage::from_json` tries `seldon/quick.rs` before serde, `from_json_general` is serde alone), and
 /// the message read is written back both ways too (`pyjson::message_to_vec`, direct for the common reply,
-/// against `pyjson::to_vec`, serde): the same bytes. Every other decoder agrees trivially. `Err` shows both
-/// outcomes.
+/// against `pyjson::to_vec`, serde): the same bytes. V2 JSON: the request's tensors written back as a response
+/// by `v2::encode_response` (direct for the common response) and by serde. Every other decoder agrees
+/// trivially. `Err` shows both outcomes.
 pub fn fast_path_agrees(decoder: Decoder, input: &[u8]) -> Result<(), String> {
+    let limits = RequestLimits::from_body_limit(HARNESS_BODY_LIMIT);
+    if decoder == Decoder::V2Json {
+        return v2_reply_agrees(input, &limits);
+    }
     if decoder != Decoder::SeldonJson {
         return Ok(());
     }
-    let limits = RequestLimits::from_body_limit(HARNESS_BODY_LIMIT);
     let read = SeldonMessage::from_json(input, &limits);
     let fast = format!("{read:?}");
     let general = format!("{:?}", SeldonMessage::from_json_general(input, &limits));
@@ -404,6 +408,37 @@ pub fn fast_path_agrees(decoder: Decoder, input: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A V2 request's tensors sent back as a response's outputs (with the request's `id` and `parameters` where
+/// they are strings): `v2::encode_response`, which writes the common response directly, against serde.
+fn v2_reply_agrees(input: &[u8], limits: &RequestLimits) -> Result<(), String> {
+    let Ok(decoded) = v2::decode_rest(input, None, limits) else {
+        return Ok(());
+    };
+    let Ok(mut response) = v2::InferenceResponse::from_outputs(
+        "model",
+        Some("1"),
+        decoded.id.unwrap_or_default(),
+        decoded.request.inputs,
+    ) else {
+        return Ok(());
+    };
+    response.parameters = Some(decoded.parameters);
+    let serde = serde_json::to_vec(&response).map_err(|e| e.to_string());
+    let direct = v2::encode_response(response, &v2::BinaryOutputs::none())
+        .map(|encoded| encoded.body)
+        .map_err(|e| e.to_string());
+    match (&direct, &serde) {
+        (Ok(d), Ok(s)) if d == s => Ok(()),
+        // serde refusing (a BYTES element that is not UTF-8) is refused by the encoder too, with its own words.
+        (Err(_), Err(_)) => Ok(()),
+        _ => Err(format!(
+            "the V2 response writer wrote {:?}, serde {:?}",
+            direct.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            serde.map(|b| String::from_utf8_lossy(&b).into_owned())
+        )),
+    }
 }
 
 /// Decodes `input` with `decoder` under [`HARNESS_BODY_LIMIT`]'s limits with counting armed; fails when the

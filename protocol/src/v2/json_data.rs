@@ -94,6 +94,14 @@ impl TensorJson {
         }
     }
 
+    /// The typed values, if they are typed and have no missing elements.
+    pub(crate) fn complete(&self) -> Option<&TensorData> {
+        match &self.0 {
+            Repr::Typed(data) => Some(data),
+            _ => None,
+        }
+    }
+
     /// Takes the typed values out, if they are typed.
     pub(crate) fn into_typed(self) -> Option<TensorData> {
         match self.0 {

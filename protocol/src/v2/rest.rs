@@ -607,7 +607,10 @@ pub fn encode_response(
         .map(|(_, v)| blob_len(v))
         .fold(0usize, usize::saturating_add);
     let mut body = Vec::with_capacity(estimate.saturating_add(blob_total).min(1 << 30));
-    serde_json::to_writer(&mut body, &response)?;
+    if !blobs.is_empty() || super::reply_json::write(&response, &mut body).is_none() {
+        body.clear();
+        serde_json::to_writer(&mut body, &response)?;
+    }
     if blobs.is_empty() {
         return Ok(EncodedBody {
             body,
