@@ -18,6 +18,7 @@
 pub mod kserve_v1;
 pub mod limits;
 pub mod pb;
+mod scan;
 pub mod seldon;
 pub mod tfserving;
 pub mod v2;

@@ -207,6 +207,10 @@ pub fn seeds(decoder: Decoder) -> Vec<Vec<u8>> {
                 r#"{"id":"1","inputs":[{"name":"x","shape":[2,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2,6.2,2.9,4.3,1.3]}]}"#,
             ),
             json(r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[[1,2,3,4]]}]}"#),
+            // The fast path's shape (v2/quick.rs): nested data, integers among floats, whitespace, two inputs.
+            json(
+                r#" { "inputs" : [ { "name" : "a" , "shape" : [ 2 , 2 ] , "datatype" : "FP64" , "data" : [ [ -0 , 1 ] , [ 2.5e-3 , 123456789012345678 ] ] } , {"name":"b","shape":[1],"datatype":"FP64","data":[7]} ] , "id" : "r-1" } "#,
+            ),
             json(r#"{"inputs":[{"name":"x","shape":[3],"datatype":"INT64","data":[1,2,3]}]}"#),
             json(r#"{"inputs":[{"name":"x","shape":[2],"datatype":"BYTES","data":["a","bc"]}]}"#),
             json(r#"{"inputs":[{"name":"x","shape":[2],"datatype":"BOOL","data":[true,false]}]}"#),

@@ -9,7 +9,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// How deep an `ndarray` may nest.
-pub(crate) const MAX_DEPTH: usize = 32;
+pub(crate) use crate::scan::MAX_DEPTH;
 
 /// The leaves seen so far while flattening.
 #[derive(Debug, Default)]

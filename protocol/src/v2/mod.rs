@@ -28,6 +28,7 @@ pub mod codecs;
 mod error;
 mod grpc;
 mod json_data;
+mod quick;
 mod reply_json;
 mod rest;
 

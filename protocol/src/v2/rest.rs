@@ -35,6 +35,24 @@ pub struct InferenceRequest {
     pub outputs: Option<Vec<RequestOutput>>,
 }
 
+impl InferenceRequest {
+    /// Reads a request body (or a binary-extension body's JSON header): the common request (FP64 inputs, an
+    /// optional `id`) by a fast path that builds the same request (`v2/quick.rs`), everything else by
+    /// [`InferenceRequest::from_json_general`].
+    pub fn from_json(json: &[u8]) -> serde_json::Result<InferenceRequest> {
+        match super::quick::read(json) {
+            Some(request) => Ok(request),
+            None => Self::from_json_general(json),
+        }
+    }
+
+    /// [`InferenceRequest::from_json`] without its fast path: serde, for every form and every error; what the
+    /// fast path must agree with (the fuzz harness compares the two on each input).
+    pub fn from_json_general(json: &[u8]) -> serde_json::Result<InferenceRequest> {
+        serde_json::from_slice(json)
+    }
+}
+
 /// One tensor in REST JSON: a request input or, with the same fields, a response output.
 ///
 /// Deserializing parses `data` straight into typed values when `datatype` precedes it in the object (as every
@@ -337,7 +355,7 @@ pub fn decode_rest_chunks<B: AsRef<[u8]>>(
 ) -> Result<DecodedInfer, V2Error> {
     let mut budget = limits.budget();
     let (json, mut rest) = split_body(body, header_len)?;
-    let request: InferenceRequest = serde_json::from_slice(&json)?;
+    let request = InferenceRequest::from_json(&json)?;
     let parameters = request.parameters.unwrap_or_default();
 
     let mut inputs = Vec::with_capacity(request.inputs.len());
