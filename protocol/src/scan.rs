@@ -338,29 +338,9 @@ impl<'a> Reader<'a> {
         (self.pos > start).then_some(())
     }
 
-    /// A list of plain strings (possibly empty), as owned strings.
-    pub(crate) fn plain_strings(&mut self) -> Option<Vec<String>> {
-        self.eat(b'[')?;
-        let mut names = Vec::new();
-        self.ws();
-        if self.peek()? == b']' {
-            self.pos += 1;
-            return Some(names);
-        }
-        loop {
-            self.ws();
-            let name = self.plain_string()?;
-            names.push(String::from_utf8(name.to_vec()).ok()?);
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(names);
-                }
-                _ => return None,
-            }
-        }
+    /// A plain string ([`Reader::plain_string`]), owned.
+    pub(crate) fn owned_string(&mut self) -> Option<String> {
+        String::from_utf8(self.plain_string()?.to_vec()).ok()
     }
 
     /// A list (possibly empty) whose items `item` reads.

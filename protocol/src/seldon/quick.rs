@@ -55,7 +55,7 @@ fn data(r: &mut Reader<'_>) -> Option<(Vec<String>, Tensor)> {
     let mut ndarray = None;
     r.object(|r, key| match key {
         b"names" if names.is_none() => {
-            names = Some(r.plain_strings()?);
+            names = Some(r.list(Reader::owned_string)?);
             Some(())
         }
         b"ndarray" if ndarray.is_none() => {

@@ -24,7 +24,7 @@ pub(crate) fn read(json: &[u8]) -> Option<InferenceRequest> {
     let mut inputs = None;
     r.object(|r, key| match key {
         b"id" if id.is_none() => {
-            id = Some(owned(r.plain_string()?)?);
+            id = Some(r.owned_string()?);
             Some(())
         }
         b"inputs" if inputs.is_none() => {
@@ -52,7 +52,7 @@ fn input(r: &mut Reader<'_>) -> Option<RequestInput> {
     let mut data = None;
     r.object(|r, key| match key {
         b"name" if name.is_none() => {
-            name = Some(owned(r.plain_string()?)?);
+            name = Some(r.owned_string()?);
             Some(())
         }
         b"shape" if shape.is_none() => {
@@ -84,11 +84,6 @@ fn input(r: &mut Reader<'_>) -> Option<RequestInput> {
         parameters: None,
         data: Some(TensorJson::from(TensorData::F64(data?))),
     })
-}
-
-/// A plain string's bytes as a `String` (they are UTF-8: the reader checked).
-fn owned(bytes: &[u8]) -> Option<String> {
-    String::from_utf8(bytes.to_vec()).ok()
 }
 
 #[cfg(test)]
