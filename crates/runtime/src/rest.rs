@@ -129,6 +129,58 @@ pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
 /// The prefix of KServe V1's model routes.
 const KSERVE_V1_MODELS: &str = "/v1/models/";
 
+/// The body as the chunks hyper received it in (refused past `limit` bytes, as `axum::body::to_bytes` refuses
+/// it), not joined: a binary-extension body's tensors are converted from them directly
+/// (`v2::decode_rest_chunks`), so a large batch is copied once after the socket, into its tensors.
+pub(crate) async fn body_chunks(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Vec<bytes::Bytes>, ServeError> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, limit);
+    let mut chunks = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ServeError::TooLarge(limit))?;
+        if let Ok(data) = frame.into_data() {
+            chunks.push(data);
+        }
+    }
+    Ok(chunks)
+}
+
+/// The body whole (refused past `limit` bytes): the one chunk hyper received it in as it is, or the chunks
+/// joined. What `axum::body::to_bytes` returns, without its collecting buffer list, and without a list at all
+/// for the usual one chunk.
+pub(crate) async fn body_bytes(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ServeError> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, limit);
+    let mut first: Option<bytes::Bytes> = None;
+    let mut joined: Option<Vec<u8>> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ServeError::TooLarge(limit))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match (&mut joined, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&data),
+            (None, Some(head)) => {
+                let mut buf = Vec::with_capacity(head.len() + data.len());
+                buf.extend_from_slice(&head);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+            (None, None) => first = Some(data),
+        }
+    }
+    Ok(match joined {
+        Some(buf) => bytes::Bytes::from(buf),
+        None => first.unwrap_or_default(),
+    })
+}
+
 fn is_v2(uri: &Uri) -> bool {
     uri.path() == "/v2" || uri.path().starts_with("/v2/")
 }
@@ -326,5 +378,42 @@ where
                 _ => err.into_seldon_response(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(chunks: &[&'static [u8]]) -> axum::body::Body {
+        let frames = chunks
+            .iter()
+            .map(|c| Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(c)))
+            .collect::<Vec<_>>();
+        axum::body::Body::from_stream(futures::stream::iter(frames))
+    }
+
+    /// One chunk comes back as it is, several joined in order, none as empty; past the limit is refused, however
+    /// the bytes are split.
+    #[tokio::test]
+    async fn the_body_is_read_whole_within_its_limit() {
+        let one = body_bytes(chunked(&[b"{\"data\":1}"]), 64).await.ok();
+        assert_eq!(one.as_deref(), Some(&b"{\"data\":1}"[..]));
+        let three = body_bytes(chunked(&[b"ab", b"", b"cd", b"e"]), 64)
+            .await
+            .ok();
+        assert_eq!(three.as_deref(), Some(&b"abcde"[..]));
+        let none = body_bytes(chunked(&[]), 64).await.ok();
+        assert_eq!(none.as_deref(), Some(&b""[..]));
+        assert!(matches!(
+            body_bytes(chunked(&[b"abc", b"def"]), 5).await,
+            Err(ServeError::TooLarge(5))
+        ));
+        assert!(matches!(
+            body_bytes(chunked(&[b"abcdef"]), 5).await,
+            Err(ServeError::TooLarge(5))
+        ));
+        let chunks = body_chunks(chunked(&[b"ab", b"cd"]), 4).await.ok();
+        assert_eq!(chunks.map(|c| c.len()), Some(2));
     }
 }

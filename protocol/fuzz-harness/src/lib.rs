@@ -378,13 +378,24 @@ impl std::fmt::Display for Violation {
 /// `Debug` text, so that `-0.0` and `0.0` differ) or the same error. Seldon JSON has one
 /// (`SeldonMessage::from_json` tries `seldon/quick.rs` before serde, `from_json_general` is serde alone), and
 /// the message read is written back both ways too (`pyjson::message_to_vec`, direct for the common reply,
-/// against `pyjson::to_vec`, serde): the same bytes. V2 JSON has one too (`v2/quick.rs`), and the request's
-/// tensors are written back as a response by `v2::encode_response` (direct for the common response) and by serde. Every other decoder agrees
+/// against `pyjson::to_vec`, serde): the same bytes. V2 JSON has one too (`v2/quick.rs`, also reading the binary
+/// extension's JSON header), and the request's tensors are written back as a response by `v2::encode_response`
+/// (direct for the common response) and by serde. Every other decoder agrees
 /// trivially. `Err` shows both outcomes.
 pub fn fast_path_agrees(decoder: Decoder, input: &[u8]) -> Result<(), String> {
     let limits = RequestLimits::from_body_limit(HARNESS_BODY_LIMIT);
     if decoder == Decoder::V2Json {
         return v2_reply_agrees(input, &limits);
+    }
+    if decoder == Decoder::V2Binary {
+        // The JSON header the decoder would read (its length leads the input, as in `Decoder::decode`).
+        let Some((len, body)) = input.split_first_chunk::<4>() else {
+            return Ok(());
+        };
+        let header = body
+            .get(..u32::from_le_bytes(*len) as usize)
+            .unwrap_or(body);
+        return v2_request_agrees(header);
     }
     if decoder != Decoder::SeldonJson {
         return Ok(());
@@ -410,17 +421,25 @@ pub fn fast_path_agrees(decoder: Decoder, input: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A V2 request (or binary-extension header) read by the fast path and by serde alone: the same request or the
+/// same error.
+fn v2_request_agrees(json: &[u8]) -> Result<(), String> {
+    let fast = format!("{:?}", v2::InferenceRequest::from_json(json));
+    let general = format!("{:?}", v2::InferenceRequest::from_json_general(json));
+    if fast == general {
+        Ok(())
+    } else {
+        Err(format!(
+            "the V2 JSON fast path read {fast}, serde {general}"
+        ))
+    }
+}
+
 /// A V2 request read by the fast path and by serde alone (`InferenceRequest::from_json` against
 /// `from_json_general`: the same request or the same error), then its tensors sent back as a response's outputs (with the request's `id` and `parameters` where
 /// they are strings): `v2::encode_response`, which writes the common response directly, against serde.
 fn v2_reply_agrees(input: &[u8], limits: &RequestLimits) -> Result<(), String> {
-    let fast = format!("{:?}", v2::InferenceRequest::from_json(input));
-    let general = format!("{:?}", v2::InferenceRequest::from_json_general(input));
-    if fast != general {
-        return Err(format!(
-            "the V2 JSON fast path read {fast}, serde {general}"
-        ));
-    }
+    v2_request_agrees(input)?;
     let Ok(decoded) = v2::decode_rest(input, None, limits) else {
         return Ok(());
     };

@@ -1,11 +1,13 @@
 //! The common V2 REST request read in one pass without serde:
 //! `{"id":"…","inputs":[{"name":"…","shape":[…],"datatype":"FP64","data":[…]}]}`, FP64 inputs whose `datatype`
-//! comes before their `data` (as every client we know writes them), an optional plain `id`.
+//! comes before their `data` (as every client we know writes them), an optional plain `id`; and the binary
+//! extension's JSON header, whose inputs carry `"parameters":{"binary_data_size":N}` instead of `data` (any
+//! datatype: the values follow the JSON).
 //!
 //! Like Seldon's (`seldon/quick.rs`) it is a fast path, not a second reader: it builds exactly the
 //! [`InferenceRequest`] that serde builds from the same text ([`InferenceRequest::from_json_general`]), or
-//! declines (`None`) and serde reads the text, errors included. It declines on another key (`parameters`,
-//! `outputs`), a duplicate key, a string with an escape or a control character, another datatype, `data` before
+//! declines (`None`) and serde reads the text, errors included. It declines on another key (request-level
+//! `parameters`, `outputs`, another input parameter), a duplicate key, a string with an escape or a control character, another datatype, `data` before
 //! `datatype`, `null` or a non-number in `data`, an empty or ragged `data` list, a nesting of more than 32
 //! lists, an integer of more than 18 digits, a number that overflows `f64`, or invalid JSON. The fuzz harness
 //! (`protocol/fuzz-harness`) checks the equivalence on every input it runs. What it saves on the seed's iris
@@ -13,6 +15,9 @@
 
 use oxserve_core::TensorData;
 
+use serde_json::{Map, Value};
+
+use super::BINARY_DATA_SIZE;
 use super::json_data::TensorJson;
 use super::rest::{InferenceRequest, RequestInput};
 use crate::scan::{Leaves, Number, Reader};
@@ -44,11 +49,13 @@ pub(crate) fn read(json: &[u8]) -> Option<InferenceRequest> {
     })
 }
 
-/// One FP64 input: `name`, `shape`, `datatype` and then `data`, nothing else.
+/// One input: `name`, `shape`, `datatype`, and either FP64 `data` (after `datatype`) or, for a binary-extension
+/// input whose values follow the JSON, `parameters` holding `binary_data_size` alone; nothing else.
 fn input(r: &mut Reader<'_>) -> Option<RequestInput> {
     let mut name = None;
     let mut shape = None;
-    let mut fp64 = false;
+    let mut datatype: Option<String> = None;
+    let mut parameters = None;
     let mut data = None;
     r.object(|r, key| match key {
         b"name" if name.is_none() => {
@@ -56,17 +63,29 @@ fn input(r: &mut Reader<'_>) -> Option<RequestInput> {
             Some(())
         }
         b"shape" if shape.is_none() => {
-            shape = Some(r.list(|r| match r.number()? {
-                Number::Int(d) => Some(d),
-                Number::Float(_) => None,
-            })?);
+            shape = Some(r.list(integer)?);
             Some(())
         }
-        b"datatype" if !fp64 => {
-            fp64 = r.plain_string()? == b"FP64";
-            fp64.then_some(())
+        b"datatype" if datatype.is_none() => {
+            datatype = Some(r.owned_string()?);
+            Some(())
         }
-        b"data" if fp64 && data.is_none() => {
+        b"parameters" if parameters.is_none() => {
+            let mut size = None;
+            r.object(|r, key| match key {
+                b"binary_data_size" if size.is_none() => {
+                    size = Some(integer(r)?);
+                    Some(())
+                }
+                _ => None,
+            })?;
+            let mut map = Map::new();
+            map.insert(BINARY_DATA_SIZE.to_owned(), Value::from(size?));
+            parameters = Some(map);
+            Some(())
+        }
+        // Serde reads `data` typed only when `datatype` came first.
+        b"data" if data.is_none() && datatype.as_deref() == Some("FP64") => {
             let (_, leaves) = r.nested_numbers()?;
             data = Some(match leaves {
                 Leaves::Floats(v) => v,
@@ -77,13 +96,25 @@ fn input(r: &mut Reader<'_>) -> Option<RequestInput> {
         }
         _ => None,
     })?;
+    // An input with neither is serde's to refuse (or to read, with `data` untyped).
+    if data.is_none() && parameters.is_none() {
+        return None;
+    }
     Some(RequestInput {
         name: name?,
         shape: shape?,
-        datatype: "FP64".to_owned(),
-        parameters: None,
-        data: Some(TensorJson::from(TensorData::F64(data?))),
+        datatype: datatype?,
+        parameters,
+        data: data.map(|values| TensorJson::from(TensorData::F64(values))),
     })
+}
+
+/// A JSON integer as serde_json reads it into an `i64` or a `Value` (a float, `-0` included, is declined).
+fn integer(r: &mut Reader<'_>) -> Option<i64> {
+    match r.number()? {
+        Number::Int(v) => Some(v),
+        Number::Float(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +142,9 @@ mod tests {
             r#"{"id":"x","inputs":[{"name":"a","shape":[2,2],"datatype":"FP64","data":[[1,2],[3,4.5]]}]}"#,
             r#"{"inputs":[{"shape":[-1],"datatype":"FP64","data":[-0,1e-400],"name":"ü"}],"id":"7"}"#,
             r#"{"inputs":[]}"#,
+            r#"{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","parameters":{"binary_data_size":32}}]}"#,
+            r#"{"inputs":[{"parameters":{"binary_data_size":-1},"name":"b","shape":[2],"datatype":"BYTES"}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","parameters":{"binary_data_size":8},"data":[1]}]}"#,
         ] {
             assert!(agreed(json).is_some(), "{json}");
         }
@@ -133,6 +167,12 @@ mod tests {
             r#"{"id":"a\"b","inputs":[]}"#,
             r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1e400]}]}"#,
             r#"{"inputs":[]} x"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64"}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","parameters":{"binary_data_size":1.0}}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","parameters":{"binary_data_size":8,"x":"y"}}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","parameters":{"content_type":"np"},"data":[1]}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","parameters":null,"data":[1]}]}"#,
         ] {
             assert!(agreed(json).is_none(), "{json}");
         }

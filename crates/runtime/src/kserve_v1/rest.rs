@@ -161,9 +161,7 @@ pub(crate) fn model_ready(state: &ServerState, name: &str) -> Response {
 
 /// The body, bounded by the server's limit.
 async fn read_body(state: &ServerState, body: Body) -> Result<bytes::Bytes, ServeError> {
-    axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|_| ServeError::TooLarge(state.max_body_bytes))
+    crate::rest::body_bytes(body, state.max_body_bytes).await
 }
 
 #[utoipa::path(post, path = "/v1/models/{name}:predict", tag = TAG_KSERVE_V1, operation_id = "kservePredict",

@@ -162,9 +162,7 @@ pub(crate) async fn request_json(
     {
         return Ok(Bytes::from(json));
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ServeError::TooLarge(limit))?;
+    let bytes = crate::rest::body_bytes(body, limit).await?;
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)

@@ -218,25 +218,6 @@ async fn infer_reply(
     result.unwrap_or_else(ServeError::into_v2_response)
 }
 
-/// The body as the chunks hyper received it in (refused past `limit` bytes, as `axum::body::to_bytes` refuses
-/// it), not joined: a binary-extension body's tensors are converted from them directly
-/// (`v2::decode_rest_chunks`), so a large batch is copied once after the socket, into its tensors.
-async fn body_chunks(
-    body: axum::body::Body,
-    limit: usize,
-) -> Result<Vec<bytes::Bytes>, ServeError> {
-    use http_body_util::BodyExt;
-    let mut body = http_body_util::Limited::new(body, limit);
-    let mut chunks = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ServeError::TooLarge(limit))?;
-        if let Ok(data) = frame.into_data() {
-            chunks.push(data);
-        }
-    }
-    Ok(chunks)
-}
-
 /// Decodes, runs and encodes one V2 REST inference. The request is taken whole (the `HeaderMap` extractor would
 /// copy its headers).
 async fn v2_infer(
@@ -256,7 +237,7 @@ async fn v2_infer(
                 })?,
         ),
     };
-    let chunks = body_chunks(body, state.max_body_bytes).await?;
+    let chunks = crate::rest::body_chunks(body, state.max_body_bytes).await?;
     let mut decoded = v2::decode_rest_chunks(&chunks, header_len, &super::limits(state))?;
     let id = decoded.id.clone().unwrap_or_else(super::request_id);
     super::add_request_parameters(served, &decoded.parameters, &mut decoded.request)?;
