@@ -17,6 +17,7 @@
 
 pub mod kserve_v1;
 pub mod limits;
+mod nested;
 pub mod pb;
 mod scan;
 pub mod seldon;

@@ -71,7 +71,7 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::E
 /// int64 numbers, names and `meta` strings of printable ASCII without quotes or backslashes, no `metrics`,
 /// `tags` or `status`) is written directly; any other message, or one whose strings need escaping, goes through
 /// serde. The direct writer spares serde's map and string machinery (the seed's iris reply: ~4,500
-/// instructions through serde, ~2,700 here, of which Python's float text is ~2,300; `scripts/bench-instructions.sh`).
+/// instructions through serde, ~3,100 here, of which Python's float text is ~2,300; `scripts/bench-instructions.sh`).
 pub fn message_to_vec(message: &SeldonMessage) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(256);
     if write_common(message, &mut out).is_some() {
@@ -167,35 +167,12 @@ fn nested<T>(
     values: &[T],
     write: &mut impl FnMut(&mut Vec<u8>, &T),
 ) {
-    match shape {
-        [] => match values.first() {
-            Some(v) => write(out, v),
-            None => out.extend_from_slice(b"[]"),
-        },
-        [n] => {
-            out.push(b'[');
-            for (i, v) in values.iter().take(*n).enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write(out, v);
-            }
-            out.push(b']');
+    // A tensor's shape is its buffer's length, so every index is in it.
+    crate::nested::write_nested(out, shape, 0, &mut |out, i| {
+        if let Some(v) = values.get(i) {
+            write(out, v);
         }
-        [n, rest @ ..] => {
-            let stride: usize = rest.iter().product();
-            out.push(b'[');
-            for i in 0..*n {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let start = i * stride;
-                let row = values.get(start..start + stride).unwrap_or(&[]);
-                nested(out, rest, row, write);
-            }
-            out.push(b']');
-        }
-    }
+    });
 }
 
 /// Appends `x` formatted as Python's `repr(float)`: shortest round-trip digits, fixed notation for decimal

@@ -5,12 +5,12 @@
 //! reader ([`SeldonMessage::from_json_general`], serde) builds from the same text, or it declines (`None`) and
 //! the general reader reads the text, errors included. It declines on anything outside that shape: another
 //! key, a duplicate key, an escape or control character in a string, `null`, a string or a boolean in the
-//! array, an empty or ragged list, a nesting of more than 32 lists, an integer of more than 18 digits, a number that
-//! overflows `f64`, invalid JSON, or a shape its budget refuses. The protocol's fuzz harness checks the
+//! array, an empty or ragged list, a nesting of more than 32 lists, an integer of more than 18 digits, a number
+//! that overflows `f64`, invalid JSON, or a shape its budget refuses. The protocol's fuzz harness checks the
 //! equivalence on every input it runs (`protocol/fuzz-harness`).
 //!
 //! What it saves: serde's derived struct visitors, the `WireMessage` step and serde_json's number parser (the
-//! seed's iris request: ~4,100 instructions read by serde, ~1,000 by this; `scripts/bench-instructions.sh`).
+//! seed's iris request: ~4,100 instructions read by serde, ~2,000 by this; `scripts/bench-instructions.sh`).
 
 use oxserve_core::{Tensor, TensorData};
 

@@ -580,30 +580,9 @@ pub(crate) fn write_nested(
     start: usize,
     floats: Floats,
 ) {
-    match shape {
-        [] => write_element(out, output, start, floats),
-        [n] => {
-            out.push(b'[');
-            for i in 0..*n {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_element(out, output, start + i, floats);
-            }
-            out.push(b']');
-        }
-        [n, rest @ ..] => {
-            let stride: usize = rest.iter().product();
-            out.push(b'[');
-            for i in 0..*n {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_nested(out, output, rest, start + i * stride, floats);
-            }
-            out.push(b']');
-        }
-    }
+    crate::nested::write_nested(out, shape, start, &mut |out, i| {
+        write_element(out, output, i, floats)
+    });
 }
 
 fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize, floats: Floats) {

@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use super::{V2DataType, V2Error};
 
-/// Deepest nesting accepted in `data`; deeper input is rejected without recursing further.
-pub(crate) const MAX_DEPTH: usize = 32;
+/// Deepest nesting accepted in `data`; deeper input is rejected without recursing further. The fast path's scanner
+/// (`v2/quick.rs`) declines past the same depth, so it is one constant.
+pub(crate) use crate::scan::MAX_DEPTH;
 /// Most elements reserved up front from a declared shape (a lying shape must not allocate gigabytes).
 const MAX_RESERVE: usize = 1 << 17;
 

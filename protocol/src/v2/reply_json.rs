@@ -5,7 +5,7 @@
 //! `parameters` hold only such strings, and whose outputs carry typed `data` of numbers or booleans (no `BYTES`,
 //! no `FP32`, no missing values, no binary blobs). Numbers go through serde_json's own formatter
 //! (`CompactFormatter`), and a non-finite float is `null` as serde_json writes it. What it saves, on the seed's
-//! iris request: ~4,400 instructions through serde, ~1,500 here (`scripts/bench-instructions.sh`).
+//! iris request: ~4,400 instructions through serde, ~2,200 here (`scripts/bench-instructions.sh`).
 
 use oxserve_core::TensorData;
 use serde_json::ser::{CompactFormatter, Formatter};
