@@ -129,52 +129,56 @@ pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
 /// The prefix of KServe V1's model routes.
 const KSERVE_V1_MODELS: &str = "/v1/models/";
 
-/// The body as the chunks hyper received it in (refused past `limit` bytes, as `axum::body::to_bytes` refuses
-/// it), not joined: a binary-extension body's tensors are converted from them directly
-/// (`v2::decode_rest_chunks`), so a large batch is copied once after the socket, into its tensors.
+/// Hands each data chunk of the body to `chunk` as hyper received it, refusing the body past `limit` bytes (a
+/// 413, as `axum::body::to_bytes` refuses it; a body that fails to arrive is refused the same way).
+async fn each_chunk(
+    body: axum::body::Body,
+    limit: usize,
+    mut chunk: impl FnMut(bytes::Bytes),
+) -> Result<(), ServeError> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, limit);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ServeError::TooLarge(limit))?;
+        if let Ok(data) = frame.into_data() {
+            chunk(data);
+        }
+    }
+    Ok(())
+}
+
+/// The body as the chunks hyper received it in ([`each_chunk`]), not joined: a binary-extension body's tensors
+/// are converted from them directly (`v2::decode_rest_chunks`), so a large batch is copied once after the
+/// socket, into its tensors.
 pub(crate) async fn body_chunks(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<Vec<bytes::Bytes>, ServeError> {
-    use http_body_util::BodyExt;
-    let mut body = http_body_util::Limited::new(body, limit);
     let mut chunks = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ServeError::TooLarge(limit))?;
-        if let Ok(data) = frame.into_data() {
-            chunks.push(data);
-        }
-    }
+    each_chunk(body, limit, |data| chunks.push(data)).await?;
     Ok(chunks)
 }
 
-/// The body whole (refused past `limit` bytes): the one chunk hyper received it in as it is, or the chunks
-/// joined. What `axum::body::to_bytes` returns, without its collecting buffer list, and without a list at all
-/// for the usual one chunk.
+/// The body whole ([`each_chunk`]): the one chunk hyper received it in as it is, or the chunks joined. What
+/// `axum::body::to_bytes` returns, without its collecting buffer list, and without a list at all for the usual
+/// one chunk.
 pub(crate) async fn body_bytes(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<bytes::Bytes, ServeError> {
-    use http_body_util::BodyExt;
-    let mut body = http_body_util::Limited::new(body, limit);
     let mut first: Option<bytes::Bytes> = None;
     let mut joined: Option<Vec<u8>> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ServeError::TooLarge(limit))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        match (&mut joined, first.take()) {
-            (Some(buf), _) => buf.extend_from_slice(&data),
-            (None, Some(head)) => {
-                let mut buf = Vec::with_capacity(head.len() + data.len());
-                buf.extend_from_slice(&head);
-                buf.extend_from_slice(&data);
-                joined = Some(buf);
-            }
-            (None, None) => first = Some(data),
+    each_chunk(body, limit, |data| match (&mut joined, first.take()) {
+        (Some(buf), _) => buf.extend_from_slice(&data),
+        (None, Some(head)) => {
+            let mut buf = Vec::with_capacity(head.len() + data.len());
+            buf.extend_from_slice(&head);
+            buf.extend_from_slice(&data);
+            joined = Some(buf);
         }
-    }
+        (None, None) => first = Some(data),
+    })
+    .await?;
     Ok(match joined {
         Some(buf) => bytes::Bytes::from(buf),
         None => first.unwrap_or_default(),

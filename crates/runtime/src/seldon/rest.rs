@@ -215,31 +215,29 @@ fn parse_message(json: &[u8], max_body_bytes: usize) -> Result<SeldonMessage, Se
     }
 }
 
-fn ok_json(message: &impl serde::Serialize) -> Response {
-    match pyjson::to_vec(message) {
+/// A handler's outcome in Seldon's JSON: the reply as `write` writes it (as the wrapper's `jsonify` does), or the
+/// error's `{"status": …}` body; a reply that cannot be written is a 500.
+fn reply_with<T>(
+    result: Result<T, ServeError>,
+    write: impl FnOnce(&T) -> serde_json::Result<Vec<u8>>,
+) -> Response {
+    let body = result.and_then(|reply| {
+        write(&reply).map_err(|e| ServeError::Internal(format!("cannot encode reply: {e}")))
+    });
+    match body {
         Ok(body) => json_response(StatusCode::OK, body),
-        Err(e) => ServeError::Internal(format!("cannot encode reply: {e}")).into_seldon_response(),
-    }
-}
-
-/// A handler's outcome in Seldon's JSON: the reply as the wrapper's `jsonify` writes it, or the error's
-/// `{"status": …}` body.
-fn reply(result: Result<impl serde::Serialize, ServeError>) -> Response {
-    match result {
-        Ok(reply) => ok_json(&reply),
         Err(e) => e.into_seldon_response(),
     }
 }
 
-/// [`reply`] for a `SeldonMessage`, written by [`pyjson::message_to_vec`] (the common reply without serde).
+/// [`reply_with`] through serde.
+fn reply<T: serde::Serialize>(result: Result<T, ServeError>) -> Response {
+    reply_with(result, pyjson::to_vec)
+}
+
+/// [`reply_with`] for a `SeldonMessage`, written by [`pyjson::message_to_vec`] (the common reply without serde).
 fn reply_message(result: Result<SeldonMessage, ServeError>) -> Response {
-    match result.and_then(|message| {
-        pyjson::message_to_vec(&message)
-            .map_err(|e| ServeError::Internal(format!("cannot encode reply: {e}")))
-    }) {
-        Ok(body) => json_response(StatusCode::OK, body),
-        Err(e) => e.into_seldon_response(),
-    }
+    reply_with(result, pyjson::message_to_vec)
 }
 
 /// `POST /predict`, `/api/v1.0/predictions`, `/api/v0.1/predictions` (and `GET /predict?json=`).
@@ -385,7 +383,7 @@ fn parse_message_list(
     summary = "The model's Seldon metadata", responses(SeldonMetadataResponses))]
 pub(crate) async fn metadata(State(state): Shared) -> Response {
     match &state.seldon_metadata {
-        Some(meta) => ok_json(meta),
+        Some(meta) => reply(Ok(meta)),
         None => ServeError::BadMetadata.into_seldon_response(),
     }
 }
