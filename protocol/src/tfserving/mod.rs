@@ -7,14 +7,15 @@
 //! the model's tensor names. JSON numbers are read as each input's dtype; replies print floats as TF Serving
 //! does (6 significant digits when that round-trips, always with a `.` or an exponent, bare `NaN`/`Infinity`).
 
+mod floats;
 mod grpc;
 pub(crate) mod json;
 pub(crate) mod rest;
 
+pub use floats::{write_float, write_float32};
 pub use grpc::{inputs_from_protos, outputs_to_protos, signature_def, signature_def_map_any};
 pub use rest::{
     Format, PredictBody, decode_predict, encode_predict, error_body, metadata_json, status_json,
-    write_float, write_float32,
 };
 
 use oxserve_core::DataType;
