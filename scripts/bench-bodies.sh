@@ -7,11 +7,13 @@
 #   seldon.grpc  / v2.grpc: length-prefixed protobuf messages (written out byte by byte so the scripts need no
 #                protobuf tooling): SeldonMessage{data{ndarray[[5.1,3.5,1.4,0.2]]}} and
 #                ModelInferRequest{model_name:"classifier", inputs[{input-0, FP64, [1,4], fp64_contents}]}.
+#   tf.json      {"instances":[[5.1,3.5,1.4,0.2]]} (TF Serving REST's row form)
 # Prints the V2 binary body's JSON header length (the Inference-Header-Content-Length value).
 set -euo pipefail
 dir=$1
 printf '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}' >"$dir/seldon.json"
 printf '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2]}]}' >"$dir/v2.json"
+printf '{"instances":[[5.1,3.5,1.4,0.2]]}' >"$dir/tf.json"
 header='{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","parameters":{"binary_data_size":32}}]}'
 { printf '%s' "$header"
   printf '\x66\x66\x66\x66\x66\x66\x14\x40\x00\x00\x00\x00\x00\x00\x0c\x40\x66\x66\x66\x66\x66\x66\xf6\x3f\x9a\x99\x99\x99\x99\x99\xc9\x3f'

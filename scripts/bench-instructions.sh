@@ -16,6 +16,10 @@
 #   v2-binary    the same as the V2 binary tensor extension
 #   seldon-grpc  /seldon.protos.Model/Predict
 #   v2-grpc      /inference.GRPCInferenceService/ModelInfer (fp64_contents)
+#   tfserving-rest  POST /v1/models/iris:predict {"instances":[[5.1,3.5,1.4,0.2]]} on onnx-server (TF Serving's
+#                flags) with the ONNX iris pipeline fixture (crates/onnx/fixtures/sklearn-pipeline: three FP32
+#                probabilities and a label back, printed as TF Serving prints them); only with BENCH_ONNX=1,
+#                which also builds onnx-server and fetches ONNX Runtime (scripts/fetch-onnxruntime.sh)
 #
 # Usage: scripts/bench-instructions.sh [N]   (default 2000; loopback only)
 # BENCH_BIN=<dir>[:<dir>...] takes `sklearn-server` and `bare-axum` from each <dir> (default: builds them into
@@ -30,6 +34,11 @@ for tool in valgrind callgrind_control callgrind_annotate h2load curl; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 listed=$(scripts/bench-builds.sh)
+rows="floor floor-grpc seldon-rest v2-rest v2-binary seldon-grpc v2-grpc"
+if [ "${BENCH_ONNX:-0}" = 1 ]; then
+  rows="$rows tfserving-rest"
+  export ORT_DYLIB_PATH; ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
+fi
 mapfile -t builds <<<"$listed"
 work=$(mktemp -d)
 out=${BENCH_OUT:-$work}
@@ -38,6 +47,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # The request bodies (the seed's iris row in every protocol): scripts/bench-bodies.sh.
 header_len=$(scripts/bench-bodies.sh "$work")
+mkdir -p "$work/tfm/iris/1"
+cp crates/onnx/fixtures/sklearn-pipeline/model.onnx "$work/tfm/iris/1/"
 
 port=9341
 rest() { # requests path body content-type [header]
@@ -57,6 +68,7 @@ load() { # row requests
       "inference-header-content-length: $header_len" ;;
     seldon-grpc) grpc "$2" /seldon.protos.Model/Predict "$work/seldon.grpc" ;;
     v2-grpc) grpc "$2" /inference.GRPCInferenceService/ModelInfer "$work/v2.grpc" ;;
+    tfserving-rest) rest "$2" /v1/models/iris:predict "$work/tf.json" application/json ;;
   esac
 }
 # Starts build $1's server for a row under callgrind; sets vpid.
@@ -66,6 +78,12 @@ start() { # build row
   if [[ $2 == floor* ]]; then
     TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
       "$bin/bare-axum" "$port" 2>"$work/valgrind.log" &
+  elif [[ $2 == tfserving* ]]; then
+    # One ONNX Runtime thread, so that its pool's spinning is not counted as work.
+    TOKIO_WORKER_THREADS=1 OXSERVE_HOST=127.0.0.1 \
+      PREDICTIVE_UNIT_PARAMETERS='[{"name":"intra_op_threads","value":"1","type":"INT"}]' \
+      valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$bin/onnx-server" --model_name iris \
+      --model_base_path "$work/tfm/iris" --rest_api_port "$port" --port $((port + 1)) 2>"$work/valgrind.log" &
   else
     TOKIO_WORKER_THREADS=1 PREDICTIVE_UNIT_ID=classifier OXSERVE_HOST=127.0.0.1 \
       PREDICTIVE_UNIT_HTTP_SERVICE_PORT=$port PREDICTIVE_UNIT_GRPC_SERVICE_PORT=$((port + 1)) \
@@ -83,7 +101,7 @@ start() { # build row
 }
 
 printf '%-12s %-6s %10s %14s\n' row build requests instr/req
-for row in floor floor-grpc seldon-rest v2-rest v2-binary seldon-grpc v2-grpc; do
+for row in $rows; do
   [[ $row =~ $only ]] || continue
   for i in "${!builds[@]}"; do
     start "${builds[$i]}" "$row"
