@@ -162,10 +162,7 @@ pub(crate) async fn body_chunks(
 /// The body whole ([`each_chunk`]): the one chunk hyper received it in as it is, or the chunks joined. What
 /// `axum::body::to_bytes` returns, without its collecting buffer list, and without a list at all for the usual
 /// one chunk.
-pub(crate) async fn body_bytes(
-    body: axum::body::Body,
-    limit: usize,
-) -> Result<bytes::Bytes, ServeError> {
+pub async fn body_bytes(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ServeError> {
     let mut first: Option<bytes::Bytes> = None;
     let mut joined: Option<Vec<u8>> = None;
     each_chunk(body, limit, |data| match (&mut joined, first.take()) {

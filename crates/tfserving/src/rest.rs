@@ -240,9 +240,7 @@ async fn serve(
         }
         Route::Predict(name, choice) => {
             resolve(state, &name, &choice)?;
-            let bytes = axum::body::to_bytes(body, state.max_body_bytes)
-                .await
-                .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
+            let bytes = oxserve_runtime::rest::body_bytes(body, state.max_body_bytes).await?;
             let decoded = tfserving::decode_predict(
                 &bytes,
                 &state.model.metadata().inputs,

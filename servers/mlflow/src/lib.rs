@@ -448,15 +448,9 @@ async fn invocations(State(state): State<Arc<ServerState>>, request: Request) ->
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let limit = state.max_body_bytes;
-    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+    let body = match oxserve_runtime::rest::body_bytes(request.into_body(), limit).await {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BAD_REQUEST",
-                format!("the body could not be read within {limit} bytes: {e}"),
-            );
-        }
+        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", e.to_string()),
     };
     let unsupported_type = content_type.as_deref().is_some_and(|c| {
         let mime = c

@@ -672,6 +672,30 @@ fn hostile_or_missing_mlmodel_is_refused() {
     assert!(err.contains("no MLmodel file"), "{err}");
 }
 
+/// A body over `OXSERVE_MAX_BODY_BYTES` is refused with 413 in MLflow's error shape, naming the limit; the
+/// server answers the next request.
+#[tokio::test]
+async fn an_invocation_over_the_body_limit_is_refused_in_mlflows_shape() {
+    let env = [
+        ("PREDICTIVE_UNIT_ID", "mlflow"),
+        ("OXSERVE_MAX_BODY_BYTES", "2048"),
+    ];
+    let server =
+        ServerProcess::start_with_model(&binary(), &cases().join("sklearn_default"), &env).unwrap();
+    let padding = "0".repeat(4096);
+    let body = format!(r#"{{"inputs": [[1, 2, 3, 4]], "padding": "{padding}"}}"#);
+    let (status, reply) = post(&server, "/invocations", "application/json", body).await;
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["error_code"], "BAD_REQUEST", "{reply}");
+    assert!(
+        reply["message"].as_str().unwrap().contains("2048"),
+        "{reply}"
+    );
+    let (status, _) = replay(&server, &expected("sklearn_default")["invocations"][0]).await;
+    assert_eq!(status, 200);
+    server.terminate().unwrap();
+}
+
 /// `--models-dir` beside its own model: a second MLflow folder (MLServer's `implementation`) loads by name over
 /// the repository REST API and answers V2 by that name, one input per signature column.
 #[tokio::test]

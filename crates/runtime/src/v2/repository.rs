@@ -105,9 +105,7 @@ fn index_example() -> serde_json::Value {
     responses(V2RepositoryIndexResponses))]
 pub(crate) async fn index(State(state): Shared, request: Request) -> Response {
     let result = async {
-        let body = axum::body::to_bytes(request.into_body(), state.max_body_bytes)
-            .await
-            .map_err(|_| ServeError::TooLarge(state.max_body_bytes))?;
+        let body = crate::rest::body_bytes(request.into_body(), state.max_body_bytes).await?;
         let rows = index_rows(&state, ready_flag(&body)?).await?;
         Ok::<_, ServeError>(json_response(
             StatusCode::OK,
