@@ -590,15 +590,9 @@ fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize, floats: Floa
         (TensorData::F64(v), Floats::TfServing) => write_float(out, v[i]),
         (TensorData::F32(v), Floats::Shortest) => write_shortest(out, f64::from(v[i])),
         (TensorData::F64(v), Floats::Shortest) => write_shortest(out, v[i]),
-        (TensorData::I64(v), _) => {
-            out.extend_from_slice(itoa::Buffer::new().format(v[i]).as_bytes())
-        }
-        (TensorData::I32(v), _) => {
-            out.extend_from_slice(itoa::Buffer::new().format(v[i]).as_bytes())
-        }
-        (TensorData::U8(v), _) => {
-            out.extend_from_slice(itoa::Buffer::new().format(v[i]).as_bytes())
-        }
+        (TensorData::I64(v), _) => write_integer(out, v[i]),
+        (TensorData::I32(v), _) => write_integer(out, v[i]),
+        (TensorData::U8(v), _) => write_integer(out, v[i]),
         (TensorData::Bool(v), _) => out.extend_from_slice(if v[i] { b"true" } else { b"false" }),
         (TensorData::Bytes(v), _) => {
             // TF Serving writes a string output whose alias ends in `_bytes` as base64; oxserve also does so
@@ -617,6 +611,10 @@ fn write_element(out: &mut Vec<u8>, output: &NamedTensor, i: usize, floats: Floa
             }
         }
     }
+}
+
+fn write_integer(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// A double as its shortest round-trip text (`0.1`, `1.0`, `1e-7`), `null` when not finite (orjson's forms).
