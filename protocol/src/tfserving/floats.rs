@@ -165,7 +165,7 @@ fn quick_float32(v: f32) -> Option<Rounded> {
 }
 
 /// How the fractional part of `mantissa × 2^exp2 × 10^p` compares with one half, in exact integers; `None`
-/// where they would overflow (never near a tie: only floats between about 2^14 and 2^30 have so few digits).
+/// where they would overflow (never near a tie: only floats between about 2^8 and 2^21 have so few digits).
 fn fraction_vs_half(mantissa: u64, exp2: i32, p: i32) -> Option<Ordering> {
     let m = u128::from(mantissa);
     if p >= 0 {
