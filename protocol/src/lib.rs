@@ -19,6 +19,7 @@ pub mod kserve_v1;
 pub mod limits;
 mod nested;
 pub mod pb;
+mod powers;
 mod scan;
 pub mod seldon;
 pub mod tfserving;

@@ -3,6 +3,8 @@
 //! numbers. Every method returns `None` on anything outside that subset, so that the caller leaves the text to
 //! its general (serde) reader, which also words the errors; nothing here ever reports one.
 
+use crate::powers;
+
 /// How deep a nested list may be: what Seldon's `ndarray` and V2's `data` readers accept (32 lists).
 pub(crate) const MAX_DEPTH: usize = 32;
 
@@ -68,12 +70,6 @@ impl Leaves {
         }
     }
 }
-
-/// 10^0 … 10^22: the powers of ten that are exact in an `f64`.
-const POWERS_OF_TEN: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
 
 /// 10^0 … 10^19.
 const POWERS_OF_TEN_U64: [u64; 20] = {
@@ -312,10 +308,9 @@ impl<'a> Reader<'a> {
                 decimal(frac_digits) + decimal(int_digits) * POWERS_OF_TEN_U64[frac_digits.len()];
             let power = exponent - frac_digits.len() as i32;
             if mantissa <= 1 << 53
-                && let Some(&scale) = POWERS_OF_TEN.get(power.unsigned_abs() as usize)
+                && power.unsigned_abs() <= powers::MAX_EXACT
+                && let Some(v) = powers::scaled(mantissa as f64, power)
             {
-                let m = mantissa as f64;
-                let v = if power < 0 { m / scale } else { m * scale };
                 return Some(Number::Float(if negative { -v } else { v }));
             }
         }

@@ -4,6 +4,8 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
+use crate::powers::scaled;
+
 /// Writes a double as TF Serving does: `%.6g` when that reads back as the same value, else `%.17g`; always with
 /// a `.` or an exponent (`3.0`); `NaN`, `Infinity`, `-Infinity` bare.
 pub fn write_float(out: &mut Vec<u8>, v: f64) {
@@ -76,26 +78,12 @@ impl Rounded {
     }
 }
 
-/// Powers of ten as doubles, `1e0` to `1e46`: exact to `1e22`, correctly rounded beyond.
-const POW10: [f64; 47] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32,
-    1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46,
-];
-
-/// `a × 10^p` in double arithmetic (relative error at most 2^-52: one rounding, two beyond `1e22`), `None`
-/// past the table.
-fn scaled(a: f64, p: i32) -> Option<f64> {
-    let power = *POW10.get(usize::try_from(p.unsigned_abs()).ok()?)?;
-    Some(if p >= 0 { a * power } else { a / power })
-}
-
 /// A normal float's `%.6g`-or-`%.9g` digits, computed in double arithmetic; `None` when the
 /// computation's error could change the answer and exact integers ([`edge_distance`], [`fraction_vs_half`])
 /// would overflow, which [`write_float32_exact`] then decides.
 ///
-/// Why it is exact otherwise: the float is exact as a double, so `|v| × 10^(8-k)` (k its decimal exponent) is
-/// within 2^-52 relative, under 2.3e-7 units of the 9th digit, of the true value: its integer part and which
+/// Why it is exact otherwise: the float is exact as a double, so `|v| × 10^(8-k)` (k its decimal exponent,
+/// [`scaled`]) is within 2^-52 relative, under 2.3e-7 units of the 9th digit, of the true value: its integer part and which
 /// side of one half its fraction lies on are those of the true digits. `%.6g` reads back as the float when the
 /// 6-digit decimal nearest it lies within half the gap to the neighbouring float on its side (a quarter ulp
 /// below a power of two); both distances are known to within 1e-9 units of the 6th digit.
@@ -125,8 +113,10 @@ fn quick_float32(v: f32) -> Option<Rounded> {
         (whole6 + 1, 1.0 - fraction6)
     };
     let ulp = f64::from_bits(u64::try_from(binary_exp - 23 + 1023).ok()? << 52);
+    // The 6-digit decimal lies below the float.
+    let below = fraction6 > 0.0 && fraction6 < 0.5;
     let mut half_gap = scaled(ulp / 2.0, 5 - k)?;
-    if fraction6 < 0.5 && fraction6 > 0.0 && v.to_bits() & 0x007f_ffff == 0 {
+    if below && v.to_bits() & 0x007f_ffff == 0 {
         // Below a power of two the neighbouring float is half as far.
         half_gap /= 2.0;
     }
@@ -134,7 +124,6 @@ fn quick_float32(v: f32) -> Option<Rounded> {
     let reads_back = if (distance - half_gap).abs() < 1e-8 {
         // Large integers such as 89317904 lie exactly half a gap from a 6-digit decimal (89317900), which
         // reads back as the float whose mantissa is even. Exact integers decide.
-        let below = fraction6 < 0.5 && fraction6 > 0.0;
         match edge_distance(nearest6, k - 5, mantissa, binary_exp - 23, below)? {
             Ordering::Less => true,
             Ordering::Greater => false,
