@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use clap::Parser;
-use common::{SumModel, state};
+use common::{SumModel, state, state_with};
 use http_body_util::BodyExt;
 use oxserve_protocol::pb::tensorflow::serving::prediction_service_client::PredictionServiceClient;
 use oxserve_protocol::pb::tensorflow::serving::{ModelSpec, PredictRequest};
 use oxserve_protocol::pb::tensorflow::{DataType as TfType, TensorProto};
 use oxserve_protocol::seldon::tftensor;
-use oxserve_runtime::{Config, ServerState, app_with, build_state};
+use oxserve_runtime::{ServerState, app_with};
 use tower::ServiceExt;
 
 fn proto(dtype: TfType, dims: &[i64], fill: impl FnOnce(&mut TensorProto)) -> TensorProto {
@@ -113,13 +112,10 @@ async fn rest_shapes_are_charged_to_the_request_budget() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_in_tf_servings_shape() {
-    let config = Config::parse_from(["oxserve", "--model-name", "m", "--max-body-bytes", "2048"]);
-    let state = build_state(
-        &config,
+    let state = state_with(
         Arc::new(SumModel::default()),
-        &std::env::temp_dir(),
-    )
-    .unwrap();
+        &["--model-name", "m", "--max-body-bytes", "2048"],
+    );
     let rows = vec!["[1,2]"; 1024].join(",");
     let (status, reply) = post(state.clone(), &format!(r#"{{"instances":[{rows}]}}"#)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");

@@ -214,10 +214,16 @@ pub async fn serve_grpc(state: Arc<ServerState>) -> tonic::transport::Channel {
 
 /// A server state named `name` (version from `version`, if any) serving `model`.
 pub fn state(model: Arc<dyn Model>, name: &str, version: Option<&str>) -> Arc<ServerState> {
-    let mut argv = vec!["oxserve", "--model-name", name];
+    let mut flags = vec!["--model-name", name];
     if let Some(v) = version {
-        argv.extend(["--model-version", v]);
+        flags.extend(["--model-version", v]);
     }
+    state_with(model, &flags)
+}
+
+/// A server state serving `model`, configured by the runtime's command-line `flags`.
+pub fn state_with(model: Arc<dyn Model>, flags: &[&str]) -> Arc<ServerState> {
+    let argv = std::iter::once("oxserve").chain(flags.iter().copied());
     let config = Config::parse_from(argv);
     build_state(&config, model, &std::env::temp_dir()).unwrap()
 }
