@@ -83,8 +83,8 @@ impl Rounded {
 /// would overflow, which [`write_float32_exact`] then decides.
 ///
 /// Why it is exact otherwise: the float is exact as a double, so `|v| × 10^(8-k)` (k its decimal exponent,
-/// [`scaled`]) is within 2^-52 relative, under 2.3e-7 units of the 9th digit, of the true value: its integer part and which
-/// side of one half its fraction lies on are those of the true digits. `%.6g` reads back as the float when the
+/// [`scaled`]) is within 2^-52 relative, under 2.3e-7 units of the 9th digit, of the true value: its integer
+/// part and which side of one half its fraction lies on are those of the true digits. `%.6g` reads back as the float when the
 /// 6-digit decimal nearest it lies within half the gap to the neighbouring float on its side (a quarter ulp
 /// below a power of two); both distances are known to within 1e-9 units of the 6th digit.
 fn quick_float32(v: f32) -> Option<Rounded> {
@@ -101,12 +101,8 @@ fn quick_float32(v: f32) -> Option<Rounded> {
         return None;
     }
     let negative = v.is_sign_negative();
-    // Truncation is the floor here (positive, below 2^30); no libm call as `floor` and `round` would make.
-    let x6 = scaled(a, 5 - k)?;
-    // Through i64: the conversions are single instructions, unlike u64's.
-    let whole6 = x6 as i64;
-    let fraction6 = x6 - whole6 as f64;
-    let whole6 = whole6.unsigned_abs();
+    let mantissa = u64::from(v.to_bits() & 0x007f_ffff | 0x0080_0000);
+    let (whole6, fraction6) = whole_and_fraction(scaled(a, 5 - k)?);
     let (nearest6, distance) = if fraction6 < 0.5 {
         (whole6, fraction6)
     } else {
@@ -116,11 +112,10 @@ fn quick_float32(v: f32) -> Option<Rounded> {
     // The 6-digit decimal lies below the float.
     let below = fraction6 > 0.0 && fraction6 < 0.5;
     let mut half_gap = scaled(ulp / 2.0, 5 - k)?;
-    if below && v.to_bits() & 0x007f_ffff == 0 {
+    if below && mantissa == 0x0080_0000 {
         // Below a power of two the neighbouring float is half as far.
         half_gap /= 2.0;
     }
-    let mantissa = u64::from(v.to_bits() & 0x007f_ffff | 0x0080_0000);
     let reads_back = if (distance - half_gap).abs() < 1e-8 {
         // Large integers such as 89317904 lie exactly half a gap from a 6-digit decimal (89317900), which
         // reads back as the float whose mantissa is even. Exact integers decide.
@@ -135,9 +130,7 @@ fn quick_float32(v: f32) -> Option<Rounded> {
     if reads_back {
         return Some(Rounded::new(negative, nearest6, 6, k));
     }
-    let whole = x9 as i64;
-    let fraction = x9 - whole as f64;
-    let whole = whole.unsigned_abs();
+    let (whole, fraction) = whole_and_fraction(x9);
     let up = if (fraction - 0.5).abs() < 1e-6 {
         // Floats near a million carry few fractional bits: 564593.6875 is a true tie at 9 digits. Exact
         // integers decide, and a tie rounds to even as C does.
@@ -151,6 +144,13 @@ fn quick_float32(v: f32) -> Option<Rounded> {
     };
     let nearest9 = whole + u64::from(up);
     Some(Rounded::new(negative, nearest9, 9, k))
+}
+
+/// A positive double below 2^63 split into its integer part and fraction. Truncation is the floor here, with no
+/// libm call as `floor` would make; and through `i64`, whose conversions are single instructions, unlike `u64`'s.
+fn whole_and_fraction(x: f64) -> (u64, f64) {
+    let whole = x as i64;
+    (whole.unsigned_abs(), x - whole as f64)
 }
 
 /// How the fractional part of `mantissa × 2^exp2 × 10^p` compares with one half, in exact integers; `None`
